@@ -1,0 +1,34 @@
+//! Layers: the deterministic writer (tar → gzip → file with diffID and digest in one pass)
+//! and the reader used by the merged tree view.
+
+pub mod compress;
+pub mod reader;
+pub mod writer;
+
+pub use writer::{LayerBlob, LayerSpec, Owner, WriteOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    #[error("cannot read {path}: {source}")]
+    ReadInput {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} changed while it was being added to the layer (expected {expected} bytes, read {actual})")]
+    InputChanged { path: String, expected: u64, actual: u64 },
+    #[error("'{path}' is not a path that can go in an image layer: {reason}")]
+    BadPath { path: String, reason: String },
+    #[error("cannot read zip archive {path}: {reason}")]
+    Zip { path: String, reason: String },
+    #[error("cannot write layer in {dir}: {source}")]
+    Write {
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read layer {digest}: {reason}")]
+    Corrupt { digest: String, reason: String },
+    #[error("layer {digest} uses media type {media_type}, which patchfarm cannot read (gzip or plain tar only)")]
+    UnsupportedMediaType { digest: String, media_type: String },
+}

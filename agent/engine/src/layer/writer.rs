@@ -1,0 +1,379 @@
+//! Deterministic layer writer: sorted entries, parents emitted, fixed mtime, numeric owners,
+//! streamed tar → gzip → file with the diffID and the blob digest computed on the way.
+
+use super::compress::LayerCompressor;
+use super::LayerError;
+use crate::digest::{Digest, HashingWriter};
+use crate::image::media;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+/// Numeric owner of an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Owner {
+    pub uid: u64,
+    pub gid: u64,
+}
+
+impl Owner {
+    pub const ROOT: Owner = Owner { uid: 0, gid: 0 };
+}
+
+/// Where a file's bytes come from when the layer is written (never loaded whole up front).
+#[derive(Clone, Debug)]
+pub enum FileSource {
+    Path(PathBuf),
+    Bytes(Arc<[u8]>),
+    /// Entry `index` of the zip archive at `archive`, `size` bytes uncompressed.
+    ZipMember { archive: PathBuf, index: usize, size: u64 },
+}
+
+#[derive(Clone, Debug)]
+enum Body {
+    Dir,
+    File(FileSource),
+    Symlink(String),
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    body: Body,
+    mode: u32,
+    owner: Owner,
+}
+
+/// What one layer will contain, keyed by path inside the image (no leading `/`).
+#[derive(Clone, Debug, Default)]
+pub struct LayerSpec {
+    entries: BTreeMap<String, Entry>,
+}
+
+/// Settings that affect the bytes of a layer.
+#[derive(Clone, Copy, Debug)]
+pub struct WriteOptions {
+    /// mtime of every entry: `SOURCE_DATE_EPOCH` or 0.
+    pub mtime: u64,
+}
+
+/// A layer written to disk.
+#[derive(Clone, Debug)]
+pub struct LayerBlob {
+    pub path: PathBuf,
+    pub digest: Digest,
+    pub diff_id: Digest,
+    pub size: u64,
+    pub media_type: &'static str,
+    /// Bytes of the uncompressed tar.
+    pub tar_size: u64,
+}
+
+/// Normalizes an image path (`/a/b`, `a/./b`) to `a/b`, refusing `..` and empty paths.
+pub fn image_path(path: &str) -> Result<String, LayerError> {
+    let mut parts = Vec::new();
+    for component in Path::new(path).components() {
+        match component {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(p) => parts.push(p.to_str().ok_or_else(|| LayerError::BadPath {
+                path: path.into(),
+                reason: "not valid UTF-8".into(),
+            })?),
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(LayerError::BadPath {
+                    path: path.into(),
+                    reason: "'..' is not allowed".into(),
+                })
+            }
+        }
+    }
+    if parts.is_empty() {
+        return Err(LayerError::BadPath {
+            path: path.into(),
+            reason: "names no file below /".into(),
+        });
+    }
+    Ok(parts.join("/"))
+}
+
+impl LayerSpec {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Paths in the order they will be written, with a type marker (`d`, `f`, `l`) and owner.
+    pub fn listing(&self) -> Vec<(String, char, u32, Owner)> {
+        self.entries
+            .iter()
+            .map(|(p, e)| {
+                let kind = match e.body {
+                    Body::Dir => 'd',
+                    Body::File(_) => 'f',
+                    Body::Symlink(_) => 'l',
+                };
+                (format!("/{p}"), kind, e.mode, e.owner)
+            })
+            .collect()
+    }
+
+    fn insert(&mut self, path: &str, entry: Entry) -> Result<(), LayerError> {
+        let path = image_path(path)?;
+        self.entries.insert(path, entry);
+        Ok(())
+    }
+
+    pub fn add_dir(&mut self, path: &str, mode: u32, owner: Owner) -> Result<(), LayerError> {
+        self.insert(path, Entry { body: Body::Dir, mode, owner })
+    }
+
+    pub fn add_file(&mut self, path: &str, source: FileSource, mode: u32, owner: Owner) -> Result<(), LayerError> {
+        self.insert(path, Entry { body: Body::File(source), mode, owner })
+    }
+
+    pub fn add_bytes(&mut self, path: &str, bytes: impl Into<Arc<[u8]>>, mode: u32, owner: Owner) -> Result<(), LayerError> {
+        self.add_file(path, FileSource::Bytes(bytes.into()), mode, owner)
+    }
+
+    pub fn add_symlink(&mut self, path: &str, target: &str, owner: Owner) -> Result<(), LayerError> {
+        self.insert(path, Entry { body: Body::Symlink(target.into()), mode: 0o777, owner })
+    }
+
+    /// Adds a host directory tree below `dest`, keeping permission bits, with `owner` on everything.
+    pub fn add_host_tree(&mut self, host_dir: &Path, dest: &str, owner: Owner) -> Result<(), LayerError> {
+        use std::os::unix::fs::PermissionsExt;
+        let read_err = |p: &Path, e: std::io::Error| LayerError::ReadInput { path: p.display().to_string(), source: e };
+        let meta = std::fs::symlink_metadata(host_dir).map_err(|e| read_err(host_dir, e))?;
+        let dest = image_path(dest)?;
+        if meta.is_dir() {
+            self.add_dir(&dest, meta.permissions().mode() & 0o7777, owner)?;
+            let mut children: Vec<_> = std::fs::read_dir(host_dir)
+                .map_err(|e| read_err(host_dir, e))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| read_err(host_dir, e))?;
+            children.sort_by_key(|c| c.file_name());
+            for child in children {
+                let name = child.file_name();
+                let name = name.to_str().ok_or_else(|| LayerError::BadPath {
+                    path: child.path().display().to_string(),
+                    reason: "not valid UTF-8".into(),
+                })?;
+                self.add_host_tree(&child.path(), &format!("{dest}/{name}"), owner)?;
+            }
+        } else if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(host_dir).map_err(|e| read_err(host_dir, e))?;
+            self.add_symlink(&dest, &target.to_string_lossy(), owner)?;
+        } else if meta.is_file() {
+            self.add_file(&dest, FileSource::Path(host_dir.into()), meta.permissions().mode() & 0o7777, owner)?;
+        }
+        // Sockets, fifos and devices have no place in an installer tree: skipped.
+        Ok(())
+    }
+
+    /// Adds every entry of a zip archive below `dest` (zip paths that escape are refused).
+    pub fn add_zip(&mut self, archive: &Path, dest: &str, owner: Owner) -> Result<(), LayerError> {
+        let zip_err = |reason: String| LayerError::Zip { path: archive.display().to_string(), reason };
+        let file = File::open(archive).map_err(|e| LayerError::ReadInput { path: archive.display().to_string(), source: e })?;
+        let mut zip = zip::ZipArchive::new(file).map_err(|e| zip_err(e.to_string()))?;
+        let dest = image_path(dest)?;
+        for index in 0..zip.len() {
+            let member = zip.by_index(index).map_err(|e| zip_err(e.to_string()))?;
+            let name = member
+                .enclosed_name()
+                .ok_or_else(|| zip_err(format!("entry '{}' would land outside its directory", String::from_utf8_lossy(member.name_raw()))))?;
+            let name = name.to_str().ok_or_else(|| zip_err(format!("entry '{}' is not UTF-8", String::from_utf8_lossy(member.name_raw()))))?.to_owned();
+            if name.is_empty() {
+                continue;
+            }
+            let path = format!("{dest}/{name}");
+            let unix_mode = member.unix_mode().map(|m| m & 0o7777);
+            if member.is_dir() {
+                self.add_dir(&path, unix_mode.unwrap_or(0o755), owner)?;
+            } else {
+                let mode = unix_mode.filter(|m| *m != 0).unwrap_or(0o644);
+                let size = member.size();
+                self.add_file(&path, FileSource::ZipMember { archive: archive.into(), index, size }, mode, owner)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every ancestor of every entry, so the tar never relies on a runtime's implicit dirs.
+    fn with_parents(&self) -> BTreeMap<String, Entry> {
+        let mut all = self.entries.clone();
+        for path in self.entries.keys() {
+            let mut parent = Path::new(path).parent();
+            while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+                let key = p.to_str().expect("built from str").to_owned();
+                all.entry(key).or_insert(Entry { body: Body::Dir, mode: 0o755, owner: Owner::ROOT });
+                parent = p.parent();
+            }
+        }
+        all
+    }
+
+    /// Writes the layer into `dir` (blob named by its digest) and returns what was written.
+    /// Blocking: call from `spawn_blocking`.
+    pub fn write(&self, dir: &Path, options: WriteOptions) -> Result<LayerBlob, LayerError> {
+        let write_err = |e: std::io::Error| LayerError::Write { dir: dir.display().to_string(), source: e };
+        std::fs::create_dir_all(dir).map_err(write_err)?;
+        let temp = tempfile::Builder::new().prefix(".layer-").tempfile_in(dir).map_err(write_err)?;
+        let file = temp.as_file().try_clone().map_err(write_err)?;
+        let blob_hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        let tar_hashing = HashingWriter::new(LayerCompressor::new(blob_hashing));
+        let mut tar = tar::Builder::new(tar_hashing);
+        tar.mode(tar::HeaderMode::Deterministic);
+        let mut zips: HashMap<PathBuf, zip::ZipArchive<File>> = HashMap::new();
+
+        for (path, entry) in self.with_parents() {
+            let mut header = tar::Header::new_gnu();
+            header.set_mtime(options.mtime);
+            header.set_uid(entry.owner.uid);
+            header.set_gid(entry.owner.gid);
+            header.set_mode(entry.mode);
+            match &entry.body {
+                Body::Dir => {
+                    header.set_entry_type(tar::EntryType::Directory);
+                    header.set_size(0);
+                    tar.append_data(&mut header, format!("{path}/"), std::io::empty()).map_err(write_err)?;
+                }
+                Body::Symlink(target) => {
+                    header.set_entry_type(tar::EntryType::Symlink);
+                    header.set_size(0);
+                    tar.append_link(&mut header, &path, target).map_err(write_err)?;
+                }
+                Body::File(source) => {
+                    header.set_entry_type(tar::EntryType::Regular);
+                    append_file(&mut tar, &mut header, &path, source, &mut zips)?;
+                }
+            }
+        }
+
+        let tar_hashing = tar.into_inner().map_err(write_err)?;
+        let (compressor, diff_id, tar_size) = tar_hashing.finish();
+        let blob_hashing = compressor.finish().map_err(write_err)?;
+        let (mut buffered, digest, size) = blob_hashing.finish();
+        buffered.flush().map_err(write_err)?;
+        drop(buffered);
+        let final_path = dir.join(digest.hex());
+        temp.persist(&final_path).map_err(|e| write_err(e.error))?;
+        Ok(LayerBlob { path: final_path, digest, diff_id, size, media_type: media::OCI_LAYER_GZIP, tar_size })
+    }
+}
+
+fn append_file<W: Write>(
+    tar: &mut tar::Builder<W>,
+    header: &mut tar::Header,
+    path: &str,
+    source: &FileSource,
+    zips: &mut HashMap<PathBuf, zip::ZipArchive<File>>,
+) -> Result<(), LayerError> {
+    let write_err = |e: std::io::Error| LayerError::Write { dir: path.into(), source: e };
+    match source {
+        FileSource::Bytes(bytes) => {
+            header.set_size(bytes.len() as u64);
+            tar.append_data(header, path, &bytes[..]).map_err(write_err)
+        }
+        FileSource::Path(host) => {
+            let read_err = |e| LayerError::ReadInput { path: host.display().to_string(), source: e };
+            let file = File::open(host).map_err(read_err)?;
+            let expected = file.metadata().map_err(read_err)?.len();
+            header.set_size(expected);
+            let mut counted = CountingReader { inner: file.take(expected), count: 0 };
+            tar.append_data(header, path, &mut counted).map_err(write_err)?;
+            if counted.count != expected {
+                return Err(LayerError::InputChanged { path: host.display().to_string(), expected, actual: counted.count });
+            }
+            Ok(())
+        }
+        FileSource::ZipMember { archive, index, size } => {
+            let zip_err = |reason: String| LayerError::Zip { path: archive.display().to_string(), reason };
+            if !zips.contains_key(archive) {
+                let file = File::open(archive).map_err(|e| LayerError::ReadInput { path: archive.display().to_string(), source: e })?;
+                zips.insert(archive.clone(), zip::ZipArchive::new(file).map_err(|e| zip_err(e.to_string()))?);
+            }
+            let zip = zips.get_mut(archive).expect("inserted above");
+            let member = zip.by_index(*index).map_err(|e| zip_err(e.to_string()))?;
+            header.set_size(*size);
+            let mut counted = CountingReader { inner: member, count: 0 };
+            tar.append_data(header, path, &mut counted).map_err(write_err)?;
+            if counted.count != *size {
+                return Err(LayerError::InputChanged { path: archive.display().to_string(), expected: *size, actual: counted.count });
+            }
+            Ok(())
+        }
+    }
+}
+
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_with(files: &[(&str, &str)]) -> LayerSpec {
+        let mut spec = LayerSpec::new();
+        for (p, c) in files {
+            spec.add_bytes(p, c.as_bytes().to_vec(), 0o644, Owner { uid: 1000, gid: 1000 }).unwrap();
+        }
+        spec
+    }
+
+    #[test]
+    fn same_inputs_same_digest_in_any_insertion_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = WriteOptions { mtime: 0 };
+        let a = spec_with(&[("/a/x", "1"), ("/b/y", "2")]).write(&dir.path().join("1"), opts).unwrap();
+        let b = spec_with(&[("/b/y", "2"), ("/a/x", "1")]).write(&dir.path().join("2"), opts).unwrap();
+        assert_eq!(a.digest, b.digest);
+        assert_eq!(a.diff_id, b.diff_id);
+        let c = spec_with(&[("/a/x", "1")]).write(&dir.path().join("3"), WriteOptions { mtime: 5 }).unwrap();
+        assert_ne!(a.digest, c.digest);
+        assert_eq!(Digest::of_reader(File::open(&a.path).unwrap()).unwrap().0, a.digest);
+    }
+
+    #[test]
+    fn emits_parents_sorted_with_numeric_owners() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = spec_with(&[("/auxiliary/models/m.yaml", "x")]).write(dir.path(), WriteOptions { mtime: 0 }).unwrap();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(File::open(&blob.path).unwrap()));
+        let entries: Vec<(String, u64, u64)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.path().unwrap().display().to_string(), e.header().uid().unwrap(), e.header().mtime().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            vec![("auxiliary/".into(), 0, 0), ("auxiliary/models/".into(), 0, 0), ("auxiliary/models/m.yaml".into(), 1000, 0)]
+        );
+    }
+
+    #[test]
+    fn refuses_escaping_paths() {
+        assert!(image_path("/a/../../etc").is_err());
+        assert!(image_path("/").is_err());
+        assert_eq!(image_path("/a/./b/").unwrap(), "a/b");
+    }
+}

@@ -1,0 +1,10 @@
+//! patchfarm's image engine: OCI images read, built and pushed natively, without a Docker daemon.
+//! No gRPC, raft or proto types here: the CLI and the agent both drive this crate.
+
+pub mod cache;
+pub mod digest;
+pub mod image;
+pub mod layer;
+pub mod recipe;
+pub mod transport;
+pub mod tree;

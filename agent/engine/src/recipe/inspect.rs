@@ -1,0 +1,272 @@
+//! `inspect`: what is inside any image — OS, JDK, Oracle Home, WDT, patches — read from its
+//! config and layers without running a container. Field names follow WIT's `inspect` output.
+
+use super::build::{fetch_base, tree_of};
+use super::owner::name_of;
+use super::{Engine, RecipeError};
+use crate::image::{ImageRef, Platform};
+use crate::tree::{EntryKind, TreeQuery};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct OsInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    pub architecture: String,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PatchInfo {
+    pub patch: String,
+    pub description: String,
+}
+
+/// WIT's inspect fields; what cannot be determined is left out.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Inspection {
+    pub os: OsInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package_manager: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub java_home: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub java_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oracle_home: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oracle_home_user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oracle_home_group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wls_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oracle_installed_products: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain_home: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wdt_home: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wdt_model_home: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wdt_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oracle_patches: Option<Vec<PatchInfo>>,
+}
+
+/// Package managers in WIT's order and spelling, with the binary that betrays each.
+const PACKAGE_MANAGERS: &[(&str, &str)] = &[
+    ("MICRODNF", "usr/bin/microdnf"),
+    ("DNF", "usr/bin/dnf"),
+    ("YUM", "usr/bin/yum"),
+    ("APTGET", "usr/bin/apt-get"),
+    ("APK", "sbin/apk"),
+    ("ZYPPER", "usr/bin/zypper"),
+];
+
+fn join(dir: &str, rel: &str) -> String {
+    format!("{}/{rel}", dir.trim_end_matches('/'))
+}
+
+/// Values of a KEY=VALUE file (os-release, the JDK's release), quotes removed.
+fn key_values(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').trim_matches('\'').to_string()))
+        .collect()
+}
+
+/// Product version and product codes from an Oracle Home's `inventory/registry.xml`.
+fn parse_registry(xml: &str) -> (Option<String>, Vec<String>) {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut version = None;
+    let mut products = Vec::new();
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) | Ok(Event::Empty(e)) if e.local_name().as_ref() == b"distribution" => {
+                let attr = |name: &[u8]| {
+                    e.attributes()
+                        .flatten()
+                        .find(|a| a.key.as_ref() == name)
+                        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+                };
+                let name = attr(b"name").unwrap_or_default();
+                if version.is_none() {
+                    version = attr(b"version");
+                }
+                let code = match name.as_str() {
+                    "WebLogic Server" | "Oracle WebLogic Server" => "WLS".to_string(),
+                    "Coherence" | "Oracle Coherence" => "COH".to_string(),
+                    "TopLink" | "Oracle TopLink" => "TOPLINK".to_string(),
+                    "Fusion Middleware Infrastructure" | "Oracle Fusion Middleware Infrastructure" => "INFRA".to_string(),
+                    other => other.to_string(),
+                };
+                if !code.is_empty() && !products.contains(&code) {
+                    products.push(code);
+                }
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+    }
+    (version, products)
+}
+
+/// Bug number and description from a one-off patch's `inventory.xml`.
+fn parse_oneoff(xml: &str) -> Option<PatchInfo> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let (mut patch, mut description, mut current) = (None, String::new(), Vec::new());
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) => {
+                if e.local_name().as_ref() == b"patch_id" {
+                    if let Some(n) = e.attributes().flatten().find(|a| a.key.as_ref() == b"number") {
+                        patch = n.unescape_value().ok().map(|v| v.into_owned());
+                    }
+                }
+                current = e.local_name().as_ref().to_vec();
+            }
+            Ok(Event::Empty(e)) if e.local_name().as_ref() == b"patch_id" => {
+                if let Some(n) = e.attributes().flatten().find(|a| a.key.as_ref() == b"number") {
+                    patch = n.unescape_value().ok().map(|v| v.into_owned());
+                }
+            }
+            Ok(Event::Text(t)) => {
+                let text = t.decode().map(|s| s.trim().to_string()).unwrap_or_default();
+                match current.as_slice() {
+                    b"patch_id" if patch.is_none() && !text.is_empty() => patch = Some(text),
+                    b"patch_description" | b"description" if description.is_empty() => description = text,
+                    _ => {}
+                }
+            }
+            Ok(Event::End(_)) => current.clear(),
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+    }
+    patch.map(|patch| PatchInfo { patch, description })
+}
+
+/// Inspects `image` for `platform`; with `patches`, lists the Oracle Home's one-off patches.
+pub async fn inspect(engine: &Engine, image: &ImageRef, platform: &Platform, patches: bool) -> Result<Inspection, RecipeError> {
+    let resolved = fetch_base(engine, image, platform).await?;
+    let config = &resolved.config;
+    let env = |k: &str| config.env_var(k).filter(|v| !v.is_empty());
+    let mut out = Inspection {
+        java_home: env("JAVA_HOME"),
+        oracle_home: env("ORACLE_HOME"),
+        domain_home: env("DOMAIN_HOME"),
+        wdt_home: env("WDT_HOME"),
+        wdt_model_home: env("WDT_MODEL_HOME"),
+        os: OsInfo { architecture: config.architecture().to_string(), ..Default::default() },
+        ..Default::default()
+    };
+    let tree = tree_of(engine, &resolved);
+
+    let mut reads = vec!["etc/os-release".to_string(), "etc/passwd".into(), "etc/group".into()];
+    if let Some(j) = &out.java_home {
+        reads.push(join(j, "release"));
+    }
+    if let Some(o) = &out.oracle_home {
+        reads.push(join(o, "inventory/registry.xml"));
+    }
+    if let Some(w) = &out.wdt_home {
+        reads.push(join(w, "weblogic-deploy/VERSION.txt"));
+    }
+    let read_refs: Vec<&str> = reads.iter().map(String::as_str).collect();
+    let files = tree.read_files(&read_refs).await?;
+    let text = |p: &str| {
+        files
+            .get(crate::layer::reader::normalize(p).as_str())
+            .and_then(|e| e.content.as_ref())
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+    };
+
+    if let Some(os) = text("etc/os-release") {
+        let kv = key_values(&os);
+        out.os.id = kv.get("ID").cloned();
+        out.os.name = kv.get("NAME").cloned();
+        out.os.version = kv.get("VERSION_ID").cloned();
+    }
+    if let Some(release) = out.java_home.as_deref().and_then(|j| text(&join(j, "release"))) {
+        out.java_version = key_values(&release).get("JAVA_VERSION").cloned();
+    }
+    if let Some(xml) = out.oracle_home.as_deref().and_then(|o| text(&join(o, "inventory/registry.xml"))) {
+        let (version, products) = parse_registry(&xml);
+        out.wls_version = version;
+        if !products.is_empty() {
+            out.oracle_installed_products = Some(products.join(","));
+        }
+    }
+    if let Some(v) = out.wdt_home.as_deref().and_then(|w| text(&join(w, "weblogic-deploy/VERSION.txt"))) {
+        out.wdt_version = v.split_whitespace().last().map(str::to_owned);
+    }
+
+    let mut query = TreeQuery::default();
+    for (_, binary) in PACKAGE_MANAGERS {
+        query = query.stat(binary).stat(&binary.replacen("usr/", "", 1));
+    }
+    if let Some(o) = &out.oracle_home {
+        query = query.stat(o);
+        if patches {
+            query = query.list(&join(o, "inventory/oneoffs"));
+        }
+    }
+    let answer = tree.lookup(&query).await?;
+    out.package_manager = Some(
+        PACKAGE_MANAGERS
+            .iter()
+            .find(|(_, b)| answer.get(b).is_some() || answer.get(&b.replacen("usr/", "", 1)).is_some())
+            .map(|(name, _)| name.to_string())
+            .unwrap_or_else(|| "NONE".into()),
+    );
+    if let Some(home) = out.oracle_home.as_deref().and_then(|o| answer.get(o)) {
+        out.oracle_home_user = Some(name_of(text("etc/passwd").as_deref(), home.uid));
+        out.oracle_home_group = Some(name_of(text("etc/group").as_deref(), home.gid));
+    }
+    if patches {
+        if let Some(o) = &out.oracle_home {
+            let oneoffs = answer.listed.get(&crate::layer::reader::normalize(&join(o, "inventory/oneoffs"))).cloned().unwrap_or_default();
+            let inventories: Vec<String> = oneoffs
+                .iter()
+                .filter(|e| e.kind == EntryKind::File && e.path.ends_with("/etc/config/inventory.xml"))
+                .map(|e| e.path.clone())
+                .collect();
+            let refs: Vec<&str> = inventories.iter().map(String::as_str).collect();
+            let contents = tree.read_files(&refs).await?;
+            let mut list: Vec<PatchInfo> = contents
+                .values()
+                .filter_map(|e| e.content.as_ref())
+                .filter_map(|c| parse_oneoff(&String::from_utf8_lossy(c)))
+                .collect();
+            list.sort_by(|a, b| a.patch.cmp(&b.patch));
+            out.oracle_patches = Some(list);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_oracle_inventory_files() {
+        let registry = r#"<?xml version="1.0"?><registry><distributions>
+            <distribution status="installed" name="WebLogic Server" version="12.2.1.4.0"><features/></distribution>
+            <distribution status="installed" name="Coherence" version="12.2.1.4.0"/></distributions></registry>"#;
+        let (version, products) = parse_registry(registry);
+        assert_eq!(version.as_deref(), Some("12.2.1.4.0"));
+        assert_eq!(products, vec!["WLS", "COH"]);
+        let oneoff = r#"<oneoff_inventory><patch_id number="37000001"/><unique_patch_id>1</unique_patch_id><patch_description>WLS PATCH SET UPDATE 12.2.1.4.241001</patch_description></oneoff_inventory>"#;
+        assert_eq!(parse_oneoff(oneoff).unwrap(), PatchInfo { patch: "37000001".into(), description: "WLS PATCH SET UPDATE 12.2.1.4.241001".into() });
+        assert_eq!(key_values("JAVA_VERSION=\"1.8.0_301\"\n")["JAVA_VERSION"], "1.8.0_301");
+    }
+}

@@ -1,0 +1,90 @@
+//! Recipes: the verbs (createAuxImage, inspect, …) composed from images, layers, the tree,
+//! the cache and the transports. Each recipe plans first (validating every input), then builds.
+
+pub mod aux;
+pub mod build;
+pub mod inspect;
+pub mod owner;
+
+use crate::cache::{Cache, CacheError};
+use crate::image::config::ConfigError;
+use crate::layer::LayerError;
+use crate::transport::{Registries, TransportError};
+use crate::tree::TreeError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecipeError {
+    #[error("{what}: {reason}")]
+    Input { what: String, reason: String },
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error(transparent)]
+    Key(#[from] crate::cache::KeyError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("reading the image's files: {0}")]
+    Tree(#[from] TreeError),
+}
+
+impl RecipeError {
+    pub fn input(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        RecipeError::Input { what: what.into(), reason: reason.into() }
+    }
+}
+
+/// What every recipe needs: the cache, registry access, and the timestamp images are stamped with.
+pub struct Engine {
+    pub cache: Cache,
+    pub registries: Registries,
+    /// Seconds since the epoch for every mtime and `created` field: `SOURCE_DATE_EPOCH` or 0.
+    pub source_date_epoch: u64,
+}
+
+impl Engine {
+    /// Reads `SOURCE_DATE_EPOCH` (unset or empty → 0); a malformed value is an error naming it.
+    pub fn source_date_epoch_from_env() -> Result<u64, RecipeError> {
+        match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) if !v.trim().is_empty() => v
+                .trim()
+                .parse()
+                .map_err(|_| RecipeError::input("SOURCE_DATE_EPOCH", format!("'{v}' is not a number of seconds"))),
+            _ => Ok(0),
+        }
+    }
+
+    /// RFC 3339 form of [`Engine::source_date_epoch`] for `created` fields.
+    pub fn created(&self) -> String {
+        rfc3339(self.source_date_epoch)
+    }
+}
+
+/// Formats seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_timestamps() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}

@@ -1,0 +1,58 @@
+//! Transports: where images are read from and written to — registries (through oci-client)
+//! and OCI image layout directories — behind one set of operations.
+
+pub mod auth;
+pub mod layout;
+pub mod push;
+pub mod registry;
+pub mod retry;
+pub mod source;
+
+pub use push::{PushReport, PushedImage};
+pub use registry::{RegistryClient, RegistryOptions, Registries};
+pub use source::{BlobSource, ResolvedImage};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("registry {registry} is unreachable: {reason}")]
+    Unreachable { registry: String, reason: String },
+    #[error("authentication failed for registry {registry} (check the credentials in your docker config)")]
+    AuthenticationFailed { registry: String },
+    #[error("registry {registry} requires authentication and no credentials for it were found in $DOCKER_CONFIG/config.json or ~/.docker/config.json")]
+    CredentialsRequired { registry: String },
+    #[error("access denied by registry {registry} to {what}")]
+    Denied { registry: String, what: String },
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error("registry {registry} failed on {what}: HTTP {status}: {message}")]
+    Status { registry: String, what: String, status: u16, message: String },
+    #[error("registry {registry} failed on {what}: {reason}")]
+    Protocol { registry: String, what: String, reason: String },
+    #[error("{what}: digest mismatch (expected {expected}, got {actual})")]
+    DigestMismatch { what: String, expected: String, actual: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("OCI layout {dir}: {reason}")]
+    Layout { dir: String, reason: String },
+    #[error(transparent)]
+    Manifest(#[from] crate::image::manifest::ManifestError),
+    #[error(transparent)]
+    Config(#[from] crate::image::config::ConfigError),
+}
+
+impl TransportError {
+    /// Worth retrying: connection trouble, 408, 429 and 5xx.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            TransportError::Unreachable { .. } => true,
+            TransportError::Status { status, .. } => *status == 408 || *status == 429 || *status >= 500,
+            TransportError::Protocol { reason, .. } => reason.contains("connection") || reason.contains("reset"),
+            TransportError::Io { .. } => false,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Pushing an image value: every blob checked with HEAD first, mounted across repositories of
+//! the same registry when it is known there, otherwise streamed up with retries; the manifest
+//! goes last, so a failure before it tags nothing. The same value can be written to `oci:DIR:TAG`.
+
+use super::layout;
+use super::registry::{Registries, RegistryClient};
+use super::source::BlobSource;
+use super::TransportError;
+use crate::digest::Digest;
+use crate::image::manifest::Descriptor;
+use crate::image::{media, ImageRef, RegistryRef};
+use futures_util::{StreamExt, TryStreamExt};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where a blob of an image being pushed can be read from.
+#[derive(Clone, Debug)]
+pub enum BlobOrigin {
+    /// A file written by this process (a new layer).
+    Local(PathBuf),
+    /// A blob of another image (the base's layers).
+    Remote(BlobSource),
+}
+
+/// A layer of an image to push.
+#[derive(Clone, Debug)]
+pub struct OutBlob {
+    pub descriptor: Descriptor,
+    pub origin: BlobOrigin,
+}
+
+/// A finished image value ready to be pushed.
+#[derive(Clone, Debug)]
+pub struct PushedImage {
+    pub manifest_bytes: Vec<u8>,
+    pub manifest_media_type: String,
+    pub config_bytes: Vec<u8>,
+    pub layers: Vec<OutBlob>,
+}
+
+impl PushedImage {
+    pub fn manifest_digest(&self) -> Digest {
+        Digest::of_bytes(&self.manifest_bytes)
+    }
+}
+
+/// What a push did, blob by blob.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct PushReport {
+    pub reference: String,
+    pub digest: String,
+    /// Blobs that were already in the target repository.
+    pub blobs_present: u32,
+    /// Blobs mounted from another repository of the same registry (no bytes sent).
+    pub blobs_mounted: u32,
+    pub blobs_uploaded: u32,
+    pub bytes_uploaded: u64,
+}
+
+enum BlobOutcome {
+    Present,
+    Mounted,
+    Uploaded(u64),
+}
+
+/// Remembers which repositories hold which blobs, so later pushes can mount instead of upload.
+#[derive(Clone, Debug)]
+pub struct BlobLocations {
+    dir: PathBuf,
+}
+
+impl BlobLocations {
+    pub fn new(dir: PathBuf) -> Self {
+        BlobLocations { dir }
+    }
+
+    fn known(&self, digest: &Digest, registry: &str) -> Vec<String> {
+        let prefix = format!("{registry}/");
+        std::fs::read_to_string(self.dir.join(digest.hex()))
+            .map(|text| text.lines().filter_map(|l| l.strip_prefix(&prefix)).map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    fn remember(&self, digest: &Digest, registry: &str, repository: &str) {
+        use std::io::Write;
+        let line = format!("{registry}/{repository}");
+        if self.known(digest, registry).iter().any(|r| r == repository) || std::fs::create_dir_all(&self.dir).is_err() {
+            return;
+        }
+        // One short O_APPEND write per line: concurrent writers cannot interleave within it.
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(digest.hex())) {
+            let _ = f.write_all(format!("{line}\n").as_bytes());
+        }
+    }
+}
+
+/// Pushes `image` to `target` and tags it (by the target's tag, or by digest alone).
+pub async fn push(image: &PushedImage, target: &ImageRef, registries: &Registries, locations: &BlobLocations) -> Result<PushReport, TransportError> {
+    match target {
+        ImageRef::Registry(r) => push_to_registry(image, r, registries, locations).await,
+        ImageRef::Layout(l) => {
+            let download_dir = l.dir.join("blobs").join("sha256");
+            let dir = l.dir.clone();
+            tokio::task::spawn_blocking(move || layout::init(&dir)).await.expect("layout init task")?;
+            let mut report = PushReport { reference: target.to_string(), digest: image.manifest_digest().to_string(), ..Default::default() };
+            for blob in &image.layers {
+                let written = match &blob.origin {
+                    BlobOrigin::Local(path) => copy_into_layout(&l.dir, &blob.descriptor.digest, path).await?,
+                    BlobOrigin::Remote(BlobSource::Layout { dir }) => copy_into_layout(&l.dir, &blob.descriptor.digest, &layout::blob_path(dir, &blob.descriptor.digest)).await?,
+                    BlobOrigin::Remote(source) => {
+                        let existed = layout::blob_path(&l.dir, &blob.descriptor.digest).exists();
+                        source.local_path(&blob.descriptor.digest, &download_dir).await?;
+                        if existed { 0 } else { blob.descriptor.size }
+                    }
+                };
+                if written > 0 {
+                    report.blobs_uploaded += 1;
+                    report.bytes_uploaded += written;
+                } else {
+                    report.blobs_present += 1;
+                }
+            }
+            let (dir, tag, config, manifest, media_type) = (l.dir.clone(), l.tag.clone(), image.config_bytes.clone(), image.manifest_bytes.clone(), image.manifest_media_type.clone());
+            tokio::task::spawn_blocking(move || -> Result<(), TransportError> {
+                layout::put_blob_bytes(&dir, &Digest::of_bytes(&config), &config)?;
+                let digest = Digest::of_bytes(&manifest);
+                layout::put_blob_bytes(&dir, &digest, &manifest)?;
+                layout::tag(&dir, tag.as_deref(), &Descriptor::new(&media_type, digest, manifest.len() as u64), None)
+            })
+            .await
+            .expect("layout write task")?;
+            Ok(report)
+        }
+    }
+}
+
+async fn copy_into_layout(dir: &Path, digest: &Digest, source: &Path) -> Result<u64, TransportError> {
+    let (dir, digest, source) = (dir.to_path_buf(), digest.clone(), source.to_path_buf());
+    tokio::task::spawn_blocking(move || layout::put_blob_file(&dir, &digest, &source)).await.expect("layout copy task")
+}
+
+async fn push_to_registry(image: &PushedImage, target: &RegistryRef, registries: &Registries, locations: &BlobLocations) -> Result<PushReport, TransportError> {
+    let client = registries.client(&target.registry).await;
+    let repository = target.repository.as_str();
+    let config_digest = Digest::of_bytes(&image.config_bytes);
+    let config_path_holder = tempfile::NamedTempFile::new().map_err(|e| TransportError::Io { what: "staging the config blob".into(), source: e })?;
+    std::fs::write(config_path_holder.path(), &image.config_bytes).map_err(|e| TransportError::Io { what: "staging the config blob".into(), source: e })?;
+    let mut all = image.layers.clone();
+    all.push(OutBlob {
+        descriptor: Descriptor::new(media::OCI_CONFIG, config_digest, image.config_bytes.len() as u64),
+        origin: BlobOrigin::Local(config_path_holder.path().to_path_buf()),
+    });
+
+    let outcomes: Vec<BlobOutcome> = futures_util::stream::iter(all.iter().map(|blob| push_blob(&client, repository, blob, registries, locations)))
+        .buffered(3)
+        .try_collect()
+        .await?;
+    let mut report = PushReport { reference: target.to_string(), digest: image.manifest_digest().to_string(), ..Default::default() };
+    for outcome in outcomes {
+        match outcome {
+            BlobOutcome::Present => report.blobs_present += 1,
+            BlobOutcome::Mounted => report.blobs_mounted += 1,
+            BlobOutcome::Uploaded(bytes) => {
+                report.blobs_uploaded += 1;
+                report.bytes_uploaded += bytes;
+            }
+        }
+    }
+    let reference = target.tag.clone().unwrap_or_else(|| image.manifest_digest().to_string());
+    client.put_manifest(repository, &reference, &image.manifest_bytes, &image.manifest_media_type).await?;
+    Ok(report)
+}
+
+async fn push_blob(client: &Arc<RegistryClient>, repository: &str, blob: &OutBlob, registries: &Registries, locations: &BlobLocations) -> Result<BlobOutcome, TransportError> {
+    let digest = &blob.descriptor.digest;
+    let registry = client.registry();
+    if client.blob_exists(repository, digest).await? {
+        locations.remember(digest, registry, repository);
+        return Ok(BlobOutcome::Present);
+    }
+    let mut mount_from = locations.known(digest, registry);
+    if let BlobOrigin::Remote(BlobSource::Registry { client: source_client, repository: source_repo }) = &blob.origin {
+        if source_client.registry() == registry {
+            mount_from.insert(0, source_repo.clone());
+        }
+    }
+    for from in mount_from.iter().filter(|r| r.as_str() != repository) {
+        if client.mount(repository, from, digest).await? {
+            tracing::debug!(%digest, from, to = repository, "mounted blob");
+            locations.remember(digest, registry, repository);
+            return Ok(BlobOutcome::Mounted);
+        }
+    }
+    let size = blob.descriptor.size;
+    match &blob.origin {
+        BlobOrigin::Local(path) => client.upload_file(repository, digest, size, path).await?,
+        BlobOrigin::Remote(BlobSource::Layout { dir }) => client.upload_file(repository, digest, size, &layout::blob_path(dir, digest)).await?,
+        BlobOrigin::Remote(BlobSource::Registry { client: source_client, repository: source_repo }) => {
+            let _ = registries;
+            client
+                .upload_stream(repository, digest, size, || async { source_client.blob_stream(source_repo, digest).await })
+                .await?
+        }
+    }
+    locations.remember(digest, registry, repository);
+    Ok(BlobOutcome::Uploaded(size))
+}
