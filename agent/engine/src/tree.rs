@@ -104,7 +104,10 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
 }
 
 fn is_under(path: &str, dir: &str) -> bool {
-    dir.is_empty() || path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
+    dir.is_empty()
+        || path
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// What upper layers hide from the layers below them.
@@ -125,7 +128,11 @@ impl Hidden {
 
 impl MergedTree {
     pub fn new(layers: Vec<Descriptor>, source: BlobSource, download_dir: PathBuf) -> Self {
-        MergedTree { layers, source, download_dir }
+        MergedTree {
+            layers,
+            source,
+            download_dir,
+        }
     }
 
     /// Answers `query`, reading layers from the top and stopping once every exact path is settled.
@@ -139,9 +146,22 @@ impl MergedTree {
                 break;
             }
             let layer = &self.layers[index];
-            let path = self.source.local_path(&layer.digest, &self.download_dir).await?;
-            let scan = LayerScan { index, path, digest: layer.digest.clone(), media_type: layer.media_type.clone() };
-            let (p, h, s, q) = (pending.clone(), std::mem::take(&mut hidden), std::mem::take(&mut seen), query.clone());
+            let path = self
+                .source
+                .local_path(&layer.digest, &self.download_dir)
+                .await?;
+            let scan = LayerScan {
+                index,
+                path,
+                digest: layer.digest.clone(),
+                media_type: layer.media_type.clone(),
+            };
+            let (p, h, s, q) = (
+                pending.clone(),
+                std::mem::take(&mut hidden),
+                std::mem::take(&mut seen),
+                query.clone(),
+            );
             let (result, h, s) = tokio::task::spawn_blocking(move || {
                 let mut h = h;
                 let mut s = s;
@@ -170,23 +190,41 @@ impl MergedTree {
     }
 
     /// Reads files, following symlinks and hardlinks (up to 8 hops), keyed by the asked path.
-    pub async fn read_files(&self, paths: &[&str]) -> Result<BTreeMap<String, TreeEntry>, TreeError> {
+    pub async fn read_files(
+        &self,
+        paths: &[&str],
+    ) -> Result<BTreeMap<String, TreeEntry>, TreeError> {
         let mut result = BTreeMap::new();
-        let mut wanted: Vec<(String, String)> = paths.iter().map(|p| (reader::normalize(p), reader::normalize(p))).collect();
+        let mut wanted: Vec<(String, String)> = paths
+            .iter()
+            .map(|p| (reader::normalize(p), reader::normalize(p)))
+            .collect();
         for _ in 0..8 {
             if wanted.is_empty() {
                 break;
             }
-            let query = wanted.iter().fold(TreeQuery::default(), |q, (_, p)| q.read(p));
+            let query = wanted
+                .iter()
+                .fold(TreeQuery::default(), |q, (_, p)| q.read(p));
             let answer = self.lookup(&query).await?;
             let mut next = Vec::new();
             for (asked, path) in wanted {
                 match answer.found.get(&path) {
-                    Some(TreeEntry { kind: EntryKind::Symlink(target), .. }) => {
-                        let resolved = if target.starts_with('/') { target.clone() } else { format!("{}/{}", parent_of(&path), target) };
+                    Some(TreeEntry {
+                        kind: EntryKind::Symlink(target),
+                        ..
+                    }) => {
+                        let resolved = if target.starts_with('/') {
+                            target.clone()
+                        } else {
+                            format!("{}/{}", parent_of(&path), target)
+                        };
                         next.push((asked, normalize_dots(&resolved)));
                     }
-                    Some(TreeEntry { kind: EntryKind::Hardlink(target), .. }) => next.push((asked, reader::normalize(target))),
+                    Some(TreeEntry {
+                        kind: EntryKind::Hardlink(target),
+                        ..
+                    }) => next.push((asked, reader::normalize(target))),
                     Some(entry) => {
                         result.insert(asked, entry.clone());
                     }
@@ -221,19 +259,42 @@ struct LayerScan {
     media_type: String,
 }
 
-type ScanResult = Result<(BTreeMap<String, TreeEntry>, BTreeMap<String, Vec<TreeEntry>>), TreeError>;
+type ScanResult = Result<
+    (
+        BTreeMap<String, TreeEntry>,
+        BTreeMap<String, Vec<TreeEntry>>,
+    ),
+    TreeError,
+>;
 
 impl LayerScan {
-    fn run(&self, pending: &BTreeSet<String>, query: &TreeQuery, hidden: &mut Hidden, seen: &mut BTreeSet<String>) -> ScanResult {
-        let corrupt = |e: std::io::Error| LayerError::Corrupt { digest: self.digest.to_string(), reason: e.to_string() };
-        let mut archive = reader::open(Path::new(&self.path), &self.digest.to_string(), &self.media_type)?;
+    fn run(
+        &self,
+        pending: &BTreeSet<String>,
+        query: &TreeQuery,
+        hidden: &mut Hidden,
+        seen: &mut BTreeSet<String>,
+    ) -> ScanResult {
+        let corrupt = |e: std::io::Error| LayerError::Corrupt {
+            digest: self.digest.to_string(),
+            reason: e.to_string(),
+        };
+        let mut archive = reader::open(
+            Path::new(&self.path),
+            &self.digest.to_string(),
+            &self.media_type,
+        )?;
         let mut found = BTreeMap::new();
         let mut listed: BTreeMap<String, Vec<TreeEntry>> = BTreeMap::new();
         let mut layer_hidden = Hidden::default();
         let mut layer_seen = BTreeSet::new();
         for entry in archive.entries().map_err(corrupt)? {
             let mut entry = entry.map_err(corrupt)?;
-            let raw = entry.path().map_err(corrupt)?.to_string_lossy().into_owned();
+            let raw = entry
+                .path()
+                .map_err(corrupt)?
+                .to_string_lossy()
+                .into_owned();
             let path = reader::normalize(&raw);
             let name = path.rsplit('/').next().unwrap_or("");
             if let Some(whited) = name.strip_prefix(".wh.") {
@@ -241,7 +302,11 @@ impl LayerScan {
                 if whited == ".wh..opq" {
                     layer_hidden.opaque.insert(parent.to_string());
                 } else {
-                    layer_hidden.removed.insert(if parent.is_empty() { whited.to_string() } else { format!("{parent}/{whited}") });
+                    layer_hidden.removed.insert(if parent.is_empty() {
+                        whited.to_string()
+                    } else {
+                        format!("{parent}/{whited}")
+                    });
                 }
                 continue;
             }
@@ -262,7 +327,8 @@ impl LayerScan {
                 layer_hidden.removed.insert(path.clone());
             }
             let wanted_exact = pending.contains(&path);
-            let wanted_listing: Vec<&String> = query.list.iter().filter(|d| is_under(&path, d)).collect();
+            let wanted_listing: Vec<&String> =
+                query.list.iter().filter(|d| is_under(&path, d)).collect();
             if !wanted_exact && wanted_listing.is_empty() {
                 continue;
             }
@@ -276,13 +342,20 @@ impl LayerScan {
                 content: None,
                 layer: self.index,
             };
-            if wanted_exact && query.read.contains(&path) && tree_entry.kind == EntryKind::File && tree_entry.size <= MAX_CONTENT {
+            if wanted_exact
+                && query.read.contains(&path)
+                && tree_entry.kind == EntryKind::File
+                && tree_entry.size <= MAX_CONTENT
+            {
                 let mut content = Vec::with_capacity(tree_entry.size as usize);
                 entry.read_to_end(&mut content).map_err(corrupt)?;
                 tree_entry.content = Some(content);
             }
             for dir in wanted_listing {
-                listed.entry(dir.clone()).or_default().push(TreeEntry { content: None, ..tree_entry.clone() });
+                listed.entry(dir.clone()).or_default().push(TreeEntry {
+                    content: None,
+                    ..tree_entry.clone()
+                });
             }
             if wanted_exact {
                 found.insert(path, tree_entry);
@@ -297,7 +370,12 @@ impl LayerScan {
 }
 
 fn link_name<R: Read>(entry: &tar::Entry<R>) -> String {
-    entry.link_name().ok().flatten().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
+    entry
+        .link_name()
+        .ok()
+        .flatten()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -306,7 +384,10 @@ mod tests {
 
     #[test]
     fn path_helpers() {
-        assert_eq!(normalize_dots("etc/../usr/lib/os-release"), "usr/lib/os-release");
+        assert_eq!(
+            normalize_dots("etc/../usr/lib/os-release"),
+            "usr/lib/os-release"
+        );
         assert!(is_under("a/b/c", "a/b"));
         assert!(!is_under("a/bc", "a/b"));
         let mut h = Hidden::default();

@@ -31,57 +31,104 @@ pub struct CacheKey {
 }
 
 fn valid_version(v: &str) -> bool {
-    !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    !v.is_empty()
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
 
 impl CacheKey {
     /// An installer key from `--type`, `--version`, `--architecture`.
     pub fn installer(kind: &str, version: &str, arch: Option<&str>) -> Result<Self, KeyError> {
-        let input = format!("{kind}_{version}{}", arch.map(|a| format!("_{a}")).unwrap_or_default());
-        let fail = |reason: String| KeyError { input: input.clone(), reason };
+        let input = format!(
+            "{kind}_{version}{}",
+            arch.map(|a| format!("_{a}")).unwrap_or_default()
+        );
+        let fail = |reason: String| KeyError {
+            input: input.clone(),
+            reason,
+        };
         let kind = kind.to_ascii_lowercase();
-        if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
-            return Err(fail(format!("installer type '{kind}' must be letters and digits (jdk, wls, fmw, wdt, …)")));
+        if kind.is_empty()
+            || !kind
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
+            return Err(fail(format!(
+                "installer type '{kind}' must be letters and digits (jdk, wls, fmw, wdt, …)"
+            )));
         }
         if !valid_version(version) {
-            return Err(fail(format!("version '{version}' may hold only letters, digits, '.' and '-'")));
+            return Err(fail(format!(
+                "version '{version}' may hold only letters, digits, '.' and '-'"
+            )));
         }
         let arch = match arch {
             None => None,
-            Some(a) => Some(normalize_arch(a).ok_or_else(|| fail(format!("architecture '{a}' is not one of amd64, arm64")))?.to_string()),
+            Some(a) => Some(
+                normalize_arch(a)
+                    .ok_or_else(|| fail(format!("architecture '{a}' is not one of amd64, arm64")))?
+                    .to_string(),
+            ),
         };
-        Ok(CacheKey { name: kind, version: version.into(), arch })
+        Ok(CacheKey {
+            name: kind,
+            version: version.into(),
+            arch,
+        })
     }
 
     /// A patch key `BUG_VERSION[_ARCH]` as `--patchId` spells it.
     pub fn patch(id: &str) -> Result<Self, KeyError> {
-        let fail = |reason: &str| KeyError { input: id.into(), reason: reason.into() };
+        let fail = |reason: &str| KeyError {
+            input: id.into(),
+            reason: reason.into(),
+        };
         let parts: Vec<&str> = id.split('_').collect();
         let (bug, version, arch) = match parts.as_slice() {
             [bug, version] => (*bug, *version, None),
             [bug, version, arch] => (*bug, *version, Some(*arch)),
-            _ => return Err(fail("expected BUGNUMBER_VERSION[_ARCH], e.g. 29135930_12.2.1.4.0")),
+            _ => {
+                return Err(fail(
+                    "expected BUGNUMBER_VERSION[_ARCH], e.g. 29135930_12.2.1.4.0",
+                ))
+            }
         };
         if bug.is_empty() || !bug.bytes().all(|b| b.is_ascii_digit()) {
             return Err(fail("the bug number must be digits"));
         }
         if !valid_version(version) {
-            return Err(fail("the version may hold only letters, digits, '.' and '-'"));
+            return Err(fail(
+                "the version may hold only letters, digits, '.' and '-'",
+            ));
         }
         let arch = match arch {
             None => None,
-            Some(a) => Some(normalize_arch(a).ok_or_else(|| fail("the architecture must be amd64 or arm64"))?.to_string()),
+            Some(a) => Some(
+                normalize_arch(a)
+                    .ok_or_else(|| fail("the architecture must be amd64 or arm64"))?
+                    .to_string(),
+            ),
         };
-        Ok(CacheKey { name: bug.into(), version: version.into(), arch })
+        Ok(CacheKey {
+            name: bug.into(),
+            version: version.into(),
+            arch,
+        })
     }
 
     /// The same key without its architecture (WIT's fallback when no arch-specific entry exists).
     pub fn without_arch(&self) -> CacheKey {
-        CacheKey { arch: None, ..self.clone() }
+        CacheKey {
+            arch: None,
+            ..self.clone()
+        }
     }
 
     pub fn with_arch(&self, arch: &str) -> CacheKey {
-        CacheKey { arch: normalize_arch(arch).map(str::to_owned), ..self.clone() }
+        CacheKey {
+            arch: normalize_arch(arch).map(str::to_owned),
+            ..self.clone()
+        }
     }
 }
 
@@ -89,14 +136,20 @@ impl FromStr for CacheKey {
     type Err = KeyError;
     /// Parses any stored key (`jdk_8u291`, `wls_12.2.1.4.0_arm64`, `29135930_12.2.1.4.0`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.split('_').next().is_some_and(|first| !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit())) {
+        if s.split('_')
+            .next()
+            .is_some_and(|first| !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()))
+        {
             return CacheKey::patch(s);
         }
         let parts: Vec<&str> = s.split('_').collect();
         match parts.as_slice() {
             [kind, version] => CacheKey::installer(kind, version, None),
             [kind, version, arch] => CacheKey::installer(kind, version, Some(arch)),
-            _ => Err(KeyError { input: s.into(), reason: "expected TYPE_VERSION[_ARCH] or BUGNUMBER_VERSION[_ARCH]".into() }),
+            _ => Err(KeyError {
+                input: s.into(),
+                reason: "expected TYPE_VERSION[_ARCH] or BUGNUMBER_VERSION[_ARCH]".into(),
+            }),
         }
     }
 }
@@ -117,9 +170,22 @@ mod tests {
 
     #[test]
     fn wit_key_shapes() {
-        assert_eq!(CacheKey::installer("JDK", "8u291", None).unwrap().to_string(), "jdk_8u291");
-        assert_eq!(CacheKey::installer("wls", "12.2.1.4.0", Some("aarch64")).unwrap().to_string(), "wls_12.2.1.4.0_arm64");
-        assert_eq!(CacheKey::patch("29135930_12.2.1.4.0").unwrap().to_string(), "29135930_12.2.1.4.0");
+        assert_eq!(
+            CacheKey::installer("JDK", "8u291", None)
+                .unwrap()
+                .to_string(),
+            "jdk_8u291"
+        );
+        assert_eq!(
+            CacheKey::installer("wls", "12.2.1.4.0", Some("aarch64"))
+                .unwrap()
+                .to_string(),
+            "wls_12.2.1.4.0_arm64"
+        );
+        assert_eq!(
+            CacheKey::patch("29135930_12.2.1.4.0").unwrap().to_string(),
+            "29135930_12.2.1.4.0"
+        );
         assert_eq!("wdt_latest".parse::<CacheKey>().unwrap().name, "wdt");
         assert!(CacheKey::patch("abc_1").is_err());
         assert!(CacheKey::installer("wls", "1/2", None).is_err());

@@ -19,12 +19,23 @@ use std::path::{Path, PathBuf};
 pub enum CacheError {
     #[error(transparent)]
     Key(#[from] KeyError),
-    #[error("cache key '{key}' already exists (added from {source_name}); pass --force to replace it")]
+    #[error(
+        "cache key '{key}' already exists (added from {source_name}); pass --force to replace it"
+    )]
     Exists { key: String, source_name: String },
     #[error("cache key '{key}' not found in {root}{hint}")]
-    NotFound { key: String, root: String, hint: String },
+    NotFound {
+        key: String,
+        root: String,
+        hint: String,
+    },
     #[error("cache entry '{key}' is corrupt: {path} should have sha256 {expected} but has {actual}; delete it with `patchfarm cache deleteEntry --key {key}` and add it again")]
-    Corrupt { key: String, path: String, expected: String, actual: String },
+    Corrupt {
+        key: String,
+        path: String,
+        expected: String,
+        actual: String,
+    },
     #[error("cache entry '{key}' is damaged: {reason}")]
     BadEntry { key: String, reason: String },
     #[error("cannot read {path}: {source}")]
@@ -75,7 +86,9 @@ impl Cache {
         if let Some(dir) = std::env::var_os("PATCHFARM_CACHE").filter(|d| !d.is_empty()) {
             return PathBuf::from(dir);
         }
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/tmp"));
         home.join(".cache").join("patchfarm")
     }
 
@@ -98,7 +111,10 @@ impl Cache {
     }
 
     fn store_err(&self) -> impl Fn(std::io::Error) -> CacheError + '_ {
-        move |source| CacheError::Store { root: self.root.display().to_string(), source }
+        move |source| CacheError::Store {
+            root: self.root.display().to_string(),
+            source,
+        }
     }
 
     fn entry_path(&self, key: &CacheKey) -> PathBuf {
@@ -117,21 +133,39 @@ impl Cache {
     }
 
     /// Copies `source` into the store under `key`, hashing on the way. Blocking.
-    pub fn add(&self, key: &CacheKey, source: &Path, force: bool) -> Result<CacheEntry, CacheError> {
-        let read_err = |e| CacheError::ReadInput { path: source.display().to_string(), source: e };
+    pub fn add(
+        &self,
+        key: &CacheKey,
+        source: &Path,
+        force: bool,
+    ) -> Result<CacheEntry, CacheError> {
+        let read_err = |e| CacheError::ReadInput {
+            path: source.display().to_string(),
+            source: e,
+        };
         let meta = std::fs::metadata(source).map_err(read_err)?;
         if !meta.is_file() {
-            return Err(CacheError::ReadInput { path: source.display().to_string(), source: std::io::Error::other("not a regular file") });
+            return Err(CacheError::ReadInput {
+                path: source.display().to_string(),
+                source: std::io::Error::other("not a regular file"),
+            });
         }
         if !force {
             if let Some(existing) = self.entry(key)? {
-                return Err(CacheError::Exists { key: key.to_string(), source_name: existing.file_name });
+                return Err(CacheError::Exists {
+                    key: key.to_string(),
+                    source_name: existing.file_name,
+                });
             }
         }
         let blobs = self.root.join("blobs").join("sha256");
         std::fs::create_dir_all(&blobs).map_err(self.store_err())?;
-        let temp = tempfile::Builder::new().prefix(".add-").tempfile_in(&blobs).map_err(self.store_err())?;
-        let mut writer = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, temp.as_file()));
+        let temp = tempfile::Builder::new()
+            .prefix(".add-")
+            .tempfile_in(&blobs)
+            .map_err(self.store_err())?;
+        let mut writer =
+            HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, temp.as_file()));
         std::io::copy(&mut File::open(source).map_err(read_err)?, &mut writer).map_err(read_err)?;
         let (mut buffered, digest, size) = writer.finish();
         buffered.flush().map_err(self.store_err())?;
@@ -141,19 +175,26 @@ impl Cache {
         if blob.exists() {
             drop(temp); // identical content is already stored
         } else {
-            temp.persist(&blob).map_err(|e| (self.store_err())(e.error))?;
+            temp.persist(&blob)
+                .map_err(|e| (self.store_err())(e.error))?;
         }
         let entry = CacheEntry {
             key: key.to_string(),
             digest,
             size,
-            file_name: source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            file_name: source
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
         };
         let _lock = self.lock()?;
         // Checked again under the lock: another process may have added the key meanwhile.
         if !force {
             if let Some(existing) = self.entry(key)? {
-                return Err(CacheError::Exists { key: key.to_string(), source_name: existing.file_name });
+                return Err(CacheError::Exists {
+                    key: key.to_string(),
+                    source_name: existing.file_name,
+                });
             }
         }
         let path = self.entry_path(key);
@@ -166,9 +207,14 @@ impl Cache {
     /// The entry for `key`, if any (not verified).
     pub fn entry(&self, key: &CacheKey) -> Result<Option<CacheEntry>, CacheError> {
         match std::fs::read(self.entry_path(key)) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| CacheError::BadEntry { key: key.to_string(), reason: e.to_string() }),
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| CacheError::BadEntry {
+                        key: key.to_string(),
+                        reason: e.to_string(),
+                    })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err((self.store_err())(e)),
         }
@@ -183,12 +229,22 @@ impl Cache {
         })?;
         let path = self.blob_path(&entry.digest);
         let actual = match File::open(&path) {
-            Ok(f) => Digest::of_reader(std::io::BufReader::with_capacity(1 << 20, f)).map_err(self.store_err())?.0.to_string(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "nothing (the file is missing)".into(),
+            Ok(f) => Digest::of_reader(std::io::BufReader::with_capacity(1 << 20, f))
+                .map_err(self.store_err())?
+                .0
+                .to_string(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                "nothing (the file is missing)".into()
+            }
             Err(e) => return Err((self.store_err())(e)),
         };
         if actual != entry.digest.to_string() {
-            return Err(CacheError::Corrupt { key: key.to_string(), path: path.display().to_string(), expected: entry.digest.to_string(), actual });
+            return Err(CacheError::Corrupt {
+                key: key.to_string(),
+                path: path.display().to_string(),
+                expected: entry.digest.to_string(),
+                actual,
+            });
         }
         Ok(CachedItem { entry, path })
     }
@@ -200,7 +256,11 @@ impl Cache {
             return self.get_verified(&specific);
         }
         self.get_verified(&key.without_arch()).map_err(|e| match e {
-            CacheError::NotFound { root, hint, .. } => CacheError::NotFound { key: format!("{specific} (nor {})", key.without_arch()), root, hint },
+            CacheError::NotFound { root, hint, .. } => CacheError::NotFound {
+                key: format!("{specific} (nor {})", key.without_arch()),
+                root,
+                hint,
+            },
             other => other,
         })
     }
@@ -213,7 +273,10 @@ impl Cache {
                 "; add it with `patchfarm cache addInstaller --type {} --version {}{} --path FILE`",
                 key.name,
                 key.version,
-                key.arch.as_ref().map(|a| format!(" --architecture {a}")).unwrap_or_default()
+                key.arch
+                    .as_ref()
+                    .map(|a| format!(" --architecture {a}"))
+                    .unwrap_or_default()
             )
         }
     }
@@ -221,7 +284,12 @@ impl Cache {
     /// Every entry whose key matches `pattern` (a regex, as WIT's `--key`), sorted by key.
     pub fn list(&self, pattern: Option<&str>) -> Result<Vec<CacheEntry>, CacheError> {
         let regex = pattern
-            .map(|p| regex::Regex::new(p).map_err(|e| CacheError::Pattern { pattern: p.into(), reason: e.to_string() }))
+            .map(|p| {
+                regex::Regex::new(p).map_err(|e| CacheError::Pattern {
+                    pattern: p.into(),
+                    reason: e.to_string(),
+                })
+            })
             .transpose()?;
         let dir = self.root.join("entries");
         let mut entries = Vec::new();
@@ -233,7 +301,9 @@ impl Cache {
         for item in read {
             let item = item.map_err(self.store_err())?;
             let name = item.file_name().to_string_lossy().into_owned();
-            let Some(key) = name.strip_suffix(".json") else { continue };
+            let Some(key) = name.strip_suffix(".json") else {
+                continue;
+            };
             if regex.as_ref().is_some_and(|r| !r.is_match(key)) {
                 continue;
             }
@@ -250,7 +320,11 @@ impl Cache {
     /// Removes `key`; its content goes too unless another key shares it.
     pub fn delete(&self, key: &CacheKey) -> Result<CacheEntry, CacheError> {
         let _lock = self.lock()?;
-        let entry = self.entry(key)?.ok_or_else(|| CacheError::NotFound { key: key.to_string(), root: self.root.display().to_string(), hint: String::new() })?;
+        let entry = self.entry(key)?.ok_or_else(|| CacheError::NotFound {
+            key: key.to_string(),
+            root: self.root.display().to_string(),
+            hint: String::new(),
+        })?;
         std::fs::remove_file(self.entry_path(key)).map_err(self.store_err())?;
         let shared = self.list(None)?.iter().any(|e| e.digest == entry.digest);
         if !shared {
@@ -278,7 +352,10 @@ mod tests {
         let key = CacheKey::installer("jdk", "8u291", None).unwrap();
         let entry = cache.add(&key, &input, false).unwrap();
         assert_eq!(entry.digest, Digest::of_bytes(b"jdk bytes"));
-        assert!(matches!(cache.add(&key, &input, false), Err(CacheError::Exists { .. })));
+        assert!(matches!(
+            cache.add(&key, &input, false),
+            Err(CacheError::Exists { .. })
+        ));
         cache.add(&key, &input, true).unwrap();
         assert_eq!(cache.get_verified(&key).unwrap().entry, entry);
         assert_eq!(cache.find_for_arch(&key, "arm64").unwrap().entry, entry);
@@ -287,11 +364,17 @@ mod tests {
 
         std::fs::write(cache.content_path(&entry.digest), b"tampered").unwrap();
         let err = cache.get_verified(&key).unwrap_err().to_string();
-        assert!(err.contains("jdk_8u291") && err.contains("corrupt"), "{err}");
+        assert!(
+            err.contains("jdk_8u291") && err.contains("corrupt"),
+            "{err}"
+        );
 
         cache.delete(&key).unwrap();
         let err = cache.get_verified(&key).unwrap_err().to_string();
-        assert!(err.contains("not found") && err.contains("addInstaller"), "{err}");
+        assert!(
+            err.contains("not found") && err.contains("addInstaller"),
+            "{err}"
+        );
         assert!(!cache.content_path(&entry.digest).exists());
     }
 }

@@ -60,7 +60,10 @@ impl ImageConfig {
     }
 
     pub fn architecture(&self) -> &str {
-        self.0.get("architecture").and_then(Value::as_str).unwrap_or("amd64")
+        self.0
+            .get("architecture")
+            .and_then(Value::as_str)
+            .unwrap_or("amd64")
     }
 
     /// `Env` as ordered (name, value) pairs.
@@ -82,7 +85,10 @@ impl ImageConfig {
     }
 
     pub fn env_var(&self, name: &str) -> Option<String> {
-        self.env().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.env()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
     }
 
     /// Sets `name=value`, replacing an existing entry in place or appending.
@@ -92,7 +98,10 @@ impl ImageConfig {
             Some(entry) => entry.1 = value.into(),
             None => env.push((name.into(), value.into())),
         }
-        let items = env.into_iter().map(|(k, v)| Value::String(format!("{k}={v}"))).collect();
+        let items = env
+            .into_iter()
+            .map(|(k, v)| Value::String(format!("{k}={v}")))
+            .collect();
         self.runtime_mut().insert("Env".into(), Value::Array(items));
     }
 
@@ -146,16 +155,30 @@ impl ImageConfig {
             .get("rootfs")
             .and_then(|r| r.get("diff_ids"))
             .and_then(Value::as_array)
-            .map(|ids| ids.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     pub fn created(&self) -> Option<String> {
-        self.0.get("created").and_then(Value::as_str).map(str::to_owned)
+        self.0
+            .get("created")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
     }
 
     /// Records a new top layer: its diffID in rootfs and a history entry.
-    pub fn append_layer(&mut self, diff_id: &Digest, created: &str, created_by: &str, comment: &str) {
+    pub fn append_layer(
+        &mut self,
+        diff_id: &Digest,
+        created: &str,
+        created_by: &str,
+        comment: &str,
+    ) {
         let rootfs = self
             .0
             .entry("rootfs")

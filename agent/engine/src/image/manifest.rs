@@ -76,10 +76,14 @@ pub struct Manifest {
 }
 
 fn convert(d: &oci_spec::image::Descriptor, what: &str) -> Result<Descriptor, ManifestError> {
-    let digest = d.digest().to_string().parse::<Digest>().map_err(|e| ManifestError::Invalid {
-        what: what.into(),
-        reason: e.to_string(),
-    })?;
+    let digest = d
+        .digest()
+        .to_string()
+        .parse::<Digest>()
+        .map_err(|e| ManifestError::Invalid {
+            what: what.into(),
+            reason: e.to_string(),
+        })?;
     Ok(Descriptor {
         media_type: d.media_type().to_string(),
         digest,
@@ -105,7 +109,10 @@ impl ManifestKind {
             reason,
         };
         let probe: Value = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
-        let media_type = probe.get("mediaType").and_then(Value::as_str).unwrap_or_default();
+        let media_type = probe
+            .get("mediaType")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let is_index = media_type == media::OCI_INDEX
             || media_type == media::DOCKER_LIST
             || (media_type.is_empty() && probe.get("manifests").is_some());
@@ -156,9 +163,9 @@ pub fn select_platform<'a>(
     entries
         .iter()
         .find(|d| {
-            d.platform.as_ref().is_some_and(|p| {
-                platform.matches(&p.os, &p.architecture, p.variant.as_deref())
-            })
+            d.platform
+                .as_ref()
+                .is_some_and(|p| platform.matches(&p.os, &p.architecture, p.variant.as_deref()))
         })
         .ok_or_else(|| ManifestError::NoPlatform {
             what: what.into(),
@@ -235,7 +242,9 @@ mod tests {
                 {"mediaType": media::DOCKER_MANIFEST, "size": 1, "digest": d, "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
             ]
         });
-        let ManifestKind::Index(entries) = ManifestKind::parse(list.to_string().as_bytes(), "t").unwrap() else {
+        let ManifestKind::Index(entries) =
+            ManifestKind::parse(list.to_string().as_bytes(), "t").unwrap()
+        else {
             panic!("expected index");
         };
         assert!(select_platform(&entries, &"linux/arm64".parse().unwrap(), "t").is_ok());

@@ -24,7 +24,8 @@ pub mod media {
     pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
     /// Everything `Accept` should list when fetching a manifest by tag.
-    pub const ACCEPTED_MANIFESTS: &[&str] = &[OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
+    pub const ACCEPTED_MANIFESTS: &[&str] =
+        &[OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
 
     /// OCI equivalent of a layer media type, so a new OCI manifest never mixes in Docker types.
     pub fn oci_layer_type(media_type: &str) -> &str {

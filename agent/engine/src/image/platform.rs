@@ -46,7 +46,8 @@ impl FromStr for Platform {
     type Err = PlatformParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = s.split('/').collect();
-        let valid = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let valid =
+            |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         match parts.as_slice() {
             [os, arch] if valid(os) && valid(arch) => Ok(Platform {
                 os: os.to_string(),

@@ -69,7 +69,9 @@ pub fn is_loopback_host(registry: &str) -> bool {
         return true;
     }
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+    bare.parse::<IpAddr>()
+        .map(|ip| ip.is_loopback())
+        .unwrap_or(false)
 }
 
 fn strip_port(registry: &str) -> &str {
@@ -102,7 +104,9 @@ pub(crate) fn is_valid_tag(tag: &str) -> bool {
     !tag.is_empty()
         && tag.len() <= 128
         && (tag.as_bytes()[0].is_ascii_alphanumeric() || tag.as_bytes()[0] == b'_')
-        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
 fn is_valid_host(host: &str) -> bool {
@@ -116,7 +120,10 @@ fn is_valid_host(host: &str) -> bool {
         None => false,
     };
     let host_ok = if bare.starts_with('[') {
-        bare.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok()
+        bare.trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok()
     } else {
         !bare.is_empty()
             && bare
@@ -141,7 +148,9 @@ impl FromStr for ImageRef {
                 _ => (rest, None),
             };
             if dir.is_empty() {
-                return Err(fail("an OCI layout reference needs a directory: oci:DIR[:TAG]"));
+                return Err(fail(
+                    "an OCI layout reference needs a directory: oci:DIR[:TAG]",
+                ));
             }
             if let Some(tag) = tag {
                 if !is_valid_tag(tag) {
@@ -159,18 +168,17 @@ impl FromStr for ImageRef {
         let (name, digest) = match input.split_once('@') {
             Some((name, digest)) => (
                 name,
-                Some(
-                    digest
-                        .parse::<Digest>()
-                        .map_err(|e| fail(&e.to_string()))?,
-                ),
+                Some(digest.parse::<Digest>().map_err(|e| fail(&e.to_string()))?),
             ),
             None => (input, None),
         };
         let (host, path) = name.split_once('/').ok_or_else(|| {
             fail("expected HOST[:PORT]/REPO[:TAG]; patchfarm has no default registry, so the registry host is required")
         })?;
-        let looks_like_host = host.contains('.') || host.contains(':') || host == "localhost" || host.starts_with('[');
+        let looks_like_host = host.contains('.')
+            || host.contains(':')
+            || host == "localhost"
+            || host.starts_with('[');
         if !looks_like_host || !is_valid_host(host) {
             return Err(fail(&format!(
                 "'{host}' is not a registry host; patchfarm has no default registry, so write HOST[:PORT]/REPO[:TAG]"
@@ -252,7 +260,9 @@ mod tests {
         assert_eq!(r.tag.as_deref(), Some("1.0"));
         assert!(r.is_loopback());
         let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        let r = registry(&format!("container-registry.oracle.com/middleware/weblogic@{d}"));
+        let r = registry(&format!(
+            "container-registry.oracle.com/middleware/weblogic@{d}"
+        ));
         assert_eq!(r.digest.unwrap().to_string(), d);
         assert!(r.tag.is_none());
         assert!(!registry("lhr.ocir.io/ns/img:t").is_loopback());

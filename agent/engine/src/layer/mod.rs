@@ -16,7 +16,11 @@ pub enum LayerError {
         source: std::io::Error,
     },
     #[error("{path} changed while it was being added to the layer (expected {expected} bytes, read {actual})")]
-    InputChanged { path: String, expected: u64, actual: u64 },
+    InputChanged {
+        path: String,
+        expected: u64,
+        actual: u64,
+    },
     #[error("'{path}' is not a path that can go in an image layer: {reason}")]
     BadPath { path: String, reason: String },
     #[error("cannot read zip archive {path}: {reason}")]

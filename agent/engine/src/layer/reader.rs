@@ -6,15 +6,25 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 /// Opens a layer blob file for reading as tar (gzip or uncompressed; zstd is refused).
-pub fn open(path: &Path, digest: &str, media_type: &str) -> Result<tar::Archive<Box<dyn Read + Send>>, LayerError> {
-    let corrupt = |reason: String| LayerError::Corrupt { digest: digest.into(), reason };
+pub fn open(
+    path: &Path,
+    digest: &str,
+    media_type: &str,
+) -> Result<tar::Archive<Box<dyn Read + Send>>, LayerError> {
+    let corrupt = |reason: String| LayerError::Corrupt {
+        digest: digest.into(),
+        reason,
+    };
     let file = File::open(path).map_err(|e| corrupt(e.to_string()))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let head = reader.fill_buf().map_err(|e| corrupt(e.to_string()))?;
     let stream: Box<dyn Read + Send> = if head.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::MultiGzDecoder::new(reader))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        return Err(LayerError::UnsupportedMediaType { digest: digest.into(), media_type: media_type.into() });
+        return Err(LayerError::UnsupportedMediaType {
+            digest: digest.into(),
+            media_type: media_type.into(),
+        });
     } else {
         Box::new(reader)
     };
@@ -23,5 +33,8 @@ pub fn open(path: &Path, digest: &str, media_type: &str) -> Result<tar::Archive<
 
 /// A tar entry path as an image path: no `./`, no leading or trailing `/`.
 pub fn normalize(raw: &str) -> String {
-    raw.trim_start_matches("./").trim_start_matches('/').trim_end_matches('/').to_string()
+    raw.trim_start_matches("./")
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_string()
 }

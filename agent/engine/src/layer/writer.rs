@@ -28,7 +28,11 @@ pub enum FileSource {
     Path(PathBuf),
     Bytes(Arc<[u8]>),
     /// Entry `index` of the zip archive at `archive`, `size` bytes uncompressed.
-    ZipMember { archive: PathBuf, index: usize, size: u64 },
+    ZipMember {
+        archive: PathBuf,
+        index: usize,
+        size: u64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -132,25 +136,71 @@ impl LayerSpec {
     }
 
     pub fn add_dir(&mut self, path: &str, mode: u32, owner: Owner) -> Result<(), LayerError> {
-        self.insert(path, Entry { body: Body::Dir, mode, owner })
+        self.insert(
+            path,
+            Entry {
+                body: Body::Dir,
+                mode,
+                owner,
+            },
+        )
     }
 
-    pub fn add_file(&mut self, path: &str, source: FileSource, mode: u32, owner: Owner) -> Result<(), LayerError> {
-        self.insert(path, Entry { body: Body::File(source), mode, owner })
+    pub fn add_file(
+        &mut self,
+        path: &str,
+        source: FileSource,
+        mode: u32,
+        owner: Owner,
+    ) -> Result<(), LayerError> {
+        self.insert(
+            path,
+            Entry {
+                body: Body::File(source),
+                mode,
+                owner,
+            },
+        )
     }
 
-    pub fn add_bytes(&mut self, path: &str, bytes: impl Into<Arc<[u8]>>, mode: u32, owner: Owner) -> Result<(), LayerError> {
+    pub fn add_bytes(
+        &mut self,
+        path: &str,
+        bytes: impl Into<Arc<[u8]>>,
+        mode: u32,
+        owner: Owner,
+    ) -> Result<(), LayerError> {
         self.add_file(path, FileSource::Bytes(bytes.into()), mode, owner)
     }
 
-    pub fn add_symlink(&mut self, path: &str, target: &str, owner: Owner) -> Result<(), LayerError> {
-        self.insert(path, Entry { body: Body::Symlink(target.into()), mode: 0o777, owner })
+    pub fn add_symlink(
+        &mut self,
+        path: &str,
+        target: &str,
+        owner: Owner,
+    ) -> Result<(), LayerError> {
+        self.insert(
+            path,
+            Entry {
+                body: Body::Symlink(target.into()),
+                mode: 0o777,
+                owner,
+            },
+        )
     }
 
     /// Adds a host directory tree below `dest`, keeping permission bits, with `owner` on everything.
-    pub fn add_host_tree(&mut self, host_dir: &Path, dest: &str, owner: Owner) -> Result<(), LayerError> {
+    pub fn add_host_tree(
+        &mut self,
+        host_dir: &Path,
+        dest: &str,
+        owner: Owner,
+    ) -> Result<(), LayerError> {
         use std::os::unix::fs::PermissionsExt;
-        let read_err = |p: &Path, e: std::io::Error| LayerError::ReadInput { path: p.display().to_string(), source: e };
+        let read_err = |p: &Path, e: std::io::Error| LayerError::ReadInput {
+            path: p.display().to_string(),
+            source: e,
+        };
         let meta = std::fs::symlink_metadata(host_dir).map_err(|e| read_err(host_dir, e))?;
         let dest = image_path(dest)?;
         if meta.is_dir() {
@@ -172,7 +222,12 @@ impl LayerSpec {
             let target = std::fs::read_link(host_dir).map_err(|e| read_err(host_dir, e))?;
             self.add_symlink(&dest, &target.to_string_lossy(), owner)?;
         } else if meta.is_file() {
-            self.add_file(&dest, FileSource::Path(host_dir.into()), meta.permissions().mode() & 0o7777, owner)?;
+            self.add_file(
+                &dest,
+                FileSource::Path(host_dir.into()),
+                meta.permissions().mode() & 0o7777,
+                owner,
+            )?;
         }
         // Sockets, fifos and devices have no place in an installer tree: skipped.
         Ok(())
@@ -180,16 +235,33 @@ impl LayerSpec {
 
     /// Adds every entry of a zip archive below `dest` (zip paths that escape are refused).
     pub fn add_zip(&mut self, archive: &Path, dest: &str, owner: Owner) -> Result<(), LayerError> {
-        let zip_err = |reason: String| LayerError::Zip { path: archive.display().to_string(), reason };
-        let file = File::open(archive).map_err(|e| LayerError::ReadInput { path: archive.display().to_string(), source: e })?;
+        let zip_err = |reason: String| LayerError::Zip {
+            path: archive.display().to_string(),
+            reason,
+        };
+        let file = File::open(archive).map_err(|e| LayerError::ReadInput {
+            path: archive.display().to_string(),
+            source: e,
+        })?;
         let mut zip = zip::ZipArchive::new(file).map_err(|e| zip_err(e.to_string()))?;
         let dest = image_path(dest)?;
         for index in 0..zip.len() {
             let member = zip.by_index(index).map_err(|e| zip_err(e.to_string()))?;
-            let name = member
-                .enclosed_name()
-                .ok_or_else(|| zip_err(format!("entry '{}' would land outside its directory", String::from_utf8_lossy(member.name_raw()))))?;
-            let name = name.to_str().ok_or_else(|| zip_err(format!("entry '{}' is not UTF-8", String::from_utf8_lossy(member.name_raw()))))?.to_owned();
+            let name = member.enclosed_name().ok_or_else(|| {
+                zip_err(format!(
+                    "entry '{}' would land outside its directory",
+                    String::from_utf8_lossy(member.name_raw())
+                ))
+            })?;
+            let name = name
+                .to_str()
+                .ok_or_else(|| {
+                    zip_err(format!(
+                        "entry '{}' is not UTF-8",
+                        String::from_utf8_lossy(member.name_raw())
+                    ))
+                })?
+                .to_owned();
             if name.is_empty() {
                 continue;
             }
@@ -200,21 +272,49 @@ impl LayerSpec {
             } else {
                 let mode = unix_mode.filter(|m| *m != 0).unwrap_or(0o644);
                 let size = member.size();
-                self.add_file(&path, FileSource::ZipMember { archive: archive.into(), index, size }, mode, owner)?;
+                self.add_file(
+                    &path,
+                    FileSource::ZipMember {
+                        archive: archive.into(),
+                        index,
+                        size,
+                    },
+                    mode,
+                    owner,
+                )?;
             }
         }
         Ok(())
     }
 
     /// Every ancestor of every entry, so the tar never relies on a runtime's implicit dirs.
+    /// An implicit directory takes the owner of its nearest explicit ancestor (root if none),
+    /// so a tree added below `/auxiliary` stays wholly owned by `--chown`.
     fn with_parents(&self) -> BTreeMap<String, Entry> {
         let mut all = self.entries.clone();
         for path in self.entries.keys() {
-            let mut parent = Path::new(path).parent();
-            while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
-                let key = p.to_str().expect("built from str").to_owned();
-                all.entry(key).or_insert(Entry { body: Body::Dir, mode: 0o755, owner: Owner::ROOT });
-                parent = p.parent();
+            let ancestors: Vec<&str> = Path::new(path)
+                .ancestors()
+                .skip(1)
+                .filter_map(|p| p.to_str())
+                .filter(|p| !p.is_empty())
+                .collect();
+            for (i, dir) in ancestors.iter().enumerate() {
+                if all.contains_key(*dir) {
+                    continue;
+                }
+                let owner = ancestors[i + 1..]
+                    .iter()
+                    .find_map(|a| self.entries.get(*a).map(|e| e.owner))
+                    .unwrap_or(Owner::ROOT);
+                all.insert(
+                    dir.to_string(),
+                    Entry {
+                        body: Body::Dir,
+                        mode: 0o755,
+                        owner,
+                    },
+                );
             }
         }
         all
@@ -223,9 +323,15 @@ impl LayerSpec {
     /// Writes the layer into `dir` (blob named by its digest) and returns what was written.
     /// Blocking: call from `spawn_blocking`.
     pub fn write(&self, dir: &Path, options: WriteOptions) -> Result<LayerBlob, LayerError> {
-        let write_err = |e: std::io::Error| LayerError::Write { dir: dir.display().to_string(), source: e };
+        let write_err = |e: std::io::Error| LayerError::Write {
+            dir: dir.display().to_string(),
+            source: e,
+        };
         std::fs::create_dir_all(dir).map_err(write_err)?;
-        let temp = tempfile::Builder::new().prefix(".layer-").tempfile_in(dir).map_err(write_err)?;
+        let temp = tempfile::Builder::new()
+            .prefix(".layer-")
+            .tempfile_in(dir)
+            .map_err(write_err)?;
         let file = temp.as_file().try_clone().map_err(write_err)?;
         let blob_hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
         let tar_hashing = HashingWriter::new(LayerCompressor::new(blob_hashing));
@@ -243,12 +349,14 @@ impl LayerSpec {
                 Body::Dir => {
                     header.set_entry_type(tar::EntryType::Directory);
                     header.set_size(0);
-                    tar.append_data(&mut header, format!("{path}/"), std::io::empty()).map_err(write_err)?;
+                    tar.append_data(&mut header, format!("{path}/"), std::io::empty())
+                        .map_err(write_err)?;
                 }
                 Body::Symlink(target) => {
                     header.set_entry_type(tar::EntryType::Symlink);
                     header.set_size(0);
-                    tar.append_link(&mut header, &path, target).map_err(write_err)?;
+                    tar.append_link(&mut header, &path, target)
+                        .map_err(write_err)?;
                 }
                 Body::File(source) => {
                     header.set_entry_type(tar::EntryType::Regular);
@@ -265,7 +373,14 @@ impl LayerSpec {
         drop(buffered);
         let final_path = dir.join(digest.hex());
         temp.persist(&final_path).map_err(|e| write_err(e.error))?;
-        Ok(LayerBlob { path: final_path, digest, diff_id, size, media_type: media::OCI_LAYER_GZIP, tar_size })
+        Ok(LayerBlob {
+            path: final_path,
+            digest,
+            diff_id,
+            size,
+            media_type: media::OCI_LAYER_GZIP,
+            tar_size,
+        })
     }
 }
 
@@ -276,37 +391,72 @@ fn append_file<W: Write>(
     source: &FileSource,
     zips: &mut HashMap<PathBuf, zip::ZipArchive<File>>,
 ) -> Result<(), LayerError> {
-    let write_err = |e: std::io::Error| LayerError::Write { dir: path.into(), source: e };
+    let write_err = |e: std::io::Error| LayerError::Write {
+        dir: path.into(),
+        source: e,
+    };
     match source {
         FileSource::Bytes(bytes) => {
             header.set_size(bytes.len() as u64);
             tar.append_data(header, path, &bytes[..]).map_err(write_err)
         }
         FileSource::Path(host) => {
-            let read_err = |e| LayerError::ReadInput { path: host.display().to_string(), source: e };
+            let read_err = |e| LayerError::ReadInput {
+                path: host.display().to_string(),
+                source: e,
+            };
             let file = File::open(host).map_err(read_err)?;
             let expected = file.metadata().map_err(read_err)?.len();
             header.set_size(expected);
-            let mut counted = CountingReader { inner: file.take(expected), count: 0 };
-            tar.append_data(header, path, &mut counted).map_err(write_err)?;
+            let mut counted = CountingReader {
+                inner: file.take(expected),
+                count: 0,
+            };
+            tar.append_data(header, path, &mut counted)
+                .map_err(write_err)?;
             if counted.count != expected {
-                return Err(LayerError::InputChanged { path: host.display().to_string(), expected, actual: counted.count });
+                return Err(LayerError::InputChanged {
+                    path: host.display().to_string(),
+                    expected,
+                    actual: counted.count,
+                });
             }
             Ok(())
         }
-        FileSource::ZipMember { archive, index, size } => {
-            let zip_err = |reason: String| LayerError::Zip { path: archive.display().to_string(), reason };
+        FileSource::ZipMember {
+            archive,
+            index,
+            size,
+        } => {
+            let zip_err = |reason: String| LayerError::Zip {
+                path: archive.display().to_string(),
+                reason,
+            };
             if !zips.contains_key(archive) {
-                let file = File::open(archive).map_err(|e| LayerError::ReadInput { path: archive.display().to_string(), source: e })?;
-                zips.insert(archive.clone(), zip::ZipArchive::new(file).map_err(|e| zip_err(e.to_string()))?);
+                let file = File::open(archive).map_err(|e| LayerError::ReadInput {
+                    path: archive.display().to_string(),
+                    source: e,
+                })?;
+                zips.insert(
+                    archive.clone(),
+                    zip::ZipArchive::new(file).map_err(|e| zip_err(e.to_string()))?,
+                );
             }
             let zip = zips.get_mut(archive).expect("inserted above");
             let member = zip.by_index(*index).map_err(|e| zip_err(e.to_string()))?;
             header.set_size(*size);
-            let mut counted = CountingReader { inner: member, count: 0 };
-            tar.append_data(header, path, &mut counted).map_err(write_err)?;
+            let mut counted = CountingReader {
+                inner: member,
+                count: 0,
+            };
+            tar.append_data(header, path, &mut counted)
+                .map_err(write_err)?;
             if counted.count != *size {
-                return Err(LayerError::InputChanged { path: archive.display().to_string(), expected: *size, actual: counted.count });
+                return Err(LayerError::InputChanged {
+                    path: archive.display().to_string(),
+                    expected: *size,
+                    actual: counted.count,
+                });
             }
             Ok(())
         }
@@ -333,7 +483,16 @@ mod tests {
     fn spec_with(files: &[(&str, &str)]) -> LayerSpec {
         let mut spec = LayerSpec::new();
         for (p, c) in files {
-            spec.add_bytes(p, c.as_bytes().to_vec(), 0o644, Owner { uid: 1000, gid: 1000 }).unwrap();
+            spec.add_bytes(
+                p,
+                c.as_bytes().to_vec(),
+                0o644,
+                Owner {
+                    uid: 1000,
+                    gid: 1000,
+                },
+            )
+            .unwrap();
         }
         spec
     }
@@ -342,32 +501,68 @@ mod tests {
     fn same_inputs_same_digest_in_any_insertion_order() {
         let dir = tempfile::tempdir().unwrap();
         let opts = WriteOptions { mtime: 0 };
-        let a = spec_with(&[("/a/x", "1"), ("/b/y", "2")]).write(&dir.path().join("1"), opts).unwrap();
-        let b = spec_with(&[("/b/y", "2"), ("/a/x", "1")]).write(&dir.path().join("2"), opts).unwrap();
+        let a = spec_with(&[("/a/x", "1"), ("/b/y", "2")])
+            .write(&dir.path().join("1"), opts)
+            .unwrap();
+        let b = spec_with(&[("/b/y", "2"), ("/a/x", "1")])
+            .write(&dir.path().join("2"), opts)
+            .unwrap();
         assert_eq!(a.digest, b.digest);
         assert_eq!(a.diff_id, b.diff_id);
-        let c = spec_with(&[("/a/x", "1")]).write(&dir.path().join("3"), WriteOptions { mtime: 5 }).unwrap();
+        let c = spec_with(&[("/a/x", "1")])
+            .write(&dir.path().join("3"), WriteOptions { mtime: 5 })
+            .unwrap();
         assert_ne!(a.digest, c.digest);
-        assert_eq!(Digest::of_reader(File::open(&a.path).unwrap()).unwrap().0, a.digest);
+        assert_eq!(
+            Digest::of_reader(File::open(&a.path).unwrap()).unwrap().0,
+            a.digest
+        );
     }
 
     #[test]
     fn emits_parents_sorted_with_numeric_owners() {
         let dir = tempfile::tempdir().unwrap();
-        let blob = spec_with(&[("/auxiliary/models/m.yaml", "x")]).write(dir.path(), WriteOptions { mtime: 0 }).unwrap();
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(File::open(&blob.path).unwrap()));
+        let blob = spec_with(&[("/auxiliary/models/m.yaml", "x")])
+            .write(dir.path(), WriteOptions { mtime: 0 })
+            .unwrap();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(
+            File::open(&blob.path).unwrap(),
+        ));
         let entries: Vec<(String, u64, u64)> = archive
             .entries()
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
-                (e.path().unwrap().display().to_string(), e.header().uid().unwrap(), e.header().mtime().unwrap())
+                (
+                    e.path().unwrap().display().to_string(),
+                    e.header().uid().unwrap(),
+                    e.header().mtime().unwrap(),
+                )
             })
             .collect();
         assert_eq!(
             entries,
-            vec![("auxiliary/".into(), 0, 0), ("auxiliary/models/".into(), 0, 0), ("auxiliary/models/m.yaml".into(), 1000, 0)]
+            vec![
+                ("auxiliary/".into(), 0, 0),
+                ("auxiliary/models/".into(), 0, 0),
+                ("auxiliary/models/m.yaml".into(), 1000, 0)
+            ]
         );
+    }
+
+    #[test]
+    fn implicit_dirs_inherit_the_nearest_explicit_owner() {
+        let mut spec = LayerSpec::new();
+        let oracle = Owner {
+            uid: 1000,
+            gid: 1000,
+        };
+        spec.add_dir("/aux", 0o755, oracle).unwrap();
+        spec.add_bytes("/aux/wdt/bin/x.sh", b"x".to_vec(), 0o755, oracle)
+            .unwrap();
+        let parents = spec.with_parents();
+        assert_eq!(parents["aux/wdt"].owner, oracle);
+        assert_eq!(parents["aux/wdt/bin"].owner, oracle);
     }
 
     #[test]

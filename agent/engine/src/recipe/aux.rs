@@ -42,16 +42,29 @@ pub struct AuxPlan {
 fn check_file(flag: &str, path: &Path) -> Result<(), RecipeError> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => Ok(()),
-        Ok(_) => Err(RecipeError::input(format!("{flag} {}", path.display()), "is not a regular file")),
-        Err(e) => Err(RecipeError::input(format!("{flag} {}", path.display()), e.to_string())),
+        Ok(_) => Err(RecipeError::input(
+            format!("{flag} {}", path.display()),
+            "is not a regular file",
+        )),
+        Err(e) => Err(RecipeError::input(
+            format!("{flag} {}", path.display()),
+            e.to_string(),
+        )),
     }
 }
 
 fn absolute_dir(flag: &str, dir: &str) -> Result<String, RecipeError> {
     if !dir.starts_with('/') {
-        return Err(RecipeError::input(format!("{flag} {dir}"), "must be an absolute path"));
+        return Err(RecipeError::input(
+            format!("{flag} {dir}"),
+            "must be an absolute path",
+        ));
     }
-    Ok(format!("/{}", crate::layer::writer::image_path(dir).map_err(|e| RecipeError::input(flag, e.to_string()))?))
+    Ok(format!(
+        "/{}",
+        crate::layer::writer::image_path(dir)
+            .map_err(|e| RecipeError::input(flag, e.to_string()))?
+    ))
 }
 
 /// Validates every input (files, cache entries, base image) and plans the layer. Pushes nothing.
@@ -62,10 +75,17 @@ pub async fn plan(engine: &Engine, request: AuxRequest) -> Result<AuxPlan, Recip
         None => format!("{wdt_home}/models"),
     };
     let mut names = BTreeSet::new();
-    for (flag, files) in [("--wdtModel", &request.wdt_models), ("--wdtArchive", &request.wdt_archives), ("--wdtVariables", &request.wdt_variables)] {
+    for (flag, files) in [
+        ("--wdtModel", &request.wdt_models),
+        ("--wdtArchive", &request.wdt_archives),
+        ("--wdtVariables", &request.wdt_variables),
+    ] {
         for file in files {
             check_file(flag, file)?;
-            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if !names.insert(name.clone()) {
                 return Err(RecipeError::input(format!("{flag} {}", file.display()), format!("another input is also named '{name}'; both would land at {wdt_model_home}/{name}")));
             }
@@ -77,7 +97,11 @@ pub async fn plan(engine: &Engine, request: AuxRequest) -> Result<AuxPlan, Recip
         let key = CacheKey::installer("wdt", &request.wdt_version, None)?;
         let cache = engine.cache.clone();
         let arch = request.platform.wit_arch().to_string();
-        Some(tokio::task::spawn_blocking(move || cache.find_for_arch(&key, &arch)).await.expect("cache task")?)
+        Some(
+            tokio::task::spawn_blocking(move || cache.find_for_arch(&key, &arch))
+                .await
+                .expect("cache task")?,
+        )
     };
     if wdt.is_none() && names.is_empty() {
         return Err(RecipeError::input("createAuxImage", "nothing to put in the image: give --wdtModel, --wdtArchive or --wdtVariables, or a --wdtVersion to install"));
@@ -92,9 +116,19 @@ pub async fn plan(engine: &Engine, request: AuxRequest) -> Result<AuxPlan, Recip
     if let Some(item) = &wdt {
         spec.add_zip(&item.path, &wdt_home, owner.owner)?;
     }
-    for file in request.wdt_models.iter().chain(&request.wdt_archives).chain(&request.wdt_variables) {
+    for file in request
+        .wdt_models
+        .iter()
+        .chain(&request.wdt_archives)
+        .chain(&request.wdt_variables)
+    {
         let name = file.file_name().expect("checked above").to_string_lossy();
-        spec.add_file(&format!("{wdt_model_home}/{name}"), FileSource::Path(file.clone()), 0o644, owner.owner)?;
+        spec.add_file(
+            &format!("{wdt_model_home}/{name}"),
+            FileSource::Path(file.clone()),
+            0o644,
+            owner.owner,
+        )?;
     }
 
     let mut config = base.config.clone();
@@ -109,7 +143,15 @@ pub async fn plan(engine: &Engine, request: AuxRequest) -> Result<AuxPlan, Recip
         config.set_label("org.patchfarm.wdt.version", &request.wdt_version);
         config.set_label("org.patchfarm.wdt.digest", &item.entry.digest.to_string());
     }
-    Ok(AuxPlan { request, base, owner, spec, config, wdt, wdt_model_home })
+    Ok(AuxPlan {
+        request,
+        base,
+        owner,
+        spec,
+        config,
+        wdt,
+        wdt_model_home,
+    })
 }
 
 impl AuxPlan {
@@ -136,13 +178,21 @@ impl AuxPlan {
     }
 
     fn created_by(&self) -> String {
-        format!("patchfarm createAuxImage --wdtHome {} --wdtModelHome {} --chown {}:{}", self.request.wdt_home, self.wdt_model_home, self.owner.user, self.owner.group)
+        format!(
+            "patchfarm createAuxImage --wdtHome {} --wdtModelHome {} --chown {}:{}",
+            self.request.wdt_home, self.wdt_model_home, self.owner.user, self.owner.group
+        )
     }
 
     /// Writes the layer and assembles the image value (pushes nothing).
     pub async fn build(&self, engine: &Engine) -> Result<PushedImage, RecipeError> {
         let layer = build::write_layer(engine, self.spec.clone()).await?;
-        Ok(build::assemble(engine, &self.base, self.config.clone(), &[(layer, self.created_by())]))
+        Ok(build::assemble(
+            engine,
+            &self.base,
+            self.config.clone(),
+            &[(layer, self.created_by())],
+        ))
     }
 }
 

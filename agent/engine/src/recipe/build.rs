@@ -16,34 +16,68 @@ pub const ANNOTATION_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
 
 /// Fetches the base image for `platform`.
-pub async fn fetch_base(engine: &Engine, reference: &ImageRef, platform: &Platform) -> Result<ResolvedImage, RecipeError> {
+pub async fn fetch_base(
+    engine: &Engine,
+    reference: &ImageRef,
+    platform: &Platform,
+) -> Result<ResolvedImage, RecipeError> {
     Ok(ResolvedImage::fetch(reference, platform, &engine.registries).await?)
 }
 
 /// The merged file view of `image`, downloading layers into the cache as needed.
 pub fn tree_of(engine: &Engine, image: &ResolvedImage) -> MergedTree {
-    MergedTree::new(image.manifest.layers.clone(), image.source.clone(), engine.cache.layers_dir())
+    MergedTree::new(
+        image.manifest.layers.clone(),
+        image.source.clone(),
+        engine.cache.layers_dir(),
+    )
 }
 
 /// Resolves `--chown` against the base's `/etc/passwd` and `/etc/group`.
-pub async fn resolve_owner(engine: &Engine, base: &ResolvedImage, chown: &str) -> Result<ResolvedOwner, RecipeError> {
+pub async fn resolve_owner(
+    engine: &Engine,
+    base: &ResolvedImage,
+    chown: &str,
+) -> Result<ResolvedOwner, RecipeError> {
     let (user, group) = owner::parse_chown(chown)?;
     if user.parse::<u64>().is_ok() && group.parse::<u64>().is_ok() {
         return Ok(owner::resolve(&user, &group, None, None));
     }
-    let files = tree_of(engine, base).read_files(&["/etc/passwd", "/etc/group"]).await?;
-    let text = |p: &str| files.get(p).and_then(|e| e.content.as_ref()).map(|c| String::from_utf8_lossy(c).into_owned());
+    let files = tree_of(engine, base)
+        .read_files(&["/etc/passwd", "/etc/group"])
+        .await?;
+    let text = |p: &str| {
+        files
+            .get(p)
+            .and_then(|e| e.content.as_ref())
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+    };
     let (passwd, groups) = (text("etc/passwd"), text("etc/group"));
-    Ok(owner::resolve(&user, &group, passwd.as_deref(), groups.as_deref()))
+    Ok(owner::resolve(
+        &user,
+        &group,
+        passwd.as_deref(),
+        groups.as_deref(),
+    ))
 }
 
 /// Adds the account files to `spec` when `owner` needed new entries.
 pub fn add_account_files(spec: &mut LayerSpec, owner: &ResolvedOwner) -> Result<(), RecipeError> {
     if let Some(passwd) = &owner.passwd {
-        spec.add_bytes("/etc/passwd", passwd.clone(), 0o644, crate::layer::Owner::ROOT)?;
+        spec.add_bytes(
+            "/etc/passwd",
+            passwd.clone(),
+            0o644,
+            crate::layer::Owner::ROOT,
+        )?;
     }
     if let Some(group) = &owner.group_file {
-        spec.add_bytes("/etc/group", group.clone(), 0o644, crate::layer::Owner::ROOT)?;
+        spec.add_bytes(
+            "/etc/group",
+            group.clone(),
+            0o644,
+            crate::layer::Owner::ROOT,
+        )?;
     }
     Ok(())
 }
@@ -51,13 +85,24 @@ pub fn add_account_files(spec: &mut LayerSpec, owner: &ResolvedOwner) -> Result<
 /// Writes `spec` as a layer into the cache's build directory (blocking work off the runtime).
 pub async fn write_layer(engine: &Engine, spec: LayerSpec) -> Result<LayerBlob, RecipeError> {
     let dir = engine.cache.build_dir();
-    let options = WriteOptions { mtime: engine.source_date_epoch };
-    Ok(tokio::task::spawn_blocking(move || spec.write(&dir, options)).await.expect("layer writer task")?)
+    let options = WriteOptions {
+        mtime: engine.source_date_epoch,
+    };
+    Ok(
+        tokio::task::spawn_blocking(move || spec.write(&dir, options))
+            .await
+            .expect("layer writer task")?,
+    )
 }
 
 /// The image value: base layers + new layers, `config` with their diffIDs and history, and the
 /// base annotations that let `rebase` find the base again.
-pub fn assemble(engine: &Engine, base: &ResolvedImage, mut config: ImageConfig, new_layers: &[(LayerBlob, String)]) -> PushedImage {
+pub fn assemble(
+    engine: &Engine,
+    base: &ResolvedImage,
+    mut config: ImageConfig,
+    new_layers: &[(LayerBlob, String)],
+) -> PushedImage {
     let created = engine.created();
     for (layer, created_by) in new_layers {
         config.append_layer(&layer.diff_id, &created, created_by, "patchfarm");
@@ -68,7 +113,10 @@ pub fn assemble(engine: &Engine, base: &ResolvedImage, mut config: ImageConfig, 
         .layers
         .iter()
         .map(|d| OutBlob {
-            descriptor: Descriptor { media_type: media::oci_layer_type(&d.media_type).to_string(), ..d.clone() },
+            descriptor: Descriptor {
+                media_type: media::oci_layer_type(&d.media_type).to_string(),
+                ..d.clone()
+            },
             origin: BlobOrigin::Remote(base.source.clone()),
         })
         .collect();
@@ -78,20 +126,36 @@ pub fn assemble(engine: &Engine, base: &ResolvedImage, mut config: ImageConfig, 
     }));
     let annotations = BTreeMap::from([
         (ANNOTATION_BASE_NAME.to_string(), base.reference.to_string()),
-        (ANNOTATION_BASE_DIGEST.to_string(), base.manifest_digest.to_string()),
+        (
+            ANNOTATION_BASE_DIGEST.to_string(),
+            base.manifest_digest.to_string(),
+        ),
         (ANNOTATION_CREATED.to_string(), created),
     ]);
     let manifest = Manifest {
         media_type: media::OCI_MANIFEST.into(),
-        config: Descriptor::new(media::OCI_CONFIG, crate::digest::Digest::of_bytes(&config_bytes), config_bytes.len() as u64),
+        config: Descriptor::new(
+            media::OCI_CONFIG,
+            crate::digest::Digest::of_bytes(&config_bytes),
+            config_bytes.len() as u64,
+        ),
         layers: layers.iter().map(|b| b.descriptor.clone()).collect(),
         annotations,
     };
-    PushedImage { manifest_bytes: manifest.to_oci_bytes(), manifest_media_type: media::OCI_MANIFEST.into(), config_bytes, layers }
+    PushedImage {
+        manifest_bytes: manifest.to_oci_bytes(),
+        manifest_media_type: media::OCI_MANIFEST.into(),
+        config_bytes,
+        layers,
+    }
 }
 
 /// Pushes (or writes to a layout) and tags; nothing is tagged unless every blob made it.
-pub async fn publish(engine: &Engine, image: &PushedImage, target: &ImageRef) -> Result<PushReport, RecipeError> {
+pub async fn publish(
+    engine: &Engine,
+    image: &PushedImage,
+    target: &ImageRef,
+) -> Result<PushReport, RecipeError> {
     let locations = BlobLocations::new(engine.cache.locations_dir());
     Ok(push::push(image, target, &engine.registries, &locations).await?)
 }

@@ -77,7 +77,12 @@ fn join(dir: &str, rel: &str) -> String {
 fn key_values(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').trim_matches('\'').to_string()))
+        .map(|(k, v)| {
+            (
+                k.trim().to_string(),
+                v.trim().trim_matches('"').trim_matches('\'').to_string(),
+            )
+        })
         .collect()
 }
 
@@ -89,7 +94,9 @@ fn parse_registry(xml: &str) -> (Option<String>, Vec<String>) {
     let mut products = Vec::new();
     loop {
         match reader.read_event() {
-            Ok(Event::Start(e)) | Ok(Event::Empty(e)) if e.local_name().as_ref() == b"distribution" => {
+            Ok(Event::Start(e)) | Ok(Event::Empty(e))
+                if e.local_name().as_ref() == b"distribution" =>
+            {
                 let attr = |name: &[u8]| {
                     e.attributes()
                         .flatten()
@@ -104,7 +111,8 @@ fn parse_registry(xml: &str) -> (Option<String>, Vec<String>) {
                     "WebLogic Server" | "Oracle WebLogic Server" => "WLS".to_string(),
                     "Coherence" | "Oracle Coherence" => "COH".to_string(),
                     "TopLink" | "Oracle TopLink" => "TOPLINK".to_string(),
-                    "Fusion Middleware Infrastructure" | "Oracle Fusion Middleware Infrastructure" => "INFRA".to_string(),
+                    "Fusion Middleware Infrastructure"
+                    | "Oracle Fusion Middleware Infrastructure" => "INFRA".to_string(),
                     other => other.to_string(),
                 };
                 if !code.is_empty() && !products.contains(&code) {
@@ -127,14 +135,22 @@ fn parse_oneoff(xml: &str) -> Option<PatchInfo> {
         match reader.read_event() {
             Ok(Event::Start(e)) => {
                 if e.local_name().as_ref() == b"patch_id" {
-                    if let Some(n) = e.attributes().flatten().find(|a| a.key.as_ref() == b"number") {
+                    if let Some(n) = e
+                        .attributes()
+                        .flatten()
+                        .find(|a| a.key.as_ref() == b"number")
+                    {
                         patch = n.unescape_value().ok().map(|v| v.into_owned());
                     }
                 }
                 current = e.local_name().as_ref().to_vec();
             }
             Ok(Event::Empty(e)) if e.local_name().as_ref() == b"patch_id" => {
-                if let Some(n) = e.attributes().flatten().find(|a| a.key.as_ref() == b"number") {
+                if let Some(n) = e
+                    .attributes()
+                    .flatten()
+                    .find(|a| a.key.as_ref() == b"number")
+                {
                     patch = n.unescape_value().ok().map(|v| v.into_owned());
                 }
             }
@@ -142,7 +158,9 @@ fn parse_oneoff(xml: &str) -> Option<PatchInfo> {
                 let text = t.decode().map(|s| s.trim().to_string()).unwrap_or_default();
                 match current.as_slice() {
                     b"patch_id" if patch.is_none() && !text.is_empty() => patch = Some(text),
-                    b"patch_description" | b"description" if description.is_empty() => description = text,
+                    b"patch_description" | b"description" if description.is_empty() => {
+                        description = text
+                    }
                     _ => {}
                 }
             }
@@ -155,7 +173,12 @@ fn parse_oneoff(xml: &str) -> Option<PatchInfo> {
 }
 
 /// Inspects `image` for `platform`; with `patches`, lists the Oracle Home's one-off patches.
-pub async fn inspect(engine: &Engine, image: &ImageRef, platform: &Platform, patches: bool) -> Result<Inspection, RecipeError> {
+pub async fn inspect(
+    engine: &Engine,
+    image: &ImageRef,
+    platform: &Platform,
+    patches: bool,
+) -> Result<Inspection, RecipeError> {
     let resolved = fetch_base(engine, image, platform).await?;
     let config = &resolved.config;
     let env = |k: &str| config.env_var(k).filter(|v| !v.is_empty());
@@ -165,12 +188,19 @@ pub async fn inspect(engine: &Engine, image: &ImageRef, platform: &Platform, pat
         domain_home: env("DOMAIN_HOME"),
         wdt_home: env("WDT_HOME"),
         wdt_model_home: env("WDT_MODEL_HOME"),
-        os: OsInfo { architecture: config.architecture().to_string(), ..Default::default() },
+        os: OsInfo {
+            architecture: config.architecture().to_string(),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let tree = tree_of(engine, &resolved);
 
-    let mut reads = vec!["etc/os-release".to_string(), "etc/passwd".into(), "etc/group".into()];
+    let mut reads = vec![
+        "etc/os-release".to_string(),
+        "etc/passwd".into(),
+        "etc/group".into(),
+    ];
     if let Some(j) = &out.java_home {
         reads.push(join(j, "release"));
     }
@@ -195,17 +225,29 @@ pub async fn inspect(engine: &Engine, image: &ImageRef, platform: &Platform, pat
         out.os.name = kv.get("NAME").cloned();
         out.os.version = kv.get("VERSION_ID").cloned();
     }
-    if let Some(release) = out.java_home.as_deref().and_then(|j| text(&join(j, "release"))) {
+    if let Some(release) = out
+        .java_home
+        .as_deref()
+        .and_then(|j| text(&join(j, "release")))
+    {
         out.java_version = key_values(&release).get("JAVA_VERSION").cloned();
     }
-    if let Some(xml) = out.oracle_home.as_deref().and_then(|o| text(&join(o, "inventory/registry.xml"))) {
+    if let Some(xml) = out
+        .oracle_home
+        .as_deref()
+        .and_then(|o| text(&join(o, "inventory/registry.xml")))
+    {
         let (version, products) = parse_registry(&xml);
         out.wls_version = version;
         if !products.is_empty() {
             out.oracle_installed_products = Some(products.join(","));
         }
     }
-    if let Some(v) = out.wdt_home.as_deref().and_then(|w| text(&join(w, "weblogic-deploy/VERSION.txt"))) {
+    if let Some(v) = out
+        .wdt_home
+        .as_deref()
+        .and_then(|w| text(&join(w, "weblogic-deploy/VERSION.txt")))
+    {
         out.wdt_version = v.split_whitespace().last().map(str::to_owned);
     }
 
@@ -223,7 +265,9 @@ pub async fn inspect(engine: &Engine, image: &ImageRef, platform: &Platform, pat
     out.package_manager = Some(
         PACKAGE_MANAGERS
             .iter()
-            .find(|(_, b)| answer.get(b).is_some() || answer.get(&b.replacen("usr/", "", 1)).is_some())
+            .find(|(_, b)| {
+                answer.get(b).is_some() || answer.get(&b.replacen("usr/", "", 1)).is_some()
+            })
             .map(|(name, _)| name.to_string())
             .unwrap_or_else(|| "NONE".into()),
     );
@@ -233,10 +277,19 @@ pub async fn inspect(engine: &Engine, image: &ImageRef, platform: &Platform, pat
     }
     if patches {
         if let Some(o) = &out.oracle_home {
-            let oneoffs = answer.listed.get(&crate::layer::reader::normalize(&join(o, "inventory/oneoffs"))).cloned().unwrap_or_default();
+            let oneoffs = answer
+                .listed
+                .get(&crate::layer::reader::normalize(&join(
+                    o,
+                    "inventory/oneoffs",
+                )))
+                .cloned()
+                .unwrap_or_default();
             let inventories: Vec<String> = oneoffs
                 .iter()
-                .filter(|e| e.kind == EntryKind::File && e.path.ends_with("/etc/config/inventory.xml"))
+                .filter(|e| {
+                    e.kind == EntryKind::File && e.path.ends_with("/etc/config/inventory.xml")
+                })
                 .map(|e| e.path.clone())
                 .collect();
             let refs: Vec<&str> = inventories.iter().map(String::as_str).collect();
@@ -266,7 +319,16 @@ mod tests {
         assert_eq!(version.as_deref(), Some("12.2.1.4.0"));
         assert_eq!(products, vec!["WLS", "COH"]);
         let oneoff = r#"<oneoff_inventory><patch_id number="37000001"/><unique_patch_id>1</unique_patch_id><patch_description>WLS PATCH SET UPDATE 12.2.1.4.241001</patch_description></oneoff_inventory>"#;
-        assert_eq!(parse_oneoff(oneoff).unwrap(), PatchInfo { patch: "37000001".into(), description: "WLS PATCH SET UPDATE 12.2.1.4.241001".into() });
-        assert_eq!(key_values("JAVA_VERSION=\"1.8.0_301\"\n")["JAVA_VERSION"], "1.8.0_301");
+        assert_eq!(
+            parse_oneoff(oneoff).unwrap(),
+            PatchInfo {
+                patch: "37000001".into(),
+                description: "WLS PATCH SET UPDATE 12.2.1.4.241001".into()
+            }
+        );
+        assert_eq!(
+            key_values("JAVA_VERSION=\"1.8.0_301\"\n")["JAVA_VERSION"],
+            "1.8.0_301"
+        );
     }
 }

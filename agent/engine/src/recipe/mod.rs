@@ -32,7 +32,10 @@ pub enum RecipeError {
 
 impl RecipeError {
     pub fn input(what: impl Into<String>, reason: impl Into<String>) -> Self {
-        RecipeError::Input { what: what.into(), reason: reason.into() }
+        RecipeError::Input {
+            what: what.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -48,10 +51,12 @@ impl Engine {
     /// Reads `SOURCE_DATE_EPOCH` (unset or empty → 0); a malformed value is an error naming it.
     pub fn source_date_epoch_from_env() -> Result<u64, RecipeError> {
         match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(v) if !v.trim().is_empty() => v
-                .trim()
-                .parse()
-                .map_err(|_| RecipeError::input("SOURCE_DATE_EPOCH", format!("'{v}' is not a number of seconds"))),
+            Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| {
+                RecipeError::input(
+                    "SOURCE_DATE_EPOCH",
+                    format!("'{v}' is not a number of seconds"),
+                )
+            }),
             _ => Ok(0),
         }
     }
@@ -76,7 +81,12 @@ pub fn rfc3339(secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

@@ -37,7 +37,11 @@ impl Credentials {
 
 /// Looks `registry` (`host[:port]`) up in docker's config; blocking (helpers are processes).
 pub fn lookup(registry: &str) -> Credentials {
-    for key in [registry.to_string(), format!("https://{registry}"), format!("http://{registry}")] {
+    for key in [
+        registry.to_string(),
+        format!("https://{registry}"),
+        format!("http://{registry}"),
+    ] {
         match docker_credential::get_credential(&key) {
             Ok(DockerCredential::UsernamePassword(username, password)) => {
                 return Credentials::Basic { username, password };
@@ -47,7 +51,10 @@ pub fn lookup(registry: &str) -> Credentials {
                 return Credentials::Anonymous;
             }
             Err(CredentialRetrievalError::NoCredentialConfigured) => continue,
-            Err(CredentialRetrievalError::ConfigNotFound | CredentialRetrievalError::ConfigReadError) => {
+            Err(
+                CredentialRetrievalError::ConfigNotFound
+                | CredentialRetrievalError::ConfigReadError,
+            ) => {
                 return Credentials::Anonymous;
             }
             Err(other) => {
@@ -65,7 +72,10 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_password() {
-        let c = Credentials::Basic { username: "u".into(), password: "hunter2".into() };
+        let c = Credentials::Basic {
+            username: "u".into(),
+            password: "hunter2".into(),
+        };
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

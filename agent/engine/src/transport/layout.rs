@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 fn layout_err(dir: &Path, reason: impl Into<String>) -> TransportError {
-    TransportError::Layout { dir: dir.display().to_string(), reason: reason.into() }
+    TransportError::Layout {
+        dir: dir.display().to_string(),
+        reason: reason.into(),
+    }
 }
 
 pub fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
@@ -22,8 +25,10 @@ pub fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
 
 fn read_index(dir: &Path) -> Result<Value, TransportError> {
     let path = dir.join("index.json");
-    let bytes = std::fs::read(&path).map_err(|e| layout_err(dir, format!("cannot read index.json: {e}")))?;
-    let index: Value = serde_json::from_slice(&bytes).map_err(|e| layout_err(dir, format!("index.json is not valid JSON: {e}")))?;
+    let bytes = std::fs::read(&path)
+        .map_err(|e| layout_err(dir, format!("cannot read index.json: {e}")))?;
+    let index: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| layout_err(dir, format!("index.json is not valid JSON: {e}")))?;
     if !index.get("manifests").is_some_and(Value::is_array) {
         return Err(layout_err(dir, "index.json has no manifests array"));
     }
@@ -36,42 +41,73 @@ pub fn find_manifest(reference: &LayoutRef) -> Result<Descriptor, TransportError
     let index = read_index(dir)?;
     let entries = index["manifests"].as_array().expect("checked");
     let matching: Vec<&Value> = match &reference.tag {
-        Some(tag) => entries.iter().filter(|e| e["annotations"][REF_NAME].as_str() == Some(tag)).collect(),
+        Some(tag) => entries
+            .iter()
+            .filter(|e| e["annotations"][REF_NAME].as_str() == Some(tag))
+            .collect(),
         None => entries.iter().collect(),
     };
     let entry = match (matching.as_slice(), &reference.tag) {
         ([one], _) => *one,
-        ([], Some(tag)) => return Err(TransportError::NotFound { what: format!("tag '{tag}' in OCI layout {}", dir.display()) }),
+        ([], Some(tag)) => {
+            return Err(TransportError::NotFound {
+                what: format!("tag '{tag}' in OCI layout {}", dir.display()),
+            })
+        }
         ([], None) => return Err(layout_err(dir, "the layout holds no images")),
-        (_, _) => return Err(layout_err(dir, "the layout holds several images; name one as oci:DIR:TAG")),
+        (_, _) => {
+            return Err(layout_err(
+                dir,
+                "the layout holds several images; name one as oci:DIR:TAG",
+            ))
+        }
     };
-    let parse = |field: &str| entry[field].as_str().ok_or_else(|| layout_err(dir, format!("index.json entry lacks {field}")));
-    let digest: Digest = parse("digest")?.parse().map_err(|e: crate::digest::DigestParseError| layout_err(dir, e.to_string()))?;
-    let size = entry["size"].as_u64().ok_or_else(|| layout_err(dir, "index.json entry lacks size"))?;
+    let parse = |field: &str| {
+        entry[field]
+            .as_str()
+            .ok_or_else(|| layout_err(dir, format!("index.json entry lacks {field}")))
+    };
+    let digest: Digest = parse("digest")?
+        .parse()
+        .map_err(|e: crate::digest::DigestParseError| layout_err(dir, e.to_string()))?;
+    let size = entry["size"]
+        .as_u64()
+        .ok_or_else(|| layout_err(dir, "index.json entry lacks size"))?;
     Ok(Descriptor::new(parse("mediaType")?, digest, size))
 }
 
 /// Reads a blob fully, verifying its digest (manifests and configs: small).
 pub fn read_blob(dir: &Path, digest: &Digest) -> Result<Vec<u8>, TransportError> {
     let path = blob_path(dir, digest);
-    let bytes = std::fs::read(&path).map_err(|e| TransportError::NotFound { what: format!("blob {digest} in OCI layout {} ({e})", dir.display()) })?;
+    let bytes = std::fs::read(&path).map_err(|e| TransportError::NotFound {
+        what: format!("blob {digest} in OCI layout {} ({e})", dir.display()),
+    })?;
     let actual = Digest::of_bytes(&bytes);
     if &actual != digest {
-        return Err(TransportError::DigestMismatch { what: format!("blob in OCI layout {}", dir.display()), expected: digest.to_string(), actual: actual.to_string() });
+        return Err(TransportError::DigestMismatch {
+            what: format!("blob in OCI layout {}", dir.display()),
+            expected: digest.to_string(),
+            actual: actual.to_string(),
+        });
     }
     Ok(bytes)
 }
 
 /// Creates the layout skeleton if missing (`oci-layout`, `blobs/sha256`, empty `index.json`).
 pub fn init(dir: &Path) -> Result<(), TransportError> {
-    std::fs::create_dir_all(dir.join("blobs").join("sha256")).map_err(|e| layout_err(dir, format!("cannot create: {e}")))?;
+    std::fs::create_dir_all(dir.join("blobs").join("sha256"))
+        .map_err(|e| layout_err(dir, format!("cannot create: {e}")))?;
     let marker = dir.join("oci-layout");
     if !marker.exists() {
-        write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(|e| layout_err(dir, e.to_string()))?;
+        write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)
+            .map_err(|e| layout_err(dir, e.to_string()))?;
     }
     if !dir.join("index.json").exists() {
-        let empty = canonical_json(&json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": []}));
-        write_atomic(&dir.join("index.json"), &empty).map_err(|e| layout_err(dir, e.to_string()))?;
+        let empty = canonical_json(
+            &json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": []}),
+        );
+        write_atomic(&dir.join("index.json"), &empty)
+            .map_err(|e| layout_err(dir, e.to_string()))?;
     }
     Ok(())
 }
@@ -92,7 +128,8 @@ pub fn put_blob_bytes(dir: &Path, digest: &Digest, bytes: &[u8]) -> Result<bool,
     if path.exists() {
         return Ok(false);
     }
-    write_atomic(&path, bytes).map_err(|e| layout_err(dir, format!("cannot write blob {digest}: {e}")))?;
+    write_atomic(&path, bytes)
+        .map_err(|e| layout_err(dir, format!("cannot write blob {digest}: {e}")))?;
     Ok(true)
 }
 
@@ -102,23 +139,42 @@ pub fn put_blob_file(dir: &Path, digest: &Digest, source: &Path) -> Result<u64, 
     if path.exists() {
         return Ok(0);
     }
-    let fail = |e: std::io::Error| layout_err(dir, format!("cannot copy blob {digest} from {}: {e}", source.display()));
-    let temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(path.parent().expect("blob dir")).map_err(fail)?;
+    let fail = |e: std::io::Error| {
+        layout_err(
+            dir,
+            format!("cannot copy blob {digest} from {}: {e}", source.display()),
+        )
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(path.parent().expect("blob dir"))
+        .map_err(fail)?;
     let mut input = File::open(source).map_err(fail)?;
     let mut writer = crate::digest::HashingWriter::new(temp.as_file());
     std::io::copy(&mut input, &mut writer).map_err(fail)?;
     let (_, actual, size) = writer.finish();
     if &actual != digest {
-        return Err(TransportError::DigestMismatch { what: format!("blob file {}", source.display()), expected: digest.to_string(), actual: actual.to_string() });
+        return Err(TransportError::DigestMismatch {
+            what: format!("blob file {}", source.display()),
+            expected: digest.to_string(),
+            actual: actual.to_string(),
+        });
     }
     temp.persist(&path).map_err(|e| fail(e.error))?;
     Ok(size)
 }
 
 /// Points `tag` at `manifest` in `index.json` (replacing an older entry for that tag), under a lock.
-pub fn tag(dir: &Path, tag: Option<&str>, manifest: &Descriptor, platform: Option<&Platform>) -> Result<(), TransportError> {
-    let lock = File::create(dir.join(".index.lock")).map_err(|e| layout_err(dir, format!("cannot lock: {e}")))?;
-    lock.lock().map_err(|e| layout_err(dir, format!("cannot lock: {e}")))?;
+pub fn tag(
+    dir: &Path,
+    tag: Option<&str>,
+    manifest: &Descriptor,
+    platform: Option<&Platform>,
+) -> Result<(), TransportError> {
+    let lock = File::create(dir.join(".index.lock"))
+        .map_err(|e| layout_err(dir, format!("cannot lock: {e}")))?;
+    lock.lock()
+        .map_err(|e| layout_err(dir, format!("cannot lock: {e}")))?;
     let mut index = read_index(dir)?;
     let entries = index["manifests"].as_array_mut().expect("checked");
     if let Some(tag) = tag {
@@ -132,6 +188,7 @@ pub fn tag(dir: &Path, tag: Option<&str>, manifest: &Descriptor, platform: Optio
         entry.annotations.insert(REF_NAME.into(), tag.into());
     }
     entries.push(entry.to_json());
-    write_atomic(&dir.join("index.json"), &canonical_json(&index)).map_err(|e| layout_err(dir, format!("cannot write index.json: {e}")))?;
+    write_atomic(&dir.join("index.json"), &canonical_json(&index))
+        .map_err(|e| layout_err(dir, format!("cannot write index.json: {e}")))?;
     Ok(())
 }

@@ -9,7 +9,7 @@ pub mod retry;
 pub mod source;
 
 pub use push::{PushReport, PushedImage};
-pub use registry::{RegistryClient, RegistryOptions, Registries};
+pub use registry::{Registries, RegistryClient, RegistryOptions};
 pub use source::{BlobSource, ResolvedImage};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,11 +25,24 @@ pub enum TransportError {
     #[error("{what} not found")]
     NotFound { what: String },
     #[error("registry {registry} failed on {what}: HTTP {status}: {message}")]
-    Status { registry: String, what: String, status: u16, message: String },
+    Status {
+        registry: String,
+        what: String,
+        status: u16,
+        message: String,
+    },
     #[error("registry {registry} failed on {what}: {reason}")]
-    Protocol { registry: String, what: String, reason: String },
+    Protocol {
+        registry: String,
+        what: String,
+        reason: String,
+    },
     #[error("{what}: digest mismatch (expected {expected}, got {actual})")]
-    DigestMismatch { what: String, expected: String, actual: String },
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -49,8 +62,12 @@ impl TransportError {
     pub fn is_transient(&self) -> bool {
         match self {
             TransportError::Unreachable { .. } => true,
-            TransportError::Status { status, .. } => *status == 408 || *status == 429 || *status >= 500,
-            TransportError::Protocol { reason, .. } => reason.contains("connection") || reason.contains("reset"),
+            TransportError::Status { status, .. } => {
+                *status == 408 || *status == 429 || *status >= 500
+            }
+            TransportError::Protocol { reason, .. } => {
+                reason.contains("connection") || reason.contains("reset")
+            }
             TransportError::Io { .. } => false,
             _ => false,
         }

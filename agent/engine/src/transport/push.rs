@@ -78,40 +78,77 @@ impl BlobLocations {
     fn known(&self, digest: &Digest, registry: &str) -> Vec<String> {
         let prefix = format!("{registry}/");
         std::fs::read_to_string(self.dir.join(digest.hex()))
-            .map(|text| text.lines().filter_map(|l| l.strip_prefix(&prefix)).map(str::to_owned).collect())
+            .map(|text| {
+                text.lines()
+                    .filter_map(|l| l.strip_prefix(&prefix))
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     fn remember(&self, digest: &Digest, registry: &str, repository: &str) {
         use std::io::Write;
         let line = format!("{registry}/{repository}");
-        if self.known(digest, registry).iter().any(|r| r == repository) || std::fs::create_dir_all(&self.dir).is_err() {
+        if self.known(digest, registry).iter().any(|r| r == repository)
+            || std::fs::create_dir_all(&self.dir).is_err()
+        {
             return;
         }
         // One short O_APPEND write per line: concurrent writers cannot interleave within it.
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(digest.hex())) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(digest.hex()))
+        {
             let _ = f.write_all(format!("{line}\n").as_bytes());
         }
     }
 }
 
 /// Pushes `image` to `target` and tags it (by the target's tag, or by digest alone).
-pub async fn push(image: &PushedImage, target: &ImageRef, registries: &Registries, locations: &BlobLocations) -> Result<PushReport, TransportError> {
+pub async fn push(
+    image: &PushedImage,
+    target: &ImageRef,
+    registries: &Registries,
+    locations: &BlobLocations,
+) -> Result<PushReport, TransportError> {
     match target {
         ImageRef::Registry(r) => push_to_registry(image, r, registries, locations).await,
         ImageRef::Layout(l) => {
             let download_dir = l.dir.join("blobs").join("sha256");
             let dir = l.dir.clone();
-            tokio::task::spawn_blocking(move || layout::init(&dir)).await.expect("layout init task")?;
-            let mut report = PushReport { reference: target.to_string(), digest: image.manifest_digest().to_string(), ..Default::default() };
+            tokio::task::spawn_blocking(move || layout::init(&dir))
+                .await
+                .expect("layout init task")?;
+            let mut report = PushReport {
+                reference: target.to_string(),
+                digest: image.manifest_digest().to_string(),
+                ..Default::default()
+            };
             for blob in &image.layers {
                 let written = match &blob.origin {
-                    BlobOrigin::Local(path) => copy_into_layout(&l.dir, &blob.descriptor.digest, path).await?,
-                    BlobOrigin::Remote(BlobSource::Layout { dir }) => copy_into_layout(&l.dir, &blob.descriptor.digest, &layout::blob_path(dir, &blob.descriptor.digest)).await?,
+                    BlobOrigin::Local(path) => {
+                        copy_into_layout(&l.dir, &blob.descriptor.digest, path).await?
+                    }
+                    BlobOrigin::Remote(BlobSource::Layout { dir }) => {
+                        copy_into_layout(
+                            &l.dir,
+                            &blob.descriptor.digest,
+                            &layout::blob_path(dir, &blob.descriptor.digest),
+                        )
+                        .await?
+                    }
                     BlobOrigin::Remote(source) => {
                         let existed = layout::blob_path(&l.dir, &blob.descriptor.digest).exists();
-                        source.local_path(&blob.descriptor.digest, &download_dir).await?;
-                        if existed { 0 } else { blob.descriptor.size }
+                        source
+                            .local_path(&blob.descriptor.digest, &download_dir)
+                            .await?;
+                        if existed {
+                            0
+                        } else {
+                            blob.descriptor.size
+                        }
                     }
                 };
                 if written > 0 {
@@ -121,12 +158,23 @@ pub async fn push(image: &PushedImage, target: &ImageRef, registries: &Registrie
                     report.blobs_present += 1;
                 }
             }
-            let (dir, tag, config, manifest, media_type) = (l.dir.clone(), l.tag.clone(), image.config_bytes.clone(), image.manifest_bytes.clone(), image.manifest_media_type.clone());
+            let (dir, tag, config, manifest, media_type) = (
+                l.dir.clone(),
+                l.tag.clone(),
+                image.config_bytes.clone(),
+                image.manifest_bytes.clone(),
+                image.manifest_media_type.clone(),
+            );
             tokio::task::spawn_blocking(move || -> Result<(), TransportError> {
                 layout::put_blob_bytes(&dir, &Digest::of_bytes(&config), &config)?;
                 let digest = Digest::of_bytes(&manifest);
                 layout::put_blob_bytes(&dir, &digest, &manifest)?;
-                layout::tag(&dir, tag.as_deref(), &Descriptor::new(&media_type, digest, manifest.len() as u64), None)
+                layout::tag(
+                    &dir,
+                    tag.as_deref(),
+                    &Descriptor::new(&media_type, digest, manifest.len() as u64),
+                    None,
+                )
             })
             .await
             .expect("layout write task")?;
@@ -135,28 +183,58 @@ pub async fn push(image: &PushedImage, target: &ImageRef, registries: &Registrie
     }
 }
 
-async fn copy_into_layout(dir: &Path, digest: &Digest, source: &Path) -> Result<u64, TransportError> {
+async fn copy_into_layout(
+    dir: &Path,
+    digest: &Digest,
+    source: &Path,
+) -> Result<u64, TransportError> {
     let (dir, digest, source) = (dir.to_path_buf(), digest.clone(), source.to_path_buf());
-    tokio::task::spawn_blocking(move || layout::put_blob_file(&dir, &digest, &source)).await.expect("layout copy task")
+    tokio::task::spawn_blocking(move || layout::put_blob_file(&dir, &digest, &source))
+        .await
+        .expect("layout copy task")
 }
 
-async fn push_to_registry(image: &PushedImage, target: &RegistryRef, registries: &Registries, locations: &BlobLocations) -> Result<PushReport, TransportError> {
+async fn push_to_registry(
+    image: &PushedImage,
+    target: &RegistryRef,
+    registries: &Registries,
+    locations: &BlobLocations,
+) -> Result<PushReport, TransportError> {
     let client = registries.client(&target.registry).await;
     let repository = target.repository.as_str();
     let config_digest = Digest::of_bytes(&image.config_bytes);
-    let config_path_holder = tempfile::NamedTempFile::new().map_err(|e| TransportError::Io { what: "staging the config blob".into(), source: e })?;
-    std::fs::write(config_path_holder.path(), &image.config_bytes).map_err(|e| TransportError::Io { what: "staging the config blob".into(), source: e })?;
+    let config_path_holder = tempfile::NamedTempFile::new().map_err(|e| TransportError::Io {
+        what: "staging the config blob".into(),
+        source: e,
+    })?;
+    std::fs::write(config_path_holder.path(), &image.config_bytes).map_err(|e| {
+        TransportError::Io {
+            what: "staging the config blob".into(),
+            source: e,
+        }
+    })?;
     let mut all = image.layers.clone();
     all.push(OutBlob {
-        descriptor: Descriptor::new(media::OCI_CONFIG, config_digest, image.config_bytes.len() as u64),
+        descriptor: Descriptor::new(
+            media::OCI_CONFIG,
+            config_digest,
+            image.config_bytes.len() as u64,
+        ),
         origin: BlobOrigin::Local(config_path_holder.path().to_path_buf()),
     });
 
-    let outcomes: Vec<BlobOutcome> = futures_util::stream::iter(all.iter().map(|blob| push_blob(&client, repository, blob, registries, locations)))
-        .buffered(3)
-        .try_collect()
-        .await?;
-    let mut report = PushReport { reference: target.to_string(), digest: image.manifest_digest().to_string(), ..Default::default() };
+    let outcomes: Vec<BlobOutcome> = futures_util::stream::iter(
+        all.iter()
+            .map(|blob| push_blob(&client, repository, blob, registries, locations)),
+    )
+    .buffered(3)
+    .try_collect()
+    .await?;
+    let mut report = PushReport {
+        reference: target.to_string(),
+        digest: image.manifest_digest().to_string(),
+        ..Default::default()
+    };
     for outcome in outcomes {
         match outcome {
             BlobOutcome::Present => report.blobs_present += 1,
@@ -167,12 +245,28 @@ async fn push_to_registry(image: &PushedImage, target: &RegistryRef, registries:
             }
         }
     }
-    let reference = target.tag.clone().unwrap_or_else(|| image.manifest_digest().to_string());
-    client.put_manifest(repository, &reference, &image.manifest_bytes, &image.manifest_media_type).await?;
+    let reference = target
+        .tag
+        .clone()
+        .unwrap_or_else(|| image.manifest_digest().to_string());
+    client
+        .put_manifest(
+            repository,
+            &reference,
+            &image.manifest_bytes,
+            &image.manifest_media_type,
+        )
+        .await?;
     Ok(report)
 }
 
-async fn push_blob(client: &Arc<RegistryClient>, repository: &str, blob: &OutBlob, registries: &Registries, locations: &BlobLocations) -> Result<BlobOutcome, TransportError> {
+async fn push_blob(
+    client: &Arc<RegistryClient>,
+    repository: &str,
+    blob: &OutBlob,
+    registries: &Registries,
+    locations: &BlobLocations,
+) -> Result<BlobOutcome, TransportError> {
     let digest = &blob.descriptor.digest;
     let registry = client.registry();
     if client.blob_exists(repository, digest).await? {
@@ -180,7 +274,11 @@ async fn push_blob(client: &Arc<RegistryClient>, repository: &str, blob: &OutBlo
         return Ok(BlobOutcome::Present);
     }
     let mut mount_from = locations.known(digest, registry);
-    if let BlobOrigin::Remote(BlobSource::Registry { client: source_client, repository: source_repo }) = &blob.origin {
+    if let BlobOrigin::Remote(BlobSource::Registry {
+        client: source_client,
+        repository: source_repo,
+    }) = &blob.origin
+    {
         if source_client.registry() == registry {
             mount_from.insert(0, source_repo.clone());
         }
@@ -195,11 +293,20 @@ async fn push_blob(client: &Arc<RegistryClient>, repository: &str, blob: &OutBlo
     let size = blob.descriptor.size;
     match &blob.origin {
         BlobOrigin::Local(path) => client.upload_file(repository, digest, size, path).await?,
-        BlobOrigin::Remote(BlobSource::Layout { dir }) => client.upload_file(repository, digest, size, &layout::blob_path(dir, digest)).await?,
-        BlobOrigin::Remote(BlobSource::Registry { client: source_client, repository: source_repo }) => {
+        BlobOrigin::Remote(BlobSource::Layout { dir }) => {
+            client
+                .upload_file(repository, digest, size, &layout::blob_path(dir, digest))
+                .await?
+        }
+        BlobOrigin::Remote(BlobSource::Registry {
+            client: source_client,
+            repository: source_repo,
+        }) => {
             let _ = registries;
             client
-                .upload_stream(repository, digest, size, || async { source_client.blob_stream(source_repo, digest).await })
+                .upload_stream(repository, digest, size, || async {
+                    source_client.blob_stream(source_repo, digest).await
+                })
                 .await?
         }
     }

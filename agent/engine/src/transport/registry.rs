@@ -35,11 +35,19 @@ pub struct Registries {
 
 impl Registries {
     pub fn new(options: RegistryOptions) -> Self {
-        Registries { options, clients: Mutex::new(HashMap::new()) }
+        Registries {
+            options,
+            clients: Mutex::new(HashMap::new()),
+        }
     }
 
     pub async fn client(&self, registry: &str) -> Arc<RegistryClient> {
-        if let Some(c) = self.clients.lock().expect("registry map lock").get(registry) {
+        if let Some(c) = self
+            .clients
+            .lock()
+            .expect("registry map lock")
+            .get(registry)
+        {
             return c.clone();
         }
         let host = registry.to_string();
@@ -67,7 +75,10 @@ pub struct RegistryClient {
 
 impl std::fmt::Debug for RegistryClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegistryClient").field("registry", &self.registry).field("credentials", &self.credentials).finish()
+        f.debug_struct("RegistryClient")
+            .field("registry", &self.registry)
+            .field("credentials", &self.credentials)
+            .finish()
     }
 }
 
@@ -86,7 +97,10 @@ impl RegistryClient {
             extra_root_certificates: options
                 .extra_ca_pems
                 .iter()
-                .map(|pem| Certificate { encoding: CertificateEncoding::Pem, data: pem.clone() })
+                .map(|pem| Certificate {
+                    encoding: CertificateEncoding::Pem,
+                    data: pem.clone(),
+                })
                 .collect(),
             platform_resolver: None,
             connect_timeout: Some(std::time::Duration::from_secs(10)),
@@ -123,7 +137,11 @@ impl RegistryClient {
             return Ok(());
         }
         let reference = self.reference(repository, "latest");
-        let op = if push { RegistryOperation::Push } else { RegistryOperation::Pull };
+        let op = if push {
+            RegistryOperation::Push
+        } else {
+            RegistryOperation::Pull
+        };
         let what = format!("authenticating for {}/{repository}", self.registry);
         self.retry
             .run(&what, TransportError::is_transient, || async {
@@ -141,44 +159,92 @@ impl RegistryClient {
     fn classify(&self, error: OciDistributionError, what: &str) -> TransportError {
         let registry = self.registry.clone();
         let by_status = |status: u16, message: String| match status {
-            401 if self.credentials.is_anonymous() => TransportError::CredentialsRequired { registry: registry.clone() },
-            401 => TransportError::AuthenticationFailed { registry: registry.clone() },
-            403 => TransportError::Denied { registry: registry.clone(), what: what.into() },
-            404 => TransportError::NotFound { what: format!("{what} on registry {registry}") },
-            _ => TransportError::Status { registry: registry.clone(), what: what.into(), status, message },
+            401 if self.credentials.is_anonymous() => TransportError::CredentialsRequired {
+                registry: registry.clone(),
+            },
+            401 => TransportError::AuthenticationFailed {
+                registry: registry.clone(),
+            },
+            403 => TransportError::Denied {
+                registry: registry.clone(),
+                what: what.into(),
+            },
+            404 => TransportError::NotFound {
+                what: format!("{what} on registry {registry}"),
+            },
+            _ => TransportError::Status {
+                registry: registry.clone(),
+                what: what.into(),
+                status,
+                message,
+            },
         };
         match error {
             OciDistributionError::RequestError(e) => {
                 if let Some(status) = e.status() {
                     by_status(status.as_u16(), e.to_string())
                 } else if e.is_connect() || e.is_timeout() {
-                    TransportError::Unreachable { registry, reason: root_cause(&e) }
+                    TransportError::Unreachable {
+                        registry,
+                        reason: root_cause(&e),
+                    }
                 } else {
-                    TransportError::Protocol { registry, what: what.into(), reason: root_cause(&e) }
+                    TransportError::Protocol {
+                        registry,
+                        what: what.into(),
+                        reason: root_cause(&e),
+                    }
                 }
             }
             OciDistributionError::ServerError { code, message, .. } => by_status(code, message),
             OciDistributionError::UnauthorizedError { .. } => by_status(401, String::new()),
-            OciDistributionError::AuthenticationFailure(_) => TransportError::AuthenticationFailed { registry },
+            OciDistributionError::AuthenticationFailure(_) => {
+                TransportError::AuthenticationFailed { registry }
+            }
             OciDistributionError::ImageManifestNotFoundError(_) => by_status(404, String::new()),
             OciDistributionError::RegistryError { envelope, .. } => {
                 let code = envelope.errors.first().map(|e| &e.code);
-                let message = envelope.errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; ");
+                let message = envelope
+                    .errors
+                    .iter()
+                    .map(|e| e.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ");
                 match code {
                     Some(OciErrorCode::Unauthorized) => by_status(401, message),
                     Some(OciErrorCode::Denied) => by_status(403, message),
-                    Some(OciErrorCode::ManifestUnknown | OciErrorCode::BlobUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound) => by_status(404, message),
+                    Some(
+                        OciErrorCode::ManifestUnknown
+                        | OciErrorCode::BlobUnknown
+                        | OciErrorCode::NameUnknown
+                        | OciErrorCode::NotFound,
+                    ) => by_status(404, message),
                     Some(OciErrorCode::Toomanyrequests) => by_status(429, message),
-                    _ => TransportError::Protocol { registry, what: what.into(), reason: message },
+                    _ => TransportError::Protocol {
+                        registry,
+                        what: what.into(),
+                        reason: message,
+                    },
                 }
             }
-            OciDistributionError::DigestError(e) => TransportError::Protocol { registry, what: what.into(), reason: e.to_string() },
-            other => TransportError::Protocol { registry, what: what.into(), reason: other.to_string() },
+            OciDistributionError::DigestError(e) => TransportError::Protocol {
+                registry,
+                what: what.into(),
+                reason: e.to_string(),
+            },
+            other => TransportError::Protocol {
+                registry,
+                what: what.into(),
+                reason: other.to_string(),
+            },
         }
     }
 
     /// Fetches a manifest by tag or digest; returns its bytes and digest (verified when by digest).
-    pub async fn get_manifest(&self, image: &RegistryRef) -> Result<(Vec<u8>, Digest), TransportError> {
+    pub async fn get_manifest(
+        &self,
+        image: &RegistryRef,
+    ) -> Result<(Vec<u8>, Digest), TransportError> {
         self.ensure_auth(&image.repository, false).await?;
         let reference = self.reference(&image.repository, &image.manifest_reference());
         let what = format!("manifest {image}");
@@ -186,7 +252,11 @@ impl RegistryClient {
             .retry
             .run(&what, TransportError::is_transient, || async {
                 self.client
-                    .pull_manifest_raw(&reference, &self.credentials.to_oci(), crate::image::media::ACCEPTED_MANIFESTS)
+                    .pull_manifest_raw(
+                        &reference,
+                        &self.credentials.to_oci(),
+                        crate::image::media::ACCEPTED_MANIFESTS,
+                    )
                     .await
                     .map_err(|e| self.classify(e, &what))
             })
@@ -194,89 +264,173 @@ impl RegistryClient {
         let digest = Digest::of_bytes(&bytes);
         if let Some(expected) = &image.digest {
             if &digest != expected {
-                return Err(TransportError::DigestMismatch { what, expected: expected.to_string(), actual: digest.to_string() });
+                return Err(TransportError::DigestMismatch {
+                    what,
+                    expected: expected.to_string(),
+                    actual: digest.to_string(),
+                });
             }
         }
         Ok((bytes.to_vec(), digest))
     }
 
     /// Fetches a small blob (a config) into memory, verifying its digest.
-    pub async fn get_blob_bytes(&self, repository: &str, digest: &Digest) -> Result<Vec<u8>, TransportError> {
+    pub async fn get_blob_bytes(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Vec<u8>, TransportError> {
         let mut out = Vec::new();
         self.download(repository, digest, &mut out).await?;
         Ok(out)
     }
 
     /// Downloads a blob into `path` atomically (temp file + rename), verifying its digest.
-    pub async fn download_to(&self, repository: &str, digest: &Digest, path: &Path) -> Result<(), TransportError> {
+    pub async fn download_to(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        path: &Path,
+    ) -> Result<(), TransportError> {
         let dir = path.parent().expect("blob path has a parent");
-        let io = |what: String| move |e: std::io::Error| TransportError::Io { what: what.clone(), source: e };
-        tokio::fs::create_dir_all(dir).await.map_err(io(format!("creating {}", dir.display())))?;
-        let temp = tempfile::Builder::new().prefix(".download-").tempfile_in(dir).map_err(io(format!("creating a file in {}", dir.display())))?;
+        let io = |what: String| {
+            move |e: std::io::Error| TransportError::Io {
+                what: what.clone(),
+                source: e,
+            }
+        };
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(io(format!("creating {}", dir.display())))?;
+        let temp = tempfile::Builder::new()
+            .prefix(".download-")
+            .tempfile_in(dir)
+            .map_err(io(format!("creating a file in {}", dir.display())))?;
         let (std_file, temp_path) = temp.into_parts();
         let mut file = tokio::fs::File::from_std(std_file);
         self.download(repository, digest, &mut file).await?;
-        file.flush().await.map_err(io(format!("writing {}", path.display())))?;
+        file.flush()
+            .await
+            .map_err(io(format!("writing {}", path.display())))?;
         drop(file);
-        temp_path.persist(path).map_err(|e| TransportError::Io { what: format!("writing {}", path.display()), source: e.error })?;
+        temp_path.persist(path).map_err(|e| TransportError::Io {
+            what: format!("writing {}", path.display()),
+            source: e.error,
+        })?;
         Ok(())
     }
 
-    async fn download<W: tokio::io::AsyncWrite + Unpin + Send>(&self, repository: &str, digest: &Digest, out: &mut W) -> Result<(), TransportError> {
+    async fn download<W: tokio::io::AsyncWrite + Unpin + Send>(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        out: &mut W,
+    ) -> Result<(), TransportError> {
         self.ensure_auth(repository, false).await?;
         let what = format!("blob {digest} in {}/{repository}", self.registry);
         let reference = self.reference(repository, &digest.to_string());
-        let descriptor = oci_client::manifest::OciDescriptor { digest: digest.to_string(), ..Default::default() };
+        let descriptor = oci_client::manifest::OciDescriptor {
+            digest: digest.to_string(),
+            ..Default::default()
+        };
         // Downloads are not retried mid-stream: a partial write would need truncating first.
-        self.client.pull_blob(&reference, &descriptor, out).await.map_err(|e| self.classify(e, &what))
+        self.client
+            .pull_blob(&reference, &descriptor, out)
+            .await
+            .map_err(|e| self.classify(e, &what))
     }
 
     /// Streams a blob (for copying between registries without touching the disk).
-    pub async fn blob_stream(&self, repository: &str, digest: &Digest) -> Result<impl Stream<Item = Result<Bytes, OciDistributionError>> + Send + 'static, TransportError> {
+    pub async fn blob_stream(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<
+        impl Stream<Item = Result<Bytes, OciDistributionError>> + Send + 'static,
+        TransportError,
+    > {
         self.ensure_auth(repository, false).await?;
         let what = format!("blob {digest} in {}/{repository}", self.registry);
         let reference = self.reference(repository, &digest.to_string());
-        let descriptor = oci_client::manifest::OciDescriptor { digest: digest.to_string(), ..Default::default() };
-        let sized = self.client.pull_blob_stream(&reference, &descriptor).await.map_err(|e| self.classify(e, &what))?;
+        let descriptor = oci_client::manifest::OciDescriptor {
+            digest: digest.to_string(),
+            ..Default::default()
+        };
+        let sized = self
+            .client
+            .pull_blob_stream(&reference, &descriptor)
+            .await
+            .map_err(|e| self.classify(e, &what))?;
         Ok(sized.stream.map_err(OciDistributionError::IoError))
     }
 
-    pub async fn blob_exists(&self, repository: &str, digest: &Digest) -> Result<bool, TransportError> {
+    pub async fn blob_exists(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<bool, TransportError> {
         self.ensure_auth(repository, true).await?;
         let reference = self.reference(repository, &digest.to_string());
         let what = format!("checking blob {digest} in {}/{repository}", self.registry);
         self.retry
             .run(&what, TransportError::is_transient, || async {
-                self.client.blob_exists(&reference, &digest.to_string()).await.map_err(|e| self.classify(e, &what))
+                self.client
+                    .blob_exists(&reference, &digest.to_string())
+                    .await
+                    .map_err(|e| self.classify(e, &what))
             })
             .await
     }
 
     /// Asks the registry to mount `digest` from `from_repository`; false when it declined.
-    pub async fn mount(&self, repository: &str, from_repository: &str, digest: &Digest) -> Result<bool, TransportError> {
+    pub async fn mount(
+        &self,
+        repository: &str,
+        from_repository: &str,
+        digest: &Digest,
+    ) -> Result<bool, TransportError> {
         self.ensure_auth(repository, true).await?;
         let target = self.reference(repository, &digest.to_string());
         let source = self.reference(from_repository, &digest.to_string());
-        match self.client.mount_blob(&target, &source, &digest.to_string()).await {
+        match self
+            .client
+            .mount_blob(&target, &source, &digest.to_string())
+            .await
+        {
             Ok(()) => Ok(true),
             // 202: the registry opened an upload session instead of mounting — upload normally.
-            Err(OciDistributionError::SpecViolationError(_)) | Err(OciDistributionError::RegistryNoLocationError) => Ok(false),
+            Err(OciDistributionError::SpecViolationError(_))
+            | Err(OciDistributionError::RegistryNoLocationError) => Ok(false),
             Err(e) => match self.classify(e, "mount") {
-                err @ (TransportError::AuthenticationFailed { .. } | TransportError::CredentialsRequired { .. } | TransportError::Unreachable { .. }) => Err(err),
+                err @ (TransportError::AuthenticationFailed { .. }
+                | TransportError::CredentialsRequired { .. }
+                | TransportError::Unreachable { .. }) => Err(err),
                 _ => Ok(false),
             },
         }
     }
 
     /// Uploads a blob from a local file in one streamed PUT, retried on transient failures.
-    pub async fn upload_file(&self, repository: &str, digest: &Digest, size: u64, path: &Path) -> Result<(), TransportError> {
+    pub async fn upload_file(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        path: &Path,
+    ) -> Result<(), TransportError> {
         self.ensure_auth(repository, true).await?;
         let reference = self.reference(repository, &digest.to_string());
         let what = format!("uploading blob {digest} to {}/{repository}", self.registry);
         self.retry
             .run(&what, TransportError::is_transient, || async {
-                let file = tokio::fs::File::open(path).await.map_err(|e| TransportError::Io { what: format!("reading {}", path.display()), source: e })?;
-                let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).map_err(OciDistributionError::IoError);
+                let file = tokio::fs::File::open(path)
+                    .await
+                    .map_err(|e| TransportError::Io {
+                        what: format!("reading {}", path.display()),
+                        source: e,
+                    })?;
+                let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20)
+                    .map_err(OciDistributionError::IoError);
                 self.client
                     .push_blob_stream(&reference, stream, &digest.to_string(), Some(size))
                     .await
@@ -287,7 +441,13 @@ impl RegistryClient {
     }
 
     /// Uploads a blob from a stream factory (called again for each retry).
-    pub async fn upload_stream<S, F, Fut>(&self, repository: &str, digest: &Digest, size: u64, open: F) -> Result<(), TransportError>
+    pub async fn upload_stream<S, F, Fut>(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        open: F,
+    ) -> Result<(), TransportError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<S, TransportError>>,
@@ -309,11 +469,25 @@ impl RegistryClient {
     }
 
     /// Puts a manifest under `reference` (a tag or its digest).
-    pub async fn put_manifest(&self, repository: &str, reference: &str, bytes: &[u8], media_type: &str) -> Result<(), TransportError> {
+    pub async fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<(), TransportError> {
         self.ensure_auth(repository, true).await?;
         let target = self.reference(repository, reference);
-        let what = format!("pushing manifest {}/{repository}:{reference}", self.registry);
-        let content_type: http::HeaderValue = media_type.parse().map_err(|_| TransportError::Protocol { registry: self.registry.clone(), what: what.clone(), reason: format!("bad media type {media_type}") })?;
+        let what = format!(
+            "pushing manifest {}/{repository}:{reference}",
+            self.registry
+        );
+        let content_type: http::HeaderValue =
+            media_type.parse().map_err(|_| TransportError::Protocol {
+                registry: self.registry.clone(),
+                what: what.clone(),
+                reason: format!("bad media type {media_type}"),
+            })?;
         let body = Bytes::copy_from_slice(bytes);
         self.retry
             .run(&what, TransportError::is_transient, || async {

@@ -23,7 +23,12 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// Runs `op` until it succeeds, fails permanently (`is_transient` false), or attempts run out.
-    pub async fn run<T, E, F, Fut>(&self, what: &str, is_transient: impl Fn(&E) -> bool, mut op: F) -> Result<T, E>
+    pub async fn run<T, E, F, Fut>(
+        &self,
+        what: &str,
+        is_transient: impl Fn(&E) -> bool,
+        mut op: F,
+    ) -> Result<T, E>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -56,18 +61,30 @@ mod tests {
         let calls = AtomicU32::new(0);
         let policy = RetryPolicy::default();
         let r: Result<u32, String> = policy
-            .run("t", |e: &String| e == "503", || async {
-                let n = calls.fetch_add(1, Ordering::SeqCst);
-                if n < 2 { Err("503".to_string()) } else { Ok(n) }
-            })
+            .run(
+                "t",
+                |e: &String| e == "503",
+                || async {
+                    let n = calls.fetch_add(1, Ordering::SeqCst);
+                    if n < 2 {
+                        Err("503".to_string())
+                    } else {
+                        Ok(n)
+                    }
+                },
+            )
             .await;
         assert_eq!(r.unwrap(), 2);
         calls.store(0, Ordering::SeqCst);
         let r: Result<u32, String> = policy
-            .run("t", |e: &String| e == "503", || async {
-                calls.fetch_add(1, Ordering::SeqCst);
-                Err("401".to_string())
-            })
+            .run(
+                "t",
+                |e: &String| e == "503",
+                || async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Err("401".to_string())
+                },
+            )
             .await;
         assert!(r.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 1);

@@ -13,14 +13,21 @@ use std::sync::Arc;
 /// Where an image's blobs can be read from.
 #[derive(Clone, Debug)]
 pub enum BlobSource {
-    Registry { client: Arc<RegistryClient>, repository: String },
-    Layout { dir: PathBuf },
+    Registry {
+        client: Arc<RegistryClient>,
+        repository: String,
+    },
+    Layout {
+        dir: PathBuf,
+    },
 }
 
 impl BlobSource {
     pub fn describe(&self) -> String {
         match self {
-            BlobSource::Registry { client, repository } => format!("{}/{repository}", client.registry()),
+            BlobSource::Registry { client, repository } => {
+                format!("{}/{repository}", client.registry())
+            }
             BlobSource::Layout { dir } => format!("oci:{}", dir.display()),
         }
     }
@@ -28,22 +35,32 @@ impl BlobSource {
     /// A small blob in memory, digest verified.
     pub async fn read_bytes(&self, digest: &Digest) -> Result<Vec<u8>, TransportError> {
         match self {
-            BlobSource::Registry { client, repository } => client.get_blob_bytes(repository, digest).await,
+            BlobSource::Registry { client, repository } => {
+                client.get_blob_bytes(repository, digest).await
+            }
             BlobSource::Layout { dir } => {
                 let (dir, digest) = (dir.clone(), digest.clone());
-                tokio::task::spawn_blocking(move || layout::read_blob(&dir, &digest)).await.expect("blob read task")
+                tokio::task::spawn_blocking(move || layout::read_blob(&dir, &digest))
+                    .await
+                    .expect("blob read task")
             }
         }
     }
 
     /// A local file holding the blob: the layout's own file, or a verified download kept in
     /// `download_dir` (content-addressed, so a second reader reuses it).
-    pub async fn local_path(&self, digest: &Digest, download_dir: &Path) -> Result<PathBuf, TransportError> {
+    pub async fn local_path(
+        &self,
+        digest: &Digest,
+        download_dir: &Path,
+    ) -> Result<PathBuf, TransportError> {
         match self {
             BlobSource::Layout { dir } => {
                 let path = layout::blob_path(dir, digest);
                 if !path.exists() {
-                    return Err(TransportError::NotFound { what: format!("blob {digest} in OCI layout {}", dir.display()) });
+                    return Err(TransportError::NotFound {
+                        what: format!("blob {digest} in OCI layout {}", dir.display()),
+                    });
                 }
                 Ok(path)
             }
@@ -72,23 +89,47 @@ pub struct ResolvedImage {
 
 impl ResolvedImage {
     /// Fetches `reference`; an index or manifest list is narrowed to `platform`.
-    pub async fn fetch(reference: &ImageRef, platform: &Platform, registries: &Registries) -> Result<Self, TransportError> {
+    pub async fn fetch(
+        reference: &ImageRef,
+        platform: &Platform,
+        registries: &Registries,
+    ) -> Result<Self, TransportError> {
         let what = reference.to_string();
         let (source, mut bytes, mut digest) = match reference {
             ImageRef::Registry(r) => {
                 let client = registries.client(&r.registry).await;
                 let (bytes, digest) = client.get_manifest(r).await?;
-                (BlobSource::Registry { client, repository: r.repository.clone() }, bytes, digest)
+                (
+                    BlobSource::Registry {
+                        client,
+                        repository: r.repository.clone(),
+                    },
+                    bytes,
+                    digest,
+                )
             }
             ImageRef::Layout(l) => {
                 let l = l.clone();
-                let (bytes, digest) = tokio::task::spawn_blocking(move || -> Result<_, TransportError> {
-                    let descriptor = layout::find_manifest(&l)?;
-                    Ok((layout::read_blob(&l.dir, &descriptor.digest)?, descriptor.digest))
-                })
-                .await
-                .expect("layout read task")?;
-                (BlobSource::Layout { dir: match reference { ImageRef::Layout(l) => l.dir.clone(), _ => unreachable!() } }, bytes, digest)
+                let (bytes, digest) =
+                    tokio::task::spawn_blocking(move || -> Result<_, TransportError> {
+                        let descriptor = layout::find_manifest(&l)?;
+                        Ok((
+                            layout::read_blob(&l.dir, &descriptor.digest)?,
+                            descriptor.digest,
+                        ))
+                    })
+                    .await
+                    .expect("layout read task")?;
+                (
+                    BlobSource::Layout {
+                        dir: match reference {
+                            ImageRef::Layout(l) => l.dir.clone(),
+                            _ => unreachable!(),
+                        },
+                    },
+                    bytes,
+                    digest,
+                )
             }
         };
         // Indexes may nest (an index inside a layout's index.json): follow at most a few levels.
@@ -116,12 +157,23 @@ impl ResolvedImage {
                 }
             }
         }
-        let manifest = manifest.ok_or_else(|| TransportError::Layout { dir: what.clone(), reason: "indexes nested too deeply".into() })?;
+        let manifest = manifest.ok_or_else(|| TransportError::Layout {
+            dir: what.clone(),
+            reason: "indexes nested too deeply".into(),
+        })?;
         let config_bytes = source.read_bytes(&manifest.config.digest).await?;
         let config = ImageConfig::parse(&config_bytes, &format!("config of {what}"))?;
         if config.architecture() != platform.architecture || config.os() != platform.os {
             tracing::warn!(image = %what, image_platform = %format!("{}/{}", config.os(), config.architecture()), requested = %platform, "image is single-platform and not the requested platform; using it as is");
         }
-        Ok(ResolvedImage { reference: reference.clone(), manifest_digest: digest, manifest_bytes: bytes, manifest, config, config_bytes, source })
+        Ok(ResolvedImage {
+            reference: reference.clone(),
+            manifest_digest: digest,
+            manifest_bytes: bytes,
+            manifest,
+            config,
+            config_bytes,
+            source,
+        })
     }
 }

@@ -1,0 +1,96 @@
+//! `patchfarm createAuxImage`: WIT's options, native build, push or `--dryRun` plan.
+
+use super::{progress, Context};
+use anyhow::Context as _;
+use patchfarm_engine::image::{ImageRef, Platform};
+use patchfarm_engine::recipe::aux::{self, AuxRequest};
+use patchfarm_engine::recipe::{build, Engine};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Image to build: HOST[:PORT]/REPO:TAG or oci:DIR:TAG.
+    #[arg(long, short = 't')]
+    tag: String,
+    /// Base image (small, e.g. busybox). Required: there is no default registry to take one from.
+    #[arg(long = "fromImage", alias = "from-image")]
+    from_image: String,
+    /// WDT model files (comma-separated or repeated).
+    #[arg(long = "wdtModel", alias = "wdt-model", value_delimiter = ',')]
+    wdt_model: Vec<PathBuf>,
+    /// WDT archive files.
+    #[arg(long = "wdtArchive", alias = "wdt-archive", value_delimiter = ',')]
+    wdt_archive: Vec<PathBuf>,
+    /// WDT variable files.
+    #[arg(long = "wdtVariables", alias = "wdt-variables", value_delimiter = ',')]
+    wdt_variables: Vec<PathBuf>,
+    /// WDT version to install from the cache key wdt_VERSION, or `none`.
+    #[arg(long = "wdtVersion", alias = "wdt-version", default_value = "latest")]
+    wdt_version: String,
+    /// Where WDT and the models go in the image.
+    #[arg(long = "wdtHome", alias = "wdt-home", default_value = "/auxiliary")]
+    wdt_home: String,
+    /// Where models, archives and variables go (default: <wdtHome>/models).
+    #[arg(long = "wdtModelHome", alias = "wdt-model-home")]
+    wdt_model_home: Option<String>,
+    /// Owner of the added files, USER:GROUP (names are added to the base's /etc/passwd when missing).
+    #[arg(long, default_value = "oracle:oracle")]
+    chown: String,
+    /// Platform to take from a multi-platform base.
+    #[arg(long, default_value = "linux/amd64")]
+    platform: String,
+    /// Print the plan (layers, files, config) and push nothing.
+    #[arg(long = "dryRun", alias = "dry-run")]
+    dry_run: bool,
+}
+
+fn image_ref(flag: &str, value: &str) -> anyhow::Result<ImageRef> {
+    value.parse().with_context(|| format!("--{flag}"))
+}
+
+pub async fn run(ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<()> {
+    let request = AuxRequest {
+        tag: image_ref("tag", &args.tag)?,
+        from_image: image_ref("fromImage", &args.from_image)?,
+        wdt_models: args.wdt_model.clone(),
+        wdt_archives: args.wdt_archive.clone(),
+        wdt_variables: args.wdt_variables.clone(),
+        wdt_version: args.wdt_version.clone(),
+        wdt_home: args.wdt_home.clone(),
+        wdt_model_home: args.wdt_model_home.clone(),
+        chown: args.chown.clone(),
+        platform: args.platform.parse::<Platform>().context("--platform")?,
+    };
+    let tag = request.tag.clone();
+    let step = progress::step("planning");
+    let plan = aux::plan(engine, request).await.context("createAuxImage")?;
+    if args.dry_run {
+        step.finish_and_clear();
+        println!("{}", serde_json::to_string_pretty(&plan.describe())?);
+        return Ok(());
+    }
+    step.set_message("building layer");
+    let image = plan
+        .build(engine)
+        .await
+        .context("createAuxImage: building the layer")?;
+    step.set_message(format!("pushing {tag}"));
+    let report = build::publish(engine, &image, &tag)
+        .await
+        .with_context(|| format!("createAuxImage: pushing {tag}"))?;
+    step.finish_and_clear();
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{}@{}\n  blobs: {} uploaded ({} bytes), {} mounted, {} already present",
+            report.reference,
+            report.digest,
+            report.blobs_uploaded,
+            report.bytes_uploaded,
+            report.blobs_mounted,
+            report.blobs_present
+        );
+    }
+    Ok(())
+}

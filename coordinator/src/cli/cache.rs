@@ -1,0 +1,121 @@
+//! `patchfarm cache …`: WIT's cache verbs over the content-addressed local store.
+
+use super::Context;
+use anyhow::Context as _;
+use patchfarm_engine::cache::{Cache, CacheKey};
+use std::path::PathBuf;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Add an installer (jdk, wls, fmw, wdt, …) under TYPE_VERSION[_ARCH].
+    #[command(name = "addInstaller", alias = "add-installer")]
+    AddInstaller {
+        #[arg(long = "type")]
+        kind: String,
+        #[arg(long)]
+        version: String,
+        #[arg(long)]
+        path: PathBuf,
+        #[arg(long, alias = "arch")]
+        architecture: Option<String>,
+        /// Replace an existing entry.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Add a patch under BUGNUMBER_VERSION[_ARCH].
+    #[command(name = "addPatch", alias = "add-patch")]
+    AddPatch {
+        #[arg(long = "patchId", alias = "patch-id")]
+        patch_id: String,
+        #[arg(long)]
+        path: PathBuf,
+        #[arg(long)]
+        force: bool,
+    },
+    /// List cache entries (optionally those whose key matches a regex).
+    #[command(name = "listItems", alias = "list-items")]
+    ListItems {
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Remove an entry.
+    #[command(name = "deleteEntry", alias = "delete-entry")]
+    DeleteEntry {
+        #[arg(long)]
+        key: String,
+    },
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .context("cache task panicked")?
+}
+
+pub async fn run(ctx: &Context, command: &Command) -> anyhow::Result<()> {
+    let cache = Cache::new(Cache::default_root());
+    let json = ctx.json;
+    match command {
+        Command::AddInstaller {
+            kind,
+            version,
+            path,
+            architecture,
+            force,
+        } => {
+            let key = CacheKey::installer(kind, version, architecture.as_deref())?;
+            let (path, force) = (path.clone(), *force);
+            let entry = blocking(move || Ok(cache.add(&key, &path, force)?)).await?;
+            print_added(json, &entry)
+        }
+        Command::AddPatch {
+            patch_id,
+            path,
+            force,
+        } => {
+            let key = CacheKey::patch(patch_id)?;
+            let (path, force) = (path.clone(), *force);
+            let entry = blocking(move || Ok(cache.add(&key, &path, force)?)).await?;
+            print_added(json, &entry)
+        }
+        Command::ListItems { key } => {
+            let key = key.clone();
+            let root = cache.root().to_path_buf();
+            let entries = blocking(move || Ok(cache.list(key.as_deref())?)).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else {
+                println!("Cache contents");
+                println!("cache.dir={}", root.display());
+                for e in entries {
+                    println!("{}={} ({}, {} bytes)", e.key, e.file_name, e.digest, e.size);
+                }
+            }
+            Ok(())
+        }
+        Command::DeleteEntry { key } => {
+            let key: CacheKey = key.parse()?;
+            let entry = blocking(move || Ok(cache.delete(&key)?)).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entry)?);
+            } else {
+                println!("deleted {}", entry.key);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_added(json: bool, entry: &patchfarm_engine::cache::CacheEntry) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(entry)?);
+    } else {
+        println!(
+            "added {} ({}, {} bytes)",
+            entry.key, entry.digest, entry.size
+        );
+    }
+    Ok(())
+}

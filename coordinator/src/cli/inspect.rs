@@ -1,0 +1,30 @@
+//! `patchfarm inspect`: WIT's inspect JSON, read from the image without running it.
+
+use super::Context;
+use anyhow::Context as _;
+use patchfarm_engine::image::{ImageRef, Platform};
+use patchfarm_engine::recipe::{inspect, Engine};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Image to inspect: HOST[:PORT]/REPO[:TAG|@DIGEST] or oci:DIR[:TAG].
+    #[arg(long, short = 'i')]
+    image: String,
+    /// Also list the Oracle Home's one-off patches.
+    #[arg(long)]
+    patches: bool,
+    /// Platform to inspect in a multi-platform image.
+    #[arg(long, default_value = "linux/amd64")]
+    platform: String,
+}
+
+pub async fn run(_ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<()> {
+    let image: ImageRef = args.image.parse().context("--image")?;
+    let platform: Platform = args.platform.parse().context("--platform")?;
+    let result = inspect::inspect(engine, &image, &platform, args.patches)
+        .await
+        .with_context(|| format!("inspecting {image}"))?;
+    // inspect's output is data in either mode, as WIT prints it.
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    Ok(())
+}

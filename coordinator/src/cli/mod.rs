@@ -1,0 +1,137 @@
+//! Command-line parsing (WIT's flag spellings plus kebab-case aliases) and dispatch to one
+//! module per verb. Errors print their whole cause chain and exit non-zero.
+
+mod aux;
+mod cache;
+mod inspect;
+mod progress;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use patchfarm_engine::cache::Cache;
+use patchfarm_engine::recipe::Engine;
+use patchfarm_engine::transport::{Registries, RegistryOptions};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "patchfarm",
+    version,
+    about = "Build, patch and inspect WebLogic container images without a Docker daemon"
+)]
+pub struct Cli {
+    /// Reach this registry (HOST[:PORT]) over plain HTTP; loopback registries always are.
+    #[arg(
+        long = "insecure-registry",
+        alias = "insecureRegistry",
+        global = true,
+        value_name = "HOST"
+    )]
+    insecure_registries: Vec<String>,
+    /// Also trust this CA certificate (PEM) for registry TLS.
+    #[arg(
+        long = "registry-ca",
+        alias = "registryCa",
+        global = true,
+        value_name = "FILE",
+        env = "PATCHFARM_REGISTRY_CA",
+        value_delimiter = ','
+    )]
+    registry_cas: Vec<PathBuf>,
+    /// Print machine-readable JSON where the output is data.
+    #[arg(long, global = true)]
+    json: bool,
+    /// More log output (repeat for more); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build a Model-in-Image auxiliary image (WDT, models, archives, variables).
+    #[command(name = "createAuxImage", alias = "create-aux-image")]
+    CreateAuxImage(aux::Args),
+    /// Show what an image contains (OS, JDK, Oracle Home, WDT, patches) without running it.
+    Inspect(inspect::Args),
+    /// Manage the local installer and patch cache.
+    Cache {
+        #[command(subcommand)]
+        command: cache::Command,
+    },
+}
+
+/// Shared by every verb: output mode and the engine.
+pub struct Context {
+    pub json: bool,
+}
+
+fn engine(cli: &Cli) -> anyhow::Result<Engine> {
+    let mut extra_ca_pems = Vec::new();
+    for path in &cli.registry_cas {
+        extra_ca_pems.push(
+            std::fs::read(path)
+                .with_context(|| format!("reading --registry-ca {}", path.display()))?,
+        );
+    }
+    let options = RegistryOptions {
+        insecure_registries: cli.insecure_registries.clone(),
+        extra_ca_pems,
+        ..Default::default()
+    };
+    Ok(Engine {
+        cache: Cache::new(Cache::default_root()),
+        registries: Registries::new(options),
+        source_date_epoch: Engine::source_date_epoch_from_env()?,
+    })
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,patchfarm=debug",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Context { json: cli.json };
+    match &cli.command {
+        Command::Cache { command } => cache::run(&ctx, command).await,
+        Command::CreateAuxImage(args) => aux::run(&ctx, &engine(&cli)?, args).await,
+        Command::Inspect(args) => inspect::run(&ctx, &engine(&cli)?, args).await,
+    }
+}
+
+/// Entry point of the `patchfarm` binary.
+pub fn main() -> std::process::ExitCode {
+    // oci-client and tonic may each bring a rustls backend; pick one explicitly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
