@@ -16,6 +16,14 @@ pub use source::{BlobSource, ResolvedImage};
 pub enum TransportError {
     #[error("registry {registry} is unreachable: {reason}")]
     Unreachable { registry: String, reason: String },
+    #[error("connection to registry {registry} broke during {what}: {reason}")]
+    Interrupted {
+        registry: String,
+        what: String,
+        reason: String,
+    },
+    #[error("TLS with registry {registry} failed: {reason} (trust its CA with --registry-ca FILE, or use --insecure-registry {registry} for plain HTTP)")]
+    Tls { registry: String, reason: String },
     #[error("authentication failed for registry {registry} (check the credentials in your docker config)")]
     AuthenticationFailed { registry: String },
     #[error("registry {registry} requires authentication and no credentials for it were found in $DOCKER_CONFIG/config.json or ~/.docker/config.json")]
@@ -61,7 +69,7 @@ impl TransportError {
     /// Worth retrying: connection trouble, 408, 429 and 5xx.
     pub fn is_transient(&self) -> bool {
         match self {
-            TransportError::Unreachable { .. } => true,
+            TransportError::Interrupted { .. } => true,
             TransportError::Status { status, .. } => {
                 *status == 408 || *status == 429 || *status >= 500
             }

@@ -54,7 +54,19 @@ impl Registries {
         let credentials = tokio::task::spawn_blocking(move || auth::lookup(&host))
             .await
             .unwrap_or(Credentials::Anonymous);
-        let client = Arc::new(RegistryClient::new(registry, credentials, &self.options));
+        let may_be_plain = crate::image::reference::is_loopback_host(registry)
+            || self
+                .options
+                .insecure_registries
+                .iter()
+                .any(|h| h == registry);
+        let plain_http = may_be_plain && !speaks_tls(registry).await;
+        let client = Arc::new(RegistryClient::new(
+            registry,
+            credentials,
+            plain_http,
+            &self.options,
+        ));
         self.clients
             .lock()
             .expect("registry map lock")
@@ -83,9 +95,13 @@ impl std::fmt::Debug for RegistryClient {
 }
 
 impl RegistryClient {
-    pub fn new(registry: &str, credentials: Credentials, options: &RegistryOptions) -> Self {
-        let plain_http = crate::image::reference::is_loopback_host(registry)
-            || options.insecure_registries.iter().any(|h| h == registry);
+    /// A client for `registry`; `plain_http` only for loopback or `--insecure-registry` hosts.
+    pub fn new(
+        registry: &str,
+        credentials: Credentials,
+        plain_http: bool,
+        options: &RegistryOptions,
+    ) -> Self {
         let protocol = if plain_http {
             ClientProtocol::HttpsExcept(vec![registry.to_string()])
         } else {
@@ -181,18 +197,32 @@ impl RegistryClient {
         };
         match error {
             OciDistributionError::RequestError(e) => {
+                let reason = root_cause(&e);
+                let lower = reason.to_ascii_lowercase();
                 if let Some(status) = e.status() {
                     by_status(status.as_u16(), e.to_string())
-                } else if e.is_connect() || e.is_timeout() {
-                    TransportError::Unreachable {
+                } else if lower.contains("certificate")
+                    || lower.contains("tls")
+                    || lower.contains("handshake")
+                {
+                    TransportError::Tls { registry, reason }
+                } else if e.is_connect()
+                    && ["refused", "dns", "resolve", "no route"]
+                        .iter()
+                        .any(|w| lower.contains(w))
+                {
+                    TransportError::Unreachable { registry, reason }
+                } else if e.is_connect() || e.is_timeout() || e.is_request() || e.is_body() {
+                    TransportError::Interrupted {
                         registry,
-                        reason: root_cause(&e),
+                        what: what.into(),
+                        reason,
                     }
                 } else {
                     TransportError::Protocol {
                         registry,
                         what: what.into(),
-                        reason: root_cause(&e),
+                        reason,
                     }
                 }
             }
@@ -404,7 +434,8 @@ impl RegistryClient {
             Err(e) => match self.classify(e, "mount") {
                 err @ (TransportError::AuthenticationFailed { .. }
                 | TransportError::CredentialsRequired { .. }
-                | TransportError::Unreachable { .. }) => Err(err),
+                | TransportError::Unreachable { .. }
+                | TransportError::Tls { .. }) => Err(err),
                 _ => Ok(false),
             },
         }
@@ -501,6 +532,48 @@ impl RegistryClient {
     }
 }
 
+/// Whether the server at `registry` answers a plaintext request the way a TLS server does
+/// (a TLS alert, or Go's "HTTP request to an HTTPS server"). Loopback and `--insecure-registry`
+/// hosts speak plain HTTP unless this says otherwise, as Docker falls back between the two.
+async fn speaks_tls(registry: &str) -> bool {
+    use tokio::io::AsyncReadExt;
+    let addr = with_default_port(registry);
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.ok()?;
+        stream
+            .write_all(b"GET /v2/ HTTP/1.0\r\nHost: patchfarm-probe\r\n\r\n")
+            .await
+            .ok()?;
+        let mut reply = [0u8; 256];
+        let n = stream.read(&mut reply).await.ok()?;
+        let reply = &reply[..n];
+        Some(
+            !reply.starts_with(b"HTTP/") || String::from_utf8_lossy(reply).contains("HTTPS server"),
+        )
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(3), probe)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+}
+
+/// `host:port` to connect to: the registry as written, or with :443 when it names no port.
+fn with_default_port(registry: &str) -> String {
+    let has_port = match registry.rsplit_once(':') {
+        Some((host, port)) => {
+            port.bytes().all(|b| b.is_ascii_digit())
+                && (!host.starts_with('[') || host.ends_with(']'))
+        }
+        None => false,
+    };
+    if has_port {
+        registry.to_string()
+    } else {
+        format!("{registry}:443")
+    }
+}
+
 fn root_cause(e: &dyn std::error::Error) -> String {
     let mut cause = e.to_string();
     let mut source = e.source();
@@ -509,4 +582,17 @@ fn root_cause(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     cause
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_default_port;
+
+    #[test]
+    fn probe_addresses() {
+        assert_eq!(with_default_port("127.0.0.1:5000"), "127.0.0.1:5000");
+        assert_eq!(with_default_port("localhost"), "localhost:443");
+        assert_eq!(with_default_port("[::1]:5000"), "[::1]:5000");
+        assert_eq!(with_default_port("[::1]"), "[::1]:443");
+    }
 }

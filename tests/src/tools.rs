@@ -1,0 +1,241 @@
+//! External tools the tests drive (skopeo, umoci, docker) and the `patchfarm` binary under test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// True when running under CI (`CI=true`): missing tools are failures, never skips.
+pub fn in_ci() -> bool {
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
+}
+
+/// Panics with an install hint when `tool` is not on PATH (tests/run.sh installs them all).
+pub fn require_tool(tool: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|p| p.join(tool).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "'{tool}' is not installed; run tests/run.sh, which installs the test dependencies"
+    );
+}
+
+/// Whether the Docker engine answers; in CI its absence fails the test, elsewhere it skips.
+pub fn docker_available(test: &str) -> bool {
+    let ok = Command::new("docker")
+        .arg("info")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            !in_ci(),
+            "{test}: the Docker engine is required in CI but `docker info` failed"
+        );
+        eprintln!("SKIP {test}: the Docker engine is not available (`docker info` failed)");
+    }
+    ok
+}
+
+/// Runs a command, panicking with its output if it fails; returns stdout.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({})\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The `patchfarm` binary: `$PATCHFARM_BIN`, else next to the test executable's target dir.
+pub fn patchfarm_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("PATCHFARM_BIN") {
+        return bin.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> → target/<profile>/patchfarm
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("patchfarm");
+    assert!(
+        bin.is_file(),
+        "{} not found: build it first (`cargo build --bins`; tests/run.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// The busybox base as an OCI layout made by umoci (built once per test process).
+fn busybox_layout() -> &'static Path {
+    static LAYOUT: OnceLock<tempfile::TempDir> = OnceLock::new();
+    LAYOUT
+        .get_or_init(|| {
+            require_tool("umoci");
+            let busybox = Path::new("/bin/busybox");
+            assert!(
+                busybox.is_file(),
+                "/bin/busybox missing: install Debian's busybox-static (tests/run.sh does)"
+            );
+            let dir = tempfile::tempdir().unwrap();
+            let layout = dir.path().join("layout");
+            let image = format!("{}:base", layout.display());
+            run(Command::new("umoci")
+                .args(["init", "--layout"])
+                .arg(&layout));
+            run(Command::new("umoci").args(["new", "--image", &image]));
+            let bundle = dir.path().join("bundle");
+            run(Command::new("umoci")
+                .args(["unpack", "--image", &image])
+                .arg(&bundle));
+            let rootfs = bundle.join("rootfs");
+            for d in ["bin", "etc", "tmp"] {
+                std::fs::create_dir_all(rootfs.join(d)).unwrap();
+            }
+            std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
+            for applet in ["sh", "ls", "cat", "id", "stat"] {
+                std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+            }
+            std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+            std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
+            std::fs::write(
+                rootfs.join("etc/os-release"),
+                "ID=busybox\nNAME=\"BusyBox\"\nVERSION_ID=1.35\n",
+            )
+            .unwrap();
+            run(Command::new("umoci")
+                .args(["repack", "--image", &image])
+                .arg(&bundle));
+            run(Command::new("umoci").args([
+                "config",
+                "--image",
+                &image,
+                "--config.cmd",
+                "/bin/sh",
+                "--os",
+                "linux",
+                "--architecture",
+                "amd64",
+            ]));
+            dir
+        })
+        .path()
+        .join("layout")
+        .leak()
+}
+
+/// Pushes the busybox base to `registry` as `busybox:1`; returns its reference.
+pub fn busybox_base(registry: &crate::Registry) -> String {
+    require_tool("skopeo");
+    let reference = format!("{}/busybox:1", registry.host());
+    let mut cmd = Command::new("skopeo");
+    cmd.arg("copy")
+        .args(registry.skopeo_flags("dest-"))
+        .arg(format!("oci:{}:base", busybox_layout().display()))
+        .arg(format!("docker://{reference}"));
+    run(&mut cmd);
+    reference
+}
+
+/// The patchfarm CLI with its own cache and docker config, as a user would run it.
+pub struct Patchfarm {
+    pub home: tempfile::TempDir,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Default for Patchfarm {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Patchfarm {
+    pub fn new() -> Self {
+        Patchfarm {
+            home: tempfile::tempdir().unwrap(),
+            extra_env: Vec::new(),
+        }
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.home.path().join("cache")
+    }
+
+    pub fn docker_config_dir(&self) -> PathBuf {
+        self.home.path().join("docker")
+    }
+
+    /// Writes a docker config.json with basic-auth credentials for `registry`.
+    pub fn login(&self, registry: &str, user: &str, password: &str) {
+        use base64::Engine as _;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        std::fs::create_dir_all(self.docker_config_dir()).unwrap();
+        let config = serde_json::json!({"auths": {registry: {"auth": auth}}});
+        std::fs::write(
+            self.docker_config_dir().join("config.json"),
+            config.to_string(),
+        )
+        .unwrap();
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(patchfarm_bin());
+        cmd.args(args)
+            .env("PATCHFARM_CACHE", self.cache_dir())
+            .env("DOCKER_CONFIG", self.docker_config_dir())
+            .env("HOME", self.home.path())
+            .env_remove("SOURCE_DATE_EPOCH")
+            .env_remove("RUST_LOG");
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn output(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("patchfarm runs")
+    }
+
+    /// Runs and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        run(&mut self.command(args))
+    }
+
+    /// Runs and expects failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.output(args);
+        assert!(
+            !out.status.success(),
+            "patchfarm {args:?} should have failed but succeeded:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+/// A WDT-like installer zip (`weblogic-deploy/…` with VERSION.txt and an executable script).
+pub fn write_wdt_zip(path: &Path, version: &str) {
+    use std::io::Write;
+    let file = std::fs::File::create(path).unwrap();
+    let mut zip = zip::ZipWriter::new(file);
+    let dir = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+    let text = zip::write::SimpleFileOptions::default().unix_permissions(0o644);
+    let exec = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+    zip.add_directory("weblogic-deploy/", dir).unwrap();
+    zip.add_directory("weblogic-deploy/bin/", dir).unwrap();
+    zip.start_file("weblogic-deploy/VERSION.txt", text).unwrap();
+    zip.write_all(format!("WebLogic Deploy Tooling {version}\n").as_bytes())
+        .unwrap();
+    zip.start_file("weblogic-deploy/bin/createDomain.sh", exec)
+        .unwrap();
+    zip.write_all(b"#!/bin/sh\necho createDomain\n").unwrap();
+    zip.finish().unwrap();
+}

@@ -1,0 +1,181 @@
+//! WIT's cache verbs against the content-addressed store, including two processes at once.
+
+use patchfarm_e2e::Patchfarm;
+use std::process::Stdio;
+
+#[test]
+fn add_list_delete_with_wit_keys() {
+    let pf = Patchfarm::new();
+    let dir = tempfile::tempdir().unwrap();
+    let jdk = dir.path().join("jdk-8u401-linux-x64.tar.gz");
+    std::fs::write(&jdk, b"not really a jdk").unwrap();
+    let patch = dir.path().join("p37000001_122140_Generic.zip");
+    std::fs::write(&patch, b"not really a patch").unwrap();
+    let jdk_s = jdk.display().to_string();
+    pf.ok(&[
+        "cache",
+        "addInstaller",
+        "--type",
+        "jdk",
+        "--version",
+        "8u401",
+        "--path",
+        &jdk_s,
+    ]);
+    pf.ok(&[
+        "cache",
+        "add-installer",
+        "--type",
+        "jdk",
+        "--version",
+        "8u401",
+        "--architecture",
+        "aarch64",
+        "--path",
+        &jdk_s,
+    ]);
+    pf.ok(&[
+        "cache",
+        "addPatch",
+        "--patchId",
+        "37000001_12.2.1.4.0",
+        "--path",
+        &patch.display().to_string(),
+    ]);
+
+    let listing = pf.ok(&["cache", "listItems"]);
+    assert!(
+        listing.contains("jdk_8u401=jdk-8u401-linux-x64.tar.gz"),
+        "{listing}"
+    );
+    assert!(listing.contains("jdk_8u401_arm64="), "{listing}");
+    assert!(listing.contains("37000001_12.2.1.4.0="), "{listing}");
+    let only_jdk: serde_json::Value =
+        serde_json::from_str(&pf.ok(&["cache", "listItems", "--key", "^jdk", "--json"])).unwrap();
+    assert_eq!(only_jdk.as_array().unwrap().len(), 2);
+
+    let err = pf.fails(&[
+        "cache",
+        "addInstaller",
+        "--type",
+        "jdk",
+        "--version",
+        "8u401",
+        "--path",
+        &jdk_s,
+    ]);
+    assert!(
+        err.contains("jdk_8u401") && err.contains("--force"),
+        "{err}"
+    );
+    pf.ok(&[
+        "cache",
+        "addInstaller",
+        "--type",
+        "jdk",
+        "--version",
+        "8u401",
+        "--path",
+        &jdk_s,
+        "--force",
+    ]);
+
+    let err = pf.fails(&[
+        "cache",
+        "addPatch",
+        "--patchId",
+        "not-a-patch",
+        "--path",
+        &jdk_s,
+    ]);
+    assert!(err.contains("not-a-patch"), "{err}");
+    let err = pf.fails(&[
+        "cache",
+        "addInstaller",
+        "--type",
+        "wls",
+        "--version",
+        "12.2.1.4.0",
+        "--path",
+        "/no/such/file.zip",
+    ]);
+    assert!(err.contains("/no/such/file.zip"), "{err}");
+    let err = pf.fails(&["cache", "listItems", "--key", "("]);
+    assert!(err.contains("--key"), "{err}");
+
+    pf.ok(&["cache", "deleteEntry", "--key", "jdk_8u401"]);
+    let err = pf.fails(&["cache", "deleteEntry", "--key", "jdk_8u401"]);
+    assert!(
+        err.contains("jdk_8u401") && err.contains("not found"),
+        "{err}"
+    );
+    // The arm64 entry shares the content and keeps it.
+    assert!(pf.ok(&["cache", "listItems"]).contains("jdk_8u401_arm64="));
+}
+
+#[test]
+fn two_processes_adding_at_once_leave_a_consistent_cache() {
+    let pf = Patchfarm::new();
+    let dir = tempfile::tempdir().unwrap();
+    let big_a = dir.path().join("a.zip");
+    let big_b = dir.path().join("b.zip");
+    std::fs::write(&big_a, vec![b'a'; 8 << 20]).unwrap();
+    std::fs::write(&big_b, vec![b'b'; 8 << 20]).unwrap();
+    for round in 0..3 {
+        let version = format!("1.{round}");
+        let children: Vec<_> = [&big_a, &big_b]
+            .iter()
+            .map(|p| {
+                pf.command(&[
+                    "cache",
+                    "addInstaller",
+                    "--type",
+                    "wls",
+                    "--version",
+                    &version,
+                    "--path",
+                    &p.display().to_string(),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+            })
+            .collect();
+        let results: Vec<_> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        let winners = results.iter().filter(|r| r.status.success()).count();
+        assert_eq!(winners, 1, "exactly one add of the same key wins");
+        let loser = results.iter().find(|r| !r.status.success()).unwrap();
+        assert!(String::from_utf8_lossy(&loser.stderr).contains("already exists"));
+        // The entry is complete and verifies: using it re-hashes the content.
+        let entries: serde_json::Value = serde_json::from_str(&pf.ok(&[
+            "cache",
+            "listItems",
+            "--key",
+            &format!("^wls_{version}$"),
+            "--json",
+        ]))
+        .unwrap();
+        let digest = entries[0]["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:")
+            .to_string();
+        let stored = std::fs::read(pf.cache_dir().join("blobs/sha256").join(&digest)).unwrap();
+        assert_eq!(stored.len(), 8 << 20);
+        use sha2::Digest;
+        assert_eq!(hex::encode(sha2::Sha256::digest(&stored)), digest);
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(pf.cache_dir().join("blobs/sha256"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary files left behind: {leftovers:?}"
+    );
+}
