@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages patchfarm's tests, quickstart and benchmarks use (idempotent).
+set -euo pipefail
+
+packages=(docker-registry skopeo umoci busybox-static apache2-utils pigz time python3)
+commands=(docker-registry skopeo umoci busybox htpasswd pigz /usr/bin/time python3)
+
+missing=()
+for i in "${!commands[@]}"; do
+  if ! command -v "${commands[$i]}" >/dev/null 2>&1; then
+    missing+=("${packages[$i]}")
+  fi
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+echo "installing: ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every patchfarm test: installs what the tests need, checks formatting and lints,
+# builds the workspace once, then runs all test binaries (unit and end-to-end) with nextest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash tests/deps.sh
+
+echo "== cargo fmt --check" >&2
+cargo fmt --all -- --check
+
+echo "== cargo clippy" >&2
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== build (once; every test binary reuses it)" >&2
+cargo build --workspace --all-targets --locked
+
+echo "== tests" >&2
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
