@@ -79,18 +79,5 @@ pub async fn run(ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<
         .await
         .with_context(|| format!("createAuxImage: pushing {tag}"))?;
     step.finish_and_clear();
-    if ctx.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!(
-            "{}@{}\n  blobs: {} uploaded ({} bytes), {} mounted, {} already present",
-            report.reference,
-            report.digest,
-            report.blobs_uploaded,
-            report.bytes_uploaded,
-            report.blobs_mounted,
-            report.blobs_present
-        );
-    }
-    Ok(())
+    super::print_report(ctx, &report)
 }

@@ -3,6 +3,7 @@
 
 mod aux;
 mod cache;
+mod copy;
 mod inspect;
 mod progress;
 
@@ -55,6 +56,8 @@ enum Command {
     CreateAuxImage(aux::Args),
     /// Show what an image contains (OS, JDK, Oracle Home, WDT, patches) without running it.
     Inspect(inspect::Args),
+    /// Copy an image to another registry or OCI layout unchanged (same digest).
+    Copy(copy::Args),
     /// Manage the local installer and patch cache.
     Cache {
         #[command(subcommand)]
@@ -108,6 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cache { command } => cache::run(&ctx, command).await,
         Command::CreateAuxImage(args) => aux::run(&ctx, &engine(&cli)?, args).await,
         Command::Inspect(args) => inspect::run(&ctx, &engine(&cli)?, args).await,
+        Command::Copy(args) => copy::run(&ctx, &engine(&cli)?, args).await,
     }
 }
 
@@ -134,4 +138,25 @@ pub fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Prints what a push did: JSON with `--json`, else one line per fact.
+pub fn print_report(
+    ctx: &Context,
+    report: &patchfarm_engine::transport::PushReport,
+) -> anyhow::Result<()> {
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        println!(
+            "{}@{}\n  blobs: {} uploaded ({} bytes), {} mounted, {} already present",
+            report.reference,
+            report.digest,
+            report.blobs_uploaded,
+            report.bytes_uploaded,
+            report.blobs_mounted,
+            report.blobs_present
+        );
+    }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod aux;
 pub mod build;
+pub mod copy;
 pub mod inspect;
 pub mod owner;
 
