@@ -4,7 +4,9 @@ use patchfarm_e2e::{busybox_base, run, Patchfarm, Registry};
 use std::process::Command;
 
 fn digest_of(reference: &str) -> String {
-    let out = run(Command::new("skopeo").args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"]).arg(reference));
+    let out = run(Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
+        .arg(reference));
     out.trim().to_string()
 }
 
@@ -17,13 +19,15 @@ fn copies_between_registries_and_layouts_keeping_the_digest() {
     let original = digest_of(&format!("docker://{base}"));
 
     let to_west = format!("{}/mirror/busybox:1", west.host());
-    let report: serde_json::Value = serde_json::from_str(&pf.ok(&["copy", &base, &to_west, "--json"])).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&pf.ok(&["copy", &base, &to_west, "--json"])).unwrap();
     assert_eq!(report["digest"], original);
     assert!(report["bytes_uploaded"].as_u64().unwrap() > 0);
     assert_eq!(digest_of(&format!("docker://{to_west}")), original);
 
     // Again: everything is already there.
-    let again: serde_json::Value = serde_json::from_str(&pf.ok(&["copy", &base, &to_west, "--json"])).unwrap();
+    let again: serde_json::Value =
+        serde_json::from_str(&pf.ok(&["copy", &base, &to_west, "--json"])).unwrap();
     assert_eq!(again["bytes_uploaded"], 0);
 
     let dir = tempfile::tempdir().unwrap();
