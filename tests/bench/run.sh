@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Benchmarks patchfarm against gzip/pigz (layer build) and skopeo (push), printing figures and
+# ratios measured in the same run. Usage: tests/bench/run.sh [JDK_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash tests/deps.sh
+cargo build --release --locked -q -p patchfarm-coordinator -p patchfarm-e2e --bins
+PATCHFARM_BIN="$(pwd)/target/release/patchfarm" exec target/release/patchfarm-bench "$@"
