@@ -1,6 +1,6 @@
 //! End-to-end test harness: real `docker-registry` processes on free loopback ports (plain, or
-//! htpasswd auth + TLS), a busybox base image made with umoci and pushed with skopeo, and a
-//! runner for the built `patchfarm` binary with its own cache and docker config.
+//! htpasswd auth + TLS), a busybox base image made with umoci and pushed with skopeo, a
+//! fault-injecting proxy, and a runner for the built `patchfarm` binary with its own cache.
 
 pub mod faults;
 pub mod registry;
@@ -8,6 +8,6 @@ pub mod tools;
 
 pub use registry::Registry;
 pub use tools::{
-    busybox_base, docker_available, in_ci, patchfarm_bin, require_tool, run, write_wdt_zip,
-    Patchfarm,
+    busybox_base, docker_available, in_ci, patchfarm_bin, require_tool, run, umoci_image,
+    write_wdt_zip, AuxFixture, Patchfarm,
 };

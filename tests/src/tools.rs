@@ -74,62 +74,80 @@ pub fn patchfarm_bin() -> PathBuf {
     bin
 }
 
+/// Makes `layout:tag` with umoci: one layer holding what `populate` writes into the rootfs,
+/// and the config set by umoci's `config` arguments (e.g. `--config.env K=V`).
+pub fn umoci_image(
+    work: &Path,
+    tag: &str,
+    populate: impl FnOnce(&Path),
+    config: &[&str],
+) -> PathBuf {
+    require_tool("umoci");
+    let layout = work.join("layout");
+    let image = format!("{}:{tag}", layout.display());
+    run(Command::new("umoci")
+        .args(["init", "--layout"])
+        .arg(&layout));
+    run(Command::new("umoci").args(["new", "--image", &image]));
+    let bundle = work.join(format!("bundle-{tag}"));
+    run(Command::new("umoci")
+        .args(["unpack", "--image", &image])
+        .arg(&bundle));
+    populate(&bundle.join("rootfs"));
+    run(Command::new("umoci")
+        .args(["repack", "--image", &image])
+        .arg(&bundle));
+    run(Command::new("umoci")
+        .args([
+            "config",
+            "--image",
+            &image,
+            "--os",
+            "linux",
+            "--architecture",
+            "amd64",
+        ])
+        .args(config));
+    layout
+}
+
 /// The busybox base as an OCI layout made by umoci (built once per test process).
 fn busybox_layout() -> &'static Path {
-    static LAYOUT: OnceLock<tempfile::TempDir> = OnceLock::new();
-    LAYOUT
+    static LAYOUT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &LAYOUT
         .get_or_init(|| {
-            require_tool("umoci");
             let busybox = Path::new("/bin/busybox");
             assert!(
                 busybox.is_file(),
                 "/bin/busybox missing: install Debian's busybox-static (tests/run.sh does)"
             );
             let dir = tempfile::tempdir().unwrap();
-            let layout = dir.path().join("layout");
-            let image = format!("{}:base", layout.display());
-            run(Command::new("umoci")
-                .args(["init", "--layout"])
-                .arg(&layout));
-            run(Command::new("umoci").args(["new", "--image", &image]));
-            let bundle = dir.path().join("bundle");
-            run(Command::new("umoci")
-                .args(["unpack", "--image", &image])
-                .arg(&bundle));
-            let rootfs = bundle.join("rootfs");
-            for d in ["bin", "etc", "tmp"] {
-                std::fs::create_dir_all(rootfs.join(d)).unwrap();
-            }
-            std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
-            for applet in ["sh", "ls", "cat", "id", "stat"] {
-                std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-            }
-            std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-            std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
-            std::fs::write(
-                rootfs.join("etc/os-release"),
-                "ID=busybox\nNAME=\"BusyBox\"\nVERSION_ID=1.35\n",
-            )
-            .unwrap();
-            run(Command::new("umoci")
-                .args(["repack", "--image", &image])
-                .arg(&bundle));
-            run(Command::new("umoci").args([
-                "config",
-                "--image",
-                &image,
-                "--config.cmd",
-                "/bin/sh",
-                "--os",
-                "linux",
-                "--architecture",
-                "amd64",
-            ]));
-            dir
+            let layout = umoci_image(
+                dir.path(),
+                "base",
+                |rootfs| {
+                    for d in ["bin", "etc", "tmp"] {
+                        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+                    }
+                    std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
+                    for applet in ["sh", "ls", "cat", "id", "stat"] {
+                        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet))
+                            .unwrap();
+                    }
+                    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")
+                        .unwrap();
+                    std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
+                    std::fs::write(
+                        rootfs.join("etc/os-release"),
+                        "ID=busybox\nNAME=\"BusyBox\"\nVERSION_ID=1.35\n",
+                    )
+                    .unwrap();
+                },
+                &["--config.cmd", "/bin/sh"],
+            );
+            (dir, layout)
         })
-        .path()
-        .join("layout")
-        .leak()
+        .1
 }
 
 /// Pushes the busybox base to `registry` as `busybox:1`; returns its reference.
@@ -204,6 +222,21 @@ impl Patchfarm {
         self.command(args).output().expect("patchfarm runs")
     }
 
+    /// Caches `zip` as the WDT installer `wdt_latest`.
+    pub fn add_wdt(&self, zip: &Path) {
+        let zip = zip.display().to_string();
+        self.ok(&[
+            "cache",
+            "addInstaller",
+            "--type",
+            "wdt",
+            "--version",
+            "latest",
+            "--path",
+            &zip,
+        ]);
+    }
+
     /// Runs and expects success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         run(&mut self.command(args))
@@ -238,4 +271,43 @@ pub fn write_wdt_zip(path: &Path, version: &str) {
         .unwrap();
     zip.write_all(b"#!/bin/sh\necho createDomain\n").unwrap();
     zip.finish().unwrap();
+}
+
+/// A registry with the busybox base pushed, a patchfarm with `wdt_latest` cached, and a model file.
+pub struct AuxFixture {
+    pub registry: crate::Registry,
+    pub base: String,
+    pub pf: Patchfarm,
+    pub inputs: tempfile::TempDir,
+}
+
+impl AuxFixture {
+    pub fn new() -> Self {
+        Self::on(crate::Registry::start())
+    }
+
+    pub fn on(registry: crate::Registry) -> Self {
+        let base = busybox_base(&registry);
+        let pf = Patchfarm::new();
+        let inputs = tempfile::tempdir().unwrap();
+        std::fs::write(inputs.path().join("model.yaml"), "topology: {}\n").unwrap();
+        write_wdt_zip(&inputs.path().join("wdt.zip"), "4.2.1");
+        pf.add_wdt(&inputs.path().join("wdt.zip"));
+        AuxFixture {
+            registry,
+            base,
+            pf,
+            inputs,
+        }
+    }
+
+    pub fn model(&self) -> String {
+        self.inputs.path().join("model.yaml").display().to_string()
+    }
+}
+
+impl Default for AuxFixture {
+    fn default() -> Self {
+        Self::new()
+    }
 }

@@ -35,16 +35,7 @@ impl Inputs {
 }
 
 fn add_wdt(pf: &Patchfarm, inputs: &Inputs) {
-    pf.ok(&[
-        "cache",
-        "addInstaller",
-        "--type",
-        "wdt",
-        "--version",
-        "latest",
-        "--path",
-        &inputs.path("weblogic-deploy.zip"),
-    ]);
+    pf.add_wdt(&inputs.dir.path().join("weblogic-deploy.zip"));
 }
 
 fn aux_args<'a>(tag: &'a str, base: &'a str, inputs: &'a Inputs, extra: &[&'a str]) -> Vec<String> {

@@ -1,43 +1,19 @@
 //! Bad input: each a clear error naming the input and the problem, and nothing tagged.
 
-use patchfarm_e2e::{busybox_base, write_wdt_zip, Patchfarm, Registry};
+use patchfarm_e2e::AuxFixture;
 
-struct Setup {
-    registry: Registry,
-    base: String,
-    pf: Patchfarm,
-    inputs: tempfile::TempDir,
-}
+type Setup = AuxFixture;
 
 fn setup() -> Setup {
-    let registry = Registry::start();
-    let base = busybox_base(&registry);
-    let pf = Patchfarm::new();
-    let inputs = tempfile::tempdir().unwrap();
-    std::fs::write(inputs.path().join("model.yaml"), "topology: {}\n").unwrap();
-    write_wdt_zip(&inputs.path().join("wdt.zip"), "4.2.1");
-    pf.ok(&[
-        "cache",
-        "addInstaller",
-        "--type",
-        "wdt",
-        "--version",
-        "latest",
-        "--path",
-        &inputs.path().join("wdt.zip").display().to_string(),
-    ]);
-    Setup {
-        registry,
-        base,
-        pf,
-        inputs,
-    }
+    AuxFixture::new()
 }
 
-impl Setup {
-    fn model(&self) -> String {
-        self.inputs.path().join("model.yaml").display().to_string()
-    }
+trait BadInputChecks {
+    fn tag(&self) -> String;
+    fn assert_nothing_tagged(&self);
+}
+
+impl BadInputChecks for Setup {
     fn tag(&self) -> String {
         format!("{}/aux:bad", self.registry.host())
     }

@@ -1,6 +1,6 @@
 //! `inspect` on images patchfarm did not build: a Docker schema-2 image written by skopeo.
 
-use patchfarm_e2e::{require_tool, run, Patchfarm, Registry};
+use patchfarm_e2e::{run, umoci_image, Patchfarm, Registry};
 use std::os::unix::fs::chown;
 use std::path::Path;
 use std::process::Command;
@@ -28,70 +28,55 @@ fn write(root: &Path, path: &str, content: &str) {
 /// A WebLogic-shaped image (JDK release, Oracle Home inventory, a one-off patch) made with
 /// umoci, then copied to the registry by skopeo in Docker v2 schema-2 format.
 fn docker_format_weblogic_image(registry: &Registry) -> String {
-    require_tool("umoci");
     let work = tempfile::tempdir().unwrap();
-    let layout = work.path().join("layout");
-    let image = format!("{}:wls", layout.display());
-    run(Command::new("umoci")
-        .args(["init", "--layout"])
-        .arg(&layout));
-    run(Command::new("umoci").args(["new", "--image", &image]));
-    let bundle = work.path().join("bundle");
-    run(Command::new("umoci")
-        .args(["unpack", "--image", &image])
-        .arg(&bundle));
-    let root = bundle.join("rootfs");
-    write(
-        &root,
-        "usr/lib/os-release",
-        "ID=debian\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\n",
+    let layout = umoci_image(
+        work.path(),
+        "wls",
+        |root| {
+            write(
+                root,
+                "usr/lib/os-release",
+                "ID=debian\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\n",
+            );
+            std::fs::create_dir_all(root.join("etc")).unwrap();
+            std::os::unix::fs::symlink("../usr/lib/os-release", root.join("etc/os-release"))
+                .unwrap();
+            write(
+                root,
+                "etc/passwd",
+                "root:x:0:0:root:/root:/bin/sh\noracle:x:1000:1000::/home/oracle:/bin/sh\n",
+            );
+            write(root, "etc/group", "root:x:0:\noracle:x:1000:\n");
+            write(root, "usr/bin/apt-get", "#!/bin/sh\n");
+            write(
+                root,
+                "u01/jdk/release",
+                "JAVA_VERSION=\"1.8.0_401\"\nIMPLEMENTOR=\"Oracle Corporation\"\n",
+            );
+            write(root, "u01/oracle/inventory/registry.xml", REGISTRY_XML);
+            write(
+                root,
+                "u01/oracle/inventory/oneoffs/37000001/etc/config/inventory.xml",
+                ONEOFF_XML,
+            );
+            write(root, "u01/oracle/wlserver/server/lib/weblogic.jar", "jar");
+            for dir in ["u01/oracle", "u01/oracle/inventory", "u01/oracle/wlserver"] {
+                chown(root.join(dir), Some(1000), Some(1000)).unwrap();
+            }
+        },
+        &[
+            "--config.env",
+            "JAVA_HOME=/u01/jdk",
+            "--config.env",
+            "ORACLE_HOME=/u01/oracle",
+            "--config.env",
+            "DOMAIN_HOME=/u01/domains/base_domain",
+        ],
     );
-    std::fs::create_dir_all(root.join("etc")).unwrap();
-    std::os::unix::fs::symlink("../usr/lib/os-release", root.join("etc/os-release")).unwrap();
-    write(
-        &root,
-        "etc/passwd",
-        "root:x:0:0:root:/root:/bin/sh\noracle:x:1000:1000::/home/oracle:/bin/sh\n",
-    );
-    write(&root, "etc/group", "root:x:0:\noracle:x:1000:\n");
-    write(&root, "usr/bin/apt-get", "#!/bin/sh\n");
-    write(
-        &root,
-        "u01/jdk/release",
-        "JAVA_VERSION=\"1.8.0_401\"\nIMPLEMENTOR=\"Oracle Corporation\"\n",
-    );
-    write(&root, "u01/oracle/inventory/registry.xml", REGISTRY_XML);
-    write(
-        &root,
-        "u01/oracle/inventory/oneoffs/37000001/etc/config/inventory.xml",
-        ONEOFF_XML,
-    );
-    write(&root, "u01/oracle/wlserver/server/lib/weblogic.jar", "jar");
-    for dir in ["u01/oracle", "u01/oracle/inventory", "u01/oracle/wlserver"] {
-        chown(root.join(dir), Some(1000), Some(1000)).unwrap();
-    }
-    run(Command::new("umoci")
-        .args(["repack", "--image", &image])
-        .arg(&bundle));
-    run(Command::new("umoci").args([
-        "config",
-        "--image",
-        &image,
-        "--os",
-        "linux",
-        "--architecture",
-        "amd64",
-        "--config.env",
-        "JAVA_HOME=/u01/jdk",
-        "--config.env",
-        "ORACLE_HOME=/u01/oracle",
-        "--config.env",
-        "DOMAIN_HOME=/u01/domains/base_domain",
-    ]));
     let reference = format!("{}/weblogic:12.2.1.4", registry.host());
     run(Command::new("skopeo")
         .args(["copy", "--format", "v2s2", "--dest-tls-verify=false"])
-        .arg(format!("oci:{image}"))
+        .arg(format!("oci:{}:wls", layout.display()))
         .arg(format!("docker://{reference}")));
     reference
 }

@@ -1,15 +1,14 @@
 //! Transient registry failures (503, 429, dropped connections) are retried; the push completes.
 
 use patchfarm_e2e::faults::{Fault, FaultProxy, Rule};
-use patchfarm_e2e::{busybox_base, run, write_wdt_zip, Patchfarm, Registry};
+use patchfarm_e2e::{run, AuxFixture};
 use std::process::Command;
 
 #[test]
 fn push_survives_503_429_and_dropped_connections() {
-    let registry = Registry::start();
-    let base = busybox_base(&registry);
+    let fx = AuxFixture::new();
     let proxy = FaultProxy::start(
-        registry.addr,
+        fx.registry.addr,
         vec![
             Rule {
                 method: "PUT",
@@ -31,36 +30,21 @@ fn push_survives_503_429_and_dropped_connections() {
             },
         ],
     );
-    let pf = Patchfarm::new();
-    let inputs = tempfile::tempdir().unwrap();
-    let model = inputs.path().join("model.yaml");
-    std::fs::write(&model, "topology: {}\n").unwrap();
-    write_wdt_zip(&inputs.path().join("wdt.zip"), "4.2.1");
-    pf.ok(&[
-        "cache",
-        "addInstaller",
-        "--type",
-        "wdt",
-        "--version",
-        "latest",
-        "--path",
-        &inputs.path().join("wdt.zip").display().to_string(),
-    ]);
-    let through_proxy_base = base.replace(&registry.host(), &proxy.host());
+    let base = fx.base.replace(&fx.registry.host(), &proxy.host());
     let tag = format!("{}/retry/aux:1", proxy.host());
-    let report: serde_json::Value = serde_json::from_str(&pf.ok(&[
+    let report: serde_json::Value = serde_json::from_str(&fx.pf.ok(&[
         "createAuxImage",
         "--json",
         "--tag",
         &tag,
         "--fromImage",
-        &through_proxy_base,
+        &base,
         "--wdtModel",
-        &model.display().to_string(),
+        &fx.model(),
     ]))
     .unwrap();
     assert_eq!(proxy.injected(), 4, "every planned fault was hit");
-    let direct = format!("docker://{}/retry/aux:1", registry.host());
+    let direct = format!("docker://{}/retry/aux:1", fx.registry.host());
     let digest = run(Command::new("skopeo").args([
         "inspect",
         "--tls-verify=false",
@@ -69,7 +53,7 @@ fn push_survives_503_429_and_dropped_connections() {
         &direct,
     ]));
     assert_eq!(digest.trim(), report["digest"].as_str().unwrap());
-    // The image is whole: every layer can be read back.
+    // The image is whole: every blob can be read back.
     let dir = tempfile::tempdir().unwrap();
     run(Command::new("skopeo")
         .args(["copy", "--src-tls-verify=false", &direct])
@@ -78,10 +62,9 @@ fn push_survives_503_429_and_dropped_connections() {
 
 #[test]
 fn a_permanent_failure_is_not_retried_and_tags_nothing() {
-    let registry = Registry::start();
-    let base = busybox_base(&registry);
+    let fx = AuxFixture::new();
     let proxy = FaultProxy::start(
-        registry.addr,
+        fx.registry.addr,
         vec![Rule {
             method: "PUT",
             path_part: "/blobs/uploads/",
@@ -89,19 +72,16 @@ fn a_permanent_failure_is_not_retried_and_tags_nothing() {
             times: 100,
         }],
     );
-    let pf = Patchfarm::new();
-    let inputs = tempfile::tempdir().unwrap();
-    let model = inputs.path().join("model.yaml");
-    std::fs::write(&model, "topology: {}\n").unwrap();
+    let base = fx.base.replace(&fx.registry.host(), &proxy.host());
     let tag = format!("{}/perm/aux:1", proxy.host());
-    let err = pf.fails(&[
+    let err = fx.pf.fails(&[
         "createAuxImage",
         "--tag",
         &tag,
         "--fromImage",
-        &base.replace(&registry.host(), &proxy.host()),
+        &base,
         "--wdtModel",
-        &model.display().to_string(),
+        &fx.model(),
         "--wdtVersion",
         "none",
     ]);
@@ -115,5 +95,5 @@ fn a_permanent_failure_is_not_retried_and_tags_nothing() {
         "a 400 must not be retried: {} attempts",
         proxy.injected()
     );
-    assert!(registry.tags("perm/aux").is_empty());
+    assert!(fx.registry.tags("perm/aux").is_empty());
 }

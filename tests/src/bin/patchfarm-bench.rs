@@ -8,7 +8,7 @@
 
 use patchfarm_e2e::{patchfarm_bin, require_tool, run, Registry};
 use patchfarm_engine::digest::Digest;
-use patchfarm_engine::image::manifest::{canonical_json, Descriptor};
+use patchfarm_engine::image::manifest::Descriptor;
 use patchfarm_engine::image::{media, ImageConfig, Manifest};
 use patchfarm_engine::layer::{LayerSpec, Owner, WriteOptions};
 use patchfarm_engine::transport::layout;
@@ -167,6 +167,19 @@ fn build_layer(dir: &Path, out: &Path) -> patchfarm_engine::layer::LayerBlob {
     spec.write(out, WriteOptions { mtime: 0 }).unwrap()
 }
 
+/// Peak RSS in MiB from `/usr/bin/time -v` output.
+fn peak_rss_mib(time_output: &str) -> f64 {
+    let kb: f64 = time_output
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
 /// Runs a command under `/usr/bin/time -v`: (wall seconds, peak RSS MiB, stdout).
 fn time_v(cmd: &mut Command) -> (f64, f64, String) {
     let mut timed = Command::new("/usr/bin/time");
@@ -182,17 +195,9 @@ fn time_v(cmd: &mut Command) -> (f64, f64, String) {
     let secs = start.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{cmd:?} failed:\n{stderr}");
-    let rss_kb: f64 = stderr
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("Maximum resident set size (kbytes): ")
-        })
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
     (
         secs,
-        rss_kb / 1024.0,
+        peak_rss_mib(&stderr),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
 }
@@ -220,15 +225,11 @@ fn shell_pipeline(dir: &Path, compressor: &str, out: &Path) -> (f64, u64, f64) {
         .arg(&script));
     let secs = start.elapsed().as_secs_f64();
     let time_out = std::fs::read_to_string(format!("{}.time", out.display())).unwrap_or_default();
-    let rss_kb: f64 = time_out
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("Maximum resident set size (kbytes): ")
-        })
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    (secs, std::fs::metadata(out).unwrap().len(), rss_kb / 1024.0)
+    (
+        secs,
+        std::fs::metadata(out).unwrap().len(),
+        peak_rss_mib(&time_out),
+    )
 }
 
 /// An OCI layout holding one image: the JDK layer, a minimal config, a manifest tagged `jdk`.
@@ -263,5 +264,4 @@ fn write_layout(dir: &Path, layer_path: &Path, blob: &serde_json::Value) {
         None,
     )
     .unwrap();
-    let _ = canonical_json;
 }

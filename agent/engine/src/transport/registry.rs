@@ -449,26 +449,17 @@ impl RegistryClient {
         size: u64,
         path: &Path,
     ) -> Result<(), TransportError> {
-        self.ensure_auth(repository, true).await?;
-        let reference = self.reference(repository, &digest.to_string());
-        let what = format!("uploading blob {digest} to {}/{repository}", self.registry);
-        self.retry
-            .run(&what, TransportError::is_transient, || async {
-                let file = tokio::fs::File::open(path)
-                    .await
-                    .map_err(|e| TransportError::Io {
-                        what: format!("reading {}", path.display()),
-                        source: e,
-                    })?;
-                let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20)
-                    .map_err(OciDistributionError::IoError);
-                self.client
-                    .push_blob_stream(&reference, stream, &digest.to_string(), Some(size))
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| self.classify(e, &what))
-            })
-            .await
+        self.upload_stream(repository, digest, size, || async {
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| TransportError::Io {
+                    what: format!("reading {}", path.display()),
+                    source: e,
+                })?;
+            Ok(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20)
+                .map_err(OciDistributionError::IoError))
+        })
+        .await
     }
 
     /// Uploads a blob from a stream factory (called again for each retry).
