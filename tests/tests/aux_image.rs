@@ -169,6 +169,13 @@ fn same_inputs_same_digest_and_a_repush_uploads_nothing() {
     let first = push_report(&pf.ok(&strs(&aux_args(&tag, &base, &inputs, &["--json"]))));
     assert!(first["blobs_uploaded"].as_u64().unwrap() >= 2, "{first}");
     let sessions_after_first = registry.upload_sessions();
+    let leftovers: Vec<_> = std::fs::read_dir(pf.cache_dir().join("build"))
+        .unwrap()
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "built layers must not pile up in the cache: {leftovers:?}"
+    );
     assert!(
         sessions_after_first > 0,
         "the registry log should show the first push's uploads"

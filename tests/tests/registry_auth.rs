@@ -94,3 +94,72 @@ fn pushes_with_docker_config_credentials_and_reports_a_wrong_password_clearly() 
         "{stderr}"
     );
 }
+
+/// A docker credential helper on PATH (`docker-credential-NAME get`), as credHelpers/credsStore name them.
+fn install_helper(dir: &std::path::Path, name: &str, user: &str, secret: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join(format!("docker-credential-{name}"));
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{secret}\"}}' \"$server\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn credentials_come_from_cred_helpers_and_creds_store() {
+    let registry = Registry::start_with_auth_tls("helper-user", "helper-secret");
+    let base = busybox_base(&registry);
+    let ca = registry
+        .tls
+        .as_ref()
+        .unwrap()
+        .join("ca.crt")
+        .display()
+        .to_string();
+    let bin = tempfile::tempdir().unwrap();
+    install_helper(bin.path(), "pftest", "helper-user", "helper-secret");
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let model = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(model.path(), "topology: {}\n").unwrap();
+    let model = model.path().display().to_string();
+
+    for (tag, config) in [
+        (
+            "helpers",
+            serde_json::json!({"credHelpers": {registry.host(): "pftest"}}),
+        ),
+        ("store", serde_json::json!({"credsStore": "pftest"})),
+    ] {
+        let mut pf = Patchfarm::new();
+        pf.extra_env.push(("PATH".into(), path.clone()));
+        std::fs::create_dir_all(pf.docker_config_dir()).unwrap();
+        std::fs::write(
+            pf.docker_config_dir().join("config.json"),
+            config.to_string(),
+        )
+        .unwrap();
+        let target = format!("{}/helper/aux:{tag}", registry.host());
+        pf.ok(&[
+            "createAuxImage",
+            "--registry-ca",
+            &ca,
+            "--tag",
+            &target,
+            "--fromImage",
+            &base,
+            "--wdtModel",
+            &model,
+            "--wdtVersion",
+            "none",
+        ]);
+    }
+    let mut tags = registry.tags("helper/aux");
+    tags.sort();
+    assert_eq!(tags, vec!["helpers".to_string(), "store".to_string()]);
+}

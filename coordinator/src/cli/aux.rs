@@ -70,12 +70,12 @@ pub async fn run(ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<
         return Ok(());
     }
     step.set_message("building layer");
-    let image = plan
+    let built = plan
         .build(engine)
         .await
         .context("createAuxImage: building the layer")?;
     step.set_message(format!("pushing {tag}"));
-    let report = build::publish(engine, &image, &tag)
+    let report = build::publish(engine, &built.image, &tag)
         .await
         .with_context(|| format!("createAuxImage: pushing {tag}"))?;
     step.finish_and_clear();

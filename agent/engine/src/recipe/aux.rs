@@ -7,7 +7,7 @@ use super::{Engine, RecipeError};
 use crate::cache::{CacheKey, CachedItem};
 use crate::image::{ImageConfig, ImageRef, Platform};
 use crate::layer::{writer::FileSource, LayerSpec};
-use crate::transport::{PushReport, PushedImage, ResolvedImage};
+use crate::transport::{PushReport, ResolvedImage};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -185,14 +185,16 @@ impl AuxPlan {
     }
 
     /// Writes the layer and assembles the image value (pushes nothing).
-    pub async fn build(&self, engine: &Engine) -> Result<PushedImage, RecipeError> {
-        let layer = build::write_layer(engine, self.spec.clone()).await?;
-        Ok(build::assemble(
+    pub async fn build(&self, engine: &Engine) -> Result<build::Built, RecipeError> {
+        let dir = build::BuildDir::new(engine)?;
+        let layer = dir.write_layer(engine, self.spec.clone()).await?;
+        let image = build::assemble(
             engine,
             &self.base,
             self.config.clone(),
             &[(layer, self.created_by())],
-        ))
+        );
+        Ok(build::Built { image, dir })
     }
 }
 
@@ -200,6 +202,6 @@ impl AuxPlan {
 pub async fn run(engine: &Engine, request: AuxRequest) -> Result<PushReport, RecipeError> {
     let tag = request.tag.clone();
     let plan = plan(engine, request).await?;
-    let image = plan.build(engine).await?;
-    build::publish(engine, &image, &tag).await
+    let built = plan.build(engine).await?;
+    build::publish(engine, &built.image, &tag).await
 }

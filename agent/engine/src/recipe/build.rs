@@ -82,17 +82,48 @@ pub fn add_account_files(spec: &mut LayerSpec, owner: &ResolvedOwner) -> Result<
     Ok(())
 }
 
-/// Writes `spec` as a layer into the cache's build directory (blocking work off the runtime).
-pub async fn write_layer(engine: &Engine, spec: LayerSpec) -> Result<LayerBlob, RecipeError> {
-    let dir = engine.cache.build_dir();
-    let options = WriteOptions {
-        mtime: engine.source_date_epoch,
-    };
-    Ok(
-        tokio::task::spawn_blocking(move || spec.write(&dir, options))
-            .await
-            .expect("layer writer task")?,
-    )
+/// A build's private directory for new layers under the cache's `build/`, removed on drop:
+/// concurrent builds never touch each other's files and nothing piles up.
+pub struct BuildDir(tempfile::TempDir);
+
+impl BuildDir {
+    pub fn new(engine: &Engine) -> Result<Self, RecipeError> {
+        let root = engine.cache.build_dir();
+        let fail = |e: std::io::Error| crate::layer::LayerError::Write {
+            dir: root.display().to_string(),
+            source: e,
+        };
+        std::fs::create_dir_all(&root).map_err(fail)?;
+        Ok(BuildDir(
+            tempfile::Builder::new()
+                .prefix("build-")
+                .tempdir_in(&root)
+                .map_err(fail)?,
+        ))
+    }
+
+    /// Writes `spec` as a layer here (blocking work off the runtime).
+    pub async fn write_layer(
+        &self,
+        engine: &Engine,
+        spec: LayerSpec,
+    ) -> Result<LayerBlob, RecipeError> {
+        let dir = self.0.path().to_path_buf();
+        let options = WriteOptions {
+            mtime: engine.source_date_epoch,
+        };
+        Ok(
+            tokio::task::spawn_blocking(move || spec.write(&dir, options))
+                .await
+                .expect("layer writer task")?,
+        )
+    }
+}
+
+/// A built image and the directory holding its new layers (keep it until the push is done).
+pub struct Built {
+    pub image: PushedImage,
+    pub dir: BuildDir,
 }
 
 /// The image value: base layers + new layers, `config` with their diffIDs and history, and the
