@@ -80,7 +80,13 @@ impl Registries {
 pub struct RegistryClient {
     registry: String,
     credentials: Credentials,
+    /// Holds auth (basic credentials or bearer tokens); manifests are always fetched with it.
     client: Client,
+    /// Never given auth: used for blob and push calls on registries that issue no challenge,
+    /// because oci-client re-probes `GET /v2/` before every request once auth is stored.
+    bare: Client,
+    /// Set when anonymous access met no auth challenge: `bare` serves blob and push calls.
+    open_access: std::sync::atomic::AtomicBool,
     retry: RetryPolicy,
     authenticated: tokio::sync::Mutex<std::collections::HashSet<(String, bool)>>,
 }
@@ -107,8 +113,8 @@ impl RegistryClient {
         } else {
             ClientProtocol::Https
         };
-        let config = ClientConfig {
-            protocol,
+        let config = || ClientConfig {
+            protocol: protocol.clone(),
             use_monolithic_push: true,
             extra_root_certificates: options
                 .extra_ca_pems
@@ -127,7 +133,9 @@ impl RegistryClient {
         RegistryClient {
             registry: registry.into(),
             credentials,
-            client: Client::new(config),
+            client: Client::new(config()),
+            bare: Client::new(config()),
+            open_access: Default::default(),
             retry: options.retry,
             authenticated: Default::default(),
         }
@@ -159,7 +167,8 @@ impl RegistryClient {
             RegistryOperation::Pull
         };
         let what = format!("authenticating for {}/{repository}", self.registry);
-        self.retry
+        let token = self
+            .retry
             .run(&what, TransportError::is_transient, || async {
                 self.client
                     .auth(&reference, &self.credentials.to_oci(), op)
@@ -167,8 +176,21 @@ impl RegistryClient {
                     .map_err(|e| self.classify(e, &what))
             })
             .await?;
+        if self.credentials.is_anonymous() && token.is_none() {
+            self.open_access
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         done.insert(key);
         Ok(())
+    }
+
+    /// The client for blob and push calls (see `bare`).
+    fn api(&self) -> &Client {
+        if self.open_access.load(std::sync::atomic::Ordering::Relaxed) {
+            &self.bare
+        } else {
+            &self.client
+        }
     }
 
     /// Turns oci-client's errors into ours, naming the registry and never the password.
@@ -364,7 +386,7 @@ impl RegistryClient {
             ..Default::default()
         };
         // Downloads are not retried mid-stream: a partial write would need truncating first.
-        self.client
+        self.api()
             .pull_blob(&reference, &descriptor, out)
             .await
             .map_err(|e| self.classify(e, &what))
@@ -387,7 +409,7 @@ impl RegistryClient {
             ..Default::default()
         };
         let sized = self
-            .client
+            .api()
             .pull_blob_stream(&reference, &descriptor)
             .await
             .map_err(|e| self.classify(e, &what))?;
@@ -404,7 +426,7 @@ impl RegistryClient {
         let what = format!("checking blob {digest} in {}/{repository}", self.registry);
         self.retry
             .run(&what, TransportError::is_transient, || async {
-                self.client
+                self.api()
                     .blob_exists(&reference, &digest.to_string())
                     .await
                     .map_err(|e| self.classify(e, &what))
@@ -423,7 +445,7 @@ impl RegistryClient {
         let target = self.reference(repository, &digest.to_string());
         let source = self.reference(from_repository, &digest.to_string());
         match self
-            .client
+            .api()
             .mount_blob(&target, &source, &digest.to_string())
             .await
         {
@@ -481,7 +503,7 @@ impl RegistryClient {
         self.retry
             .run(&what, TransportError::is_transient, || async {
                 let stream = open().await?;
-                self.client
+                self.api()
                     .push_blob_stream(&reference, stream, &digest.to_string(), Some(size))
                     .await
                     .map(|_| ())
@@ -513,7 +535,7 @@ impl RegistryClient {
         let body = Bytes::copy_from_slice(bytes);
         self.retry
             .run(&what, TransportError::is_transient, || async {
-                self.client
+                self.api()
                     .push_manifest_raw(&target, body.clone(), content_type.clone())
                     .await
                     .map(|_| ())
