@@ -3,6 +3,7 @@
 
 pub mod compress;
 pub mod reader;
+pub mod source;
 pub mod writer;
 
 pub use writer::{LayerBlob, LayerSpec, Owner, WriteOptions};

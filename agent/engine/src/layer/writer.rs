@@ -2,12 +2,14 @@
 //! streamed tar → gzip → file with the diffID and the blob digest computed on the way.
 
 use super::compress::LayerCompressor;
+use super::source::append_file;
+pub use super::source::FileSource;
 use super::LayerError;
 use crate::digest::{Digest, HashingWriter};
 use crate::image::media;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,19 +22,6 @@ pub struct Owner {
 
 impl Owner {
     pub const ROOT: Owner = Owner { uid: 0, gid: 0 };
-}
-
-/// Where a file's bytes come from when the layer is written (never loaded whole up front).
-#[derive(Clone, Debug)]
-pub enum FileSource {
-    Path(PathBuf),
-    Bytes(Arc<[u8]>),
-    /// Entry `index` of the zip archive at `archive`, `size` bytes uncompressed.
-    ZipMember {
-        archive: PathBuf,
-        index: usize,
-        size: u64,
-    },
 }
 
 #[derive(Clone, Debug)]
@@ -381,98 +370,6 @@ impl LayerSpec {
             media_type: media::OCI_LAYER_GZIP,
             tar_size,
         })
-    }
-}
-
-fn append_file<W: Write>(
-    tar: &mut tar::Builder<W>,
-    header: &mut tar::Header,
-    path: &str,
-    source: &FileSource,
-    zips: &mut HashMap<PathBuf, zip::ZipArchive<File>>,
-) -> Result<(), LayerError> {
-    let write_err = |e: std::io::Error| LayerError::Write {
-        dir: path.into(),
-        source: e,
-    };
-    match source {
-        FileSource::Bytes(bytes) => {
-            header.set_size(bytes.len() as u64);
-            tar.append_data(header, path, &bytes[..]).map_err(write_err)
-        }
-        FileSource::Path(host) => {
-            let read_err = |e| LayerError::ReadInput {
-                path: host.display().to_string(),
-                source: e,
-            };
-            let file = File::open(host).map_err(read_err)?;
-            let expected = file.metadata().map_err(read_err)?.len();
-            header.set_size(expected);
-            let mut counted = CountingReader {
-                inner: file.take(expected),
-                count: 0,
-            };
-            tar.append_data(header, path, &mut counted)
-                .map_err(write_err)?;
-            if counted.count != expected {
-                return Err(LayerError::InputChanged {
-                    path: host.display().to_string(),
-                    expected,
-                    actual: counted.count,
-                });
-            }
-            Ok(())
-        }
-        FileSource::ZipMember {
-            archive,
-            index,
-            size,
-        } => {
-            let zip_err = |reason: String| LayerError::Zip {
-                path: archive.display().to_string(),
-                reason,
-            };
-            if !zips.contains_key(archive) {
-                let file = File::open(archive).map_err(|e| LayerError::ReadInput {
-                    path: archive.display().to_string(),
-                    source: e,
-                })?;
-                zips.insert(
-                    archive.clone(),
-                    zip::ZipArchive::new(file).map_err(|e| zip_err(e.to_string()))?,
-                );
-            }
-            let zip = zips.get_mut(archive).expect("inserted above");
-            let member = zip.by_index(*index).map_err(|e| zip_err(e.to_string()))?;
-            header.set_size(*size);
-            let mut counted = CountingReader {
-                inner: member,
-                count: 0,
-            };
-            tar.append_data(header, path, &mut counted)
-                .map_err(write_err)?;
-            if counted.count != *size {
-                return Err(LayerError::InputChanged {
-                    path: archive.display().to_string(),
-                    expected: *size,
-                    actual: counted.count,
-                });
-            }
-            Ok(())
-        }
-    }
-}
-
-struct CountingReader<R> {
-    inner: R,
-    count: u64,
-}
-
-impl<R: Read> Read for CountingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
     }
 }
 

@@ -2,7 +2,9 @@
 //! and OCI image layout directories — behind one set of operations.
 
 pub mod auth;
+mod classify;
 pub mod layout;
+mod probe;
 pub mod push;
 pub mod registry;
 pub mod retry;

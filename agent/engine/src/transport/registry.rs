@@ -9,7 +9,7 @@ use crate::image::RegistryRef;
 use bytes::Bytes;
 use futures_util::{Stream, TryStreamExt};
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::errors::OciDistributionError;
 use oci_client::{Client, Reference, RegistryOperation};
 use std::collections::HashMap;
 use std::path::Path;
@@ -60,7 +60,7 @@ impl Registries {
                 .insecure_registries
                 .iter()
                 .any(|h| h == registry);
-        let plain_http = may_be_plain && !speaks_tls(registry).await;
+        let plain_http = may_be_plain && !super::probe::speaks_tls(registry).await;
         let client = Arc::new(RegistryClient::new(
             registry,
             credentials,
@@ -195,101 +195,7 @@ impl RegistryClient {
 
     /// Turns oci-client's errors into ours, naming the registry and never the password.
     fn classify(&self, error: OciDistributionError, what: &str) -> TransportError {
-        let registry = self.registry.clone();
-        let by_status = |status: u16, message: String| match status {
-            401 if self.credentials.is_anonymous() => TransportError::CredentialsRequired {
-                registry: registry.clone(),
-            },
-            401 => TransportError::AuthenticationFailed {
-                registry: registry.clone(),
-            },
-            403 => TransportError::Denied {
-                registry: registry.clone(),
-                what: what.into(),
-            },
-            404 => TransportError::NotFound {
-                what: format!("{what} on registry {registry}"),
-            },
-            _ => TransportError::Status {
-                registry: registry.clone(),
-                what: what.into(),
-                status,
-                message,
-            },
-        };
-        match error {
-            OciDistributionError::RequestError(e) => {
-                let reason = root_cause(&e);
-                let lower = reason.to_ascii_lowercase();
-                if let Some(status) = e.status() {
-                    by_status(status.as_u16(), e.to_string())
-                } else if lower.contains("certificate")
-                    || lower.contains("tls")
-                    || lower.contains("handshake")
-                {
-                    TransportError::Tls { registry, reason }
-                } else if e.is_connect()
-                    && ["refused", "dns", "resolve", "no route"]
-                        .iter()
-                        .any(|w| lower.contains(w))
-                {
-                    TransportError::Unreachable { registry, reason }
-                } else if e.is_connect() || e.is_timeout() || e.is_request() || e.is_body() {
-                    TransportError::Interrupted {
-                        registry,
-                        what: what.into(),
-                        reason,
-                    }
-                } else {
-                    TransportError::Protocol {
-                        registry,
-                        what: what.into(),
-                        reason,
-                    }
-                }
-            }
-            OciDistributionError::ServerError { code, message, .. } => by_status(code, message),
-            OciDistributionError::UnauthorizedError { .. } => by_status(401, String::new()),
-            OciDistributionError::AuthenticationFailure(_) => {
-                TransportError::AuthenticationFailed { registry }
-            }
-            OciDistributionError::ImageManifestNotFoundError(_) => by_status(404, String::new()),
-            OciDistributionError::RegistryError { envelope, .. } => {
-                let code = envelope.errors.first().map(|e| &e.code);
-                let message = envelope
-                    .errors
-                    .iter()
-                    .map(|e| e.message.clone())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                match code {
-                    Some(OciErrorCode::Unauthorized) => by_status(401, message),
-                    Some(OciErrorCode::Denied) => by_status(403, message),
-                    Some(
-                        OciErrorCode::ManifestUnknown
-                        | OciErrorCode::BlobUnknown
-                        | OciErrorCode::NameUnknown
-                        | OciErrorCode::NotFound,
-                    ) => by_status(404, message),
-                    Some(OciErrorCode::Toomanyrequests) => by_status(429, message),
-                    _ => TransportError::Protocol {
-                        registry,
-                        what: what.into(),
-                        reason: message,
-                    },
-                }
-            }
-            OciDistributionError::DigestError(e) => TransportError::Protocol {
-                registry,
-                what: what.into(),
-                reason: e.to_string(),
-            },
-            other => TransportError::Protocol {
-                registry,
-                what: what.into(),
-                reason: other.to_string(),
-            },
-        }
+        super::classify::classify(error, &self.registry, self.credentials.is_anonymous(), what)
     }
 
     /// Fetches a manifest by tag or digest; returns its bytes and digest (verified when by digest).
@@ -542,70 +448,5 @@ impl RegistryClient {
                     .map_err(|e| self.classify(e, &what))
             })
             .await
-    }
-}
-
-/// Whether the server at `registry` answers a plaintext request the way a TLS server does
-/// (a TLS alert, or Go's "HTTP request to an HTTPS server"). Loopback and `--insecure-registry`
-/// hosts speak plain HTTP unless this says otherwise, as Docker falls back between the two.
-async fn speaks_tls(registry: &str) -> bool {
-    use tokio::io::AsyncReadExt;
-    let addr = with_default_port(registry);
-    let probe = async {
-        let mut stream = tokio::net::TcpStream::connect(&addr).await.ok()?;
-        stream
-            .write_all(b"GET /v2/ HTTP/1.0\r\nHost: patchfarm-probe\r\n\r\n")
-            .await
-            .ok()?;
-        let mut reply = [0u8; 256];
-        let n = stream.read(&mut reply).await.ok()?;
-        let reply = &reply[..n];
-        Some(
-            !reply.starts_with(b"HTTP/") || String::from_utf8_lossy(reply).contains("HTTPS server"),
-        )
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(3), probe)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or(false)
-}
-
-/// `host:port` to connect to: the registry as written, or with :443 when it names no port.
-fn with_default_port(registry: &str) -> String {
-    let has_port = match registry.rsplit_once(':') {
-        Some((host, port)) => {
-            port.bytes().all(|b| b.is_ascii_digit())
-                && (!host.starts_with('[') || host.ends_with(']'))
-        }
-        None => false,
-    };
-    if has_port {
-        registry.to_string()
-    } else {
-        format!("{registry}:443")
-    }
-}
-
-fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut cause = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        cause = s.to_string();
-        source = s.source();
-    }
-    cause
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_default_port;
-
-    #[test]
-    fn probe_addresses() {
-        assert_eq!(with_default_port("127.0.0.1:5000"), "127.0.0.1:5000");
-        assert_eq!(with_default_port("localhost"), "localhost:443");
-        assert_eq!(with_default_port("[::1]:5000"), "[::1]:5000");
-        assert_eq!(with_default_port("[::1]"), "[::1]:443");
     }
 }
