@@ -10,6 +10,7 @@ use patchfarm_e2e::{patchfarm_bin, require_tool, run, Registry};
 use patchfarm_engine::digest::Digest;
 use patchfarm_engine::image::manifest::Descriptor;
 use patchfarm_engine::image::{media, ImageConfig, Manifest};
+use patchfarm_engine::layer::compress::GZIP_LEVEL;
 use patchfarm_engine::layer::{LayerSpec, Owner, WriteOptions};
 use patchfarm_engine::transport::layout;
 use std::collections::BTreeMap;
@@ -59,7 +60,7 @@ fn main() {
     );
     println!(
         "{:<28} {:>9.2} {:>10.1} {:>12.1} {:>10.1}",
-        "patchfarm (zlib-rs level 1)",
+        &format!("patchfarm (zlib-rs -{GZIP_LEVEL})"),
         pf_secs,
         tar_mb / pf_secs,
         blob["size"].as_u64().unwrap() as f64 / 1e6,
