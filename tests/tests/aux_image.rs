@@ -146,6 +146,20 @@ fn aux_image_is_readable_by_skopeo_umoci_and_docker() {
         0o755
     );
 
+    // patchfarm inspect reads the same image back without running it.
+    let inspected: serde_json::Value =
+        serde_json::from_str(&pf.ok(&["inspect", "--image", &tag])).unwrap();
+    assert_eq!(inspected["os"]["id"], "busybox");
+    assert_eq!(inspected["os"]["architecture"], "amd64");
+    assert_eq!(inspected["packageManager"], "NONE");
+    assert_eq!(inspected["wdtHome"], "/auxiliary");
+    assert_eq!(inspected["wdtModelHome"], "/auxiliary/models");
+    assert_eq!(inspected["wdtVersion"], "4.2.1");
+    assert!(
+        inspected.get("oracleHome").is_none() && inspected.get("javaHome").is_none(),
+        "{inspected}"
+    );
+
     if docker_available("aux_image_is_readable_by_skopeo_umoci_and_docker") {
         run(Command::new("docker").args(["pull", "-q", &tag]));
         let listing =
