@@ -21,7 +21,7 @@ use std::path::PathBuf;
     about = "Build, patch and inspect WebLogic container images without a Docker daemon"
 )]
 pub struct Cli {
-    /// Reach this registry (HOST[:PORT]) over plain HTTP; loopback registries always are.
+    /// Reach this registry (HOST[:PORT]) over plain HTTP, as loopback registries are (unless they answer TLS).
     #[arg(
         long = "insecure-registry",
         alias = "insecureRegistry",
