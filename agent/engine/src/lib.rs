@@ -5,6 +5,7 @@ pub mod cache;
 pub mod digest;
 pub mod image;
 pub mod layer;
+pub mod opatch;
 pub mod recipe;
 pub mod transport;
 pub mod tree;

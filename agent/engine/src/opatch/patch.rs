@@ -1,0 +1,93 @@
+//! A one-off patch zip (`p<bug>_<release>_<platform>.zip`): `<bug>/etc/config/{inventory,actions}.xml`
+//! and the payload under `<bug>/files/`, opened from the cache and checked whole on open.
+
+use super::xml::{self, Action, Inventory};
+use super::OpatchError;
+use crate::cache::{CacheKey, CachedItem};
+use crate::digest::Digest;
+use std::fs::File;
+use std::io::Read;
+use std::path::PathBuf;
+
+/// A parsed patch whose every payload file is known to exist.
+#[derive(Clone, Debug)]
+pub struct Patch {
+    pub key: CacheKey,
+    pub digest: Digest,
+    pub zip: PathBuf,
+    /// The zip's top directory (the bug number).
+    pub root: String,
+    pub inventory: Inventory,
+    pub actions: Vec<Action>,
+    pub inventory_xml: Vec<u8>,
+    pub actions_xml: Vec<u8>,
+}
+
+impl Patch {
+    /// Opens and validates a cached patch zip. Blocking.
+    pub fn open(key: &CacheKey, item: &CachedItem) -> Result<Patch, OpatchError> {
+        let what = key.to_string();
+        let bad = |reason: String| OpatchError::BadPatch { patch: what.clone(), reason };
+        let file = File::open(&item.path).map_err(|e| OpatchError::Io { what: item.path.display().to_string(), source: e })?;
+        let mut zip = zip::ZipArchive::new(file).map_err(|e| bad(format!("{} is not a valid patch zip: {e}", item.entry.file_name)))?;
+        let root = (0..zip.len())
+            .filter_map(|i| zip.name_for_index(i).and_then(|n| n.ok()).map(|n| n.split('/').next().unwrap_or("").to_string()))
+            .find(|r| !r.is_empty())
+            .ok_or_else(|| bad("the zip is empty".into()))?;
+        if root != key.name {
+            return Err(bad(format!("the zip holds patch directory '{root}/', not '{}/'", key.name)));
+        }
+        let mut read = |name: &str| -> Result<Vec<u8>, OpatchError> {
+            let mut entry = zip.by_name(name).map_err(|_| bad(format!("the zip lacks {name}")))?;
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).map_err(|e| bad(format!("cannot read {name} from the zip: {e}")))?;
+            Ok(bytes)
+        };
+        let inventory_xml = read(&format!("{root}/etc/config/inventory.xml"))?;
+        let actions_xml = read(&format!("{root}/etc/config/actions.xml"))?;
+        let inventory = xml::parse_inventory(&String::from_utf8_lossy(&inventory_xml), &what)?;
+        if inventory.patch_id != key.name {
+            return Err(bad(format!("inventory.xml says patch {}, but the key names {}", inventory.patch_id, key.name)));
+        }
+        let actions = xml::parse_actions(&String::from_utf8_lossy(&actions_xml), &what)?;
+        let patch = Patch { key: key.clone(), digest: item.entry.digest.clone(), zip: item.path.clone(), root, inventory, actions, inventory_xml, actions_xml };
+        for action in &patch.actions {
+            let payload = patch.payload_name(action);
+            if zip.index_for_name(&payload).is_none() {
+                return Err(bad(format!("an action needs {payload}, which the zip lacks")));
+            }
+        }
+        Ok(patch)
+    }
+
+    /// Where an action's payload sits in the zip.
+    pub fn payload_name(&self, action: &Action) -> String {
+        match action {
+            Action::Copy { file_name, .. } => format!("{}/files/{file_name}", self.root),
+            Action::Jar { jar, dir, class_name } => {
+                let dir = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+                format!("{}/files/{dir}{jar}/{class_name}", self.root)
+            }
+        }
+    }
+
+    /// Reads an action's payload bytes. Blocking.
+    pub fn payload(&self, action: &Action) -> Result<Vec<u8>, OpatchError> {
+        let name = self.payload_name(action);
+        let io = |e: std::io::Error| OpatchError::Io { what: format!("{name} in patch {}", self.key), source: e };
+        let file = File::open(&self.zip).map_err(io)?;
+        let mut zip = zip::ZipArchive::new(file).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        let mut entry = zip.by_name(&name).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).map_err(io)?;
+        Ok(bytes)
+    }
+
+    pub fn id(&self) -> &str {
+        &self.key.name
+    }
+
+    pub fn is_overlay_on(&self, other: &Patch) -> bool {
+        self.inventory.overlays.iter().any(|o| o == other.id())
+    }
+}
