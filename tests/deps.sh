@@ -2,8 +2,8 @@
 # Installs the Debian packages patchfarm's tests, quickstart and benchmarks use (idempotent).
 set -euo pipefail
 
-packages=(docker-registry skopeo umoci busybox-static apache2-utils pigz time python3)
-commands=(docker-registry skopeo umoci busybox htpasswd pigz /usr/bin/time python3)
+packages=(docker-registry skopeo umoci busybox-static apache2-utils pigz time python3 debootstrap)
+commands=(docker-registry skopeo umoci busybox htpasswd pigz /usr/bin/time python3 debootstrap)
 
 missing=()
 for i in "${!commands[@]}"; do

@@ -5,8 +5,10 @@
 pub mod faults;
 pub mod registry;
 pub mod tools;
+pub mod weblogic;
 
 pub use registry::Registry;
+pub use tools::busybox_multiarch;
 pub use tools::{
     busybox_base, docker_available, in_ci, patchfarm_bin, require_tool, run, umoci_image,
     write_wdt_zip, AuxFixture, Patchfarm,

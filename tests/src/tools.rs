@@ -125,29 +125,76 @@ fn busybox_layout() -> &'static Path {
             let layout = umoci_image(
                 dir.path(),
                 "base",
-                |rootfs| {
-                    for d in ["bin", "etc", "tmp"] {
-                        std::fs::create_dir_all(rootfs.join(d)).unwrap();
-                    }
-                    std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
-                    for applet in ["sh", "ls", "cat", "id", "stat"] {
-                        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet))
-                            .unwrap();
-                    }
-                    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")
-                        .unwrap();
-                    std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
-                    std::fs::write(
-                        rootfs.join("etc/os-release"),
-                        "ID=busybox\nNAME=\"BusyBox\"\nVERSION_ID=1.35\n",
-                    )
-                    .unwrap();
-                },
+                populate_busybox,
                 &["--config.cmd", "/bin/sh"],
             );
             (dir, layout)
         })
         .1
+}
+
+/// A busybox root filesystem: the static binary, a few applets, root's account files.
+fn populate_busybox(rootfs: &Path) {
+    for d in ["bin", "etc", "tmp"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for applet in ["sh", "ls", "cat", "id", "stat"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+    }
+    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
+    std::fs::write(
+        rootfs.join("etc/os-release"),
+        "ID=busybox\nNAME=\"BusyBox\"\nVERSION_ID=1.35\n",
+    )
+    .unwrap();
+}
+
+/// Pushes a two-platform busybox index (linux/amd64 and, relabelled, linux/arm64 — no code runs
+/// on it) to `registry` as `busybox:multi`; returns its reference.
+pub fn busybox_multiarch(registry: &crate::Registry) -> String {
+    use sha2::Digest as _;
+    let work = tempfile::tempdir().unwrap();
+    let layout = umoci_image(work.path(), "amd64", populate_busybox, &[]);
+    run(Command::new("umoci")
+        .args(["config", "--image"])
+        .arg(format!("{}:amd64", layout.display()))
+        .args(["--tag", "arm64", "--architecture", "arm64"]));
+    let index_path = layout.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let entries: Vec<serde_json::Value> = ["amd64", "arm64"]
+        .iter()
+        .map(|arch| {
+            let mut d = index["manifests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == *arch)
+                .unwrap()
+                .clone();
+            d.as_object_mut().unwrap().remove("annotations");
+            d["platform"] = serde_json::json!({"os": "linux", "architecture": arch});
+            d
+        })
+        .collect();
+    let multi = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})).unwrap();
+    let digest = hex::encode(sha2::Sha256::digest(&multi));
+    std::fs::write(layout.join("blobs/sha256").join(&digest), &multi).unwrap();
+    index["manifests"].as_array_mut().unwrap().push(serde_json::json!({
+        "mediaType": "application/vnd.oci.image.index.v1+json", "digest": format!("sha256:{digest}"), "size": multi.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "multi"}
+    }));
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let reference = format!("{}/busybox:multi", registry.host());
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["copy", "-q", "--all"])
+        .args(registry.skopeo_flags("dest-"))
+        .arg(format!("oci:{}:multi", layout.display()))
+        .arg(format!("docker://{reference}"));
+    run(&mut cmd);
+    reference
 }
 
 /// Pushes the busybox base to `registry` as `busybox:1`; returns its reference.

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod digest;
 pub mod image;
+pub mod installer;
 pub mod layer;
 pub mod opatch;
 pub mod recipe;

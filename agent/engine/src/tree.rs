@@ -43,7 +43,7 @@ pub struct TreeEntry {
 }
 
 /// Files larger than this are reported but their content is not loaded.
-const MAX_CONTENT: u64 = 16 << 20;
+const MAX_CONTENT: u64 = 512 << 20;
 
 /// What to find: exact paths (with or without content) and directories to list recursively.
 #[derive(Clone, Debug, Default)]

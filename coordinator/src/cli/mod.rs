@@ -4,8 +4,10 @@
 mod aux;
 mod cache;
 mod copy;
+mod create;
 mod inspect;
 mod progress;
+mod update;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -54,6 +56,10 @@ enum Command {
     /// Build a Model-in-Image auxiliary image (WDT, models, archives, variables).
     #[command(name = "createAuxImage", alias = "create-aux-image")]
     CreateAuxImage(aux::Args),
+    /// Build a WebLogic image: JDK, Oracle Home with patches applied in place, optional WDT model.
+    Create(create::Args),
+    /// Apply patches to an existing WebLogic image as one new layer.
+    Update(update::Args),
     /// Show what an image contains (OS, JDK, Oracle Home, WDT, patches) without running it.
     Inspect(inspect::Args),
     /// Copy an image to another registry or OCI layout unchanged (same digest).
@@ -111,6 +117,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cache { command } => cache::run(&ctx, command).await,
         Command::CreateAuxImage(args) => aux::run(&ctx, &engine(&cli)?, args).await,
         Command::Inspect(args) => inspect::run(&ctx, &engine(&cli)?, args).await,
+        Command::Create(args) => create::run(&ctx, &engine(&cli)?, args).await,
+        Command::Update(args) => update::run(&ctx, &engine(&cli)?, args).await,
         Command::Copy(args) => copy::run(&ctx, &engine(&cli)?, args).await,
     }
 }

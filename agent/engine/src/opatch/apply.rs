@@ -48,20 +48,35 @@ pub fn apply(set: &PatchSet, home: &mut dyn HomeFiles) -> Result<Changes, Opatch
                 Action::Copy { .. } => {
                     changes.files.insert(target, payload);
                 }
-                Action::Jar { class_name, .. } => jar_edits.entry(target).or_default().push((class_name.clone(), payload)),
+                Action::Jar { class_name, .. } => jar_edits
+                    .entry(target)
+                    .or_default()
+                    .push((class_name.clone(), payload)),
             }
         }
         for (jar, edits) in jar_edits {
             let original = match changes.files.remove(&jar) {
                 Some(bytes) => bytes,
-                None => home.read(&jar)?.ok_or_else(|| OpatchError::MissingTarget { patch: patch.key.to_string(), target: jar.clone() })?,
+                None => home.read(&jar)?.ok_or_else(|| OpatchError::MissingTarget {
+                    patch: patch.key.to_string(),
+                    target: jar.clone(),
+                })?,
             };
-            let rewritten = rewrite_jar(&original, &edits).map_err(|reason| OpatchError::BadPatch { patch: patch.key.to_string(), reason: format!("cannot rewrite {jar}: {reason}") })?;
+            let rewritten =
+                rewrite_jar(&original, &edits).map_err(|reason| OpatchError::BadPatch {
+                    patch: patch.key.to_string(),
+                    reason: format!("cannot rewrite {jar}: {reason}"),
+                })?;
             changes.files.insert(jar, rewritten);
         }
         let record = format!("inventory/oneoffs/{}/etc/config", patch.id());
-        changes.files.insert(format!("{record}/inventory.xml"), patch.inventory_xml.clone());
-        changes.files.insert(format!("{record}/actions.xml"), patch.actions_xml.clone());
+        changes.files.insert(
+            format!("{record}/inventory.xml"),
+            patch.inventory_xml.clone(),
+        );
+        changes
+            .files
+            .insert(format!("{record}/actions.xml"), patch.actions_xml.clone());
     }
     Ok(changes)
 }
@@ -84,7 +99,8 @@ pub fn rewrite_jar(jar: &[u8], edits: &[(String, Vec<u8>)]) -> Result<Vec<u8>, S
         match replacement(&name) {
             Some(bytes) => {
                 drop(entry);
-                out.start_file(name.as_str(), options).map_err(|e| e.to_string())?;
+                out.start_file(name.as_str(), options)
+                    .map_err(|e| e.to_string())?;
                 out.write_all(bytes).map_err(|e| e.to_string())?;
             }
             None => out.raw_copy_file(entry).map_err(|e| e.to_string())?,
@@ -93,8 +109,10 @@ pub fn rewrite_jar(jar: &[u8], edits: &[(String, Vec<u8>)]) -> Result<Vec<u8>, S
     }
     for (name, bytes) in edits {
         if written.insert(name.clone()) {
-            out.start_file(name.as_str(), options).map_err(|e| e.to_string())?;
-            out.write_all(replacement(name).unwrap_or(bytes)).map_err(|e| e.to_string())?;
+            out.start_file(name.as_str(), options)
+                .map_err(|e| e.to_string())?;
+            out.write_all(replacement(name).unwrap_or(bytes))
+                .map_err(|e| e.to_string())?;
         }
     }
     Ok(out.finish().map_err(|e| e.to_string())?.into_inner())
@@ -116,7 +134,8 @@ mod tests {
     fn jar(entries: &[(&str, &[u8])]) -> Vec<u8> {
         let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
         for (n, b) in entries {
-            w.start_file(*n, zip::write::SimpleFileOptions::default()).unwrap();
+            w.start_file(*n, zip::write::SimpleFileOptions::default())
+                .unwrap();
             w.write_all(b).unwrap();
         }
         w.finish().unwrap().into_inner()
@@ -124,13 +143,23 @@ mod tests {
 
     #[test]
     fn rewrites_one_entry_keeps_the_rest_and_is_deterministic() {
-        let original = jar(&[("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\n"), ("a/A.class", b"old A"), ("a/B.class", b"B")]);
-        let edits = vec![("a/A.class".to_string(), b"new A".to_vec()), ("a/C.class".to_string(), b"C".to_vec())];
+        let original = jar(&[
+            ("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\n"),
+            ("a/A.class", b"old A"),
+            ("a/B.class", b"B"),
+        ]);
+        let edits = vec![
+            ("a/A.class".to_string(), b"new A".to_vec()),
+            ("a/C.class".to_string(), b"C".to_vec()),
+        ];
         let once = rewrite_jar(&original, &edits).unwrap();
         assert_eq!(once, rewrite_jar(&original, &edits).unwrap());
         assert_eq!(jar_entry(&once, "a/A.class").unwrap(), b"new A");
         assert_eq!(jar_entry(&once, "a/B.class").unwrap(), b"B");
         assert_eq!(jar_entry(&once, "a/C.class").unwrap(), b"C");
-        assert_eq!(jar_entry(&once, "META-INF/MANIFEST.MF").unwrap(), b"Manifest-Version: 1.0\n");
+        assert_eq!(
+            jar_entry(&once, "META-INF/MANIFEST.MF").unwrap(),
+            b"Manifest-Version: 1.0\n"
+        );
     }
 }

@@ -36,7 +36,10 @@ pub enum CatalogChoice {
 
 impl Catalog {
     pub fn load(path: &Path) -> Result<Catalog, OpatchError> {
-        let fail = |reason: String| OpatchError::Catalog { path: path.display().to_string(), reason };
+        let fail = |reason: String| OpatchError::Catalog {
+            path: path.display().to_string(),
+            reason,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
         let catalog: Catalog = serde_norway::from_str(&text).map_err(|e| fail(e.to_string()))?;
         for product in &catalog.products {
@@ -48,21 +51,43 @@ impl Catalog {
     }
 
     /// The patch keys for `kind`/`version` under `choice`; `path` names the catalog in errors.
-    pub fn patches(&self, kind: &str, version: &str, choice: CatalogChoice, path: &Path) -> Result<Vec<CacheKey>, OpatchError> {
-        let fail = |reason: String| OpatchError::Catalog { path: path.display().to_string(), reason };
+    pub fn patches(
+        &self,
+        kind: &str,
+        version: &str,
+        choice: CatalogChoice,
+        path: &Path,
+    ) -> Result<Vec<CacheKey>, OpatchError> {
+        let fail = |reason: String| OpatchError::Catalog {
+            path: path.display().to_string(),
+            reason,
+        };
         // WIT's slim and dev installers take the WebLogic Server patches.
-        let family = |k: &str| match k { "wlsslim" | "wlsdev" => "wls".to_string(), other => other.to_string() };
+        let family = |k: &str| match k {
+            "wlsslim" | "wlsdev" => "wls".to_string(),
+            other => other.to_string(),
+        };
         let product = self
             .products
             .iter()
             .find(|p| family(&p.kind) == family(kind) && p.version == version)
-            .ok_or_else(|| fail(format!("quarter {} lists no product {kind} {version}", self.quarter)))?;
-        let psu = product.psu.as_ref().ok_or_else(|| fail(format!("product {kind} {version} has no psu")))?;
+            .ok_or_else(|| {
+                fail(format!(
+                    "quarter {} lists no product {kind} {version}",
+                    self.quarter
+                ))
+            })?;
+        let psu = product
+            .psu
+            .as_ref()
+            .ok_or_else(|| fail(format!("product {kind} {version} has no psu")))?;
         let mut keys = vec![psu.clone()];
         if choice == CatalogChoice::Recommended {
             keys.extend(product.recommended.iter().cloned());
         }
-        keys.iter().map(|k| CacheKey::patch(k).map_err(|e| fail(e.to_string()))).collect()
+        keys.iter()
+            .map(|k| CacheKey::patch(k).map_err(|e| fail(e.to_string())))
+            .collect()
     }
 }
 
@@ -76,10 +101,23 @@ mod tests {
         let path = dir.path().join("c.yaml");
         std::fs::write(&path, "quarter: 2026-10\nproducts:\n  - type: wls\n    version: 12.2.1.4.0\n    psu: 37000001_12.2.1.4.0\n    recommended: [37000002_12.2.1.4.0]\n").unwrap();
         let c = Catalog::load(&path).unwrap();
-        let keys = |choice| c.patches("wlsslim", "12.2.1.4.0", choice, &path).unwrap().iter().map(|k| k.to_string()).collect::<Vec<_>>();
-        assert_eq!(keys(CatalogChoice::Recommended), vec!["37000001_12.2.1.4.0", "37000002_12.2.1.4.0"]);
+        let keys = |choice| {
+            c.patches("wlsslim", "12.2.1.4.0", choice, &path)
+                .unwrap()
+                .iter()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            keys(CatalogChoice::Recommended),
+            vec!["37000001_12.2.1.4.0", "37000002_12.2.1.4.0"]
+        );
         assert_eq!(keys(CatalogChoice::LatestPsu), vec!["37000001_12.2.1.4.0"]);
-        assert!(c.patches("fmw", "12.2.1.4.0", CatalogChoice::LatestPsu, &path).unwrap_err().to_string().contains("fmw"));
+        assert!(c
+            .patches("fmw", "12.2.1.4.0", CatalogChoice::LatestPsu, &path)
+            .unwrap_err()
+            .to_string()
+            .contains("fmw"));
         std::fs::write(&path, "quarter: x\nproducts: []\nextra: 1\n").unwrap();
         assert!(Catalog::load(&path).is_err());
     }

@@ -20,11 +20,23 @@ pub enum OpatchError {
     #[error("patch {patch}: action <{action}> is not supported natively (only <copy> and <jar>)")]
     UnsupportedAction { patch: String, action: String },
     #[error("patch {patch}: target '{path}' is refused: {reason}")]
-    Escapes { patch: String, path: String, reason: String },
+    Escapes {
+        patch: String,
+        path: String,
+        reason: String,
+    },
     #[error("patches {first} and {second} conflict: both change {file} and neither is an overlay of the other")]
-    Conflict { first: String, second: String, file: String },
+    Conflict {
+        first: String,
+        second: String,
+        file: String,
+    },
     #[error("patch {patch} is for version {patch_version} but the Oracle Home is version {home_version}")]
-    VersionMismatch { patch: String, patch_version: String, home_version: String },
+    VersionMismatch {
+        patch: String,
+        patch_version: String,
+        home_version: String,
+    },
     #[error("patch {patch} is an overlay on {base}, which is neither in this build nor already in the image")]
     MissingBase { patch: String, base: String },
     #[error("patch {patch}: {target} is not in the Oracle Home")]

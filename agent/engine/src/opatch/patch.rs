@@ -27,34 +27,70 @@ impl Patch {
     /// Opens and validates a cached patch zip. Blocking.
     pub fn open(key: &CacheKey, item: &CachedItem) -> Result<Patch, OpatchError> {
         let what = key.to_string();
-        let bad = |reason: String| OpatchError::BadPatch { patch: what.clone(), reason };
-        let file = File::open(&item.path).map_err(|e| OpatchError::Io { what: item.path.display().to_string(), source: e })?;
-        let mut zip = zip::ZipArchive::new(file).map_err(|e| bad(format!("{} is not a valid patch zip: {e}", item.entry.file_name)))?;
+        let bad = |reason: String| OpatchError::BadPatch {
+            patch: what.clone(),
+            reason,
+        };
+        let file = File::open(&item.path).map_err(|e| OpatchError::Io {
+            what: item.path.display().to_string(),
+            source: e,
+        })?;
+        let mut zip = zip::ZipArchive::new(file).map_err(|e| {
+            bad(format!(
+                "{} is not a valid patch zip: {e}",
+                item.entry.file_name
+            ))
+        })?;
         let root = (0..zip.len())
-            .filter_map(|i| zip.name_for_index(i).and_then(|n| n.ok()).map(|n| n.split('/').next().unwrap_or("").to_string()))
+            .filter_map(|i| {
+                zip.name_for_index(i)
+                    .and_then(|n| n.ok())
+                    .map(|n| n.split('/').next().unwrap_or("").to_string())
+            })
             .find(|r| !r.is_empty())
             .ok_or_else(|| bad("the zip is empty".into()))?;
         if root != key.name {
-            return Err(bad(format!("the zip holds patch directory '{root}/', not '{}/'", key.name)));
+            return Err(bad(format!(
+                "the zip holds patch directory '{root}/', not '{}/'",
+                key.name
+            )));
         }
         let mut read = |name: &str| -> Result<Vec<u8>, OpatchError> {
-            let mut entry = zip.by_name(name).map_err(|_| bad(format!("the zip lacks {name}")))?;
+            let mut entry = zip
+                .by_name(name)
+                .map_err(|_| bad(format!("the zip lacks {name}")))?;
             let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).map_err(|e| bad(format!("cannot read {name} from the zip: {e}")))?;
+            entry
+                .read_to_end(&mut bytes)
+                .map_err(|e| bad(format!("cannot read {name} from the zip: {e}")))?;
             Ok(bytes)
         };
         let inventory_xml = read(&format!("{root}/etc/config/inventory.xml"))?;
         let actions_xml = read(&format!("{root}/etc/config/actions.xml"))?;
         let inventory = xml::parse_inventory(&String::from_utf8_lossy(&inventory_xml), &what)?;
         if inventory.patch_id != key.name {
-            return Err(bad(format!("inventory.xml says patch {}, but the key names {}", inventory.patch_id, key.name)));
+            return Err(bad(format!(
+                "inventory.xml says patch {}, but the key names {}",
+                inventory.patch_id, key.name
+            )));
         }
         let actions = xml::parse_actions(&String::from_utf8_lossy(&actions_xml), &what)?;
-        let patch = Patch { key: key.clone(), digest: item.entry.digest.clone(), zip: item.path.clone(), root, inventory, actions, inventory_xml, actions_xml };
+        let patch = Patch {
+            key: key.clone(),
+            digest: item.entry.digest.clone(),
+            zip: item.path.clone(),
+            root,
+            inventory,
+            actions,
+            inventory_xml,
+            actions_xml,
+        };
         for action in &patch.actions {
             let payload = patch.payload_name(action);
             if zip.index_for_name(&payload).is_none() {
-                return Err(bad(format!("an action needs {payload}, which the zip lacks")));
+                return Err(bad(format!(
+                    "an action needs {payload}, which the zip lacks"
+                )));
             }
         }
         Ok(patch)
@@ -64,8 +100,16 @@ impl Patch {
     pub fn payload_name(&self, action: &Action) -> String {
         match action {
             Action::Copy { file_name, .. } => format!("{}/files/{file_name}", self.root),
-            Action::Jar { jar, dir, class_name } => {
-                let dir = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+            Action::Jar {
+                jar,
+                dir,
+                class_name,
+            } => {
+                let dir = if dir.is_empty() {
+                    String::new()
+                } else {
+                    format!("{dir}/")
+                };
                 format!("{}/files/{dir}{jar}/{class_name}", self.root)
             }
         }
@@ -74,10 +118,16 @@ impl Patch {
     /// Reads an action's payload bytes. Blocking.
     pub fn payload(&self, action: &Action) -> Result<Vec<u8>, OpatchError> {
         let name = self.payload_name(action);
-        let io = |e: std::io::Error| OpatchError::Io { what: format!("{name} in patch {}", self.key), source: e };
+        let io = |e: std::io::Error| OpatchError::Io {
+            what: format!("{name} in patch {}", self.key),
+            source: e,
+        };
         let file = File::open(&self.zip).map_err(io)?;
-        let mut zip = zip::ZipArchive::new(file).map_err(|e| io(std::io::Error::other(e.to_string())))?;
-        let mut entry = zip.by_name(&name).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        let mut zip =
+            zip::ZipArchive::new(file).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        let mut entry = zip
+            .by_name(&name)
+            .map_err(|e| io(std::io::Error::other(e.to_string())))?;
         let mut bytes = Vec::new();
         entry.read_to_end(&mut bytes).map_err(io)?;
         Ok(bytes)

@@ -13,26 +13,51 @@ pub struct PatchSet {
 
 /// What an action touches, for conflict detection.
 fn touches(action: &Action) -> Vec<(&'static str, String)> {
-    let join = |dir: &str, name: &str| if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") };
+    let join = |dir: &str, name: &str| {
+        if dir.is_empty() {
+            name.to_string()
+        } else {
+            format!("{dir}/{name}")
+        }
+    };
     match action {
         Action::Copy { name, dir, .. } => vec![("file", join(dir, name))],
-        Action::Jar { jar, dir, class_name } => vec![("entry", format!("{}!/{class_name}", join(dir, jar))), ("jar", join(dir, jar))],
+        Action::Jar {
+            jar,
+            dir,
+            class_name,
+        } => vec![
+            ("entry", format!("{}!/{class_name}", join(dir, jar))),
+            ("jar", join(dir, jar)),
+        ],
     }
 }
 
 /// Whether two touches contest the same bytes (two jar actions on different entries do not).
 fn contested(a: &(&str, String), b: &(&str, String)) -> bool {
-    a.1 == b.1 && matches!((a.0, b.0), ("file", "file") | ("entry", "entry") | ("file", "jar") | ("jar", "file"))
+    a.1 == b.1
+        && matches!(
+            (a.0, b.0),
+            ("file", "file") | ("entry", "entry") | ("file", "jar") | ("jar", "file")
+        )
 }
 
 /// Checks `patches` against the home's product version and the patches already applied
 /// (`installed`), and orders them. Nothing is built before this returns Ok.
-pub fn check(mut patches: Vec<Patch>, home_version: &str, installed: &BTreeSet<String>) -> Result<PatchSet, OpatchError> {
+pub fn check(
+    mut patches: Vec<Patch>,
+    home_version: &str,
+    installed: &BTreeSet<String>,
+) -> Result<PatchSet, OpatchError> {
     let mut seen = BTreeSet::new();
     patches.retain(|p| seen.insert(p.id().to_string()));
     for p in &patches {
         if p.key.version != home_version {
-            return Err(OpatchError::VersionMismatch { patch: p.key.to_string(), patch_version: p.key.version.clone(), home_version: home_version.into() });
+            return Err(OpatchError::VersionMismatch {
+                patch: p.key.to_string(),
+                patch_version: p.key.version.clone(),
+                home_version: home_version.into(),
+            });
         }
         for (component, version) in &p.inventory.required_components {
             if !version.is_empty() && version != home_version {
@@ -45,7 +70,10 @@ pub fn check(mut patches: Vec<Patch>, home_version: &str, installed: &BTreeSet<S
         }
         for base in &p.inventory.overlays {
             if !seen.contains(base) && !installed.contains(base) {
-                return Err(OpatchError::MissingBase { patch: p.key.to_string(), base: base.clone() });
+                return Err(OpatchError::MissingBase {
+                    patch: p.key.to_string(),
+                    base: base.clone(),
+                });
             }
         }
     }
@@ -55,10 +83,19 @@ pub fn check(mut patches: Vec<Patch>, home_version: &str, installed: &BTreeSet<S
                 continue;
             }
             for ta in a.actions.iter().flat_map(touches) {
-                if let Some(tb) = b.actions.iter().flat_map(touches).find(|tb| contested(&ta, tb)) {
+                if let Some(tb) = b
+                    .actions
+                    .iter()
+                    .flat_map(touches)
+                    .find(|tb| contested(&ta, tb))
+                {
                     let file = tb.1.split("!/").next().unwrap_or(&tb.1).to_string();
                     let (first, second) = if a.key <= b.key { (a, b) } else { (b, a) };
-                    return Err(OpatchError::Conflict { first: first.key.to_string(), second: second.key.to_string(), file });
+                    return Err(OpatchError::Conflict {
+                        first: first.key.to_string(),
+                        second: second.key.to_string(),
+                        file,
+                    });
                 }
             }
         }
@@ -68,7 +105,10 @@ pub fn check(mut patches: Vec<Patch>, home_version: &str, installed: &BTreeSet<S
     let mut ordered: Vec<Patch> = Vec::new();
     let mut placed: BTreeSet<String> = installed.clone();
     while !patches.is_empty() {
-        let ready = patches.iter().position(|p| p.inventory.overlays.iter().all(|o| placed.contains(o))).unwrap_or(0);
+        let ready = patches
+            .iter()
+            .position(|p| p.inventory.overlays.iter().all(|o| placed.contains(o)))
+            .unwrap_or(0);
         let p = patches.remove(ready);
         placed.insert(p.id().to_string());
         ordered.push(p);
@@ -84,6 +124,9 @@ impl PatchSet {
 
     /// sha256 of every patch zip, by key (recorded in image labels).
     pub fn digests(&self) -> BTreeMap<String, String> {
-        self.patches.iter().map(|p| (p.key.to_string(), p.digest.to_string())).collect()
+        self.patches
+            .iter()
+            .map(|p| (p.key.to_string(), p.digest.to_string()))
+            .collect()
     }
 }

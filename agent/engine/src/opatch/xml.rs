@@ -20,9 +20,17 @@ pub struct Inventory {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Payload `files/<file_name>` becomes `<dir>/<name>` (dir relative to ORACLE_HOME).
-    Copy { file_name: String, name: String, dir: String },
+    Copy {
+        file_name: String,
+        name: String,
+        dir: String,
+    },
     /// Entry `class_name` of `<dir>/<jar>` is replaced by payload `files/<dir>/<jar>/<class_name>`.
-    Jar { jar: String, dir: String, class_name: String },
+    Jar {
+        jar: String,
+        dir: String,
+        class_name: String,
+    },
 }
 
 fn attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
@@ -33,7 +41,10 @@ fn attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
 }
 
 fn bad(what: &str, reason: impl Into<String>) -> OpatchError {
-    OpatchError::BadPatch { patch: what.into(), reason: reason.into() }
+    OpatchError::BadPatch {
+        patch: what.into(),
+        reason: reason.into(),
+    }
 }
 
 /// Parses `inventory.xml`; `what` names the patch in errors.
@@ -43,13 +54,18 @@ pub fn parse_inventory(xml: &str, what: &str) -> Result<Inventory, OpatchError> 
     let mut stack: Vec<String> = Vec::new();
     let mut saw_root = false;
     loop {
-        let event = reader.read_event().map_err(|e| bad(what, format!("inventory.xml is not valid XML: {e}")))?;
+        let event = reader
+            .read_event()
+            .map_err(|e| bad(what, format!("inventory.xml is not valid XML: {e}")))?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
                 if stack.is_empty() {
                     if name != "oneoff_inventory" {
-                        return Err(bad(what, format!("inventory.xml has root <{name}>, expected <oneoff_inventory>")));
+                        return Err(bad(
+                            what,
+                            format!("inventory.xml has root <{name}>, expected <oneoff_inventory>"),
+                        ));
                     }
                     saw_root = true;
                 }
@@ -61,7 +77,9 @@ pub fn parse_inventory(xml: &str, what: &str) -> Result<Inventory, OpatchError> 
                         }
                     }
                     ("required_components", "component") => {
-                        let component = attr(e, "internal_name").or_else(|| attr(e, "name")).unwrap_or_default();
+                        let component = attr(e, "internal_name")
+                            .or_else(|| attr(e, "name"))
+                            .unwrap_or_default();
                         let version = attr(e, "version").unwrap_or_default();
                         inv.required_components.push((component, version));
                     }
@@ -85,7 +103,9 @@ pub fn parse_inventory(xml: &str, what: &str) -> Result<Inventory, OpatchError> 
                 match (parent, stack.last().map(String::as_str).unwrap_or("")) {
                     (_, "patch_id") if inv.patch_id.is_empty() => inv.patch_id = text,
                     (_, "unique_patch_id") => inv.unique_patch_id = Some(text),
-                    (_, "patch_description") | ("oneoff_inventory", "description") => inv.description = text,
+                    (_, "patch_description") | ("oneoff_inventory", "description") => {
+                        inv.description = text
+                    }
                     ("overlay_oneoffs", _) => inv.overlays.push(text),
                     _ => {}
                 }
@@ -108,7 +128,11 @@ pub fn parse_inventory(xml: &str, what: &str) -> Result<Inventory, OpatchError> 
 
 /// `%ORACLE_HOME%/a/b` → `a/b` (relative to ORACLE_HOME), refusing anything that could escape it.
 pub fn home_relative(path: &str, what: &str) -> Result<String, OpatchError> {
-    let escape = |reason: &str| OpatchError::Escapes { patch: what.into(), path: path.into(), reason: reason.into() };
+    let escape = |reason: &str| OpatchError::Escapes {
+        patch: what.into(),
+        path: path.into(),
+        reason: reason.into(),
+    };
     let rest = path
         .strip_prefix("%ORACLE_HOME%")
         .ok_or_else(|| escape("the path must start with %ORACLE_HOME%"))?;
@@ -117,7 +141,9 @@ pub fn home_relative(path: &str, what: &str) -> Result<String, OpatchError> {
         match part {
             "" | "." => {}
             ".." => return Err(escape("'..' would leave ORACLE_HOME")),
-            p if p.contains('%') => return Err(escape("only %ORACLE_HOME% may be used as a variable")),
+            p if p.contains('%') => {
+                return Err(escape("only %ORACLE_HOME% may be used as a variable"))
+            }
             p => parts.push(p),
         }
     }
@@ -126,7 +152,11 @@ pub fn home_relative(path: &str, what: &str) -> Result<String, OpatchError> {
 
 /// A relative file name inside the patch or the home: no `..`, not absolute, not empty.
 pub fn plain_relative(name: &str, what: &str, path: &str) -> Result<String, OpatchError> {
-    let escape = |reason: &str| OpatchError::Escapes { patch: what.into(), path: path.into(), reason: reason.into() };
+    let escape = |reason: &str| OpatchError::Escapes {
+        patch: what.into(),
+        path: path.into(),
+        reason: reason.into(),
+    };
     if name.starts_with('/') || name.starts_with('\\') {
         return Err(escape("absolute paths are not allowed"));
     }
@@ -151,13 +181,18 @@ pub fn parse_actions(xml: &str, what: &str) -> Result<Vec<Action>, OpatchError> 
     let mut actions = Vec::new();
     let mut saw_root = false;
     loop {
-        let event = reader.read_event().map_err(|e| bad(what, format!("actions.xml is not valid XML: {e}")))?;
+        let event = reader
+            .read_event()
+            .map_err(|e| bad(what, format!("actions.xml is not valid XML: {e}")))?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
                 match depth {
                     0 if name != "oneoff_actions" => {
-                        return Err(bad(what, format!("actions.xml has root <{name}>, expected <oneoff_actions>")))
+                        return Err(bad(
+                            what,
+                            format!("actions.xml has root <{name}>, expected <oneoff_actions>"),
+                        ))
                     }
                     0 => saw_root = true,
                     1 => {} // a component element (e.g. <oracle.wls.core.app.server>)
@@ -180,15 +215,30 @@ pub fn parse_actions(xml: &str, what: &str) -> Result<Vec<Action>, OpatchError> 
 }
 
 fn parse_action(name: &str, e: &BytesStart<'_>, what: &str) -> Result<Action, OpatchError> {
-    let need = |attribute: &str| attr(e, attribute).ok_or_else(|| bad(what, format!("<{name}> action lacks the {attribute} attribute")));
+    let need = |attribute: &str| {
+        attr(e, attribute).ok_or_else(|| {
+            bad(
+                what,
+                format!("<{name}> action lacks the {attribute} attribute"),
+            )
+        })
+    };
     match name {
         "copy" => {
             let path = need("path")?;
             let file_name = plain_relative(&need("file_name")?, what, &path)?;
-            let default_name = file_name.rsplit('/').next().unwrap_or(&file_name).to_string();
+            let default_name = file_name
+                .rsplit('/')
+                .next()
+                .unwrap_or(&file_name)
+                .to_string();
             let target_name = attr(e, "name").unwrap_or(default_name);
             let target_name = plain_relative(&target_name, what, &path)?;
-            Ok(Action::Copy { file_name, name: target_name, dir: home_relative(&path, what)? })
+            Ok(Action::Copy {
+                file_name,
+                name: target_name,
+                dir: home_relative(&path, what)?,
+            })
         }
         "jar" => {
             let path = need("path")?;
@@ -198,7 +248,10 @@ fn parse_action(name: &str, e: &BytesStart<'_>, what: &str) -> Result<Action, Op
                 class_name: plain_relative(&need("class_name")?, what, &path)?,
             })
         }
-        other => Err(OpatchError::UnsupportedAction { patch: what.into(), action: other.into() }),
+        other => Err(OpatchError::UnsupportedAction {
+            patch: what.into(),
+            action: other.into(),
+        }),
     }
 }
 
@@ -215,7 +268,10 @@ mod tests {
         let inv = parse_inventory(xml, "p").unwrap();
         assert_eq!(inv.patch_id, "37000002");
         assert_eq!(inv.overlays, vec!["37000001"]);
-        assert_eq!(inv.required_components, vec![("oracle.wls.core.app.server".into(), "12.2.1.4.0".into())]);
+        assert_eq!(
+            inv.required_components,
+            vec![("oracle.wls.core.app.server".into(), "12.2.1.4.0".into())]
+        );
         assert_eq!(inv.description, "overlay fix");
         assert!(parse_inventory("<other/>", "p").is_err());
     }
@@ -227,12 +283,33 @@ mod tests {
             <jar name="weblogic.jar" path="%ORACLE_HOME%/wlserver/server/lib" class_name="weblogic/Server.class"/>
             </oracle.wls.core.app.server></oneoff_actions>"#;
         let actions = parse_actions(xml, "p").unwrap();
-        assert_eq!(actions[0], Action::Copy { file_name: "wlserver/lib/a.txt".into(), name: "b.txt".into(), dir: "wlserver/lib".into() });
-        assert_eq!(actions[1], Action::Jar { jar: "weblogic.jar".into(), dir: "wlserver/server/lib".into(), class_name: "weblogic/Server.class".into() });
+        assert_eq!(
+            actions[0],
+            Action::Copy {
+                file_name: "wlserver/lib/a.txt".into(),
+                name: "b.txt".into(),
+                dir: "wlserver/lib".into()
+            }
+        );
+        assert_eq!(
+            actions[1],
+            Action::Jar {
+                jar: "weblogic.jar".into(),
+                dir: "wlserver/server/lib".into(),
+                class_name: "weblogic/Server.class".into()
+            }
+        );
         let escape = r#"<oneoff_actions><c><copy file_name="x" path="%ORACLE_HOME%/../../etc"/></c></oneoff_actions>"#;
-        assert!(matches!(parse_actions(escape, "p"), Err(OpatchError::Escapes { .. })));
-        let absolute = r#"<oneoff_actions><c><copy file_name="x" path="/etc"/></c></oneoff_actions>"#;
-        assert!(matches!(parse_actions(absolute, "p"), Err(OpatchError::Escapes { .. })));
+        assert!(matches!(
+            parse_actions(escape, "p"),
+            Err(OpatchError::Escapes { .. })
+        ));
+        let absolute =
+            r#"<oneoff_actions><c><copy file_name="x" path="/etc"/></c></oneoff_actions>"#;
+        assert!(matches!(
+            parse_actions(absolute, "p"),
+            Err(OpatchError::Escapes { .. })
+        ));
         let unknown = r#"<oneoff_actions><c><make target="x"/></c></oneoff_actions>"#;
         let err = parse_actions(unknown, "p").unwrap_err().to_string();
         assert!(err.contains("<make>"), "{err}");

@@ -102,13 +102,17 @@ impl BuildDir {
         ))
     }
 
+    pub fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+
     /// Writes `spec` as a layer here (blocking work off the runtime).
     pub async fn write_layer(
         &self,
         engine: &Engine,
         spec: LayerSpec,
     ) -> Result<LayerBlob, RecipeError> {
-        let dir = self.0.path().to_path_buf();
+        let dir = self.0.path().join("layers");
         let options = WriteOptions {
             mtime: engine.source_date_epoch,
         };
@@ -189,4 +193,14 @@ pub async fn publish(
 ) -> Result<PushReport, RecipeError> {
     let locations = BlobLocations::new(engine.cache.locations_dir());
     Ok(push::push(image, target, &engine.registries, &locations).await?)
+}
+
+/// Pushes per-platform images and an OCI index over them under `target`'s tag.
+pub async fn publish_index(
+    engine: &Engine,
+    images: &[(PushedImage, crate::image::Platform)],
+    target: &ImageRef,
+) -> Result<PushReport, RecipeError> {
+    let locations = BlobLocations::new(engine.cache.locations_dir());
+    Ok(push::push_index(images, target, &engine.registries, &locations).await?)
 }

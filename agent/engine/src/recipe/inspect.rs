@@ -7,7 +7,6 @@ use super::{Engine, RecipeError};
 use crate::image::{ImageRef, Platform};
 use crate::tree::{EntryKind, TreeQuery};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct OsInfo {
@@ -73,58 +72,7 @@ fn join(dir: &str, rel: &str) -> String {
     format!("{}/{rel}", dir.trim_end_matches('/'))
 }
 
-/// Values of a KEY=VALUE file (os-release, the JDK's release), quotes removed.
-fn key_values(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| {
-            (
-                k.trim().to_string(),
-                v.trim().trim_matches('"').trim_matches('\'').to_string(),
-            )
-        })
-        .collect()
-}
-
-/// Product version and product codes from an Oracle Home's `inventory/registry.xml`.
-fn parse_registry(xml: &str) -> (Option<String>, Vec<String>) {
-    use quick_xml::events::Event;
-    let mut reader = quick_xml::Reader::from_str(xml);
-    let mut version = None;
-    let mut products = Vec::new();
-    loop {
-        match reader.read_event() {
-            Ok(Event::Start(e)) | Ok(Event::Empty(e))
-                if e.local_name().as_ref() == b"distribution" =>
-            {
-                let attr = |name: &[u8]| {
-                    e.attributes()
-                        .flatten()
-                        .find(|a| a.key.as_ref() == name)
-                        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
-                };
-                let name = attr(b"name").unwrap_or_default();
-                if version.is_none() {
-                    version = attr(b"version");
-                }
-                let code = match name.as_str() {
-                    "WebLogic Server" | "Oracle WebLogic Server" => "WLS".to_string(),
-                    "Coherence" | "Oracle Coherence" => "COH".to_string(),
-                    "TopLink" | "Oracle TopLink" => "TOPLINK".to_string(),
-                    "Fusion Middleware Infrastructure"
-                    | "Oracle Fusion Middleware Infrastructure" => "INFRA".to_string(),
-                    other => other.to_string(),
-                };
-                if !code.is_empty() && !products.contains(&code) {
-                    products.push(code);
-                }
-            }
-            Ok(Event::Eof) | Err(_) => break,
-            _ => {}
-        }
-    }
-    (version, products)
-}
+use crate::installer::{key_values, parse_registry};
 
 /// Bug number and description from a one-off patch's `inventory.xml`.
 fn parse_oneoff(xml: &str) -> Option<PatchInfo> {

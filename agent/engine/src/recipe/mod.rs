@@ -4,8 +4,11 @@
 pub mod aux;
 pub mod build;
 pub mod copy;
+pub mod create;
 pub mod inspect;
 pub mod owner;
+pub mod patching;
+pub mod update;
 
 use crate::cache::{Cache, CacheError};
 use crate::image::config::ConfigError;
@@ -29,6 +32,10 @@ pub enum RecipeError {
     Config(#[from] ConfigError),
     #[error("reading the image's files: {0}")]
     Tree(#[from] TreeError),
+    #[error(transparent)]
+    Opatch(#[from] crate::opatch::OpatchError),
+    #[error(transparent)]
+    Installer(#[from] crate::installer::InstallerError),
 }
 
 impl RecipeError {

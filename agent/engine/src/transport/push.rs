@@ -7,10 +7,11 @@ use super::registry::{Registries, RegistryClient};
 use super::source::BlobSource;
 use super::TransportError;
 use crate::digest::Digest;
-use crate::image::manifest::Descriptor;
-use crate::image::{media, ImageRef, RegistryRef};
+use crate::image::manifest::{index_bytes, Descriptor};
+use crate::image::{media, ImageRef, Platform, RegistryRef};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -116,71 +117,146 @@ pub async fn push(
     match target {
         ImageRef::Registry(r) => push_to_registry(image, r, registries, locations).await,
         ImageRef::Layout(l) => {
-            let download_dir = l.dir.join("blobs").join("sha256");
-            let dir = l.dir.clone();
-            tokio::task::spawn_blocking(move || layout::init(&dir))
-                .await
-                .expect("layout init task")?;
-            let mut report = PushReport {
-                reference: target.to_string(),
-                digest: image.manifest_digest().to_string(),
-                ..Default::default()
-            };
-            for blob in &image.layers {
-                let written = match &blob.origin {
-                    BlobOrigin::Local(path) => {
-                        copy_into_layout(&l.dir, &blob.descriptor.digest, path).await?
-                    }
-                    BlobOrigin::Remote(BlobSource::Layout { dir }) => {
-                        copy_into_layout(
-                            &l.dir,
-                            &blob.descriptor.digest,
-                            &layout::blob_path(dir, &blob.descriptor.digest),
-                        )
-                        .await?
-                    }
-                    BlobOrigin::Remote(source) => {
-                        let existed = layout::blob_path(&l.dir, &blob.descriptor.digest).exists();
-                        source
-                            .local_path(&blob.descriptor.digest, &download_dir)
-                            .await?;
-                        if existed {
-                            0
-                        } else {
-                            blob.descriptor.size
-                        }
-                    }
-                };
-                if written > 0 {
-                    report.blobs_uploaded += 1;
-                    report.bytes_uploaded += written;
-                } else {
-                    report.blobs_present += 1;
-                }
-            }
-            let (dir, tag, config, manifest, media_type) = (
-                l.dir.clone(),
-                l.tag.clone(),
-                image.config_bytes.clone(),
-                image.manifest_bytes.clone(),
-                image.manifest_media_type.clone(),
+            let report = write_to_layout(image, &l.dir, target).await?;
+            let descriptor = Descriptor::new(
+                &image.manifest_media_type,
+                image.manifest_digest(),
+                image.manifest_bytes.len() as u64,
             );
+            let (dir, tag) = (l.dir.clone(), l.tag.clone());
+            tokio::task::spawn_blocking(move || {
+                layout::tag(&dir, tag.as_deref(), &descriptor, None)
+            })
+            .await
+            .expect("layout tag task")?;
+            Ok(report)
+        }
+    }
+}
+
+/// Pushes one image per platform (addressed by digest), then an OCI index of them under the
+/// target's tag: the index goes last, so a failure leaves the tag untouched.
+pub async fn push_index(
+    images: &[(PushedImage, Platform)],
+    target: &ImageRef,
+    registries: &Registries,
+    locations: &BlobLocations,
+) -> Result<PushReport, TransportError> {
+    let mut report = PushReport {
+        reference: target.to_string(),
+        ..Default::default()
+    };
+    let mut entries = Vec::new();
+    for (image, platform) in images {
+        let part = match target {
+            ImageRef::Registry(r) => {
+                push_to_registry(
+                    image,
+                    &RegistryRef {
+                        tag: None,
+                        digest: None,
+                        ..r.clone()
+                    },
+                    registries,
+                    locations,
+                )
+                .await?
+            }
+            ImageRef::Layout(l) => write_to_layout(image, &l.dir, target).await?,
+        };
+        report.blobs_present += part.blobs_present;
+        report.blobs_mounted += part.blobs_mounted;
+        report.blobs_uploaded += part.blobs_uploaded;
+        report.bytes_uploaded += part.bytes_uploaded;
+        let mut entry = Descriptor::new(
+            &image.manifest_media_type,
+            image.manifest_digest(),
+            image.manifest_bytes.len() as u64,
+        );
+        entry.platform = Some(platform.clone());
+        entries.push(entry);
+    }
+    let index = index_bytes(&entries, &BTreeMap::new());
+    let digest = Digest::of_bytes(&index);
+    report.digest = digest.to_string();
+    match target {
+        ImageRef::Registry(r) => {
+            let client = registries.client(&r.registry).await;
+            let reference = r.tag.clone().unwrap_or_else(|| digest.to_string());
+            client
+                .put_manifest(&r.repository, &reference, &index, media::OCI_INDEX)
+                .await?;
+        }
+        ImageRef::Layout(l) => {
+            let (dir, tag) = (l.dir.clone(), l.tag.clone());
             tokio::task::spawn_blocking(move || -> Result<(), TransportError> {
-                layout::put_blob_bytes(&dir, &Digest::of_bytes(&config), &config)?;
-                let digest = Digest::of_bytes(&manifest);
-                layout::put_blob_bytes(&dir, &digest, &manifest)?;
+                layout::put_blob_bytes(&dir, &digest, &index)?;
                 layout::tag(
                     &dir,
                     tag.as_deref(),
-                    &Descriptor::new(&media_type, digest, manifest.len() as u64),
+                    &Descriptor::new(media::OCI_INDEX, digest, index.len() as u64),
                     None,
                 )
             })
             .await
-            .expect("layout write task")?;
-            Ok(report)
+            .expect("layout index task")?;
         }
     }
+    Ok(report)
+}
+
+/// Writes every blob and the manifest of `image` into the layout at `dir` (no tag).
+async fn write_to_layout(
+    image: &PushedImage,
+    dir: &Path,
+    target: &ImageRef,
+) -> Result<PushReport, TransportError> {
+    let download_dir = dir.join("blobs").join("sha256");
+    let owned = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || layout::init(&owned))
+        .await
+        .expect("layout init task")?;
+    let mut report = PushReport {
+        reference: target.to_string(),
+        digest: image.manifest_digest().to_string(),
+        ..Default::default()
+    };
+    for blob in &image.layers {
+        let digest = &blob.descriptor.digest;
+        let written = match &blob.origin {
+            BlobOrigin::Local(path) => copy_into_layout(dir, digest, path).await?,
+            BlobOrigin::Remote(BlobSource::Layout { dir: from }) => {
+                copy_into_layout(dir, digest, &layout::blob_path(from, digest)).await?
+            }
+            BlobOrigin::Remote(source) => {
+                let existed = layout::blob_path(dir, digest).exists();
+                source.local_path(digest, &download_dir).await?;
+                if existed {
+                    0
+                } else {
+                    blob.descriptor.size
+                }
+            }
+        };
+        if written > 0 {
+            report.blobs_uploaded += 1;
+            report.bytes_uploaded += written;
+        } else {
+            report.blobs_present += 1;
+        }
+    }
+    let (dir, config, manifest) = (
+        dir.to_path_buf(),
+        image.config_bytes.clone(),
+        image.manifest_bytes.clone(),
+    );
+    tokio::task::spawn_blocking(move || -> Result<(), TransportError> {
+        layout::put_blob_bytes(&dir, &Digest::of_bytes(&config), &config)?;
+        layout::put_blob_bytes(&dir, &Digest::of_bytes(&manifest), &manifest).map(|_| ())
+    })
+    .await
+    .expect("layout write task")?;
+    Ok(report)
 }
 
 async fn copy_into_layout(

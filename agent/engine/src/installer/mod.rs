@@ -1,0 +1,231 @@
+//! Installers in native form, unpacked into a build directory: a JDK (tar.gz with one top
+//! directory) and an installed Oracle Home (zip or tar.gz with `inventory/registry.xml`).
+//! Oracle Universal Installer archives are recognised and refused: running one needs a container.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstallerError {
+    #[error("installer {key} ({file}): {reason}")]
+    Bad {
+        key: String,
+        file: String,
+        reason: String,
+    },
+    #[error("installer {key} ({file}) is an Oracle Universal Installer archive ({inner} inside): running it needs an executor that runs it inside a container, which the native engine does not have; cache an installed Oracle Home instead (a zip or tar.gz whose root holds inventory/registry.xml)")]
+    OuiInstaller {
+        key: String,
+        file: String,
+        inner: String,
+    },
+}
+
+/// An unpacked JDK.
+#[derive(Clone, Debug)]
+pub struct Jdk {
+    pub root: PathBuf,
+    /// `JAVA_VERSION` from the JDK's `release` file.
+    pub version: Option<String>,
+}
+
+/// An unpacked Oracle Home.
+#[derive(Clone, Debug)]
+pub struct OracleHome {
+    pub root: PathBuf,
+    pub version: String,
+    pub products: Vec<String>,
+}
+
+/// Unpacks a zip or tar(.gz) into `dest`, refusing entries that would land outside it. Blocking.
+fn unpack(
+    archive: &Path,
+    dest: &Path,
+    fail: &dyn Fn(String) -> InstallerError,
+) -> Result<(), InstallerError> {
+    std::fs::create_dir_all(dest).map_err(|e| fail(e.to_string()))?;
+    let mut head = [0u8; 4];
+    let n = File::open(archive)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| fail(e.to_string()))?;
+    let file = File::open(archive).map_err(|e| fail(e.to_string()))?;
+    if n >= 4 && head == *b"PK\x03\x04" {
+        let mut zip =
+            zip::ZipArchive::new(file).map_err(|e| fail(format!("not a valid zip: {e}")))?;
+        for i in 0..zip.len() {
+            if zip
+                .by_index(i)
+                .map_err(|e| fail(e.to_string()))?
+                .enclosed_name()
+                .is_none()
+            {
+                return Err(fail(format!(
+                    "entry {i} would land outside the installation directory"
+                )));
+            }
+        }
+        zip.extract(dest)
+            .map_err(|e| fail(format!("cannot unpack: {e}")))
+    } else {
+        let reader: Box<dyn Read> = if n >= 2 && head[..2] == [0x1f, 0x8b] {
+            Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+                1 << 20,
+                file,
+            )))
+        } else {
+            Box::new(BufReader::with_capacity(1 << 20, file))
+        };
+        let mut tar = tar::Archive::new(reader);
+        tar.set_preserve_permissions(true);
+        tar.set_preserve_mtime(false);
+        tar.set_unpack_xattrs(false);
+        let entries = tar
+            .entries()
+            .map_err(|e| fail(format!("not a tar or tar.gz: {e}")))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| fail(format!("corrupt archive: {e}")))?;
+            // unpack_in refuses paths that would escape `dest`.
+            if !entry
+                .unpack_in(dest)
+                .map_err(|e| fail(format!("cannot unpack: {e}")))?
+            {
+                return Err(fail(
+                    "an entry would land outside the installation directory".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn only_child_dir(dir: &Path) -> Option<PathBuf> {
+    let children: Vec<_> = std::fs::read_dir(dir).ok()?.flatten().collect();
+    match children.as_slice() {
+        [one] if one.file_type().ok()?.is_dir() => Some(one.path()),
+        _ => None,
+    }
+}
+
+/// `KEY=VALUE` lines (quotes stripped), as in the JDK's `release` and `/etc/os-release`.
+pub fn key_values(text: &str) -> std::collections::BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            (
+                k.trim().to_string(),
+                v.trim().trim_matches('"').trim_matches('\'').to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Unpacks a JDK tar.gz (one top directory, as Oracle and OpenJDK ship them) into `dest`. Blocking.
+pub fn unpack_jdk(
+    key: &str,
+    archive: &Path,
+    file_name: &str,
+    dest: &Path,
+) -> Result<Jdk, InstallerError> {
+    let fail = |reason: String| InstallerError::Bad {
+        key: key.into(),
+        file: file_name.into(),
+        reason,
+    };
+    unpack(archive, dest, &fail)?;
+    let root = only_child_dir(dest)
+        .ok_or_else(|| fail("a JDK archive must hold exactly one top directory".into()))?;
+    if !root.join("bin").is_dir() {
+        return Err(fail(format!(
+            "{} has no bin/ directory; is this a JDK?",
+            root.file_name().unwrap_or_default().to_string_lossy()
+        )));
+    }
+    let version = std::fs::read_to_string(root.join("release"))
+        .ok()
+        .and_then(|r| key_values(&r).get("JAVA_VERSION").cloned());
+    Ok(Jdk { root, version })
+}
+
+/// Unpacks an installed Oracle Home (its root, or a single top directory, holds
+/// `inventory/registry.xml`) into `dest`; OUI installer archives are refused. Blocking.
+pub fn unpack_oracle_home(
+    key: &str,
+    archive: &Path,
+    file_name: &str,
+    dest: &Path,
+) -> Result<OracleHome, InstallerError> {
+    let fail = |reason: String| InstallerError::Bad {
+        key: key.into(),
+        file: file_name.into(),
+        reason,
+    };
+    unpack(archive, dest, &fail)?;
+    let root = if dest.join("inventory/registry.xml").is_file() {
+        dest.to_path_buf()
+    } else {
+        match only_child_dir(dest).filter(|d| d.join("inventory/registry.xml").is_file()) {
+            Some(dir) => dir,
+            None => {
+                let oui = std::fs::read_dir(dest)
+                    .map_err(|e| fail(e.to_string()))?
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .find(|n| n.ends_with(".jar") || n.ends_with(".bin"));
+                return Err(match oui {
+                    Some(inner) => InstallerError::OuiInstaller { key: key.into(), file: file_name.into(), inner },
+                    None => fail("not an installed Oracle Home: inventory/registry.xml is missing from its root".into()),
+                });
+            }
+        }
+    };
+    let xml = std::fs::read_to_string(root.join("inventory/registry.xml"))
+        .map_err(|e| fail(e.to_string()))?;
+    let (version, products) = parse_registry(&xml);
+    let version = version
+        .ok_or_else(|| fail("inventory/registry.xml names no <distribution version=…>".into()))?;
+    Ok(OracleHome {
+        root,
+        version,
+        products,
+    })
+}
+
+/// Product version and product codes from an Oracle Home's `inventory/registry.xml`.
+pub fn parse_registry(xml: &str) -> (Option<String>, Vec<String>) {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut version = None;
+    let mut products = Vec::new();
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) | Ok(Event::Empty(e))
+                if e.local_name().as_ref() == b"distribution" =>
+            {
+                let attr = |name: &[u8]| {
+                    e.attributes()
+                        .flatten()
+                        .find(|a| a.key.as_ref() == name)
+                        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+                };
+                if version.is_none() {
+                    version = attr(b"version");
+                }
+                let code = match attr(b"name").unwrap_or_default().as_str() {
+                    "WebLogic Server" | "Oracle WebLogic Server" => "WLS".to_string(),
+                    "Coherence" | "Oracle Coherence" => "COH".to_string(),
+                    "TopLink" | "Oracle TopLink" => "TOPLINK".to_string(),
+                    "Fusion Middleware Infrastructure"
+                    | "Oracle Fusion Middleware Infrastructure" => "INFRA".to_string(),
+                    other => other.to_string(),
+                };
+                if !code.is_empty() && !products.contains(&code) {
+                    products.push(code);
+                }
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+    }
+    (version, products)
+}

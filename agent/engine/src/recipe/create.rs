@@ -1,0 +1,385 @@
+//! `create`: a WebLogic image from a base OS image — JDK layer at JAVA_HOME, Oracle Home layer
+//! at ORACLE_HOME with every patch applied inside that same layer, an optional WDT layer — for
+//! one or several platforms (an OCI index), with what went in recorded in labels.
+
+use super::build::{self, BuildDir};
+use super::owner::ResolvedOwner;
+use super::patching::{self, DirHome, PatchRequest};
+use super::{Engine, RecipeError};
+use crate::cache::{CacheKey, CachedItem};
+use crate::image::{ImageConfig, ImageRef, Platform};
+use crate::installer::{self, Jdk, OracleHome};
+use crate::layer::writer::FileSource;
+use crate::layer::{LayerBlob, LayerSpec};
+use crate::opatch::{self, PatchSet};
+use crate::transport::{PushReport, PushedImage, ResolvedImage};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+pub const JAVA_HOME: &str = "/u01/jdk";
+pub const ORACLE_HOME: &str = "/u01/oracle";
+pub const DOMAIN_HOME: &str = "/u01/domains/base_domain";
+pub const WDT_HOME: &str = "/u01/wdt";
+pub const WDT_MODEL_HOME: &str = "/u01/wdt/models";
+
+/// WDT inputs placed in the image (running WDT itself is not native).
+#[derive(Clone, Debug, Default)]
+pub struct WdtRequest {
+    pub models: Vec<PathBuf>,
+    pub archives: Vec<PathBuf>,
+    pub variables: Vec<PathBuf>,
+    /// `wdt_<version>` from the cache, or `none`.
+    pub version: String,
+}
+
+impl WdtRequest {
+    pub fn is_empty(&self) -> bool {
+        self.models.is_empty() && self.archives.is_empty() && self.variables.is_empty()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CreateRequest {
+    pub tag: ImageRef,
+    pub from_image: ImageRef,
+    /// Installer type (`wls`, `wlsslim`, `fmw`, …) and version: cache key `<type>_<version>`.
+    pub kind: String,
+    pub version: String,
+    /// JDK cache key `jdk_<version>`.
+    pub jdk_version: String,
+    pub patches: PatchRequest,
+    pub chown: String,
+    pub wdt: WdtRequest,
+    /// Files placed into the image as `(host file, image path)`.
+    pub additional_files: Vec<(PathBuf, String)>,
+    pub platforms: Vec<Platform>,
+}
+
+/// Everything known and checked for one platform; the Oracle Home is unpacked and patched.
+pub struct PlatformPlan {
+    pub platform: Platform,
+    pub base: ResolvedImage,
+    pub owner: ResolvedOwner,
+    pub jdk_item: CachedItem,
+    pub home_item: CachedItem,
+    pub wdt_item: Option<CachedItem>,
+    pub jdk: Jdk,
+    pub home: OracleHome,
+    pub patches: PatchSet,
+    pub config: ImageConfig,
+    dir: BuildDir,
+}
+
+fn check_files(flag: &str, files: &[PathBuf]) -> Result<(), RecipeError> {
+    for f in files {
+        if !f.is_file() {
+            return Err(RecipeError::input(
+                format!("{flag} {}", f.display()),
+                "is not a readable regular file",
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn cached(engine: &Engine, key: CacheKey, arch: &str) -> Result<CachedItem, RecipeError> {
+    let (cache, arch) = (engine.cache.clone(), arch.to_string());
+    Ok(
+        tokio::task::spawn_blocking(move || cache.find_for_arch(&key, &arch))
+            .await
+            .expect("cache task")?,
+    )
+}
+
+/// Validates inputs for every platform, unpacks and patches the Oracle Homes; pushes nothing.
+pub async fn plan(
+    engine: &Engine,
+    request: &CreateRequest,
+) -> Result<Vec<PlatformPlan>, RecipeError> {
+    check_files("--wdtModel", &request.wdt.models)?;
+    check_files("--wdtArchive", &request.wdt.archives)?;
+    check_files("--wdtVariables", &request.wdt.variables)?;
+    for (file, dest) in &request.additional_files {
+        check_files("--additionalBuildFiles", std::slice::from_ref(file))?;
+        if !dest.starts_with('/') {
+            return Err(RecipeError::input(
+                format!("--additionalBuildFiles {}:{dest}", file.display()),
+                "the image path must be absolute",
+            ));
+        }
+    }
+    if request.platforms.is_empty() {
+        return Err(RecipeError::input(
+            "--platform",
+            "name at least one platform",
+        ));
+    }
+    let mut plans = Vec::new();
+    for platform in &request.platforms {
+        plans.push(plan_platform(engine, request, platform).await?);
+    }
+    Ok(plans)
+}
+
+async fn plan_platform(
+    engine: &Engine,
+    request: &CreateRequest,
+    platform: &Platform,
+) -> Result<PlatformPlan, RecipeError> {
+    let arch = platform.wit_arch();
+    let jdk_item = cached(
+        engine,
+        CacheKey::installer("jdk", &request.jdk_version, None)?,
+        arch,
+    )
+    .await?;
+    let home_item = cached(
+        engine,
+        CacheKey::installer(&request.kind, &request.version, None)?,
+        arch,
+    )
+    .await?;
+    let wdt_item = match (
+        request.wdt.is_empty(),
+        request.wdt.version.eq_ignore_ascii_case("none"),
+    ) {
+        (false, false) => Some(
+            cached(
+                engine,
+                CacheKey::installer("wdt", &request.wdt.version, None)?,
+                arch,
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    let patch_keys = request.patches.keys(&request.kind, &request.version)?;
+    let patches = patching::open_patches(engine, patch_keys, arch).await?;
+
+    let dir = BuildDir::new(engine)?;
+    let (home_path, jdk_path) = (dir.path().join("oracle"), dir.path().join("jdk"));
+    let (hi, ji) = (home_item.clone(), jdk_item.clone());
+    let version = request.version.clone();
+    let (home, jdk, patch_set) = tokio::task::spawn_blocking(move || -> Result<_, RecipeError> {
+        let home = installer::unpack_oracle_home(
+            &hi.entry.key,
+            &hi.path,
+            &hi.entry.file_name,
+            &home_path,
+        )?;
+        if home.version != version {
+            return Err(RecipeError::input(
+                format!("installer {}", hi.entry.key),
+                format!(
+                    "its inventory/registry.xml says version {}, not {version}",
+                    home.version
+                ),
+            ));
+        }
+        let set = opatch::check(patches, &home.version, &BTreeSet::new())?;
+        let changes = opatch::apply(&set, &mut DirHome { root: &home.root })?;
+        patching::write_changes(&home.root, &changes)?;
+        let jdk = installer::unpack_jdk(&ji.entry.key, &ji.path, &ji.entry.file_name, &jdk_path)?;
+        Ok((home, jdk, set))
+    })
+    .await
+    .expect("unpack task")?;
+
+    let base = build::fetch_base(engine, &request.from_image, platform).await?;
+    let owner = build::resolve_owner(engine, &base, &request.chown).await?;
+    let mut config = base.config.clone();
+    let path = config
+        .env_var("PATH")
+        .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    config.set_env("JAVA_HOME", JAVA_HOME);
+    config.set_env("ORACLE_HOME", ORACLE_HOME);
+    config.set_env("DOMAIN_HOME", DOMAIN_HOME);
+    config.set_env(
+        "LD_LIBRARY_PATH",
+        &format!("{ORACLE_HOME}/oracle_common/adr"),
+    );
+    config.set_env("PATH", &format!("{path}:{JAVA_HOME}/bin:{ORACLE_HOME}/oracle_common/common/bin:{ORACLE_HOME}/wlserver/common/bin"));
+    if !request.wdt.is_empty() {
+        config.set_env("WDT_HOME", WDT_HOME);
+        config.set_env("WDT_MODEL_HOME", WDT_MODEL_HOME);
+    }
+    config.set_user(&owner.user);
+    config.set_working_dir(ORACLE_HOME);
+    config.set_label("com.oracle.weblogic.imagetool.buildid", "patchfarm");
+    config.set_label("org.patchfarm.recipe", "create");
+    config.set_label("org.patchfarm.product.type", &request.kind);
+    config.set_label("org.patchfarm.product.version", &home.version);
+    config.set_label("org.patchfarm.product.installed", &home.products.join(","));
+    config.set_label(
+        "org.patchfarm.jdk.version",
+        jdk.version.as_deref().unwrap_or(&request.jdk_version),
+    );
+    config.set_label("org.patchfarm.patches", &patch_set.ids().join(","));
+    if let Some((_, choice)) = &request.patches.catalog {
+        let keys = request.patches.keys(&request.kind, &request.version)?;
+        config.set_label("org.patchfarm.psu", &keys[0].to_string());
+        config.set_label(
+            "org.patchfarm.catalog.choice",
+            if *choice == opatch::CatalogChoice::Recommended {
+                "recommendedPatches"
+            } else {
+                "latestPSU"
+            },
+        );
+    }
+    let mut inputs: std::collections::BTreeMap<String, String> = patch_set.digests();
+    for item in [&jdk_item, &home_item].into_iter().chain(wdt_item.as_ref()) {
+        inputs.insert(item.entry.key.clone(), item.entry.digest.to_string());
+    }
+    config.set_label(
+        "org.patchfarm.inputs",
+        &serde_json::to_string(&inputs).expect("map serializes"),
+    );
+    Ok(PlatformPlan {
+        platform: platform.clone(),
+        base,
+        owner,
+        jdk_item,
+        home_item,
+        wdt_item,
+        jdk,
+        home,
+        patches: patch_set,
+        config,
+        dir,
+    })
+}
+
+impl PlatformPlan {
+    fn layer_specs(
+        &self,
+        request: &CreateRequest,
+    ) -> Result<Vec<(LayerSpec, String)>, RecipeError> {
+        let owner = self.owner.owner;
+        let mut jdk = LayerSpec::new();
+        build::add_account_files(&mut jdk, &self.owner)?;
+        jdk.add_dir("/u01", 0o755, owner)?;
+        jdk.add_host_tree(&self.jdk.root, JAVA_HOME, owner)?;
+        // Every layer states /u01 itself: an implicit parent would be root's and win over the
+        // JDK layer's entry in the merged image.
+        let mut home = LayerSpec::new();
+        home.add_dir("/u01", 0o755, owner)?;
+        home.add_host_tree(&self.home.root, ORACLE_HOME, owner)?;
+        home.add_dir(&format!("{ORACLE_HOME}/oraInventory"), 0o750, owner)?;
+        home.add_bytes(
+            &format!("{ORACLE_HOME}/oraInst.loc"),
+            format!(
+                "inventory_loc={ORACLE_HOME}/oraInventory\ninst_group={}\n",
+                self.owner.group
+            )
+            .into_bytes(),
+            0o644,
+            owner,
+        )?;
+        home.add_dir("/u01/domains", 0o750, owner)?;
+        let mut layers = vec![
+            (
+                jdk,
+                format!(
+                    "patchfarm create: JDK {} at {JAVA_HOME}",
+                    self.jdk_item.entry.key
+                ),
+            ),
+            (
+                home,
+                format!(
+                    "patchfarm create: {} at {ORACLE_HOME} with patches [{}]",
+                    self.home_item.entry.key,
+                    self.patches.ids().join(",")
+                ),
+            ),
+        ];
+        if !request.wdt.is_empty() || !request.additional_files.is_empty() {
+            let mut extra = LayerSpec::new();
+            extra.add_dir("/u01", 0o755, owner)?;
+            if !request.wdt.is_empty() {
+                extra.add_dir(WDT_HOME, 0o750, owner)?;
+                extra.add_dir(WDT_MODEL_HOME, 0o750, owner)?;
+                if let Some(wdt) = &self.wdt_item {
+                    extra.add_zip(&wdt.path, WDT_HOME, owner)?;
+                }
+                for file in request
+                    .wdt
+                    .models
+                    .iter()
+                    .chain(&request.wdt.archives)
+                    .chain(&request.wdt.variables)
+                {
+                    let name = file.file_name().expect("checked file").to_string_lossy();
+                    extra.add_file(
+                        &format!("{WDT_MODEL_HOME}/{name}"),
+                        FileSource::Path(file.clone()),
+                        0o640,
+                        owner,
+                    )?;
+                }
+            }
+            for (file, dest) in &request.additional_files {
+                extra.add_file(dest, FileSource::Path(file.clone()), 0o644, owner)?;
+            }
+            layers.push((
+                extra,
+                "patchfarm create: WDT model files and additional build files".into(),
+            ));
+        }
+        Ok(layers)
+    }
+
+    /// The dry-run view of this platform's image.
+    pub fn describe(&self, request: &CreateRequest) -> Result<serde_json::Value, RecipeError> {
+        let layers: Vec<_> = self
+            .layer_specs(request)?
+            .iter()
+            .map(|(spec, by)| json!({"createdBy": by, "entries": spec.len()}))
+            .collect();
+        Ok(json!({
+            "platform": self.platform.to_string(),
+            "base": {"image": self.base.reference.to_string(), "digest": self.base.manifest_digest.to_string()},
+            "oracleHome": {"key": self.home_item.entry.key, "version": self.home.version, "products": self.home.products},
+            "jdk": {"key": self.jdk_item.entry.key, "version": self.jdk.version},
+            "patches": self.patches.patches.iter().map(|p| json!({"key": p.key.to_string(), "sha256": p.digest.to_string(), "description": p.inventory.description})).collect::<Vec<_>>(),
+            "layers": layers,
+            "config": {"env": self.config.env().into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(), "user": self.config.user(), "workingDir": self.config.working_dir(), "labels": self.config.labels()},
+        }))
+    }
+
+    /// Writes the layers and assembles this platform's image.
+    pub async fn build(
+        &self,
+        engine: &Engine,
+        request: &CreateRequest,
+    ) -> Result<PushedImage, RecipeError> {
+        let mut layers: Vec<(LayerBlob, String)> = Vec::new();
+        for (spec, created_by) in self.layer_specs(request)? {
+            layers.push((self.dir.write_layer(engine, spec).await?, created_by));
+        }
+        Ok(build::assemble(
+            engine,
+            &self.base,
+            self.config.clone(),
+            &layers,
+        ))
+    }
+}
+
+/// Plans, builds and pushes: one image, or an index when several platforms are asked for.
+pub async fn run(engine: &Engine, request: &CreateRequest) -> Result<PushReport, RecipeError> {
+    let plans = plan(engine, request).await?;
+    let mut images = Vec::new();
+    for plan in &plans {
+        images.push((plan.build(engine, request).await?, plan.platform.clone()));
+    }
+    let report = if images.len() == 1 {
+        build::publish(engine, &images[0].0, &request.tag).await?
+    } else {
+        build::publish_index(engine, &images, &request.tag).await?
+    };
+    drop(plans); // the unpacked installers and built layers go only after the push
+    Ok(report)
+}

@@ -1,0 +1,123 @@
+//! Patch selection shared by `create` and `update`: `--patches` plus the catalog's choice,
+//! looked up in the cache in WIT's order (arch-specific key first), every missing key reported
+//! at once, each zip verified (sha256) and opened before anything is built.
+
+use super::{Engine, RecipeError};
+use crate::cache::{CacheError, CacheKey};
+use crate::opatch::{Catalog, CatalogChoice, HomeFiles, OpatchError, Patch};
+use std::path::{Path, PathBuf};
+
+/// Which patches a build asked for.
+#[derive(Clone, Debug, Default)]
+pub struct PatchRequest {
+    /// `--patches` ids (`BUG_VERSION[_ARCH]`, or a bare bug number meaning the product's version).
+    pub ids: Vec<String>,
+    /// `--patchCatalog` with `--recommendedPatches` / `--latestPSU`.
+    pub catalog: Option<(PathBuf, CatalogChoice)>,
+}
+
+impl PatchRequest {
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty() && self.catalog.is_none()
+    }
+
+    /// The cache keys asked for, for product `kind` at `version` (catalog first, then `--patches`).
+    pub fn keys(&self, kind: &str, version: &str) -> Result<Vec<CacheKey>, RecipeError> {
+        let mut keys = Vec::new();
+        if let Some((path, choice)) = &self.catalog {
+            keys.extend(
+                Catalog::load(path)
+                    .and_then(|c| c.patches(kind, version, *choice, path))
+                    .map_err(RecipeError::from)?,
+            );
+        }
+        for id in &self.ids {
+            let id = if id.bytes().all(|b| b.is_ascii_digit()) {
+                format!("{id}_{version}")
+            } else {
+                id.clone()
+            };
+            keys.push(CacheKey::patch(&id)?);
+        }
+        Ok(keys)
+    }
+}
+
+/// Looks every key up for `arch`, verifies it, opens the patch zips; all missing keys in one error.
+pub async fn open_patches(
+    engine: &Engine,
+    keys: Vec<CacheKey>,
+    arch: &str,
+) -> Result<Vec<Patch>, RecipeError> {
+    let cache = engine.cache.clone();
+    let arch = arch.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut missing = Vec::new();
+        let mut items = Vec::new();
+        for key in keys {
+            match cache.find_for_arch(&key, &arch) {
+                Ok(item) => items.push((key, item)),
+                Err(CacheError::NotFound { .. }) => missing.push(key.with_arch(&arch).to_string() + " or " + &key.without_arch().to_string()),
+                Err(other) => return Err(RecipeError::from(other)),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(RecipeError::input(
+                "patches",
+                format!("{} not in the cache ({}): {}; add each with `patchfarm cache addPatch --patchId KEY --path FILE`", if missing.len() == 1 { "this patch is" } else { "these patches are" }, cache.root().display(), missing.join(", ")),
+            ));
+        }
+        items.iter().map(|(key, item)| Patch::open(&key.without_arch(), item).map_err(RecipeError::from)).collect()
+    })
+    .await
+    .expect("patch open task")
+}
+
+/// An Oracle Home unpacked on disk, as the patch engine reads it.
+pub struct DirHome<'a> {
+    pub root: &'a Path,
+}
+
+impl HomeFiles for DirHome<'_> {
+    fn read(&mut self, rel: &str) -> Result<Option<Vec<u8>>, OpatchError> {
+        match std::fs::read(self.root.join(rel)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(OpatchError::Io {
+                what: rel.into(),
+                source: e,
+            }),
+        }
+    }
+
+    fn symlink_on_path(&mut self, rel: &str) -> Result<Option<String>, OpatchError> {
+        let mut current = PathBuf::new();
+        for part in rel.split('/') {
+            current.push(part);
+            match std::fs::symlink_metadata(self.root.join(&current)) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Ok(Some(current.display().to_string()))
+                }
+                Ok(_) => {}
+                Err(_) => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Writes patch results into an unpacked Oracle Home. Blocking.
+pub fn write_changes(root: &Path, changes: &crate::opatch::Changes) -> Result<(), RecipeError> {
+    for (rel, bytes) in &changes.files {
+        let path = root.join(rel);
+        let io = |e: std::io::Error| {
+            RecipeError::from(OpatchError::Io {
+                what: path.display().to_string(),
+                source: e,
+            })
+        };
+        std::fs::create_dir_all(path.parent().expect("under the home")).map_err(io)?;
+        std::fs::write(&path, bytes).map_err(io)?;
+    }
+    Ok(())
+}

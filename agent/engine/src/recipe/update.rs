@@ -1,0 +1,352 @@
+//! `update`: patches applied to an existing WebLogic image as exactly one new layer holding only
+//! the changed files and the patch inventory — no copy of the Oracle Home (WIT's `update` adds
+//! gigabytes). Files to patch are read from the image's merged layers; nothing is run.
+
+use super::build::{self, BuildDir};
+use super::create::{WdtRequest, WDT_HOME, WDT_MODEL_HOME};
+use super::owner::{name_of, parse_chown};
+use super::patching::{self, PatchRequest};
+use super::{Engine, RecipeError};
+use crate::cache::CacheKey;
+use crate::image::{ImageRef, Platform};
+use crate::layer::writer::FileSource;
+use crate::layer::{LayerSpec, Owner};
+use crate::opatch::xml::Action;
+use crate::opatch::{self, HomeFiles, OpatchError};
+use crate::transport::PushReport;
+use crate::tree::{EntryKind, TreeAnswer, TreeEntry, TreeQuery};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug)]
+pub struct UpdateRequest {
+    pub tag: ImageRef,
+    pub from_image: ImageRef,
+    pub patches: PatchRequest,
+    /// Must match the Oracle Home's owner when given (WIT's IMG-0087).
+    pub chown: Option<String>,
+    pub wdt: WdtRequest,
+    pub platform: Platform,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct UpdateOutcome {
+    #[serde(flatten)]
+    pub report: PushReport,
+    pub applied: Vec<String>,
+    /// Requested patches already in the image.
+    pub skipped: Vec<String>,
+}
+
+/// The image's Oracle Home as prefetched from its layers.
+struct ImageHome {
+    home: String,
+    answer: TreeAnswer,
+}
+
+impl ImageHome {
+    fn entry(&self, rel: &str) -> Option<&TreeEntry> {
+        self.answer.get(&format!("{}/{rel}", self.home))
+    }
+}
+
+impl HomeFiles for ImageHome {
+    fn read(&mut self, rel: &str) -> Result<Option<Vec<u8>>, OpatchError> {
+        Ok(self.entry(rel).and_then(|e| e.content.clone()))
+    }
+
+    fn symlink_on_path(&mut self, rel: &str) -> Result<Option<String>, OpatchError> {
+        let mut current = String::new();
+        for part in rel.split('/') {
+            current = if current.is_empty() {
+                part.to_string()
+            } else {
+                format!("{current}/{part}")
+            };
+            if let Some(TreeEntry {
+                kind: EntryKind::Symlink(_),
+                ..
+            }) = self.entry(&current)
+            {
+                return Ok(Some(current));
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn ancestors(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = path.trim_start_matches('/');
+    while let Some((parent, _)) = current.rsplit_once('/') {
+        out.push(parent.to_string());
+        current = parent;
+    }
+    out
+}
+
+/// Applies the requested patches (and WDT files) to `from_image` as one layer and pushes it.
+pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutcome, RecipeError> {
+    let base = build::fetch_base(engine, &request.from_image, &request.platform).await?;
+    let what = format!("--fromImage {}", request.from_image);
+    let oracle_home = base.config.env_var("ORACLE_HOME").filter(|h| h.starts_with('/')).ok_or_else(|| {
+        RecipeError::input(&what, "the image has no ORACLE_HOME in its environment; update patches WebLogic images (build one with `patchfarm create`)")
+    })?;
+    base.config.env_var("JAVA_HOME").ok_or_else(|| {
+        RecipeError::input(&what, "the image has no JAVA_HOME in its environment")
+    })?;
+    let home = oracle_home
+        .trim_end_matches('/')
+        .trim_start_matches('/')
+        .to_string();
+    let tree = build::tree_of(engine, &base);
+
+    // One pass for the home's owner, version, installed patches and the account files.
+    let query = TreeQuery::default()
+        .stat(&home)
+        .read(&format!("{home}/inventory/registry.xml"))
+        .read("etc/passwd")
+        .read("etc/group")
+        .list(&format!("{home}/inventory/oneoffs"));
+    let facts = tree.lookup(&query).await?;
+    let home_entry = facts
+        .get(&home)
+        .ok_or_else(|| {
+            RecipeError::input(
+                &what,
+                format!("ORACLE_HOME {oracle_home} does not exist in the image"),
+            )
+        })?
+        .clone();
+    let text = |p: &str| {
+        facts
+            .get(p)
+            .and_then(|e| e.content.as_ref())
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+    };
+    let registry = text(&format!("{home}/inventory/registry.xml")).ok_or_else(|| {
+        RecipeError::input(
+            &what,
+            format!(
+                "{oracle_home}/inventory/registry.xml is missing: not an installed Oracle Home"
+            ),
+        )
+    })?;
+    let (version, _) = crate::installer::parse_registry(&registry);
+    let version = version.ok_or_else(|| {
+        RecipeError::input(&what, "inventory/registry.xml names no product version")
+    })?;
+    let owner = Owner {
+        uid: home_entry.uid,
+        gid: home_entry.gid,
+    };
+    let (user, group) = (
+        name_of(text("etc/passwd").as_deref(), owner.uid),
+        name_of(text("etc/group").as_deref(), owner.gid),
+    );
+    if let Some(chown) = &request.chown {
+        let (u, g) = parse_chown(chown)?;
+        let same = |asked: &str, name: &str, id: u64| {
+            asked == name || asked.parse::<u64>().ok() == Some(id)
+        };
+        if !same(&u, &user, owner.uid) || !same(&g, &group, owner.gid) {
+            return Err(RecipeError::input(format!("--chown {chown}"), format!("the Oracle Home in the image is owned by {user}:{group}; update keeps that owner (as WIT's IMG-0087)")));
+        }
+    }
+    let oneoffs = format!("{home}/inventory/oneoffs/");
+    let installed: BTreeSet<String> = facts
+        .listed
+        .values()
+        .flatten()
+        .filter_map(|e| {
+            e.path
+                .strip_prefix(&oneoffs)
+                .and_then(|rest| rest.split('/').next())
+                .map(str::to_owned)
+        })
+        .collect();
+
+    let kind = base
+        .config
+        .labels()
+        .get("org.patchfarm.product.type")
+        .cloned()
+        .unwrap_or_else(|| "wls".into());
+    let keys: Vec<CacheKey> = request.patches.keys(&kind, &version)?;
+    let (skipped_keys, wanted): (Vec<CacheKey>, Vec<CacheKey>) =
+        keys.into_iter().partition(|k| installed.contains(&k.name));
+    let skipped: Vec<String> = skipped_keys.iter().map(|k| k.to_string()).collect();
+    let patches = patching::open_patches(engine, wanted, request.platform.wit_arch()).await?;
+    let set = opatch::check(patches, &version, &installed)?;
+
+    if set.patches.is_empty() && request.wdt.is_empty() {
+        // Everything asked for is already there: the tag gets the same image (idempotent reruns).
+        let report =
+            super::copy::copy(engine, &request.from_image, &request.tag, &request.platform).await?;
+        return Ok(UpdateOutcome {
+            report,
+            applied: Vec::new(),
+            skipped,
+        });
+    }
+
+    // Prefetch every jar the patches rewrite and every path component they write through.
+    let mut query = TreeQuery::default();
+    for patch in &set.patches {
+        for action in &patch.actions {
+            let rel = match action {
+                Action::Copy { name, dir, .. } => [dir.as_str(), name.as_str()]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                Action::Jar { jar, dir, .. } => [dir.as_str(), jar.as_str()]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join("/"),
+            };
+            let full = format!("{home}/{rel}");
+            query = if matches!(action, Action::Jar { .. }) {
+                query.read(&full)
+            } else {
+                query.stat(&full)
+            };
+            for a in ancestors(&full) {
+                query = query.stat(&a);
+            }
+        }
+    }
+    let answer = tree.lookup(&query).await?;
+    let mut image_home = ImageHome {
+        home: home.clone(),
+        answer,
+    };
+    let set_for_apply = set.clone();
+    let (changes, image_home) = tokio::task::spawn_blocking(move || {
+        let changes = opatch::apply(&set_for_apply, &mut image_home);
+        (changes, image_home)
+    })
+    .await
+    .expect("patch task");
+    let changes = changes?;
+
+    let mut spec = LayerSpec::new();
+    // Parents keep the metadata they have in the image; new ones get the home's owner.
+    let mut parents = BTreeSet::new();
+    for rel in changes.files.keys() {
+        parents.extend(ancestors(&format!("{home}/{rel}")));
+    }
+    let dirs = parents.iter().fold(TreeQuery::default(), |q, p| q.stat(p));
+    let dir_facts = tree.lookup(&dirs).await?;
+    for dir in &parents {
+        match dir_facts.get(dir) {
+            Some(e) => spec.add_dir(
+                dir,
+                e.mode & 0o7777,
+                Owner {
+                    uid: e.uid,
+                    gid: e.gid,
+                },
+            )?,
+            None => spec.add_dir(dir, 0o750, owner)?,
+        }
+    }
+    for (rel, bytes) in &changes.files {
+        let full = format!("{home}/{rel}");
+        let mode = image_home
+            .answer
+            .get(&full)
+            .map(|e| e.mode & 0o7777)
+            .unwrap_or(0o640);
+        spec.add_bytes(&full, bytes.clone(), mode, owner)?;
+    }
+    let wdt_item = match (
+        request.wdt.is_empty(),
+        request.wdt.version.eq_ignore_ascii_case("none"),
+    ) {
+        (false, false) => {
+            let (cache, arch) = (
+                engine.cache.clone(),
+                request.platform.wit_arch().to_string(),
+            );
+            let key = CacheKey::installer("wdt", &request.wdt.version, None)?;
+            Some(
+                tokio::task::spawn_blocking(move || cache.find_for_arch(&key, &arch))
+                    .await
+                    .expect("cache task")?,
+            )
+        }
+        _ => None,
+    };
+    let mut config = base.config.clone();
+    if !request.wdt.is_empty() {
+        spec.add_dir(WDT_HOME, 0o750, owner)?;
+        spec.add_dir(WDT_MODEL_HOME, 0o750, owner)?;
+        if let Some(wdt) = &wdt_item {
+            spec.add_zip(&wdt.path, WDT_HOME, owner)?;
+        }
+        for file in request
+            .wdt
+            .models
+            .iter()
+            .chain(&request.wdt.archives)
+            .chain(&request.wdt.variables)
+        {
+            if !file.is_file() {
+                return Err(RecipeError::input(
+                    format!("WDT file {}", file.display()),
+                    "is not a readable regular file",
+                ));
+            }
+            let name = file.file_name().expect("a file").to_string_lossy();
+            spec.add_file(
+                &format!("{WDT_MODEL_HOME}/{name}"),
+                FileSource::Path(file.clone()),
+                0o640,
+                owner,
+            )?;
+        }
+        config.set_env("WDT_HOME", WDT_HOME);
+        config.set_env("WDT_MODEL_HOME", WDT_MODEL_HOME);
+    }
+
+    let labels = config.labels();
+    let mut all: Vec<String> = labels
+        .get("org.patchfarm.patches")
+        .map(|p| {
+            p.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    all.extend(set.ids());
+    config.set_label("org.patchfarm.patches", &all.join(","));
+    config.set_label("org.patchfarm.recipe", "update");
+    let mut inputs: BTreeMap<String, String> = labels
+        .get("org.patchfarm.inputs")
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default();
+    inputs.extend(set.digests());
+    config.set_label(
+        "org.patchfarm.inputs",
+        &serde_json::to_string(&inputs).expect("map serializes"),
+    );
+
+    let dir = BuildDir::new(engine)?;
+    let layer = dir.write_layer(engine, spec).await?;
+    let created_by = format!(
+        "patchfarm update: patches [{}] on {oracle_home}",
+        set.ids().join(",")
+    );
+    let image = build::assemble(engine, &base, config, &[(layer, created_by)]);
+    let report = build::publish(engine, &image, &request.tag).await?;
+    Ok(UpdateOutcome {
+        report,
+        applied: set.ids(),
+        skipped,
+    })
+}

@@ -1,0 +1,196 @@
+//! `patchfarm create`: a WebLogic image (JDK + patched Oracle Home + optional WDT files) built
+//! natively; several `--platform`s give an OCI index.
+
+use super::{progress, Context};
+use anyhow::{bail, Context as _};
+use patchfarm_engine::image::{ImageRef, Platform};
+use patchfarm_engine::opatch::CatalogChoice;
+use patchfarm_engine::recipe::create::{self, CreateRequest, WdtRequest};
+use patchfarm_engine::recipe::patching::PatchRequest;
+use patchfarm_engine::recipe::{build, Engine};
+use std::path::PathBuf;
+
+/// Patch selection flags shared by `create` and `update`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PatchArgs {
+    /// Patch ids, BUGNUMBER_VERSION[_ARCH] (a bare bug number means the product's version).
+    #[arg(long, value_delimiter = ',')]
+    pub patches: Vec<String>,
+    /// Apply the catalog's PSU and recommended patches for the product and version.
+    #[arg(long = "recommendedPatches", alias = "recommended-patches")]
+    pub recommended_patches: bool,
+    /// Apply the catalog's PSU only.
+    #[arg(
+        long = "latestPSU",
+        alias = "latest-psu",
+        conflicts_with = "recommended_patches"
+    )]
+    pub latest_psu: bool,
+    /// The fleet's patch catalog (YAML, see README).
+    #[arg(
+        long = "patchCatalog",
+        alias = "patch-catalog",
+        env = "PATCHFARM_PATCH_CATALOG"
+    )]
+    pub patch_catalog: Option<PathBuf>,
+}
+
+impl PatchArgs {
+    pub fn request(&self) -> anyhow::Result<PatchRequest> {
+        let choice = match (self.recommended_patches, self.latest_psu) {
+            (true, _) => Some(CatalogChoice::Recommended),
+            (_, true) => Some(CatalogChoice::LatestPsu),
+            _ => None,
+        };
+        let catalog = match (choice, &self.patch_catalog) {
+            (Some(choice), Some(path)) => Some((path.clone(), choice)),
+            (Some(_), None) => bail!("--recommendedPatches and --latestPSU resolve against the fleet's patch catalog: give --patchCatalog FILE"),
+            (None, _) => None,
+        };
+        Ok(PatchRequest {
+            ids: self.patches.clone(),
+            catalog,
+        })
+    }
+}
+
+/// WDT flags shared by `create` and `update` (models are placed, never run).
+#[derive(clap::Args, Debug, Clone)]
+pub struct WdtArgs {
+    #[arg(long = "wdtModel", alias = "wdt-model", value_delimiter = ',')]
+    pub wdt_model: Vec<PathBuf>,
+    #[arg(long = "wdtArchive", alias = "wdt-archive", value_delimiter = ',')]
+    pub wdt_archive: Vec<PathBuf>,
+    #[arg(long = "wdtVariables", alias = "wdt-variables", value_delimiter = ',')]
+    pub wdt_variables: Vec<PathBuf>,
+    /// WDT to install from cache key wdt_VERSION, or `none`.
+    #[arg(long = "wdtVersion", alias = "wdt-version", default_value = "latest")]
+    pub wdt_version: String,
+    /// Accepted for WIT compatibility: patchfarm only places models (Model in Image).
+    #[arg(long = "wdtModelOnly", alias = "wdt-model-only")]
+    pub wdt_model_only: bool,
+    /// WIT's domain creation step; refused, since running WDT needs a container.
+    #[arg(long = "wdtOperation", alias = "wdt-operation", hide = true)]
+    pub wdt_operation: Option<String>,
+}
+
+impl WdtArgs {
+    pub fn request(&self) -> anyhow::Result<WdtRequest> {
+        if let Some(op) = &self.wdt_operation {
+            bail!("--wdtOperation {op}: running WDT to create or update a domain needs a container, which the native engine does not run; patchfarm places the model under /u01/wdt/models (Model in Image) — drop --wdtOperation, or use --wdtModelOnly");
+        }
+        Ok(WdtRequest {
+            models: self.wdt_model.clone(),
+            archives: self.wdt_archive.clone(),
+            variables: self.wdt_variables.clone(),
+            version: self.wdt_version.clone(),
+        })
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[arg(long, short = 't')]
+    tag: String,
+    /// Base OS image (needs glibc for the JDK to run). Required: no default registry is reachable.
+    #[arg(long = "fromImage", alias = "from-image")]
+    from_image: String,
+    /// Installer type: the Oracle Home comes from cache key TYPE_VERSION.
+    #[arg(long = "type", default_value = "wls")]
+    kind: String,
+    #[arg(long, default_value = "12.2.1.4.0")]
+    version: String,
+    /// The JDK comes from cache key jdk_VERSION.
+    #[arg(long = "jdkVersion", alias = "jdk-version", default_value = "8u202")]
+    jdk_version: String,
+    #[command(flatten)]
+    patches: PatchArgs,
+    #[arg(long, default_value = "oracle:oracle")]
+    chown: String,
+    #[command(flatten)]
+    wdt: WdtArgs,
+    /// Files to place in the image, FILE:/IMAGE/PATH (or FILE, placed under /u01/files/).
+    #[arg(
+        long = "additionalBuildFiles",
+        alias = "additional-build-files",
+        value_delimiter = ','
+    )]
+    additional_build_files: Vec<String>,
+    /// One or more platforms; several give an OCI image index.
+    #[arg(long, default_value = "linux/amd64", value_delimiter = ',')]
+    platform: Vec<String>,
+    /// Print the plan and push nothing.
+    #[arg(long = "dryRun", alias = "dry-run")]
+    dry_run: bool,
+}
+
+fn additional_files(specs: &[String]) -> Vec<(PathBuf, String)> {
+    specs
+        .iter()
+        .map(|spec| match spec.split_once(':') {
+            Some((file, dest)) => (PathBuf::from(file), dest.to_string()),
+            None => {
+                let name = std::path::Path::new(spec)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (PathBuf::from(spec), format!("/u01/files/{name}"))
+            }
+        })
+        .collect()
+}
+
+pub async fn run(ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<()> {
+    let request = CreateRequest {
+        tag: args.tag.parse::<ImageRef>().context("--tag")?,
+        from_image: args.from_image.parse::<ImageRef>().context("--fromImage")?,
+        kind: args.kind.clone(),
+        version: args.version.clone(),
+        jdk_version: args.jdk_version.clone(),
+        patches: args.patches.request()?,
+        chown: args.chown.clone(),
+        wdt: args.wdt.request()?,
+        additional_files: additional_files(&args.additional_build_files),
+        platforms: args
+            .platform
+            .iter()
+            .map(|p| p.parse::<Platform>().context("--platform"))
+            .collect::<anyhow::Result<_>>()?,
+    };
+    let step = progress::step("checking installers and patches");
+    let plans = create::plan(engine, &request).await.context("create")?;
+    if args.dry_run {
+        step.finish_and_clear();
+        let described = plans
+            .iter()
+            .map(|p| p.describe(&request))
+            .collect::<Result<Vec<_>, _>>()?;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"tag": request.tag.to_string(), "images": described})
+            )?
+        );
+        return Ok(());
+    }
+    let mut images = Vec::new();
+    for plan in &plans {
+        step.set_message(format!("building {}", plan.platform));
+        images.push((
+            plan.build(engine, &request)
+                .await
+                .context("create: building layers")?,
+            plan.platform.clone(),
+        ));
+    }
+    step.set_message(format!("pushing {}", request.tag));
+    let report = if images.len() == 1 {
+        build::publish(engine, &images[0].0, &request.tag).await
+    } else {
+        build::publish_index(engine, &images, &request.tag).await
+    }
+    .with_context(|| format!("create: pushing {}", request.tag))?;
+    step.finish_and_clear();
+    drop(plans);
+    super::print_report(ctx, &report)
+}
