@@ -246,7 +246,6 @@ pub fn debian_base(registry: &crate::Registry) -> String {
             std::fs::create_dir_all(&target).unwrap();
             let tarball = target.join("debian-bookworm-minbase.tar");
             let work = tempfile::tempdir().unwrap();
-            let rootfs = work.path().join("rootfs");
             if !tarball.is_file() {
                 let staging = work.path().join("debootstrap");
                 run(Command::new("debootstrap")
@@ -264,35 +263,23 @@ pub fn debian_base(registry: &crate::Registry) -> String {
                     .arg("."));
                 std::fs::rename(&partial, &tarball).unwrap();
             }
-            std::fs::create_dir_all(&rootfs).unwrap();
-            run(Command::new("tar")
-                .arg("-C")
-                .arg(&rootfs)
-                .arg("-xf")
-                .arg(&tarball));
-            let layout = work.path().join("layout");
-            let image = format!("{}:bookworm", layout.display());
-            run(Command::new("umoci")
-                .args(["init", "--layout"])
-                .arg(&layout));
-            run(Command::new("umoci").args(["new", "--image", &image]));
-            run(Command::new("umoci")
-                .args(["insert", "--image", &image])
-                .arg(&rootfs)
-                .arg("/"));
-            run(Command::new("umoci").args([
-                "config",
-                "--image",
-                &image,
-                "--os",
-                "linux",
-                "--architecture",
-                "amd64",
-                "--config.env",
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "--config.cmd",
-                "/bin/bash",
-            ]));
+            let layout = crate::tools::umoci_image(
+                work.path(),
+                "bookworm",
+                |rootfs| {
+                    run(Command::new("tar")
+                        .arg("-C")
+                        .arg(rootfs)
+                        .arg("-xf")
+                        .arg(&tarball));
+                },
+                &[
+                    "--config.env",
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "--config.cmd",
+                    "/bin/bash",
+                ],
+            );
             (work, layout)
         })
         .1;

@@ -10,7 +10,7 @@ use crate::cache::{CacheKey, CachedItem};
 use crate::image::{ImageConfig, ImageRef, Platform};
 use crate::installer::{self, Jdk, OracleHome};
 use crate::layer::writer::FileSource;
-use crate::layer::{LayerBlob, LayerSpec};
+use crate::layer::{LayerBlob, LayerSpec, Owner};
 use crate::opatch::{self, PatchSet};
 use crate::transport::{PushReport, PushedImage, ResolvedImage};
 use serde_json::json;
@@ -36,6 +36,63 @@ pub struct WdtRequest {
 impl WdtRequest {
     pub fn is_empty(&self) -> bool {
         self.models.is_empty() && self.archives.is_empty() && self.variables.is_empty()
+    }
+
+    fn files(&self) -> impl Iterator<Item = &PathBuf> {
+        self.models
+            .iter()
+            .chain(&self.archives)
+            .chain(&self.variables)
+    }
+
+    /// Every model, archive and variables file must be a readable regular file.
+    pub fn check_files(&self) -> Result<(), RecipeError> {
+        check_files("--wdtModel", &self.models)?;
+        check_files("--wdtArchive", &self.archives)?;
+        check_files("--wdtVariables", &self.variables)
+    }
+
+    /// The cached WDT installer, when models are placed and a version is asked for.
+    pub async fn installer(
+        &self,
+        engine: &Engine,
+        arch: &str,
+    ) -> Result<Option<CachedItem>, RecipeError> {
+        if self.is_empty() || self.version.eq_ignore_ascii_case("none") {
+            return Ok(None);
+        }
+        Ok(Some(
+            cached(
+                engine,
+                CacheKey::installer("wdt", &self.version, None)?,
+                arch,
+            )
+            .await?,
+        ))
+    }
+
+    /// Adds WDT_HOME (the installer unzipped) and the model files under WDT_MODEL_HOME.
+    pub fn add_to(
+        &self,
+        spec: &mut LayerSpec,
+        installer: Option<&CachedItem>,
+        owner: Owner,
+    ) -> Result<(), RecipeError> {
+        spec.add_dir(WDT_HOME, 0o750, owner)?;
+        spec.add_dir(WDT_MODEL_HOME, 0o750, owner)?;
+        if let Some(wdt) = installer {
+            spec.add_zip(&wdt.path, WDT_HOME, owner)?;
+        }
+        for file in self.files() {
+            let name = file.file_name().expect("checked file").to_string_lossy();
+            spec.add_file(
+                &format!("{WDT_MODEL_HOME}/{name}"),
+                FileSource::Path(file.clone()),
+                0o640,
+                owner,
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -97,9 +154,7 @@ pub async fn plan(
     engine: &Engine,
     request: &CreateRequest,
 ) -> Result<Vec<PlatformPlan>, RecipeError> {
-    check_files("--wdtModel", &request.wdt.models)?;
-    check_files("--wdtArchive", &request.wdt.archives)?;
-    check_files("--wdtVariables", &request.wdt.variables)?;
+    request.wdt.check_files()?;
     for (file, dest) in &request.additional_files {
         check_files("--additionalBuildFiles", std::slice::from_ref(file))?;
         if !dest.starts_with('/') {
@@ -140,20 +195,7 @@ async fn plan_platform(
         arch,
     )
     .await?;
-    let wdt_item = match (
-        request.wdt.is_empty(),
-        request.wdt.version.eq_ignore_ascii_case("none"),
-    ) {
-        (false, false) => Some(
-            cached(
-                engine,
-                CacheKey::installer("wdt", &request.wdt.version, None)?,
-                arch,
-            )
-            .await?,
-        ),
-        _ => None,
-    };
+    let wdt_item = request.wdt.installer(engine, arch).await?;
     let patch_keys = request.patches.keys(&request.kind, &request.version)?;
     let patches = patching::open_patches(engine, patch_keys, arch).await?;
 
@@ -299,26 +341,9 @@ impl PlatformPlan {
             let mut extra = LayerSpec::new();
             extra.add_dir("/u01", 0o755, owner)?;
             if !request.wdt.is_empty() {
-                extra.add_dir(WDT_HOME, 0o750, owner)?;
-                extra.add_dir(WDT_MODEL_HOME, 0o750, owner)?;
-                if let Some(wdt) = &self.wdt_item {
-                    extra.add_zip(&wdt.path, WDT_HOME, owner)?;
-                }
-                for file in request
+                request
                     .wdt
-                    .models
-                    .iter()
-                    .chain(&request.wdt.archives)
-                    .chain(&request.wdt.variables)
-                {
-                    let name = file.file_name().expect("checked file").to_string_lossy();
-                    extra.add_file(
-                        &format!("{WDT_MODEL_HOME}/{name}"),
-                        FileSource::Path(file.clone()),
-                        0o640,
-                        owner,
-                    )?;
-                }
+                    .add_to(&mut extra, self.wdt_item.as_ref(), owner)?;
             }
             for (file, dest) in &request.additional_files {
                 extra.add_file(dest, FileSource::Path(file.clone()), 0o644, owner)?;

@@ -9,7 +9,6 @@ use super::patching::{self, PatchRequest};
 use super::{Engine, RecipeError};
 use crate::cache::CacheKey;
 use crate::image::{ImageRef, Platform};
-use crate::layer::writer::FileSource;
 use crate::layer::{LayerSpec, Owner};
 use crate::opatch::xml::Action;
 use crate::opatch::{self, HomeFiles, OpatchError};
@@ -87,6 +86,7 @@ fn ancestors(path: &str) -> Vec<String> {
 
 /// Applies the requested patches (and WDT files) to `from_image` as one layer and pushes it.
 pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutcome, RecipeError> {
+    request.wdt.check_files()?;
     let base = build::fetch_base(engine, &request.from_image, &request.platform).await?;
     let what = format!("--fromImage {}", request.from_image);
     let oracle_home = base.config.env_var("ORACLE_HOME").filter(|h| h.starts_with('/')).ok_or_else(|| {
@@ -263,52 +263,13 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
             .unwrap_or(0o640);
         spec.add_bytes(&full, bytes.clone(), mode, owner)?;
     }
-    let wdt_item = match (
-        request.wdt.is_empty(),
-        request.wdt.version.eq_ignore_ascii_case("none"),
-    ) {
-        (false, false) => {
-            let (cache, arch) = (
-                engine.cache.clone(),
-                request.platform.wit_arch().to_string(),
-            );
-            let key = CacheKey::installer("wdt", &request.wdt.version, None)?;
-            Some(
-                tokio::task::spawn_blocking(move || cache.find_for_arch(&key, &arch))
-                    .await
-                    .expect("cache task")?,
-            )
-        }
-        _ => None,
-    };
+    let wdt_item = request
+        .wdt
+        .installer(engine, request.platform.wit_arch())
+        .await?;
     let mut config = base.config.clone();
     if !request.wdt.is_empty() {
-        spec.add_dir(WDT_HOME, 0o750, owner)?;
-        spec.add_dir(WDT_MODEL_HOME, 0o750, owner)?;
-        if let Some(wdt) = &wdt_item {
-            spec.add_zip(&wdt.path, WDT_HOME, owner)?;
-        }
-        for file in request
-            .wdt
-            .models
-            .iter()
-            .chain(&request.wdt.archives)
-            .chain(&request.wdt.variables)
-        {
-            if !file.is_file() {
-                return Err(RecipeError::input(
-                    format!("WDT file {}", file.display()),
-                    "is not a readable regular file",
-                ));
-            }
-            let name = file.file_name().expect("a file").to_string_lossy();
-            spec.add_file(
-                &format!("{WDT_MODEL_HOME}/{name}"),
-                FileSource::Path(file.clone()),
-                0o640,
-                owner,
-            )?;
-        }
+        request.wdt.add_to(&mut spec, wdt_item.as_ref(), owner)?;
         config.set_env("WDT_HOME", WDT_HOME);
         config.set_env("WDT_MODEL_HOME", WDT_MODEL_HOME);
     }
