@@ -6,6 +6,7 @@ pub mod faults;
 pub mod registry;
 pub mod tools;
 pub mod weblogic;
+pub mod wls;
 
 pub use registry::Registry;
 pub use tools::busybox_multiarch;

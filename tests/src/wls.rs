@@ -1,0 +1,227 @@
+//! A WebLogic test bed: a registry with a base image and a patchfarm whose cache holds the
+//! fixture Oracle Home and patches, plus helpers to look inside pushed images.
+
+use crate::weblogic::{self, Act, WLS_VERSION};
+use crate::{busybox_base, run, Patchfarm, Registry};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const PSU: &str = "37000001";
+pub const REC: &str = "37000002";
+pub const OVERLAY: &str = "37000003";
+pub const CONFLICT: &str = "37000004";
+pub const ESCAPE: &str = "37000005";
+
+/// A registry with a base image, a patchfarm whose cache holds the Oracle Home and patches.
+pub struct Wls {
+    pub registry: Registry,
+    pub base: String,
+    pub pf: Patchfarm,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn key(bug: &str) -> String {
+    format!("{bug}_{WLS_VERSION}")
+}
+
+impl Wls {
+    pub fn new() -> Self {
+        let registry = Registry::start();
+        let base = busybox_base(&registry);
+        Self::with(registry, base)
+    }
+
+    pub fn with(registry: Registry, base: String) -> Self {
+        let wls = Wls {
+            registry,
+            base,
+            pf: Patchfarm::new(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let home = wls.dir.path().join("wls.zip");
+        weblogic::oracle_home_zip(&home, WLS_VERSION);
+        wls.add_installer("wls", WLS_VERSION, &home);
+        let d = wls.dir.path();
+        let readme = |content: &'static [u8]| Act::Copy {
+            dir: "wlserver/server/lib",
+            name: "readme.txt",
+            content,
+        };
+        let jar = |entry: &'static str, content: &'static [u8]| Act::Jar {
+            dir: "wlserver/server/lib",
+            jar: "weblogic.jar",
+            entry,
+            content,
+        };
+        wls.add_patch(
+            PSU,
+            &weblogic::patch_zip(
+                d,
+                PSU,
+                WLS_VERSION,
+                &[],
+                &[
+                    readme(b"PSU readme\n"),
+                    jar("weblogic/Server.class", b"PSU Server"),
+                ],
+            ),
+        );
+        wls.add_patch(
+            REC,
+            &weblogic::patch_zip(
+                d,
+                REC,
+                WLS_VERSION,
+                &[],
+                &[jar("weblogic/Util.class", b"REC Util")],
+            ),
+        );
+        wls.add_patch(
+            OVERLAY,
+            &weblogic::patch_zip(
+                d,
+                OVERLAY,
+                WLS_VERSION,
+                &[PSU],
+                &[jar("weblogic/Server.class", b"OVERLAY Server")],
+            ),
+        );
+        wls.add_patch(
+            CONFLICT,
+            &weblogic::patch_zip(
+                d,
+                CONFLICT,
+                WLS_VERSION,
+                &[],
+                &[readme(b"conflicting readme\n")],
+            ),
+        );
+        wls.add_patch(
+            ESCAPE,
+            &weblogic::patch_zip(
+                d,
+                ESCAPE,
+                WLS_VERSION,
+                &[],
+                &[Act::Copy {
+                    dir: "../../etc",
+                    name: "passwd",
+                    content: b"pwned",
+                }],
+            ),
+        );
+        weblogic::catalog(&wls.catalog(), &key(PSU), &[&key(REC)]);
+        wls
+    }
+
+    pub fn catalog(&self) -> PathBuf {
+        self.dir.path().join("catalog.yaml")
+    }
+
+    pub fn add_installer(&self, kind: &str, version: &str, path: &Path) {
+        self.pf.ok(&[
+            "cache",
+            "addInstaller",
+            "--type",
+            kind,
+            "--version",
+            version,
+            "--path",
+            &path.display().to_string(),
+        ]);
+    }
+
+    pub fn add_patch(&self, bug: &str, path: &Path) {
+        self.pf.ok(&[
+            "cache",
+            "addPatch",
+            "--patchId",
+            &key(bug),
+            "--path",
+            &path.display().to_string(),
+        ]);
+    }
+
+    /// Caches a fake JDK as jdk_17 (for tests that never run Java).
+    pub fn fake_jdk(&self) {
+        let jdk = self.dir.path().join("fake-jdk.tar.gz");
+        weblogic::fake_jdk_tgz(&jdk, "17.0.99");
+        self.add_installer("jdk", "17", &jdk);
+    }
+
+    pub fn tag(&self, name: &str) -> String {
+        format!("{}/wls/{name}", self.registry.host())
+    }
+
+    pub fn create(&self, tag: &str, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec![
+            "create",
+            "--json",
+            "--tag",
+            tag,
+            "--fromImage",
+            &self.base,
+            "--jdkVersion",
+            "17",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&self.pf.ok(&args)).unwrap()
+    }
+
+    pub fn create_fails(&self, tag: &str, extra: &[&str]) -> String {
+        let mut args = vec![
+            "create",
+            "--tag",
+            tag,
+            "--fromImage",
+            &self.base,
+            "--jdkVersion",
+            "17",
+        ];
+        args.extend_from_slice(extra);
+        self.pf.fails(&args)
+    }
+}
+
+/// Unpacks `reference` with umoci; returns (work dir, rootfs).
+pub fn unpack(reference: &str) -> (tempfile::TempDir, PathBuf) {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("l");
+    run(Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .arg(format!("oci:{}:x", layout.display())));
+    let bundle = work.path().join("b");
+    run(Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:x", layout.display()))
+        .arg(&bundle));
+    (work, bundle.join("rootfs"))
+}
+
+pub fn jar_entry(jar: &Path, name: &str) -> Vec<u8> {
+    patchfarm_engine::opatch::apply::jar_entry(&std::fs::read(jar).unwrap(), name)
+        .unwrap_or_else(|| panic!("{name} missing from {}", jar.display()))
+}
+
+pub fn raw(reference: &str) -> serde_json::Value {
+    serde_json::from_str(&run(Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))))
+    .unwrap()
+}
+
+/// The manifest digest of `reference` as the registry reports it.
+pub fn raw_digest(reference: &str) -> String {
+    run(Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
+        .arg(format!("docker://{reference}")))
+    .trim()
+    .to_string()
+}
+
+impl Default for Wls {
+    fn default() -> Self {
+        Self::new()
+    }
+}

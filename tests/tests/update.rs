@@ -1,0 +1,177 @@
+//! `update` (one new layer of changed files) and multi-platform `create` (an OCI index).
+
+use patchfarm_e2e::weblogic::{self, JAR};
+use patchfarm_e2e::wls::*;
+use patchfarm_e2e::{busybox_multiarch, run, Registry};
+use std::process::Command;
+
+#[test]
+fn update_adds_one_layer_with_only_the_changed_files() {
+    let wls = Wls::new();
+    wls.fake_jdk();
+    let base = wls.tag("app:base");
+    wls.create(&base, &[]);
+    let updated = wls.tag("app:patched");
+    let out: serde_json::Value = serde_json::from_str(&wls.pf.ok(&[
+        "update",
+        "--json",
+        "--fromImage",
+        &base,
+        "--tag",
+        &updated,
+        "--patches",
+        &format!("{},{}", key(PSU), key(REC)),
+    ]))
+    .unwrap();
+    assert_eq!(out["applied"], serde_json::json!([PSU, REC]));
+    let (before, after) = (raw(&base), raw(&updated));
+    let (old_layers, new_layers) = (
+        before["layers"].as_array().unwrap(),
+        after["layers"].as_array().unwrap(),
+    );
+    assert_eq!(
+        new_layers.len(),
+        old_layers.len() + 1,
+        "update adds exactly one layer"
+    );
+    assert_eq!(
+        &new_layers[..old_layers.len()],
+        &old_layers[..],
+        "the existing layers are reused as they are"
+    );
+
+    // The new layer holds the changed files, the inventory records and their parents, nothing else.
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("l");
+    run(Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false"])
+        .arg(format!("docker://{updated}"))
+        .arg(format!("oci:{}:x", layout.display())));
+    let top = new_layers.last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let listing = run(Command::new("tar")
+        .arg("-tvzf")
+        .arg(layout.join("blobs/sha256").join(top)));
+    for line in listing.lines() {
+        let path = line.split_whitespace().last().unwrap();
+        let allowed = path.ends_with('/')
+            || path == format!("u01/oracle/{JAR}")
+            || path == "u01/oracle/wlserver/server/lib/readme.txt"
+            || path.starts_with("u01/oracle/inventory/oneoffs/");
+        assert!(allowed, "unexpected entry in the update layer: {line}");
+        assert!(
+            line.contains("1000/1000"),
+            "owner must be the Oracle Home's: {line}"
+        );
+    }
+    // The same patches give the same jar whether applied by create or by update.
+    let created = wls.tag("app:created");
+    wls.create(
+        &created,
+        &["--patches", &format!("{},{}", key(PSU), key(REC))],
+    );
+    let ((_a, r1), (_b, r2)) = (unpack(&updated), unpack(&created));
+    assert_eq!(
+        std::fs::read(r1.join("u01/oracle").join(JAR)).unwrap(),
+        std::fs::read(r2.join("u01/oracle").join(JAR)).unwrap()
+    );
+    let inspected: serde_json::Value =
+        serde_json::from_str(&wls.pf.ok(&["inspect", "--image", &updated, "--patches"])).unwrap();
+    assert_eq!(inspected["oraclePatches"].as_array().unwrap().len(), 2);
+
+    // Already applied: skipped and reported; the tag gets the same image.
+    let again = wls.pf.output(&[
+        "update",
+        "--json",
+        "--fromImage",
+        &updated,
+        "--tag",
+        &wls.tag("app:again"),
+        "--patches",
+        &key(PSU),
+    ]);
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains(&format!("skipped: {}", key(PSU))));
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["digest"].as_str().unwrap(), raw_digest(&updated));
+    // A different owner than the Oracle Home's is refused (WIT's IMG-0087).
+    let err = wls.pf.fails(&[
+        "update",
+        "--fromImage",
+        &base,
+        "--tag",
+        &wls.tag("app:root"),
+        "--patches",
+        &key(PSU),
+        "--chown",
+        "root:root",
+    ]);
+    assert!(
+        err.contains("--chown root:root") && err.contains("oracle:oracle"),
+        "{err}"
+    );
+}
+
+#[test]
+fn several_platforms_give_an_index_built_from_arch_specific_keys() {
+    let registry = Registry::start();
+    let base = busybox_multiarch(&registry);
+    let wls = Wls::with(registry, base);
+    wls.fake_jdk();
+    let arm_jdk = wls.dir.path().join("arm-jdk.tar.gz");
+    weblogic::fake_jdk_tgz(&arm_jdk, "17.0.99-arm");
+    wls.pf.ok(&[
+        "cache",
+        "addInstaller",
+        "--type",
+        "jdk",
+        "--version",
+        "17",
+        "--architecture",
+        "arm64",
+        "--path",
+        &arm_jdk.display().to_string(),
+    ]);
+    let tag = wls.tag("multi:1");
+    wls.create(
+        &tag,
+        &[
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--patches",
+            &key(PSU),
+        ],
+    );
+    let index = raw(&tag);
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let archs: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(archs, vec!["amd64", "arm64"]);
+    for (arch, jdk) in [("amd64", "17.0.99"), ("arm64", "17.0.99-arm")] {
+        let config: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo")
+            .args([
+                "inspect",
+                "--config",
+                "--tls-verify=false",
+                "--override-arch",
+                arch,
+            ])
+            .arg(format!("docker://{tag}"))))
+        .unwrap();
+        assert_eq!(config["architecture"], arch);
+        assert_eq!(
+            config["config"]["Labels"]["org.patchfarm.jdk.version"], jdk,
+            "{arch} takes jdk_17_{arch} first, then jdk_17"
+        );
+    }
+}
