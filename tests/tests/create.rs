@@ -237,3 +237,107 @@ fn bad_patches_and_installers_are_refused_before_anything_is_pushed() {
         "nothing may be pushed"
     );
 }
+
+#[test]
+fn a_patch_writing_through_a_symlink_out_of_oracle_home_is_refused() {
+    let wls = Wls::new();
+    wls.fake_jdk();
+    // An installed Oracle Home (tar.gz) whose wlserver/server/lib points outside it.
+    let home = wls.dir.path().join("home");
+    std::fs::create_dir_all(home.join("inventory")).unwrap();
+    std::fs::create_dir_all(home.join("wlserver/server")).unwrap();
+    std::fs::write(home.join("inventory/registry.xml"), format!("<registry><distributions><distribution name=\"WebLogic Server\" version=\"{WLS_VERSION}\"/></distributions></registry>")).unwrap();
+    std::os::unix::fs::symlink("/etc", home.join("wlserver/server/lib")).unwrap();
+    let tgz = wls.dir.path().join("linked-home.tar.gz");
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&home)
+        .arg("-czf")
+        .arg(&tgz)
+        .arg("."));
+    wls.pf.ok(&[
+        "cache",
+        "addInstaller",
+        "--type",
+        "wls",
+        "--version",
+        WLS_VERSION,
+        "--path",
+        &tgz.display().to_string(),
+        "--force",
+    ]);
+    let err = wls.create_fails(&wls.tag("linked:1"), &["--patches", &key(PSU)]);
+    assert!(
+        err.contains("symlink") && err.contains("wlserver/server/lib") && err.contains(&key(PSU)),
+        "{err}"
+    );
+    assert!(wls.registry.tags("wls/linked").is_empty());
+}
+
+#[test]
+fn dry_run_shows_inputs_patches_and_config_and_pushes_nothing() {
+    let wls = Wls::new();
+    wls.fake_jdk();
+    let model = wls.dir.path().join("model.yaml");
+    std::fs::write(&model, "topology: {}\n").unwrap();
+    let extra = wls.dir.path().join("start.sh");
+    std::fs::write(&extra, "#!/bin/sh\n").unwrap();
+    let args = [
+        "create",
+        "--dryRun",
+        "--tag",
+        &wls.tag("dry:1"),
+        "--fromImage",
+        &wls.base,
+        "--jdkVersion",
+        "17",
+        "--patches",
+        &format!("{},{}", key(OVERLAY), key(PSU)),
+        "--wdtModel",
+        &model.display().to_string(),
+        "--wdtVersion",
+        "none",
+        "--additionalBuildFiles",
+        &format!("{}:/u01/oracle/start.sh", extra.display()),
+    ];
+    let plan: serde_json::Value = serde_json::from_str(&wls.pf.ok(&args)).unwrap();
+    let image = &plan["images"][0];
+    let order: Vec<&str> = image["patches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        vec![key(PSU), key(OVERLAY)],
+        "an overlay applies after its base"
+    );
+    assert!(image["patches"][0]["sha256"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    assert_eq!(image["oracleHome"]["version"], WLS_VERSION);
+    assert_eq!(
+        image["layers"].as_array().unwrap().len(),
+        3,
+        "JDK, Oracle Home, WDT + additional files"
+    );
+    let env: Vec<&str> = image["config"]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    for want in [
+        "JAVA_HOME=/u01/jdk",
+        "ORACLE_HOME=/u01/oracle",
+        "WDT_MODEL_HOME=/u01/wdt/models",
+    ] {
+        assert!(env.contains(&want), "{want} missing from {env:?}");
+    }
+    assert!(
+        wls.registry.tags("wls/dry").is_empty(),
+        "a dry run pushes nothing"
+    );
+}
