@@ -4,6 +4,7 @@
 use crate::digest::Digest;
 use crate::image::Descriptor;
 use crate::layer::{reader, LayerError};
+use crate::transport::push::{BlobOrigin, OutBlob};
 use crate::transport::{BlobSource, TransportError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -83,10 +84,9 @@ impl TreeAnswer {
     }
 }
 
-/// An image's layers, bottom first, and where to read them.
+/// An image's layers, bottom first, and where to read each of them.
 pub struct MergedTree {
-    layers: Vec<Descriptor>,
-    source: BlobSource,
+    layers: Vec<OutBlob>,
     download_dir: PathBuf,
 }
 
@@ -127,10 +127,25 @@ impl Hidden {
 }
 
 impl MergedTree {
+    /// The tree of an image whose layers all come from `source`.
     pub fn new(layers: Vec<Descriptor>, source: BlobSource, download_dir: PathBuf) -> Self {
+        let layers = layers
+            .into_iter()
+            .map(|descriptor| OutBlob {
+                descriptor,
+                origin: BlobOrigin::Remote(source.clone()),
+            })
+            .collect();
         MergedTree {
             layers,
-            source,
+            download_dir,
+        }
+    }
+
+    /// The tree of an image value whose layers come from several places (e.g. a rebase result).
+    pub fn over(layers: Vec<OutBlob>, download_dir: PathBuf) -> Self {
+        MergedTree {
+            layers,
             download_dir,
         }
     }
@@ -145,11 +160,13 @@ impl MergedTree {
             if pending.is_empty() && query.list.is_empty() {
                 break;
             }
-            let layer = &self.layers[index];
-            let path = self
-                .source
-                .local_path(&layer.digest, &self.download_dir)
-                .await?;
+            let layer = &self.layers[index].descriptor;
+            let path = match &self.layers[index].origin {
+                BlobOrigin::Local(path) => path.clone(),
+                BlobOrigin::Remote(source) => {
+                    source.local_path(&layer.digest, &self.download_dir).await?
+                }
+            };
             let scan = LayerScan {
                 index,
                 path,

@@ -164,6 +164,39 @@ impl ImageConfig {
             .unwrap_or_default()
     }
 
+    /// The `history` entries as they are.
+    pub fn history(&self) -> Vec<Value> {
+        self.0
+            .get("history")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Replaces the layer list: diffIDs bottom first, and the matching history.
+    pub fn set_layers(&mut self, diff_ids: &[String], history: Vec<Value>) {
+        self.0.insert(
+            "rootfs".into(),
+            json!({"type": "layers", "diff_ids": diff_ids}),
+        );
+        self.0.insert("history".into(), Value::Array(history));
+    }
+
+    /// A runtime setting (`Cmd`, `Entrypoint`, `ExposedPorts`, …) as raw JSON.
+    pub fn runtime_value(&self, key: &str) -> Option<&Value> {
+        self.runtime()
+            .and_then(|c| c.get(key))
+            .filter(|v| !v.is_null())
+    }
+
+    pub fn set_runtime_value(&mut self, key: &str, value: Value) {
+        self.runtime_mut().insert(key.into(), value);
+    }
+
+    pub fn set_created(&mut self, created: &str) {
+        self.0.insert("created".into(), json!(created));
+    }
+
     pub fn created(&self) -> Option<String> {
         self.0
             .get("created")

@@ -142,8 +142,23 @@ pub fn assemble(
     for (layer, created_by) in new_layers {
         config.append_layer(&layer.diff_id, &created, created_by, "patchfarm");
     }
-    let config_bytes = config.to_bytes();
-    let mut layers: Vec<OutBlob> = base
+    let mut layers = base_layers(base);
+    layers.extend(new_layers.iter().map(|(l, _)| OutBlob {
+        descriptor: Descriptor::new(l.media_type, l.digest.clone(), l.size),
+        origin: BlobOrigin::Local(l.path.clone()),
+    }));
+    image_value(
+        engine,
+        layers,
+        config,
+        &base.reference.to_string(),
+        &base.manifest_digest.to_string(),
+    )
+}
+
+/// `image`'s layers as blobs to push, media types in their OCI spelling.
+pub fn base_layers(image: &ResolvedImage) -> Vec<OutBlob> {
+    image
         .manifest
         .layers
         .iter()
@@ -152,19 +167,36 @@ pub fn assemble(
                 media_type: media::oci_layer_type(&d.media_type).to_string(),
                 ..d.clone()
             },
-            origin: BlobOrigin::Remote(base.source.clone()),
+            origin: BlobOrigin::Remote(image.source.clone()),
         })
-        .collect();
-    layers.extend(new_layers.iter().map(|(l, _)| OutBlob {
-        descriptor: Descriptor::new(l.media_type, l.digest.clone(), l.size),
-        origin: BlobOrigin::Local(l.path.clone()),
-    }));
+        .collect()
+}
+
+/// Provenance labels: how many layers and history entries this image has and its top diffID.
+/// An image built on top of it by another tool inherits them, which tells `rebase` where this
+/// image ends inside the derived one without fetching anything.
+pub const LABEL_LAYERS: &str = "org.patchfarm.base.layers";
+pub const LABEL_HISTORY: &str = "org.patchfarm.base.history";
+pub const LABEL_TOP: &str = "org.patchfarm.base.top";
+
+/// The final image value: provenance labels stamped, config and manifest serialized canonically,
+/// base annotations naming `base_name`@`base_digest`.
+pub fn image_value(
+    engine: &Engine,
+    layers: Vec<OutBlob>,
+    mut config: ImageConfig,
+    base_name: &str,
+    base_digest: &str,
+) -> PushedImage {
+    let created = engine.created();
+    let diff_ids = config.diff_ids();
+    config.set_label(LABEL_LAYERS, &diff_ids.len().to_string());
+    config.set_label(LABEL_HISTORY, &config.history().len().to_string());
+    config.set_label(LABEL_TOP, diff_ids.last().map(String::as_str).unwrap_or(""));
+    let config_bytes = config.to_bytes();
     let annotations = BTreeMap::from([
-        (ANNOTATION_BASE_NAME.to_string(), base.reference.to_string()),
-        (
-            ANNOTATION_BASE_DIGEST.to_string(),
-            base.manifest_digest.to_string(),
-        ),
+        (ANNOTATION_BASE_NAME.to_string(), base_name.to_string()),
+        (ANNOTATION_BASE_DIGEST.to_string(), base_digest.to_string()),
         (ANNOTATION_CREATED.to_string(), created),
     ]);
     let manifest = Manifest {
