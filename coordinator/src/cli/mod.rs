@@ -7,6 +7,7 @@ mod copy;
 mod create;
 mod inspect;
 mod progress;
+mod rebase;
 mod update;
 
 use anyhow::Context as _;
@@ -60,6 +61,8 @@ enum Command {
     Create(create::Args),
     /// Apply patches to an existing WebLogic image as one new layer.
     Update(update::Args),
+    /// Move a Domain-in-Image domain onto a new patched base image.
+    Rebase(rebase::Args),
     /// Show what an image contains (OS, JDK, Oracle Home, WDT, patches) without running it.
     Inspect(inspect::Args),
     /// Copy an image to another registry or OCI layout unchanged (same digest).
@@ -119,6 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::run(&ctx, &engine(&cli)?, args).await,
         Command::Create(args) => create::run(&ctx, &engine(&cli)?, args).await,
         Command::Update(args) => update::run(&ctx, &engine(&cli)?, args).await,
+        Command::Rebase(args) => rebase::run(&ctx, &engine(&cli)?, args).await,
         Command::Copy(args) => copy::run(&ctx, &engine(&cli)?, args).await,
     }
 }

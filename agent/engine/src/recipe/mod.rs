@@ -8,6 +8,7 @@ pub mod create;
 pub mod inspect;
 pub mod owner;
 pub mod patching;
+pub mod rebase;
 pub mod update;
 
 use crate::cache::{Cache, CacheError};
