@@ -28,6 +28,8 @@ pub struct Rule {
 pub struct FaultProxy {
     pub addr: SocketAddr,
     injected: Arc<AtomicUsize>,
+    /// Bytes clients sent through the proxy (request heads and bodies).
+    sent: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
 
@@ -37,23 +39,25 @@ impl FaultProxy {
         let addr = listener.local_addr().unwrap();
         let rules = Arc::new(Mutex::new(rules));
         let injected = Arc::new(AtomicUsize::new(0));
+        let sent = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (inj, stop2) = (injected.clone(), stop.clone());
+        let (inj, stop2, sent2) = (injected.clone(), stop.clone(), sent.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(client) = client else { continue };
-                let (rules, inj) = (rules.clone(), inj.clone());
+                let (rules, inj, sent) = (rules.clone(), inj.clone(), sent2.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(client, upstream, &rules, &inj);
+                    let _ = serve(client, upstream, &rules, &inj, &sent);
                 });
             }
         });
         FaultProxy {
             addr,
             injected,
+            sent,
             stop,
         }
     }
@@ -61,6 +65,11 @@ impl FaultProxy {
     /// How many faults were injected so far.
     pub fn injected(&self) -> usize {
         self.injected.load(Ordering::SeqCst)
+    }
+
+    /// Bytes clients have sent through the proxy so far.
+    pub fn bytes_sent(&self) -> usize {
+        self.sent.load(Ordering::SeqCst)
     }
 
     pub fn host(&self) -> String {
@@ -80,6 +89,7 @@ fn serve(
     upstream: SocketAddr,
     rules: &Mutex<Vec<Rule>>,
     injected: &AtomicUsize,
+    sent: &AtomicUsize,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut head = Vec::new();
@@ -134,9 +144,11 @@ fn serve(
     let mut server = TcpStream::connect(upstream)?;
     for line in &head {
         server.write_all(line.as_bytes())?;
+        sent.fetch_add(line.len(), Ordering::SeqCst);
     }
     server.write_all(b"Connection: close\r\n\r\n")?;
-    std::io::copy(&mut (&mut reader).take(content_length as u64), &mut server)?;
+    let body = std::io::copy(&mut (&mut reader).take(content_length as u64), &mut server)?;
+    sent.fetch_add(body as usize + 2, Ordering::SeqCst);
     std::io::copy(&mut server, &mut client)?;
     client.shutdown(std::net::Shutdown::Both)
 }

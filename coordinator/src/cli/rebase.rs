@@ -25,6 +25,9 @@ pub struct Args {
     /// Rebase onto a different WebLogic major version.
     #[arg(long)]
     force: bool,
+    /// Copy DOMAIN_HOME into a new layer even when the old base is known (WIT's way).
+    #[arg(long = "copyDomain", alias = "copy-domain")]
+    copy_domain: bool,
     #[arg(long, default_value = "linux/amd64")]
     platform: String,
     /// Base OS image for building the target (no --targetImage).
@@ -59,6 +62,7 @@ pub async fn run(ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<
             .map(|b| b.parse::<ImageRef>().context("--oldBase"))
             .transpose()?,
         force: args.force,
+        copy_domain: args.copy_domain,
         platform: platform.clone(),
     };
     let step = progress::step("preparing the target");

@@ -45,6 +45,8 @@ pub struct RebaseRequest {
     pub tag: ImageRef,
     pub old_base: Option<ImageRef>,
     pub force: bool,
+    /// Copy DOMAIN_HOME into a new layer even when the old base is known (WIT's way).
+    pub copy_domain: bool,
     pub platform: Platform,
 }
 
@@ -302,7 +304,12 @@ pub async fn run(
     })?;
 
     let dir = BuildDir::new(engine)?;
-    let (image, path, detail, reused) = match find_old_base(engine, &source, request).await? {
+    let old_base = if request.copy_domain {
+        None
+    } else {
+        find_old_base(engine, &source, request).await?
+    };
+    let (image, path, detail, reused) = match old_base {
         Some(old) => {
             let upper: Vec<OutBlob> = build::base_layers(&source).split_off(old.layers);
             let reused = upper.len();

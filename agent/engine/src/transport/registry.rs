@@ -108,6 +108,9 @@ impl RegistryClient {
         plain_http: bool,
         options: &RegistryOptions,
     ) -> Self {
+        // oci-client uses rustls without a provider; whoever links the engine (CLI, agent, tests)
+        // gets ring unless they installed one first.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let protocol = if plain_http {
             ClientProtocol::HttpsExcept(vec![registry.to_string()])
         } else {

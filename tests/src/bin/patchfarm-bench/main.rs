@@ -6,6 +6,8 @@
 //! Usage: patchfarm-bench [JDK_DIR]   (default: the largest JDK under /usr/lib/jvm)
 //!        patchfarm-bench layer DIR OUT   (internal: one layer build, for RSS measurement)
 
+mod rebase;
+
 use patchfarm_e2e::{patchfarm_bin, require_tool, run, Registry};
 use patchfarm_engine::digest::Digest;
 use patchfarm_engine::image::manifest::Descriptor;
@@ -466,4 +468,5 @@ fn create_and_update(registry: &Registry, jdk: &Path, work: &Path) {
         "(for comparison, the Oracle Home layer a copy-based update would re-add: {} bytes)",
         before.last().unwrap()
     );
+    rebase::rebase_bench(registry, &home, &base);
 }

@@ -1,0 +1,203 @@
+//! Rebasing Domain-in-Image domains: fast path vs copy path vs a full `create`, for one domain
+//! (CLI) and 100 in a row (in one process, as an agent runs them), bytes counted by a proxy.
+
+use patchfarm_e2e::faults::FaultProxy;
+use patchfarm_e2e::{patchfarm_bin, run, Registry};
+use patchfarm_engine::cache::Cache;
+use patchfarm_engine::image::{ImageRef, Platform};
+use patchfarm_engine::layer::{LayerSpec, Owner};
+use patchfarm_engine::recipe::{build, rebase, Engine};
+use patchfarm_engine::transport::Registries;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+const DOMAINS: usize = 100;
+const PATCHES: &str = "37000001_12.2.1.4.0,37000002_12.2.1.4.0";
+
+/// Runs after the create/update section, reusing its patchfarm home (JDK `jdk_bench`, the fixture
+/// Oracle Home and patches in the cache).
+pub fn rebase_bench(registry: &Registry, home: &Path, busybox: &str) {
+    println!("\n## rebase (through a byte-counting proxy; target: fast path <= 20 ms and <= 16 KiB per domain)");
+    let proxy = FaultProxy::start(registry.addr, vec![]);
+    let host = proxy.host();
+    let base = busybox.replace(&registry.host(), &host);
+    let pf = |args: &[&str]| -> (f64, usize) {
+        let before = proxy.bytes_sent();
+        let mut cmd = Command::new(patchfarm_bin());
+        cmd.env("PATCHFARM_CACHE", home.join("cache"))
+            .env("HOME", home)
+            .arg("--json")
+            .args(args);
+        let start = Instant::now();
+        run(&mut cmd);
+        (start.elapsed().as_secs_f64(), proxy.bytes_sent() - before)
+    };
+    let (old, new) = (format!("{host}/wls/old:1"), format!("{host}/wls/new:1"));
+    pf(&[
+        "create",
+        "--tag",
+        &old,
+        "--fromImage",
+        &base,
+        "--jdkVersion",
+        "bench",
+    ]);
+    pf(&[
+        "create",
+        "--tag",
+        &new,
+        "--fromImage",
+        &base,
+        "--jdkVersion",
+        "bench",
+        "--patches",
+        PATCHES,
+    ]);
+    let full = format!("{host}/wls/full:1");
+    let (create_s, create_bytes) = pf(&[
+        "create",
+        "--tag",
+        &full,
+        "--fromImage",
+        &base,
+        "--jdkVersion",
+        "bench",
+        "--patches",
+        PATCHES,
+    ]);
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let engine = Engine {
+        cache: Cache::new(home.join("cache")),
+        registries: Registries::default(),
+        source_date_epoch: 0,
+    };
+    let platform = Platform::default();
+    runtime.block_on(make_domains(&engine, &old, &host, &platform));
+
+    let d0 = format!("{host}/domains/d0:1");
+    let (fast_1, fast_1_bytes) = pf(&[
+        "rebase",
+        "--sourceImage",
+        &d0,
+        "--targetImage",
+        &new,
+        "--tag",
+        &format!("{host}/domains/d0:cli-fast"),
+    ]);
+    let (copy_1, copy_1_bytes) = pf(&[
+        "rebase",
+        "--copyDomain",
+        "--sourceImage",
+        &d0,
+        "--targetImage",
+        &new,
+        "--tag",
+        &format!("{host}/domains/d0:cli-copy"),
+    ]);
+    let in_process = |copy_domain: bool, suffix: &str| -> (f64, usize) {
+        runtime.block_on(async {
+            let target_ref: ImageRef = new.parse().unwrap();
+            let before = proxy.bytes_sent();
+            let start = Instant::now();
+            for i in 0..DOMAINS {
+                let target = rebase::Target::pushed(
+                    &build::fetch_base(&engine, &target_ref, &platform)
+                        .await
+                        .unwrap(),
+                );
+                let request = rebase::RebaseRequest {
+                    source: format!("{host}/domains/d{i}:1").parse().unwrap(),
+                    tag: format!("{host}/domains/d{i}:{suffix}").parse().unwrap(),
+                    old_base: None,
+                    force: false,
+                    copy_domain,
+                    platform: platform.clone(),
+                };
+                rebase::run(&engine, &request, target).await.unwrap();
+            }
+            (start.elapsed().as_secs_f64(), proxy.bytes_sent() - before)
+        })
+    };
+    let (fast_n, fast_n_bytes) = in_process(false, "fast");
+    let (copy_n, copy_n_bytes) = in_process(true, "copy");
+    println!(
+        "{:<46} {:>8} {:>10} {:>11} {:>13}",
+        "path", "domains", "total s", "ms/domain", "bytes/domain"
+    );
+    let row = |name: &str, n: usize, secs: f64, bytes: usize| {
+        println!(
+            "{name:<46} {n:>8} {secs:>10.3} {:>11.1} {:>13}",
+            secs * 1000.0 / n as f64,
+            bytes / n
+        )
+    };
+    row(
+        "fast path, CLI (one process per domain)",
+        1,
+        fast_1,
+        fast_1_bytes,
+    );
+    row("copy path, CLI", 1, copy_1, copy_1_bytes);
+    row(
+        "fast path, in one process (as an agent)",
+        DOMAINS,
+        fast_n,
+        fast_n_bytes,
+    );
+    row("copy path, in one process", DOMAINS, copy_n, copy_n_bytes);
+    row(
+        "full create of the target (real JDK)",
+        1,
+        create_s,
+        create_bytes,
+    );
+}
+
+/// 100 Domain-in-Image images on `old`, each with its own small domain layer.
+async fn make_domains(engine: &Engine, old: &str, host: &str, platform: &Platform) {
+    let old_image = build::fetch_base(engine, &old.parse().unwrap(), platform)
+        .await
+        .unwrap();
+    let owner = Owner {
+        uid: 1000,
+        gid: 1000,
+    };
+    for i in 0..DOMAINS {
+        let domain = format!("/u01/domains/d{i}");
+        let mut spec = LayerSpec::new();
+        spec.add_dir(&domain, 0o750, owner).unwrap();
+        spec.add_bytes(
+            &format!("{domain}/config/config.xml"),
+            format!("<domain><name>d{i}</name></domain>").into_bytes(),
+            0o640,
+            owner,
+        )
+        .unwrap();
+        spec.add_bytes(
+            &format!("{domain}/security/SerializedSystemIni.dat"),
+            vec![i as u8; 64],
+            0o640,
+            owner,
+        )
+        .unwrap();
+        let dir = build::BuildDir::new(engine).unwrap();
+        let layer = dir.write_layer(engine, spec).await.unwrap();
+        let mut config = old_image.config.clone();
+        config.set_env("DOMAIN_HOME", &domain);
+        let image = build::assemble(
+            engine,
+            &old_image,
+            config,
+            &[(layer, format!("domain d{i}"))],
+        );
+        build::publish(
+            engine,
+            &image,
+            &format!("{host}/domains/d{i}:1").parse().unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+}
