@@ -13,6 +13,7 @@ use crate::tree::{EntryKind, MergedTree, TreeQuery};
 use serde::Serialize;
 
 /// The image a domain moves onto: pushed already, or built in this process by `create`.
+#[derive(Clone)]
 pub struct Target {
     pub name: String,
     pub digest: String,
@@ -284,6 +285,7 @@ pub async fn run(
     target: Target,
 ) -> Result<RebaseOutcome, RecipeError> {
     let source = build::fetch_base(engine, &request.source, &request.platform).await?;
+    tracing::debug!(stage = "source fetched");
     check_homes(&source.config, &target.config)?;
     let source_tree = build::tree_of(engine, &source);
     let target_tree = MergedTree::over(target.layers.clone(), engine.cache.layers_dir());
@@ -298,6 +300,7 @@ pub async fn run(
             }
         }
     }
+    tracing::debug!(stage = "versions checked");
     // Both paths need a domain to move (WIT's IMG-0025); an empty value means model-only.
     let domain_home = source.config.env_var("DOMAIN_HOME").ok_or_else(|| {
         refuse(format!("rebase: --sourceImage {}", request.source), "the source image has no DOMAIN_HOME in its environment, so there is no domain to move (WIT's IMG-0025)")
@@ -381,6 +384,7 @@ pub async fn run(
         }
     };
 
+    tracing::debug!(stage = "image assembled", path);
     // Verify, don't assume: the rebased image must hold the source's SerializedSystemIni.dat.
     if let Some(home) = Some(domain_home).filter(|d| !d.is_empty()) {
         let ini = format!(
@@ -400,7 +404,9 @@ pub async fn run(
             }
         }
     }
+    tracing::debug!(stage = "verified");
     let report = build::publish(engine, &image, &request.tag).await?;
+    tracing::debug!(stage = "pushed");
     drop(dir);
     Ok(RebaseOutcome {
         report,

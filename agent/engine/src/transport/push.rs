@@ -345,6 +345,17 @@ async fn push_blob(
 ) -> Result<BlobOutcome, TransportError> {
     let digest = &blob.descriptor.digest;
     let registry = client.registry();
+    // A blob of an image read from this very repository is there (the registry keeps every blob
+    // a manifest in the repository references).
+    if let BlobOrigin::Remote(BlobSource::Registry {
+        client: from,
+        repository: from_repo,
+    }) = &blob.origin
+    {
+        if from.registry() == registry && from_repo == repository {
+            return Ok(BlobOutcome::Present);
+        }
+    }
     if client.blob_exists(repository, digest).await? {
         locations.remember(digest, registry, repository);
         return Ok(BlobOutcome::Present);

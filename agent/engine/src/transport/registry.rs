@@ -87,6 +87,9 @@ pub struct RegistryClient {
     bare: Client,
     /// Set when anonymous access met no auth challenge: `bare` serves blob and push calls.
     open_access: std::sync::atomic::AtomicBool,
+    /// Manifests and configs by digest: content-addressed, hence immutable and safe to reuse
+    /// (a fleet rebase reads the same bases for every domain).
+    by_digest: Mutex<HashMap<Digest, Vec<u8>>>,
     retry: RetryPolicy,
     authenticated: tokio::sync::Mutex<std::collections::HashSet<(String, bool)>>,
 }
@@ -139,6 +142,7 @@ impl RegistryClient {
             client: Client::new(config()),
             bare: Client::new(config()),
             open_access: Default::default(),
+            by_digest: Default::default(),
             retry: options.retry,
             authenticated: Default::default(),
         }
@@ -161,6 +165,11 @@ impl RegistryClient {
         let key = (repository.to_string(), push);
         let mut done = self.authenticated.lock().await;
         if done.contains(&key) {
+            return Ok(());
+        }
+        if self.open_access.load(std::sync::atomic::Ordering::Relaxed) {
+            // The registry already answered without a challenge: no probe per repository.
+            done.insert(key);
             return Ok(());
         }
         let reference = self.reference(repository, "latest");
@@ -206,6 +215,9 @@ impl RegistryClient {
         &self,
         image: &RegistryRef,
     ) -> Result<(Vec<u8>, Digest), TransportError> {
+        if let Some(cached) = image.digest.as_ref().and_then(|d| self.cached(d)) {
+            return Ok((cached, image.digest.clone().expect("checked")));
+        }
         self.ensure_auth(&image.repository, false).await?;
         let reference = self.reference(&image.repository, &image.manifest_reference());
         let what = format!("manifest {image}");
@@ -232,6 +244,7 @@ impl RegistryClient {
                 });
             }
         }
+        self.remember(&digest, &bytes);
         Ok((bytes.to_vec(), digest))
     }
 
@@ -241,9 +254,29 @@ impl RegistryClient {
         repository: &str,
         digest: &Digest,
     ) -> Result<Vec<u8>, TransportError> {
+        if let Some(cached) = self.cached(digest) {
+            return Ok(cached);
+        }
         let mut out = Vec::new();
         self.download(repository, digest, &mut out).await?;
+        self.remember(digest, &out);
         Ok(out)
+    }
+
+    fn cached(&self, digest: &Digest) -> Option<Vec<u8>> {
+        self.by_digest
+            .lock()
+            .expect("digest cache lock")
+            .get(digest)
+            .cloned()
+    }
+
+    fn remember(&self, digest: &Digest, bytes: &[u8]) {
+        let mut cache = self.by_digest.lock().expect("digest cache lock");
+        if cache.len() >= 4096 {
+            cache.clear(); // small values only; a long-lived agent must not grow without bound
+        }
+        cache.insert(digest.clone(), bytes.to_vec());
     }
 
     /// Downloads a blob into `path` atomically (temp file + rename), verifying its digest.
