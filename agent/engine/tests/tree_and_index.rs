@@ -205,3 +205,68 @@ async fn honours_whiteouts_and_opaque_dirs_and_reads_only_the_layers_it_needs() 
         "an opaque directory hides everything below it in lower layers"
     );
 }
+
+#[tokio::test]
+async fn a_layers_file_index_answers_stats_and_listings_without_the_blob() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("layout");
+    layout::init(&dir).unwrap();
+    let (layer_desc, diff) = layer(
+        &dir,
+        &[
+            ("u01/", None),
+            ("u01/oracle/", None),
+            ("u01/oracle/registry.xml", Some("<registry/>")),
+            ("u01/oracle/oneoffs/", None),
+            ("u01/oracle/oneoffs/1/", None),
+        ],
+    );
+    let descriptor = image(&dir, "amd64", vec![(layer_desc.clone(), diff)]);
+    layout::tag(&dir, Some("t"), &descriptor, None).unwrap();
+    let reference: ImageRef = format!("oci:{}:t", dir.display()).parse().unwrap();
+    let resolved = ResolvedImage::fetch(&reference, &Platform::default(), &Registries::default())
+        .await
+        .unwrap();
+    let downloads = tmp.path().join("dl");
+    let tree = MergedTree::new(
+        resolved.manifest.layers.clone(),
+        BlobSource::Layout { dir: dir.clone() },
+        downloads.clone(),
+    );
+    let first = tree
+        .lookup(
+            &TreeQuery::default()
+                .stat("/u01/oracle")
+                .list("/u01/oracle/oneoffs"),
+        )
+        .await
+        .unwrap();
+    assert!(
+        downloads
+            .join(format!("{}.index", layer_desc.digest.hex()))
+            .is_file(),
+        "a full scan writes the index"
+    );
+
+    // Break the blob: stats and listings still come from the index, content cannot.
+    std::fs::write(layout::blob_path(&dir, &layer_desc.digest), b"garbage").unwrap();
+    let again = tree
+        .lookup(
+            &TreeQuery::default()
+                .stat("/u01/oracle")
+                .list("/u01/oracle/oneoffs"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again.get("/u01/oracle").unwrap().mode,
+        first.get("/u01/oracle").unwrap().mode
+    );
+    assert_eq!(again.listed["u01/oracle/oneoffs"].len(), 1);
+    assert!(
+        tree.lookup(&TreeQuery::default().read("/u01/oracle/registry.xml"))
+            .await
+            .is_err(),
+        "content needs the blob"
+    );
+}

@@ -1,14 +1,14 @@
 //! A merged, read-only view of an image's files across its layers (whiteouts and opaque
 //! directories honoured), read top-down and only as deep as the questions need.
 
-use crate::digest::Digest;
 use crate::image::Descriptor;
 use crate::layer::{reader, LayerError};
+
+mod scan;
 use crate::transport::push::{BlobOrigin, OutBlob};
 use crate::transport::{BlobSource, TransportError};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TreeError {
@@ -111,7 +111,7 @@ fn is_under(path: &str, dir: &str) -> bool {
 }
 
 /// What upper layers hide from the layers below them.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Hidden {
     /// Whited-out paths (and everything below them).
     removed: BTreeSet<String>,
@@ -161,35 +161,58 @@ impl MergedTree {
                 break;
             }
             let layer = &self.layers[index].descriptor;
-            let path = match &self.layers[index].origin {
-                BlobOrigin::Local(path) => path.clone(),
-                BlobOrigin::Remote(source) => {
-                    source.local_path(&layer.digest, &self.download_dir).await?
+            let index_path = self
+                .download_dir
+                .join(format!("{}.index", layer.digest.hex()));
+            let mut state = scan::State {
+                pending: pending.clone(),
+                query: query.clone(),
+                hidden: std::mem::take(&mut hidden),
+                seen: std::mem::take(&mut seen),
+            };
+            // A layer's file index answers stat and list questions without touching the blob.
+            let mut result = None;
+            if index_path.is_file() {
+                let (path, st) = (index_path.clone(), state);
+                let (r, st) = tokio::task::spawn_blocking(move || {
+                    let mut st = st;
+                    let r = scan::from_index(&path, index, &mut st);
+                    (r, st)
+                })
+                .await
+                .expect("layer index task");
+                state = st;
+                result = r;
+            }
+            let (found, listed) = match result {
+                Some(answer) => answer,
+                None => {
+                    let blob = match &self.layers[index].origin {
+                        BlobOrigin::Local(path) => path.clone(),
+                        BlobOrigin::Remote(source) => {
+                            source.local_path(&layer.digest, &self.download_dir).await?
+                        }
+                    };
+                    let scan = scan::LayerScan {
+                        index,
+                        path: blob,
+                        digest: layer.digest.clone(),
+                        media_type: layer.media_type.clone(),
+                        index_path,
+                    };
+                    let (r, st) = tokio::task::spawn_blocking(move || {
+                        let mut st = state;
+                        let r = scan.run(&mut st);
+                        (r, st)
+                    })
+                    .await
+                    .expect("layer scan task");
+                    state = st;
+                    r?
                 }
             };
-            let scan = LayerScan {
-                index,
-                path,
-                digest: layer.digest.clone(),
-                media_type: layer.media_type.clone(),
-            };
-            let (p, h, s, q) = (
-                pending.clone(),
-                std::mem::take(&mut hidden),
-                std::mem::take(&mut seen),
-                query.clone(),
-            );
-            let (result, h, s) = tokio::task::spawn_blocking(move || {
-                let mut h = h;
-                let mut s = s;
-                let r = scan.run(&p, &q, &mut h, &mut s);
-                (r, h, s)
-            })
-            .await
-            .expect("layer scan task");
-            hidden = h;
-            seen = s;
-            let (found, listed) = result?;
+            hidden = state.hidden;
+            seen = state.seen;
             answer.layers_read += 1;
             for (path, entry) in found {
                 pending.remove(&path);
@@ -267,132 +290,6 @@ fn normalize_dots(path: &str) -> String {
         }
     }
     parts.join("/")
-}
-
-struct LayerScan {
-    index: usize,
-    path: PathBuf,
-    digest: Digest,
-    media_type: String,
-}
-
-type ScanResult = Result<
-    (
-        BTreeMap<String, TreeEntry>,
-        BTreeMap<String, Vec<TreeEntry>>,
-    ),
-    TreeError,
->;
-
-impl LayerScan {
-    fn run(
-        &self,
-        pending: &BTreeSet<String>,
-        query: &TreeQuery,
-        hidden: &mut Hidden,
-        seen: &mut BTreeSet<String>,
-    ) -> ScanResult {
-        let corrupt = |e: std::io::Error| LayerError::Corrupt {
-            digest: self.digest.to_string(),
-            reason: e.to_string(),
-        };
-        let mut archive = reader::open(
-            Path::new(&self.path),
-            &self.digest.to_string(),
-            &self.media_type,
-        )?;
-        let mut found = BTreeMap::new();
-        let mut listed: BTreeMap<String, Vec<TreeEntry>> = BTreeMap::new();
-        let mut layer_hidden = Hidden::default();
-        let mut layer_seen = BTreeSet::new();
-        for entry in archive.entries().map_err(corrupt)? {
-            let mut entry = entry.map_err(corrupt)?;
-            let raw = entry
-                .path()
-                .map_err(corrupt)?
-                .to_string_lossy()
-                .into_owned();
-            let path = reader::normalize(&raw);
-            let name = path.rsplit('/').next().unwrap_or("");
-            if let Some(whited) = name.strip_prefix(".wh.") {
-                let parent = parent_of(&path);
-                if whited == ".wh..opq" {
-                    layer_hidden.opaque.insert(parent.to_string());
-                } else {
-                    layer_hidden.removed.insert(if parent.is_empty() {
-                        whited.to_string()
-                    } else {
-                        format!("{parent}/{whited}")
-                    });
-                }
-                continue;
-            }
-            if path.is_empty() || hidden.hides(&path) || seen.contains(&path) {
-                continue;
-            }
-            layer_seen.insert(path.clone());
-            let header = entry.header();
-            let kind = match header.entry_type() {
-                tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
-                tar::EntryType::Directory => EntryKind::Dir,
-                tar::EntryType::Symlink => EntryKind::Symlink(link_name(&entry)),
-                tar::EntryType::Link => EntryKind::Hardlink(link_name(&entry)),
-                _ => EntryKind::Other,
-            };
-            if kind != EntryKind::Dir {
-                // A non-directory replaces whatever lower layers had below this path.
-                layer_hidden.removed.insert(path.clone());
-            }
-            let wanted_exact = pending.contains(&path);
-            let wanted_listing: Vec<&String> =
-                query.list.iter().filter(|d| is_under(&path, d)).collect();
-            if !wanted_exact && wanted_listing.is_empty() {
-                continue;
-            }
-            let mut tree_entry = TreeEntry {
-                path: path.clone(),
-                kind,
-                mode: header.mode().unwrap_or(0),
-                uid: header.uid().unwrap_or(0),
-                gid: header.gid().unwrap_or(0),
-                size: header.size().unwrap_or(0),
-                content: None,
-                layer: self.index,
-            };
-            if wanted_exact
-                && query.read.contains(&path)
-                && tree_entry.kind == EntryKind::File
-                && tree_entry.size <= MAX_CONTENT
-            {
-                let mut content = Vec::with_capacity(tree_entry.size as usize);
-                entry.read_to_end(&mut content).map_err(corrupt)?;
-                tree_entry.content = Some(content);
-            }
-            for dir in wanted_listing {
-                listed.entry(dir.clone()).or_default().push(TreeEntry {
-                    content: None,
-                    ..tree_entry.clone()
-                });
-            }
-            if wanted_exact {
-                found.insert(path, tree_entry);
-            }
-        }
-        // This layer's whiteouts and replacements apply to the layers below it only.
-        hidden.removed.extend(layer_hidden.removed);
-        hidden.opaque.extend(layer_hidden.opaque);
-        seen.extend(layer_seen);
-        Ok((found, listed))
-    }
-}
-
-fn link_name<R: Read>(entry: &tar::Entry<R>) -> String {
-    entry
-        .link_name()
-        .ok()
-        .flatten()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
