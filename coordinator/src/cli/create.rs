@@ -88,13 +88,9 @@ impl WdtArgs {
     }
 }
 
+/// What `create` installs: shared with `rebase`, which can build its target the same way.
 #[derive(clap::Args, Debug)]
-pub struct Args {
-    #[arg(long, short = 't')]
-    tag: String,
-    /// Base OS image (needs glibc for the JDK to run). Required: no default registry is reachable.
-    #[arg(long = "fromImage", alias = "from-image")]
-    from_image: String,
+pub struct InstallArgs {
     /// Installer type: the Oracle Home comes from cache key TYPE_VERSION.
     #[arg(long = "type", default_value = "wls")]
     kind: String,
@@ -105,10 +101,46 @@ pub struct Args {
     jdk_version: String,
     #[command(flatten)]
     patches: PatchArgs,
+    /// Owner of /u01 (added to the base's account files when missing).
     #[arg(long, default_value = "oracle:oracle")]
     chown: String,
     #[command(flatten)]
     wdt: WdtArgs,
+}
+
+impl InstallArgs {
+    /// A `create` request for these installation flags.
+    pub fn request(
+        &self,
+        tag: ImageRef,
+        from_image: ImageRef,
+        additional_files: Vec<(PathBuf, String)>,
+        platforms: Vec<Platform>,
+    ) -> anyhow::Result<CreateRequest> {
+        Ok(CreateRequest {
+            tag,
+            from_image,
+            kind: self.kind.clone(),
+            version: self.version.clone(),
+            jdk_version: self.jdk_version.clone(),
+            patches: self.patches.request()?,
+            chown: self.chown.clone(),
+            wdt: self.wdt.request()?,
+            additional_files,
+            platforms,
+        })
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[arg(long, short = 't')]
+    tag: String,
+    /// Base OS image (needs glibc for the JDK to run). Required: no default registry is reachable.
+    #[arg(long = "fromImage", alias = "from-image")]
+    from_image: String,
+    #[command(flatten)]
+    install: InstallArgs,
     /// Files to place in the image, FILE:/IMAGE/PATH (or FILE, placed under /u01/files/).
     #[arg(
         long = "additionalBuildFiles",
@@ -141,22 +173,17 @@ fn additional_files(specs: &[String]) -> Vec<(PathBuf, String)> {
 }
 
 pub async fn run(ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<()> {
-    let request = CreateRequest {
-        tag: args.tag.parse::<ImageRef>().context("--tag")?,
-        from_image: args.from_image.parse::<ImageRef>().context("--fromImage")?,
-        kind: args.kind.clone(),
-        version: args.version.clone(),
-        jdk_version: args.jdk_version.clone(),
-        patches: args.patches.request()?,
-        chown: args.chown.clone(),
-        wdt: args.wdt.request()?,
-        additional_files: additional_files(&args.additional_build_files),
-        platforms: args
-            .platform
-            .iter()
-            .map(|p| p.parse::<Platform>().context("--platform"))
-            .collect::<anyhow::Result<_>>()?,
-    };
+    let platforms = args
+        .platform
+        .iter()
+        .map(|p| p.parse::<Platform>().context("--platform"))
+        .collect::<anyhow::Result<_>>()?;
+    let request = args.install.request(
+        args.tag.parse::<ImageRef>().context("--tag")?,
+        args.from_image.parse::<ImageRef>().context("--fromImage")?,
+        additional_files(&args.additional_build_files),
+        platforms,
+    )?;
     let step = progress::step("checking installers and patches");
     let plans = create::plan(engine, &request).await.context("create")?;
     if args.dry_run {

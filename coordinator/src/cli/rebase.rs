@@ -1,11 +1,11 @@
 //! `patchfarm rebase`: move a Domain-in-Image domain onto a new patched base — manifest-only when
 //! the old base is known, a copy of DOMAIN_HOME otherwise.
 
-use super::create::{PatchArgs, WdtArgs};
+use super::create::InstallArgs;
 use super::{progress, Context};
 use anyhow::{bail, Context as _};
 use patchfarm_engine::image::{ImageRef, Platform};
-use patchfarm_engine::recipe::create::{self, CreateRequest};
+use patchfarm_engine::recipe::create;
 use patchfarm_engine::recipe::rebase::{self, RebaseRequest, Target};
 use patchfarm_engine::recipe::{build, Engine};
 
@@ -33,19 +33,8 @@ pub struct Args {
     /// Base OS image for building the target (no --targetImage).
     #[arg(long = "fromImage", alias = "from-image")]
     from_image: Option<String>,
-    #[arg(long = "type", default_value = "wls")]
-    kind: String,
-    #[arg(long, default_value = "12.2.1.4.0")]
-    version: String,
-    #[arg(long = "jdkVersion", alias = "jdk-version", default_value = "8u202")]
-    jdk_version: String,
     #[command(flatten)]
-    patches: PatchArgs,
-    /// Owner of the target's /u01 when it is built here.
-    #[arg(long, default_value = "oracle:oracle")]
-    chown: String,
-    #[command(flatten)]
-    wdt: WdtArgs,
+    install: InstallArgs,
 }
 
 pub async fn run(ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<()> {
@@ -81,18 +70,12 @@ pub async fn run(ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<
             let Some(from_image) = &args.from_image else {
                 bail!("rebase needs --targetImage, or --fromImage (and create's flags) to build the target");
             };
-            let create_request = CreateRequest {
-                tag: request.tag.clone(),
-                from_image: from_image.parse().context("--fromImage")?,
-                kind: args.kind.clone(),
-                version: args.version.clone(),
-                jdk_version: args.jdk_version.clone(),
-                patches: args.patches.request()?,
-                chown: args.chown.clone(),
-                wdt: args.wdt.request()?,
-                additional_files: Vec::new(),
-                platforms: vec![platform.clone()],
-            };
+            let create_request = args.install.request(
+                request.tag.clone(),
+                from_image.parse().context("--fromImage")?,
+                Vec::new(),
+                vec![platform.clone()],
+            )?;
             plans = create::plan(engine, &create_request)
                 .await
                 .context("rebase: building the target")?;
