@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# patchfarm quickstart: starts a local registry, makes a tiny base image, builds a
-# Model-in-Image auxiliary image with patchfarm (no Docker daemon), inspects it, copies it to a
-# second "regional" registry, and stops everything it started. Campaigns arrive with the farm.
+# patchfarm quickstart: starts two local registries, makes a tiny base image, builds a
+# Model-in-Image auxiliary image (no Docker daemon), inspects it and copies it to a "regional"
+# registry; then builds a WebLogic image from a demo Oracle Home and this machine's JDK, patches
+# it with a demo PSU (one new layer), and rebases a Domain-in-Image domain onto the patched base.
+# Everything it started is stopped on exit. Campaigns arrive with the farm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -89,4 +91,48 @@ echo "== patchfarm inspect (read from the layers, nothing run)"
 echo "== patchfarm copy to the regional registry (same digest)"
 "$pf" copy "$central/wls/domain1-aux:v1" "$regional/wls/domain1-aux:v1"
 skopeo inspect --tls-verify=false --format 'regional copy: {{.Name}}@{{.Digest}}' "docker://$regional/wls/domain1-aux:v1"
+echo "== WebLogic: a demo Oracle Home (installed form) and a demo PSU (OPatch one-off with a jar action)"
+python3 - "$work" <<'PY'
+import io, sys, zipfile
+work = sys.argv[1]
+jar = io.BytesIO()
+with zipfile.ZipFile(jar, "w") as j:
+    j.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
+    j.writestr("weblogic/Server.class", b"\xca\xfe\xba\xbe demo Server, unpatched")
+with zipfile.ZipFile(f"{work}/wls-demo.zip", "w") as z:
+    z.writestr("inventory/registry.xml", '<registry><distributions><distribution status="installed" name="WebLogic Server" version="12.2.1.4.0"/></distributions></registry>\n')
+    z.writestr("wlserver/server/lib/weblogic.jar", jar.getvalue())
+with zipfile.ZipFile(f"{work}/p37000001_122140_Generic.zip", "w") as z:
+    z.writestr("37000001/etc/config/inventory.xml", '<oneoff_inventory><patch_id number="37000001"/><patch_description>DEMO WLS PATCH SET UPDATE</patch_description><required_components><component internal_name="oracle.wls.core.app.server" version="12.2.1.4.0"/></required_components></oneoff_inventory>\n')
+    z.writestr("37000001/etc/config/actions.xml", '<oneoff_actions><oracle.wls.core.app.server version="12.2.1.4.0"><jar name="weblogic.jar" path="%ORACLE_HOME%/wlserver/server/lib" class_name="weblogic/Server.class"/></oracle.wls.core.app.server></oneoff_actions>\n')
+    z.writestr("37000001/files/wlserver/server/lib/weblogic.jar/weblogic/Server.class", b"\xca\xfe\xba\xbe demo Server, patched by 37000001")
+PY
+jdk=$(ls -d /usr/lib/jvm/*/ 2>/dev/null | while read -r d; do [ -x "$d/bin/java" ] && [ -f "$d/release" ] && echo "${d%/}"; done | head -1)
+if [ -z "$jdk" ]; then
+  echo "no JDK under /usr/lib/jvm: skipping the WebLogic part (apt-get install openjdk-17-jdk-headless to see it)"
+  exit 0
+fi
+echo "== caching this machine's JDK ($jdk), the demo Oracle Home and the PSU"
+tar -C "$(dirname "$jdk")" -ch --exclude=jmods --exclude=lib/src.zip -f - "$(basename "$jdk")" | pigz -1 > "$work/jdk.tar.gz"
+"$pf" cache addInstaller --type jdk --version demo --path "$work/jdk.tar.gz"
+"$pf" cache addInstaller --type wls --version 12.2.1.4.0 --path "$work/wls-demo.zip"
+"$pf" cache addPatch --patchId 37000001_12.2.1.4.0 --path "$work/p37000001_122140_Generic.zip"
+
+echo "== patchfarm create: JDK layer + Oracle Home layer, no patches yet"
+"$pf" create --tag "$central/wls/base:12.2.1.4" --fromImage "$central/busybox:1" --jdkVersion demo
+echo "== patchfarm update --patches: one new layer with only the changed jar and the inventory"
+"$pf" update --fromImage "$central/wls/base:12.2.1.4" --tag "$central/wls/base:12.2.1.4-psu" --patches 37000001_12.2.1.4.0
+"$pf" inspect --image "$central/wls/base:12.2.1.4-psu" --patches
+
+echo "== a Domain-in-Image domain made by another tool (umoci) on the unpatched base"
+skopeo copy -q --src-tls-verify=false "docker://$central/wls/base:12.2.1.4" "oci:$work/dom:x"
+umoci unpack --image "$work/dom:x" "$work/dom-bundle" >/dev/null
+mkdir -p "$work/dom-bundle/rootfs/u01/domains/base_domain/security" "$work/dom-bundle/rootfs/u01/domains/base_domain/config"
+head -c 64 /dev/urandom > "$work/dom-bundle/rootfs/u01/domains/base_domain/security/SerializedSystemIni.dat"
+echo '<domain><name>demo</name></domain>' > "$work/dom-bundle/rootfs/u01/domains/base_domain/config/config.xml"
+umoci repack --image "$work/dom:x" "$work/dom-bundle" >/dev/null
+umoci config --image "$work/dom:x" --config.env DOMAIN_HOME=/u01/domains/base_domain --config.workingdir /u01/domains/base_domain >/dev/null
+skopeo copy -q --dest-tls-verify=false "oci:$work/dom:x" "docker://$central/domains/demo:1"
+echo "== patchfarm rebase onto the patched base: a new manifest, the domain layer reused by digest"
+"$pf" rebase --sourceImage "$central/domains/demo:1" --targetImage "$central/wls/base:12.2.1.4-psu" --tag "$central/domains/demo:1-psu"
 echo "== done; everything started here is stopped on exit"
