@@ -4,7 +4,7 @@ use super::{progress, Context};
 use anyhow::Context as _;
 use patchfarm_engine::image::{ImageRef, Platform};
 use patchfarm_engine::recipe::aux::{self, AuxRequest};
-use patchfarm_engine::recipe::{build, Engine};
+use patchfarm_engine::recipe::Engine;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -69,15 +69,11 @@ pub async fn run(ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<
         println!("{}", serde_json::to_string_pretty(&plan.describe())?);
         return Ok(());
     }
-    step.set_message("building layer");
-    let built = plan
-        .build(engine)
+    step.set_message(format!("building and pushing {tag}"));
+    let report = plan
+        .push(engine)
         .await
-        .context("createAuxImage: building the layer")?;
-    step.set_message(format!("pushing {tag}"));
-    let report = build::publish(engine, &built.image, &tag)
-        .await
-        .with_context(|| format!("createAuxImage: pushing {tag}"))?;
+        .with_context(|| format!("createAuxImage: building and pushing {tag}"))?;
     step.finish_and_clear();
     super::print_report(ctx, &report)
 }

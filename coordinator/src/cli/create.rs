@@ -7,7 +7,7 @@ use patchfarm_engine::image::{ImageRef, Platform};
 use patchfarm_engine::opatch::CatalogChoice;
 use patchfarm_engine::recipe::create::{self, CreateRequest, WdtRequest};
 use patchfarm_engine::recipe::patching::PatchRequest;
-use patchfarm_engine::recipe::{build, Engine};
+use patchfarm_engine::recipe::Engine;
 use std::path::PathBuf;
 
 /// Patch selection flags shared by `create` and `update`.
@@ -200,23 +200,10 @@ pub async fn run(ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<
         );
         return Ok(());
     }
-    let mut images = Vec::new();
-    for plan in &plans {
-        step.set_message(format!("building {}", plan.platform));
-        images.push((
-            plan.build(engine, &request)
-                .await
-                .context("create: building layers")?,
-            plan.platform.clone(),
-        ));
-    }
-    step.set_message(format!("pushing {}", request.tag));
-    let report = if images.len() == 1 {
-        build::publish(engine, &images[0].0, &request.tag).await
-    } else {
-        build::publish_index(engine, &images, &request.tag).await
-    }
-    .with_context(|| format!("create: pushing {}", request.tag))?;
+    step.set_message(format!("building and pushing {}", request.tag));
+    let report = create::push(engine, &request, &plans)
+        .await
+        .with_context(|| format!("create: building and pushing {}", request.tag))?;
     step.finish_and_clear();
     drop(plans);
     super::print_report(ctx, &report)

@@ -22,24 +22,13 @@ pub struct Changes {
     pub files: BTreeMap<String, Vec<u8>>,
 }
 
-fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() {
-        name.to_string()
-    } else {
-        format!("{dir}/{name}")
-    }
-}
-
 /// Applies `set` in order. Blocking (reads patch zips and jars).
 pub fn apply(set: &PatchSet, home: &mut dyn HomeFiles) -> Result<Changes, OpatchError> {
     let mut changes = Changes::default();
     for patch in &set.patches {
         let mut jar_edits: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
         for action in &patch.actions {
-            let target = match action {
-                Action::Copy { name, dir, .. } => join(dir, name),
-                Action::Jar { jar, dir, .. } => join(dir, jar),
-            };
+            let target = action.target();
             if let Some(link) = home.symlink_on_path(&target)? {
                 return Err(OpatchError::Escapes { patch: patch.key.to_string(), path: target, reason: format!("it passes through the symlink {link}, which could lead outside ORACLE_HOME") });
             }

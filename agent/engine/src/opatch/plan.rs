@@ -13,22 +13,11 @@ pub struct PatchSet {
 
 /// What an action touches, for conflict detection.
 fn touches(action: &Action) -> Vec<(&'static str, String)> {
-    let join = |dir: &str, name: &str| {
-        if dir.is_empty() {
-            name.to_string()
-        } else {
-            format!("{dir}/{name}")
-        }
-    };
     match action {
-        Action::Copy { name, dir, .. } => vec![("file", join(dir, name))],
-        Action::Jar {
-            jar,
-            dir,
-            class_name,
-        } => vec![
-            ("entry", format!("{}!/{class_name}", join(dir, jar))),
-            ("jar", join(dir, jar)),
+        Action::Copy { .. } => vec![("file", action.target())],
+        Action::Jar { class_name, .. } => vec![
+            ("entry", format!("{}!/{class_name}", action.target())),
+            ("jar", action.target()),
         ],
     }
 }

@@ -33,6 +33,21 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// The ORACLE_HOME-relative file the action writes (the copied file, or the rewritten jar).
+    pub fn target(&self) -> String {
+        let (dir, name) = match self {
+            Action::Copy { name, dir, .. } => (dir, name),
+            Action::Jar { jar, dir, .. } => (dir, jar),
+        };
+        if dir.is_empty() {
+            name.clone()
+        } else {
+            format!("{dir}/{name}")
+        }
+    }
+}
+
 fn attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
     e.attributes()
         .flatten()

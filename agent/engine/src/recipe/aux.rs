@@ -10,7 +10,7 @@ use crate::layer::{writer::FileSource, LayerSpec};
 use crate::transport::{PushReport, ResolvedImage};
 use serde_json::json;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Everything `createAuxImage` was asked for.
 #[derive(Clone, Debug)]
@@ -37,20 +37,6 @@ pub struct AuxPlan {
     pub config: ImageConfig,
     pub wdt: Option<CachedItem>,
     pub wdt_model_home: String,
-}
-
-fn check_file(flag: &str, path: &Path) -> Result<(), RecipeError> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => Ok(()),
-        Ok(_) => Err(RecipeError::input(
-            format!("{flag} {}", path.display()),
-            "is not a regular file",
-        )),
-        Err(e) => Err(RecipeError::input(
-            format!("{flag} {}", path.display()),
-            e.to_string(),
-        )),
-    }
 }
 
 fn absolute_dir(flag: &str, dir: &str) -> Result<String, RecipeError> {
@@ -81,7 +67,7 @@ pub async fn plan(engine: &Engine, request: AuxRequest) -> Result<AuxPlan, Recip
         ("--wdtVariables", &request.wdt_variables),
     ] {
         for file in files {
-            check_file(flag, file)?;
+            super::check_input_files(flag, [file])?;
             let name = file
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -196,12 +182,15 @@ impl AuxPlan {
         );
         Ok(build::Built { image, dir })
     }
+
+    /// Builds the layer and pushes the image under the requested tag.
+    pub async fn push(&self, engine: &Engine) -> Result<PushReport, RecipeError> {
+        let built = self.build(engine).await?;
+        build::publish(engine, &built.image, &self.request.tag).await
+    }
 }
 
 /// Plans, builds and pushes; returns the push report.
 pub async fn run(engine: &Engine, request: AuxRequest) -> Result<PushReport, RecipeError> {
-    let tag = request.tag.clone();
-    let plan = plan(engine, request).await?;
-    let built = plan.build(engine).await?;
-    build::publish(engine, &built.image, &tag).await
+    plan(engine, request).await?.push(engine).await
 }

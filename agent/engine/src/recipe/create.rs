@@ -47,9 +47,9 @@ impl WdtRequest {
 
     /// Every model, archive and variables file must be a readable regular file.
     pub fn check_files(&self) -> Result<(), RecipeError> {
-        check_files("--wdtModel", &self.models)?;
-        check_files("--wdtArchive", &self.archives)?;
-        check_files("--wdtVariables", &self.variables)
+        super::check_input_files("--wdtModel", &self.models)?;
+        super::check_input_files("--wdtArchive", &self.archives)?;
+        super::check_input_files("--wdtVariables", &self.variables)
     }
 
     /// The cached WDT installer, when models are placed and a version is asked for.
@@ -128,18 +128,6 @@ pub struct PlatformPlan {
     dir: BuildDir,
 }
 
-fn check_files(flag: &str, files: &[PathBuf]) -> Result<(), RecipeError> {
-    for f in files {
-        if !f.is_file() {
-            return Err(RecipeError::input(
-                format!("{flag} {}", f.display()),
-                "is not a readable regular file",
-            ));
-        }
-    }
-    Ok(())
-}
-
 async fn cached(engine: &Engine, key: CacheKey, arch: &str) -> Result<CachedItem, RecipeError> {
     let (cache, arch) = (engine.cache.clone(), arch.to_string());
     Ok(
@@ -156,7 +144,7 @@ pub async fn plan(
 ) -> Result<Vec<PlatformPlan>, RecipeError> {
     request.wdt.check_files()?;
     for (file, dest) in &request.additional_files {
-        check_files("--additionalBuildFiles", std::slice::from_ref(file))?;
+        super::check_input_files("--additionalBuildFiles", [file])?;
         if !dest.starts_with('/') {
             return Err(RecipeError::input(
                 format!("--additionalBuildFiles {}:{dest}", file.display()),
@@ -396,15 +384,22 @@ impl PlatformPlan {
 /// Plans, builds and pushes: one image, or an index when several platforms are asked for.
 pub async fn run(engine: &Engine, request: &CreateRequest) -> Result<PushReport, RecipeError> {
     let plans = plan(engine, request).await?;
+    push(engine, request, &plans).await
+}
+
+/// Builds every planned platform and pushes: one image, or an OCI index over several. The plans
+/// hold the unpacked installers and built layers, so they must outlive this call.
+pub async fn push(
+    engine: &Engine,
+    request: &CreateRequest,
+    plans: &[PlatformPlan],
+) -> Result<PushReport, RecipeError> {
     let mut images = Vec::new();
-    for plan in &plans {
+    for plan in plans {
         images.push((plan.build(engine, request).await?, plan.platform.clone()));
     }
-    let report = if images.len() == 1 {
-        build::publish(engine, &images[0].0, &request.tag).await?
-    } else {
-        build::publish_index(engine, &images, &request.tag).await?
-    };
-    drop(plans); // the unpacked installers and built layers go only after the push
-    Ok(report)
+    match images.as_slice() {
+        [(image, _)] => build::publish(engine, image, &request.tag).await,
+        _ => build::publish_index(engine, &images, &request.tag).await,
+    }
 }

@@ -48,6 +48,22 @@ impl RecipeError {
     }
 }
 
+/// Every file named by `flag` must be a readable regular file; the error names flag and file.
+pub(crate) fn check_input_files<'a>(
+    flag: &str,
+    files: impl IntoIterator<Item = &'a std::path::PathBuf>,
+) -> Result<(), RecipeError> {
+    for path in files {
+        let what = || format!("{flag} {}", path.display());
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return Err(RecipeError::input(what(), "is not a regular file")),
+            Err(e) => return Err(RecipeError::input(what(), e.to_string())),
+        }
+    }
+    Ok(())
+}
+
 /// What every recipe needs: the cache, registry access, and the timestamp images are stamped with.
 pub struct Engine {
     pub cache: Cache,

@@ -190,25 +190,16 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
         });
     }
 
-    // Prefetch every jar the patches rewrite and every path component they write through.
+    // One lookup for every jar the patches rewrite, every path component they write through, and
+    // the directories above the inventory records (their metadata is kept in the new layer).
     let mut query = TreeQuery::default();
     for patch in &set.patches {
+        let record = format!(
+            "{home}/inventory/oneoffs/{}/etc/config/inventory.xml",
+            patch.id()
+        );
         for action in &patch.actions {
-            let rel = match action {
-                Action::Copy { name, dir, .. } => [dir.as_str(), name.as_str()]
-                    .iter()
-                    .filter(|s| !s.is_empty())
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join("/"),
-                Action::Jar { jar, dir, .. } => [dir.as_str(), jar.as_str()]
-                    .iter()
-                    .filter(|s| !s.is_empty())
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join("/"),
-            };
-            let full = format!("{home}/{rel}");
+            let full = format!("{home}/{}", action.target());
             query = if matches!(action, Action::Jar { .. }) {
                 query.read(&full)
             } else {
@@ -217,6 +208,9 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
             for a in ancestors(&full) {
                 query = query.stat(&a);
             }
+        }
+        for a in ancestors(&record) {
+            query = query.stat(&a);
         }
     }
     let answer = tree.lookup(&query).await?;
@@ -239,10 +233,8 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
     for rel in changes.files.keys() {
         parents.extend(ancestors(&format!("{home}/{rel}")));
     }
-    let dirs = parents.iter().fold(TreeQuery::default(), |q, p| q.stat(p));
-    let dir_facts = tree.lookup(&dirs).await?;
     for dir in &parents {
-        match dir_facts.get(dir) {
+        match image_home.answer.get(dir) {
             Some(e) => spec.add_dir(
                 dir,
                 e.mode & 0o7777,

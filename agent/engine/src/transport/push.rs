@@ -22,6 +22,8 @@ pub enum BlobOrigin {
     Local(PathBuf),
     /// A blob of another image (the base's layers).
     Remote(BlobSource),
+    /// Small bytes at hand (the config), uploaded without touching the disk.
+    Memory(bytes::Bytes),
 }
 
 /// A layer of an image to push.
@@ -225,6 +227,19 @@ async fn write_to_layout(
         let digest = &blob.descriptor.digest;
         let written = match &blob.origin {
             BlobOrigin::Local(path) => copy_into_layout(dir, digest, path).await?,
+            BlobOrigin::Memory(body) => {
+                let (dir, digest, body) = (dir.to_path_buf(), digest.clone(), body.clone());
+                let written = tokio::task::spawn_blocking(move || {
+                    layout::put_blob_bytes(&dir, &digest, &body)
+                })
+                .await
+                .expect("layout write task")?;
+                if written {
+                    blob.descriptor.size
+                } else {
+                    0
+                }
+            }
             BlobOrigin::Remote(BlobSource::Layout { dir: from }) => {
                 copy_into_layout(dir, digest, &layout::blob_path(from, digest)).await?
             }
@@ -278,27 +293,15 @@ async fn push_to_registry(
 ) -> Result<PushReport, TransportError> {
     let client = registries.client(&target.registry).await;
     let repository = target.repository.as_str();
-    let config_digest = Digest::of_bytes(&image.config_bytes);
-    let config_path_holder = tempfile::NamedTempFile::new().map_err(|e| TransportError::Io {
-        what: "staging the config blob".into(),
-        source: e,
-    })?;
-    std::fs::write(config_path_holder.path(), &image.config_bytes).map_err(|e| {
-        TransportError::Io {
-            what: "staging the config blob".into(),
-            source: e,
-        }
-    })?;
     let mut all = image.layers.clone();
     all.push(OutBlob {
         descriptor: Descriptor::new(
             media::OCI_CONFIG,
-            config_digest,
+            Digest::of_bytes(&image.config_bytes),
             image.config_bytes.len() as u64,
         ),
-        origin: BlobOrigin::Local(config_path_holder.path().to_path_buf()),
+        origin: BlobOrigin::Memory(bytes::Bytes::copy_from_slice(&image.config_bytes)),
     });
-
     let outcomes: Vec<BlobOutcome> = futures_util::stream::iter(
         all.iter()
             .map(|blob| push_blob(&client, repository, blob, registries, locations)),
@@ -380,6 +383,14 @@ async fn push_blob(
     let size = blob.descriptor.size;
     match &blob.origin {
         BlobOrigin::Local(path) => client.upload_file(repository, digest, size, path).await?,
+        BlobOrigin::Memory(body) => {
+            client
+                .upload_stream(repository, digest, size, || {
+                    let chunk = body.clone();
+                    async move { Ok(futures_util::stream::once(async move { Ok(chunk) })) }
+                })
+                .await?
+        }
         BlobOrigin::Remote(BlobSource::Layout { dir }) => {
             client
                 .upload_file(repository, digest, size, &layout::blob_path(dir, digest))

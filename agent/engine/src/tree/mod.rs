@@ -189,6 +189,21 @@ impl MergedTree {
                 None => {
                     let blob = match &self.layers[index].origin {
                         BlobOrigin::Local(path) => path.clone(),
+                        BlobOrigin::Memory(bytes) => {
+                            // Content-addressed: kept beside downloaded layers under its digest.
+                            let path = self.download_dir.join(layer.digest.hex());
+                            if !path.exists() {
+                                std::fs::create_dir_all(&self.download_dir)
+                                    .and_then(|_| {
+                                        crate::transport::layout::write_atomic(&path, bytes)
+                                    })
+                                    .map_err(|e| TransportError::Io {
+                                        what: format!("keeping layer {}", layer.digest),
+                                        source: e,
+                                    })?;
+                            }
+                            path
+                        }
                         BlobOrigin::Remote(source) => {
                             source.local_path(&layer.digest, &self.download_dir).await?
                         }
