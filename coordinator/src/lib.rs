@@ -1,4 +1,10 @@
-//! patchfarm-coordinator: today the `patchfarm` CLI (one module per verb); the coordinator
-//! daemon (gRPC API, raft-rs node, scheduler) joins it here.
+//! patchfarm-coordinator: the coordinator daemon (gRPC API, raft-rs node on sled, mTLS) and the
+//! `patchfarm` CLI (one module per verb), which also speaks to the farm through `client`.
 
+pub mod api;
 pub mod cli;
+pub mod client;
+pub mod raft;
+pub mod server;
+pub mod state;
+pub mod tls;

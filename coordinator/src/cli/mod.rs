@@ -3,8 +3,10 @@
 
 mod aux;
 mod cache;
+mod certs;
 mod copy;
 mod create;
+pub mod farm;
 mod inspect;
 mod progress;
 mod rebase;
@@ -48,6 +50,8 @@ pub struct Cli {
     /// More log output (repeat for more); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    #[command(flatten)]
+    farm: farm::FarmArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -71,6 +75,21 @@ enum Command {
     Cache {
         #[command(subcommand)]
         command: cache::Command,
+    },
+    /// The coordinator cluster: status, add or remove a node (needs --farm).
+    Cluster {
+        #[command(subcommand)]
+        command: farm::ClusterCommand,
+    },
+    /// Jobs in the farm: list, show, cancel (needs --farm).
+    Jobs {
+        #[command(subcommand)]
+        command: farm::JobsCommand,
+    },
+    /// The farm's certificates (mTLS between clients, agents and coordinators).
+    Certs {
+        #[command(subcommand)]
+        command: certs::CertsCommand,
     },
 }
 
@@ -124,6 +143,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Update(args) => update::run(&ctx, &engine(&cli)?, args).await,
         Command::Rebase(args) => rebase::run(&ctx, &engine(&cli)?, args).await,
         Command::Copy(args) => copy::run(&ctx, &engine(&cli)?, args).await,
+        Command::Cluster { command } => farm::cluster(&ctx, &cli.farm, command).await,
+        Command::Jobs { command } => farm::jobs(&ctx, &cli.farm, command).await,
+        Command::Certs { command } => certs::run(command),
     }
 }
 

@@ -1,0 +1,324 @@
+//! The client API (`patchfarm.v1.Farm`): jobs, catalog, cluster status and membership.
+//! Writes are proposals (any node; raft forwards to the leader); reads wait for ReadIndex.
+
+use super::{internal, outcome, request_id};
+use crate::raft::transport::connect_lazy;
+use crate::raft::NodeHandle;
+use crate::state::Change;
+use crate::tls::{require, Role};
+use futures_util::future::join_all;
+use patchfarm_proto::state::{command::Op, command_result::Outcome};
+use patchfarm_proto::v1::farm_server::Farm;
+use patchfarm_proto::v1::raft_client::RaftClient;
+use patchfarm_proto::v1::*;
+use std::pin::Pin;
+use std::time::Duration;
+use tokio_stream::Stream;
+use tonic::transport::ClientTlsConfig;
+use tonic::{Request, Response, Status};
+
+const CLIENTS: &[Role] = &[Role::Client, Role::Coordinator];
+
+pub struct FarmService {
+    pub node: NodeHandle,
+    pub insecure: bool,
+    pub peer_tls: Option<ClientTlsConfig>,
+    /// This node's own address, as peers and clients reach it.
+    pub address: String,
+}
+
+fn job_of(outcome: Outcome) -> Result<Job, Status> {
+    match outcome {
+        Outcome::Job(job) => Ok(job),
+        _ => Err(Status::internal(
+            "command applied with an unexpected outcome",
+        )),
+    }
+}
+
+fn is_done(job: &Job) -> bool {
+    matches!(
+        job.state(),
+        JobState::Succeeded | JobState::Failed | JobState::Cancelled
+    )
+}
+
+impl FarmService {
+    async fn submit(&self, req: SubmitJobRequest) -> Result<Job, Status> {
+        let id = request_id(&req.request_id);
+        let req = SubmitJobRequest {
+            request_id: id.clone(),
+            ..req
+        };
+        let result = self.node.propose(&id, Op::SubmitJob(req)).await?;
+        job_of(outcome(result)?)
+    }
+
+    /// Every voter's own view, asked in parallel; a node that does not answer is unhealthy.
+    async fn cluster(&self) -> Result<ClusterStatusResponse, Status> {
+        let local = self.node.local_status();
+        let asks = local.voters.iter().map(|&id| async move {
+            if id == local.id {
+                return NodeStatus {
+                    id,
+                    address: self.address.clone(),
+                    role: local.role.to_string(),
+                    term: local.term,
+                    commit: local.commit,
+                    applied: local.applied,
+                    healthy: local.leader != 0,
+                    leader: local.leader,
+                };
+            }
+            let address = self.node.transport.address(id).unwrap_or_default();
+            let unreachable = NodeStatus {
+                id,
+                address: address.clone(),
+                role: "unreachable".into(),
+                ..Default::default()
+            };
+            let Ok(channel) = connect_lazy(&address, self.peer_tls.clone()) else {
+                return unreachable;
+            };
+            let mut client = RaftClient::new(channel);
+            let ask = client.local_status(Empty {});
+            match tokio::time::timeout(Duration::from_millis(800), ask).await {
+                Ok(Ok(reply)) => {
+                    let mut status = reply.into_inner();
+                    status.address = address;
+                    status
+                }
+                _ => unreachable,
+            }
+        });
+        let nodes = join_all(asks).await;
+        let leader = if local.leader != 0 {
+            local.leader
+        } else {
+            nodes
+                .iter()
+                .map(|n| n.leader)
+                .find(|l| *l != 0)
+                .unwrap_or(0)
+        };
+        Ok(ClusterStatusResponse { leader, nodes })
+    }
+}
+
+type JobStream = Pin<Box<dyn Stream<Item = Result<Job, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Farm for FarmService {
+    async fn submit_job(
+        &self,
+        request: Request<SubmitJobRequest>,
+    ) -> Result<Response<Job>, Status> {
+        require(&request, self.insecure, CLIENTS)?;
+        Ok(Response::new(self.submit(request.into_inner()).await?))
+    }
+
+    async fn submit_jobs(
+        &self,
+        request: Request<SubmitJobsRequest>,
+    ) -> Result<Response<SubmitJobsResponse>, Status> {
+        require(&request, self.insecure, CLIENTS)?;
+        let jobs = join_all(
+            request
+                .into_inner()
+                .jobs
+                .into_iter()
+                .map(|r| self.submit(r)),
+        )
+        .await;
+        Ok(Response::new(SubmitJobsResponse {
+            jobs: jobs.into_iter().collect::<Result<_, _>>()?,
+        }))
+    }
+
+    async fn get_job(&self, request: Request<GetJobRequest>) -> Result<Response<Job>, Status> {
+        require(&request, self.insecure, CLIENTS)?;
+        self.node.read_barrier().await?;
+        let id = request.into_inner().id;
+        match self.node.state.job(&id).map_err(internal)? {
+            Some(job) => Ok(Response::new(job)),
+            None => Err(Status::not_found(format!("no job {id:?}"))),
+        }
+    }
+
+    async fn list_jobs(
+        &self,
+        request: Request<ListJobsRequest>,
+    ) -> Result<Response<ListJobsResponse>, Status> {
+        require(&request, self.insecure, CLIENTS)?;
+        self.node.read_barrier().await?;
+        let req = request.into_inner();
+        let jobs = self
+            .node
+            .state
+            .jobs(&req.after, req.limit as usize, |job| {
+                (req.state == 0 || job.state == req.state)
+                    && (req.campaign.is_empty()
+                        || job
+                            .spec
+                            .as_ref()
+                            .is_some_and(|s| s.campaign == req.campaign))
+            })
+            .map_err(internal)?;
+        Ok(Response::new(ListJobsResponse { jobs }))
+    }
+
+    type WatchJobStream = JobStream;
+
+    async fn watch_job(
+        &self,
+        request: Request<WatchJobRequest>,
+    ) -> Result<Response<Self::WatchJobStream>, Status> {
+        require(&request, self.insecure, CLIENTS)?;
+        let id = request.into_inner().id;
+        // Subscribe before reading so no change falls between the read and the stream.
+        let mut changes = self.node.changes.subscribe();
+        self.node.read_barrier().await?;
+        let current = self
+            .node
+            .state
+            .job(&id)
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found(format!("no job {id:?}")))?;
+        let state = self.node.state.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            let mut done = is_done(&current);
+            if tx.send(Ok(current)).await.is_err() {
+                return;
+            }
+            while !done {
+                let job = match changes.recv().await {
+                    Ok(Change::Job(job)) if job.id == id => job,
+                    Ok(_) => continue,
+                    // Fell behind: the state has the latest version.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        match state.job(&id) {
+                            Ok(Some(job)) => job,
+                            _ => break,
+                        }
+                    }
+                    Err(_) => break,
+                };
+                done = is_done(&job);
+                if tx.send(Ok(job)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn cancel_job(
+        &self,
+        request: Request<CancelJobRequest>,
+    ) -> Result<Response<Job>, Status> {
+        require(&request, self.insecure, CLIENTS)?;
+        let req = request.into_inner();
+        let id = request_id(&req.request_id);
+        let result = self.node.propose(&id, Op::CancelJob(req)).await?;
+        Ok(Response::new(job_of(outcome(result)?)?))
+    }
+
+    async fn catalog_put(
+        &self,
+        request: Request<CatalogPutRequest>,
+    ) -> Result<Response<CatalogEntry>, Status> {
+        require(&request, self.insecure, CLIENTS)?;
+        let req = request.into_inner();
+        let entry = req
+            .entry
+            .ok_or_else(|| Status::invalid_argument("catalog put without an entry"))?;
+        if entry.key.is_empty() || entry.digest.is_empty() {
+            return Err(Status::invalid_argument(
+                "a catalog entry needs a key and a digest",
+            ));
+        }
+        let id = request_id(&req.request_id);
+        match outcome(self.node.propose(&id, Op::CatalogPut(entry)).await?)? {
+            Outcome::Entry(entry) => Ok(Response::new(entry)),
+            _ => Err(Status::internal(
+                "catalog put applied with an unexpected outcome",
+            )),
+        }
+    }
+
+    async fn catalog_list(
+        &self,
+        request: Request<CatalogListRequest>,
+    ) -> Result<Response<CatalogListResponse>, Status> {
+        require(&request, self.insecure, CLIENTS)?;
+        self.node.read_barrier().await?;
+        let entries = self.node.state.catalog().map_err(internal)?;
+        Ok(Response::new(CatalogListResponse { entries }))
+    }
+
+    async fn catalog_delete(
+        &self,
+        request: Request<CatalogDeleteRequest>,
+    ) -> Result<Response<Empty>, Status> {
+        require(&request, self.insecure, CLIENTS)?;
+        let req = request.into_inner();
+        let id = request_id(&req.request_id);
+        outcome(self.node.propose(&id, Op::CatalogDelete(req.key)).await?)?;
+        Ok(Response::new(Empty {}))
+    }
+
+    async fn cluster_status(
+        &self,
+        request: Request<ClusterStatusRequest>,
+    ) -> Result<Response<ClusterStatusResponse>, Status> {
+        require(&request, self.insecure, CLIENTS)?;
+        Ok(Response::new(self.cluster().await?))
+    }
+
+    async fn add_node(
+        &self,
+        request: Request<AddNodeRequest>,
+    ) -> Result<Response<ClusterStatusResponse>, Status> {
+        require(&request, self.insecure, CLIENTS)?;
+        let req = request.into_inner();
+        if req.id == 0 || req.address.is_empty() {
+            return Err(Status::invalid_argument(
+                "add-node needs a node id above 0 and an address",
+            ));
+        }
+        if self.node.local_status().voters.contains(&req.id) {
+            return Err(Status::already_exists(format!(
+                "node {} is already a member",
+                req.id
+            )));
+        }
+        let id = request_id(&req.request_id);
+        outcome(
+            self.node
+                .change_members(&id, req.id, &req.address, false)
+                .await?,
+        )?;
+        Ok(Response::new(self.cluster().await?))
+    }
+
+    async fn remove_node(
+        &self,
+        request: Request<RemoveNodeRequest>,
+    ) -> Result<Response<ClusterStatusResponse>, Status> {
+        require(&request, self.insecure, CLIENTS)?;
+        let req = request.into_inner();
+        let voters = self.node.local_status().voters;
+        if !voters.contains(&req.id) {
+            return Err(Status::not_found(format!(
+                "node {} is not a member (members: {voters:?})",
+                req.id
+            )));
+        }
+        let id = request_id(&req.request_id);
+        outcome(self.node.change_members(&id, req.id, "", true).await?)?;
+        Ok(Response::new(self.cluster().await?))
+    }
+}

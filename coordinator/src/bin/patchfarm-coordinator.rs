@@ -1,0 +1,125 @@
+//! `patchfarm-coordinator`: one member of the replicated coordinator cluster.
+
+use anyhow::Context as _;
+use clap::Parser;
+use patchfarm_coordinator::cli::farm::parse_node;
+use patchfarm_coordinator::server::{self, Options};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "patchfarm-coordinator",
+    version,
+    about = "A patchfarm coordinator node (raft member, gRPC API)"
+)]
+struct Args {
+    /// This node's raft id (1 or more), unique in the cluster.
+    #[arg(long = "node-id")]
+    node_id: u64,
+    /// Address to serve gRPC on (clients, agents and peers).
+    #[arg(long)]
+    listen: SocketAddr,
+    /// Address others use to reach this node, if not --listen.
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Another member, ID=ADDR; repeat for each (this node's own entry is allowed).
+    #[arg(long = "peer", value_name = "ID=ADDR")]
+    peers: Vec<String>,
+    /// Where raft's log and the farm's state live (sled).
+    #[arg(long = "data-dir")]
+    data_dir: PathBuf,
+    /// Directory with ca.crt and coordinator-<node-id>.crt/.key (from `patchfarm certs init`).
+    #[arg(long = "tls-dir", required_unless_present = "insecure")]
+    tls_dir: Option<PathBuf>,
+    /// Serve and dial plaintext gRPC, with no certificates and no roles. For experiments only.
+    #[arg(long, conflicts_with = "tls_dir")]
+    insecure: bool,
+    /// Start outside the membership and wait for `patchfarm cluster add-node ID=ADDR`.
+    #[arg(long)]
+    join: bool,
+    /// Serve Prometheus metrics over HTTP here.
+    #[arg(long = "metrics-listen")]
+    metrics_listen: Option<SocketAddr>,
+    /// Where installers and patches live for agents: `oci:DIR` or `HOST/REPO`.
+    #[arg(long = "artifact-store", value_name = "REF")]
+    artifact_store: Option<String>,
+    /// Log format: text or json.
+    #[arg(long = "log-format", default_value = "text")]
+    log_format: String,
+}
+
+fn main() -> std::process::ExitCode {
+    // tonic (ring) and oci-client may each bring a rustls backend; pick one explicitly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,slog=warn,h2=warn,tower=warn")
+    });
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if args.log_format == "json" {
+        subscriber.json().init();
+    } else {
+        subscriber.init();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    if !matches!(args.log_format.as_str(), "text" | "json") {
+        anyhow::bail!("--log-format {:?}: expected text or json", args.log_format);
+    }
+    let mut peers = std::collections::HashMap::new();
+    for peer in &args.peers {
+        let (id, address) = parse_node(peer).with_context(|| format!("--peer {peer}"))?;
+        peers.insert(id, address);
+    }
+    if let Some(store) = &args.artifact_store {
+        let layout = store.starts_with("oci:") && store.len() > 4;
+        if !layout && !store.contains('/') {
+            anyhow::bail!("--artifact-store {store:?}: expected oci:DIR or HOST/REPO");
+        }
+    }
+    let options = Options {
+        node_id: args.node_id,
+        listen: args.listen,
+        advertise: args.advertise.unwrap_or_else(|| args.listen.to_string()),
+        peers,
+        data_dir: args.data_dir,
+        tls_dir: if args.insecure { None } else { args.tls_dir },
+        join: args.join,
+        metrics_listen: args.metrics_listen,
+        artifact_store: args.artifact_store,
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("signal received; shutting down");
+        on_signal.cancel();
+    });
+    server::run(options, shutdown).await
+}

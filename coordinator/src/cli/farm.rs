@@ -1,0 +1,281 @@
+//! Verbs that talk to a running farm: `cluster status|add-node|remove-node` and
+//! `jobs list|show|cancel`. `--farm` lists coordinators (any will do), `--tls-dir` holds the
+//! client certificate, `--insecure` talks plaintext to a coordinator started with `--insecure`.
+
+use super::Context;
+use crate::api::new_request_id;
+use crate::client::FarmClient;
+use anyhow::{bail, Context as _};
+use clap::{Args as ClapArgs, Subcommand};
+use patchfarm_proto::v1::*;
+use std::path::PathBuf;
+
+/// Where the farm is and how to prove who we are.
+#[derive(ClapArgs, Debug, Clone)]
+pub struct FarmArgs {
+    /// Coordinator addresses (HOST:PORT, comma-separated); any one of them is enough.
+    #[arg(
+        long,
+        global = true,
+        env = "PATCHFARM_FARM",
+        value_delimiter = ',',
+        value_name = "ADDR"
+    )]
+    pub farm: Vec<String>,
+    /// Directory with ca.crt and client.crt/client.key (from `patchfarm certs init`).
+    #[arg(
+        long = "tls-dir",
+        global = true,
+        env = "PATCHFARM_TLS_DIR",
+        value_name = "DIR"
+    )]
+    pub tls_dir: Option<PathBuf>,
+    /// Talk plaintext gRPC (only to coordinators started with --insecure).
+    #[arg(long, global = true)]
+    pub insecure: bool,
+}
+
+impl FarmArgs {
+    pub fn client(&self) -> anyhow::Result<FarmClient> {
+        if self.farm.is_empty() {
+            bail!("this command needs the farm: pass --farm ADDR[,ADDR...] or set PATCHFARM_FARM");
+        }
+        let tls_dir = match (&self.tls_dir, self.insecure) {
+            (Some(dir), false) => Some(dir.as_path()),
+            (None, true) => None,
+            (Some(_), true) => bail!("--tls-dir and --insecure exclude each other"),
+            (None, false) => bail!(
+                "the farm speaks mTLS: pass --tls-dir DIR (from `patchfarm certs init`) or --insecure"
+            ),
+        };
+        Ok(FarmClient::new(&self.farm, tls_dir, "client")?)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClusterCommand {
+    /// Every coordinator's role, term, commit and applied index, and the leader.
+    Status,
+    /// Add a coordinator (started with --join) as a voting member: ID=ADDR.
+    #[command(name = "add-node")]
+    AddNode {
+        #[arg(value_name = "ID=ADDR")]
+        node: String,
+    },
+    /// Remove a coordinator from the membership.
+    #[command(name = "remove-node")]
+    RemoveNode {
+        #[arg(value_name = "ID")]
+        id: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JobsCommand {
+    /// Jobs in submission order.
+    List {
+        /// Only jobs in this state (queued, leased, succeeded, failed, cancelled).
+        #[arg(long)]
+        state: Option<String>,
+        /// Only jobs of this campaign.
+        #[arg(long)]
+        campaign: Option<String>,
+    },
+    /// One job in full.
+    Show { id: String },
+    /// Stop a queued or running job.
+    Cancel { id: String },
+}
+
+/// Parses `ID=ADDR` (as `--peer` and `add-node` take it).
+pub fn parse_node(text: &str) -> anyhow::Result<(u64, String)> {
+    let (id, address) = text
+        .split_once('=')
+        .with_context(|| format!("{text:?} is not ID=ADDR (for example 4=127.0.0.1:7004)"))?;
+    let id: u64 = id
+        .trim()
+        .parse()
+        .with_context(|| format!("{text:?}: node id {id:?} is not a number"))?;
+    if id == 0 {
+        bail!("{text:?}: node ids start at 1");
+    }
+    if address.trim().is_empty() {
+        bail!("{text:?}: the address is empty");
+    }
+    Ok((id, address.trim().to_string()))
+}
+
+fn status_json(status: &ClusterStatusResponse) -> serde_json::Value {
+    serde_json::json!({
+        "leader": status.leader,
+        "nodes": status.nodes.iter().map(|n| serde_json::json!({
+            "id": n.id,
+            "address": n.address,
+            "role": n.role,
+            "term": n.term,
+            "commit": n.commit,
+            "applied": n.applied,
+            "healthy": n.healthy,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn print_status(ctx: &Context, status: &ClusterStatusResponse) -> anyhow::Result<()> {
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&status_json(status))?);
+        return Ok(());
+    }
+    println!("leader: {}", status.leader);
+    println!(
+        "{:>4}  {:<22} {:<13} {:>6} {:>10} {:>10}  healthy",
+        "id", "address", "role", "term", "commit", "applied"
+    );
+    for n in &status.nodes {
+        println!(
+            "{:>4}  {:<22} {:<13} {:>6} {:>10} {:>10}  {}",
+            n.id, n.address, n.role, n.term, n.commit, n.applied, n.healthy
+        );
+    }
+    Ok(())
+}
+
+pub async fn cluster(
+    ctx: &Context,
+    farm: &FarmArgs,
+    command: &ClusterCommand,
+) -> anyhow::Result<()> {
+    let client = farm.client()?;
+    let status = match command {
+        ClusterCommand::Status => {
+            client
+                .call(|mut c| async move { c.cluster_status(ClusterStatusRequest {}).await })
+                .await?
+        }
+        ClusterCommand::AddNode { node } => {
+            let (id, address) = parse_node(node)?;
+            let request = AddNodeRequest {
+                request_id: new_request_id(),
+                id,
+                address,
+            };
+            client
+                .call(|mut c| {
+                    let request = request.clone();
+                    async move { c.add_node(request).await }
+                })
+                .await
+                .with_context(|| format!("adding node {id}"))?
+        }
+        ClusterCommand::RemoveNode { id } => {
+            let request = RemoveNodeRequest {
+                request_id: new_request_id(),
+                id: *id,
+            };
+            client
+                .call(|mut c| {
+                    let request = request.clone();
+                    async move { c.remove_node(request).await }
+                })
+                .await
+                .with_context(|| format!("removing node {id}"))?
+        }
+    };
+    print_status(ctx, &status)
+}
+
+fn state_of(name: &str) -> anyhow::Result<JobState> {
+    JobState::from_str_name(&name.to_uppercase()).with_context(|| {
+        format!("unknown job state {name:?} (queued, leased, succeeded, failed, cancelled)")
+    })
+}
+
+/// A job as JSON, with its state spelled out.
+pub fn job_json(job: &Job) -> serde_json::Value {
+    let spec = job.spec.clone().unwrap_or_default();
+    serde_json::json!({
+        "id": job.id,
+        "state": job.state().as_str_name().to_lowercase(),
+        "kind": spec.kind,
+        "args": spec.args,
+        "submitter": spec.submitter,
+        "campaign": spec.campaign,
+        "attempts": job.attempts,
+        "agent": job.lease.as_ref().map(|l| l.agent.clone()),
+        "fencingToken": job.lease.as_ref().map(|l| l.fencing_token),
+        "requestId": job.request_id,
+        "submittedUnixMs": job.submitted_unix_ms,
+        "updatedUnixMs": job.updated_unix_ms,
+        "error": job.error,
+        "digests": job.digests,
+        "progress": job.progress,
+    })
+}
+
+pub async fn jobs(ctx: &Context, farm: &FarmArgs, command: &JobsCommand) -> anyhow::Result<()> {
+    let client = farm.client()?;
+    let jobs = match command {
+        JobsCommand::List { state, campaign } => {
+            let request = ListJobsRequest {
+                state: state
+                    .as_deref()
+                    .map(state_of)
+                    .transpose()?
+                    .unwrap_or_default() as i32,
+                campaign: campaign.clone().unwrap_or_default(),
+                ..Default::default()
+            };
+            client
+                .call(|mut c| {
+                    let request = request.clone();
+                    async move { c.list_jobs(request).await }
+                })
+                .await?
+                .jobs
+        }
+        JobsCommand::Show { id } => {
+            let request = GetJobRequest { id: id.clone() };
+            vec![
+                client
+                    .call(|mut c| {
+                        let request = request.clone();
+                        async move { c.get_job(request).await }
+                    })
+                    .await?,
+            ]
+        }
+        JobsCommand::Cancel { id } => {
+            let request = CancelJobRequest {
+                request_id: new_request_id(),
+                id: id.clone(),
+            };
+            vec![client
+                .call(|mut c| {
+                    let request = request.clone();
+                    async move { c.cancel_job(request).await }
+                })
+                .await
+                .with_context(|| format!("cancelling {id}"))?]
+        }
+    };
+    if ctx.json {
+        let out: Vec<_> = jobs.iter().map(job_json).collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for job in &jobs {
+            let spec = job.spec.clone().unwrap_or_default();
+            println!(
+                "{}  {:<10} {:<15} attempts={} {}",
+                job.id,
+                job.state().as_str_name().to_lowercase(),
+                spec.kind,
+                job.attempts,
+                if job.error.is_empty() {
+                    String::new()
+                } else {
+                    format!("error: {}", job.error)
+                }
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! A client of the farm: any coordinator will do, so calls go to the first address that answers
+//! and move on to the next when a node is down or cannot reach a quorum. Writes carry a request
+//! id chosen here, so retrying them on another node cannot act twice.
+
+use crate::raft::transport::connect_lazy;
+use crate::tls::TlsFiles;
+use patchfarm_proto::v1::farm_client::FarmClient as Grpc;
+use std::future::Future;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+/// How long a call keeps trying other nodes before giving up.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("--farm names no coordinator address")]
+    NoAddress,
+    #[error("bad coordinator address {address:?}: {source}")]
+    Address {
+        address: String,
+        source: tonic::transport::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("{0}")]
+    Refused(String),
+    #[error("no coordinator answered within {deadline:?} (tried {addresses}); last error: {last}")]
+    Unavailable {
+        deadline: Duration,
+        addresses: String,
+        last: String,
+    },
+}
+
+#[derive(Clone)]
+pub struct FarmClient {
+    nodes: Arc<Vec<(String, Grpc<Channel>)>>,
+    preferred: Arc<AtomicUsize>,
+    deadline: Duration,
+}
+
+impl FarmClient {
+    /// `tls_dir` holds `ca.crt` and `<identity>.crt/.key`; `None` = plaintext (`--insecure`).
+    pub fn new(
+        addresses: &[String],
+        tls_dir: Option<&Path>,
+        identity: &str,
+    ) -> Result<Self, ClientError> {
+        if addresses.is_empty() {
+            return Err(ClientError::NoAddress);
+        }
+        let tls = tls_dir
+            .map(|dir| TlsFiles::new(dir, identity).client())
+            .transpose()?;
+        let nodes = addresses
+            .iter()
+            .map(|address| {
+                connect_lazy(address, tls.clone())
+                    .map(|channel| (address.clone(), Grpc::new(channel)))
+                    .map_err(|source| ClientError::Address {
+                        address: address.clone(),
+                        source,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(FarmClient {
+            nodes: Arc::new(nodes),
+            preferred: Arc::new(AtomicUsize::new(0)),
+            deadline: CALL_DEADLINE,
+        })
+    }
+
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Runs `call` against the nodes in turn until one answers something other than
+    /// "unavailable"; refusals (bad input, wrong role, not found) are returned at once.
+    pub async fn call<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
+    where
+        F: Fn(Grpc<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let started = Instant::now();
+        let mut last;
+        let mut attempt = 0usize;
+        loop {
+            let index = (self.preferred.load(Ordering::Relaxed) + attempt) % self.nodes.len();
+            let (address, client) = &self.nodes[index];
+            match call(client.clone()).await {
+                Ok(response) => {
+                    self.preferred.store(index, Ordering::Relaxed);
+                    return Ok(response.into_inner());
+                }
+                Err(status) if retryable(&status) => {
+                    last = format!("{address}: {}", status.message());
+                }
+                Err(status) => {
+                    return Err(ClientError::Refused(format!(
+                        "{} ({address}: {:?})",
+                        status.message(),
+                        status.code()
+                    )))
+                }
+            }
+            attempt += 1;
+            if started.elapsed() >= self.deadline {
+                return Err(ClientError::Unavailable {
+                    deadline: self.deadline,
+                    addresses: self
+                        .nodes
+                        .iter()
+                        .map(|(a, _)| a.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    last,
+                });
+            }
+            if attempt.is_multiple_of(self.nodes.len()) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+fn retryable(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown
+    ) && !status.message().contains("certificate")
+}

@@ -1,0 +1,180 @@
+//! The coordinator's composition root: opens storage, starts the raft node and the gRPC server
+//! (client, agent and peer services on one port, mTLS unless `insecure`), serves metrics, and
+//! shuts down in order — stop accepting calls, then stop the node, then flush.
+
+use crate::api::{agent::AgentService, farm::FarmService, peer::PeerService};
+use crate::raft::{node, transport::Transport, transport::MAX_RAFT_MESSAGE};
+use crate::tls::TlsFiles;
+use anyhow::Context as _;
+use patchfarm_proto::v1::{
+    agent_api_server::AgentApiServer, farm_server::FarmServer, raft_server::RaftServer,
+};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio_util::sync::CancellationToken;
+
+/// Everything `patchfarm-coordinator` is told on its command line.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub node_id: u64,
+    pub listen: SocketAddr,
+    /// The address peers and clients use for this node (defaults to `listen`).
+    pub advertise: String,
+    pub peers: HashMap<u64, String>,
+    pub data_dir: PathBuf,
+    /// `None` = plaintext (`--insecure`).
+    pub tls_dir: Option<PathBuf>,
+    /// Start with no members and wait to be added (`cluster add-node`).
+    pub join: bool,
+    pub metrics_listen: Option<SocketAddr>,
+    pub artifact_store: Option<String>,
+}
+
+/// Runs one coordinator until `shutdown` fires (or the node is removed).
+pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
+    if options.node_id == 0 {
+        anyhow::bail!("--node-id must be 1 or more (0 means \"no node\" to raft)");
+    }
+    let tls = options
+        .tls_dir
+        .as_ref()
+        .map(|dir| TlsFiles::new(dir, &format!("coordinator-{}", options.node_id)));
+    let server_tls = tls.as_ref().map(|t| t.server()).transpose()?;
+    let peer_tls = tls.as_ref().map(|t| t.client()).transpose()?;
+    let insecure = tls.is_none();
+
+    std::fs::create_dir_all(&options.data_dir)
+        .with_context(|| format!("creating --data-dir {}", options.data_dir.display()))?;
+    let db_path = options.data_dir.join("sled");
+    let db = sled::Config::new().path(&db_path).open().with_context(|| {
+        format!(
+            "opening {} (is another coordinator using this --data-dir?)",
+            db_path.display()
+        )
+    })?;
+
+    let mut voters: Vec<u64> = options.peers.keys().copied().collect();
+    voters.push(options.node_id);
+    voters.sort_unstable();
+    voters.dedup();
+    let initial_voters = if options.join { Vec::new() } else { voters };
+
+    let inbox = tokio::sync::mpsc::channel(65_536);
+    let mut pinned = options.peers.clone();
+    pinned.remove(&options.node_id);
+    let transport = Transport::new(options.node_id, pinned, peer_tls.clone(), inbox.0.clone());
+    let (raft_node, handle) = node::open(
+        options.node_id,
+        db.clone(),
+        &initial_voters,
+        transport,
+        inbox,
+    )?;
+    tracing::info!(
+        node = options.node_id,
+        listen = %options.listen,
+        tls = !insecure,
+        artifact_store = options.artifact_store.as_deref().unwrap_or("-"),
+        "coordinator starting"
+    );
+
+    let node_stop = CancellationToken::new();
+    let node_task = tokio::spawn(raft_node.run(node_stop.clone()));
+
+    if let Some(metrics_addr) = options.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(metrics_addr)
+            .await
+            .with_context(|| format!("binding --metrics-listen {metrics_addr}"))?;
+        tokio::spawn(serve_metrics(listener, handle.clone(), shutdown.clone()));
+    }
+
+    let farm = FarmService {
+        node: handle.clone(),
+        insecure,
+        peer_tls,
+        address: options.advertise.clone(),
+    };
+    let peer = PeerService {
+        node: handle.clone(),
+        insecure,
+        address: options.advertise.clone(),
+    };
+    let agent = AgentService {
+        node: handle.clone(),
+        insecure,
+    };
+    let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
+    if let Some(server_tls) = server_tls {
+        builder = builder.tls_config(server_tls)?;
+    }
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("binding --listen {}", options.listen))?;
+    let server = builder
+        .add_service(FarmServer::new(farm))
+        .add_service(AgentApiServer::new(agent))
+        .add_service(
+            RaftServer::new(peer)
+                .max_decoding_message_size(MAX_RAFT_MESSAGE)
+                .max_encoding_message_size(MAX_RAFT_MESSAGE),
+        )
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown.clone().cancelled_owned(),
+        );
+    tokio::pin!(server);
+    let mut node_task = node_task;
+    tokio::select! {
+        served = &mut server => {
+            served.context("gRPC server failed")?;
+        }
+        stopped = &mut node_task => {
+            // The node stops by itself only when removed from the cluster (or on a storage error).
+            stopped.context("raft task panicked")??;
+            tracing::warn!(node = options.node_id, "raft node stopped; shutting the coordinator down");
+            shutdown.cancel();
+            let _ = server.await;
+            db.flush_async().await?;
+            return Ok(());
+        }
+    }
+    node_stop.cancel();
+    node_task.await.context("raft task panicked")??;
+    db.flush_async().await?;
+    Ok(())
+}
+
+/// Prometheus text on any GET; small enough not to need an HTTP framework.
+async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    node: crate::raft::NodeHandle,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((mut stream, _)) = accepted else {
+            continue;
+        };
+        let node = node.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf).await;
+            let status = node.local_status();
+            let mut body = node.metrics.render(node.id());
+            body.push_str(&format!(
+                "# HELP patchfarm_raft_applied_index Last applied log index.\n# TYPE patchfarm_raft_applied_index gauge\npatchfarm_raft_applied_index{{node=\"{}\"}} {}\n",
+                status.id, status.applied
+            ));
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+        });
+    }
+}

@@ -1,0 +1,317 @@
+//! mTLS for every farm connection: the certificate set `patchfarm certs init` writes, the rustls
+//! configurations built from it, and the caller's role read back from its certificate.
+//!
+//! A certificate's role is its subject's organizational unit (`coordinator`, `agent`, `client`);
+//! its name is the common name (`coordinator-2`, `agent-1`, `client`). All are signed by the
+//! farm's CA, so a certificate from another CA never reaches a handler, and a handler refuses a
+//! valid certificate of the wrong role.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+
+/// The DNS name every coordinator certificate carries; clients verify it whatever address they dial.
+pub const COORDINATOR_SERVER_NAME: &str = "patchfarm-coordinator";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot generate certificates: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("{dir} already holds a certificate set ({file}); pick another --out or remove it")]
+    Exists { dir: PathBuf, file: String },
+}
+
+/// What a certificate allows its holder to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Coordinator,
+    Agent,
+    Client,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Coordinator => "coordinator",
+            Role::Agent => "agent",
+            Role::Client => "client",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who is calling: role and name from the verified certificate, or anyone under `--insecure`.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub role: Option<Role>,
+    pub name: String,
+}
+
+/// Reads the caller from a request's verified peer certificate.
+/// `insecure` servers have no certificates: every caller may do everything.
+pub fn caller_of<T>(request: &tonic::Request<T>, insecure: bool) -> Result<Caller, tonic::Status> {
+    if insecure {
+        return Ok(Caller {
+            role: None,
+            name: "insecure".into(),
+        });
+    }
+    let certs = request
+        .peer_certs()
+        .ok_or_else(|| tonic::Status::unauthenticated("a client certificate is required"))?;
+    let leaf = certs
+        .first()
+        .ok_or_else(|| tonic::Status::unauthenticated("a client certificate is required"))?;
+    identity_of(leaf.as_ref()).ok_or_else(|| {
+        tonic::Status::permission_denied("certificate names no patchfarm role (subject OU)")
+    })
+}
+
+/// Requires one of `roles`; the error names the caller's role and what was needed.
+pub fn require<T>(
+    request: &tonic::Request<T>,
+    insecure: bool,
+    roles: &[Role],
+) -> Result<Caller, tonic::Status> {
+    let caller = caller_of(request, insecure)?;
+    match caller.role {
+        None => Ok(caller),
+        Some(role) if roles.contains(&role) => Ok(caller),
+        Some(role) => Err(tonic::Status::permission_denied(format!(
+            "certificate {:?} has role {role}; this call needs {}",
+            caller.name,
+            roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ))),
+    }
+}
+
+fn identity_of(der: &[u8]) -> Option<Caller> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let subject = cert.subject();
+    let ou = subject
+        .iter_organizational_unit()
+        .next()
+        .and_then(|a| a.as_str().ok())?;
+    let role = match ou {
+        "coordinator" => Role::Coordinator,
+        "agent" => Role::Agent,
+        "client" => Role::Client,
+        _ => return None,
+    };
+    let name = subject
+        .iter_common_name()
+        .next()
+        .and_then(|a| a.as_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    Some(Caller {
+        role: Some(role),
+        name,
+    })
+}
+
+/// The files of one identity in a `--tls-dir`.
+pub struct TlsFiles {
+    pub dir: PathBuf,
+    pub name: String,
+}
+
+impl TlsFiles {
+    pub fn new(dir: &Path, name: &str) -> Self {
+        TlsFiles {
+            dir: dir.to_path_buf(),
+            name: name.to_string(),
+        }
+    }
+
+    fn read(&self, file: &str) -> Result<Vec<u8>, TlsError> {
+        let path = self.dir.join(file);
+        std::fs::read(&path).map_err(|source| TlsError::Read { path, source })
+    }
+
+    fn identity(&self) -> Result<Identity, TlsError> {
+        Ok(Identity::from_pem(
+            self.read(&format!("{}.crt", self.name))?,
+            self.read(&format!("{}.key", self.name))?,
+        ))
+    }
+
+    fn ca(&self) -> Result<Certificate, TlsError> {
+        Ok(Certificate::from_pem(self.read("ca.crt")?))
+    }
+
+    /// Server side: present our certificate, require one signed by the farm CA.
+    pub fn server(&self) -> Result<ServerTlsConfig, TlsError> {
+        Ok(ServerTlsConfig::new()
+            .identity(self.identity()?)
+            .client_ca_root(self.ca()?))
+    }
+
+    /// Client side: present our certificate, trust only the farm CA, expect a coordinator.
+    pub fn client(&self) -> Result<ClientTlsConfig, TlsError> {
+        Ok(ClientTlsConfig::new()
+            .ca_certificate(self.ca()?)
+            .identity(self.identity()?)
+            .domain_name(COORDINATOR_SERVER_NAME))
+    }
+}
+
+/// Writes a fresh farm certificate set into `out`: `ca.crt`/`ca.key`, `coordinator-<id>`,
+/// `agent-<k>`, `client`. Refuses to overwrite an existing set.
+pub fn init(out: &Path, coordinators: u32, agents: u32) -> Result<Vec<PathBuf>, TlsError> {
+    if out.join("ca.crt").exists() {
+        return Err(TlsError::Exists {
+            dir: out.to_path_buf(),
+            file: "ca.crt".into(),
+        });
+    }
+    std::fs::create_dir_all(out).map_err(|source| TlsError::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::default();
+    ca_params.distinguished_name = name("patchfarm CA", None);
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca_params, &ca_key);
+
+    let mut written = Vec::new();
+    write(out, "ca.crt", ca_cert.pem().as_bytes(), false, &mut written)?;
+    write(
+        out,
+        "ca.key",
+        ca_key.serialize_pem().as_bytes(),
+        true,
+        &mut written,
+    )?;
+    let mut identities: Vec<(String, Role)> = (1..=coordinators)
+        .map(|id| (format!("coordinator-{id}"), Role::Coordinator))
+        .collect();
+    identities.extend((1..=agents).map(|k| (format!("agent-{k}"), Role::Agent)));
+    identities.push(("client".into(), Role::Client));
+    for (common_name, role) in identities {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = name(&common_name, Some(role));
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        if role == Role::Coordinator {
+            params
+                .extended_key_usages
+                .push(ExtendedKeyUsagePurpose::ServerAuth);
+            params.subject_alt_names = vec![
+                SanType::DnsName(COORDINATOR_SERVER_NAME.try_into()?),
+                SanType::DnsName("localhost".try_into()?),
+                SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+            ];
+        }
+        let cert = params.signed_by(&key, &issuer)?;
+        write(
+            out,
+            &format!("{common_name}.crt"),
+            cert.pem().as_bytes(),
+            false,
+            &mut written,
+        )?;
+        write(
+            out,
+            &format!("{common_name}.key"),
+            key.serialize_pem().as_bytes(),
+            true,
+            &mut written,
+        )?;
+    }
+    Ok(written)
+}
+
+fn name(common_name: &str, role: Option<Role>) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "patchfarm");
+    if let Some(role) = role {
+        dn.push(DnType::OrganizationalUnitName, role.as_str());
+    }
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
+fn write(
+    dir: &Path,
+    file: &str,
+    bytes: &[u8],
+    secret: bool,
+    written: &mut Vec<PathBuf>,
+) -> Result<(), TlsError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = dir.join(file);
+    let mode = if secret { 0o600 } else { 0o644 };
+    let result = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&path)
+        .and_then(|mut f| f.write_all(bytes));
+    result.map_err(|source| TlsError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    written.push(path);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip_through_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), 2, 1).unwrap();
+        for (file, role, cn) in [
+            ("coordinator-2.crt", Role::Coordinator, "coordinator-2"),
+            ("agent-1.crt", Role::Agent, "agent-1"),
+            ("client.crt", Role::Client, "client"),
+        ] {
+            let pem = std::fs::read_to_string(dir.path().join(file)).unwrap();
+            let der = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+                .unwrap()
+                .1
+                .contents;
+            let caller = identity_of(&der).unwrap();
+            assert_eq!(caller.role, Some(role));
+            assert_eq!(caller.name, cn);
+        }
+        assert!(matches!(
+            init(dir.path(), 1, 1),
+            Err(TlsError::Exists { .. })
+        ));
+    }
+}

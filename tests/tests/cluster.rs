@@ -1,0 +1,298 @@
+//! The coordinator cluster as separate processes on loopback: failover with `kill -9`, restarts
+//! from the data directory, partitions through cuttable links, concurrent clients during a
+//! leader kill (no duplicate jobs), and membership changes at run time.
+
+use patchfarm_coordinator::api::new_request_id;
+use patchfarm_coordinator::client::FarmClient;
+use patchfarm_e2e::cluster::Cluster;
+use patchfarm_proto::v1::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+fn spec(submitter: &str, n: usize) -> JobSpec {
+    JobSpec {
+        kind: "createAuxImage".into(),
+        args: vec!["--tag".into(), format!("registry.example/{submitter}:{n}")],
+        submitter: submitter.into(),
+        ..Default::default()
+    }
+}
+
+async fn submit(client: &FarmClient, submitter: &str, n: usize) -> Job {
+    let request = SubmitJobRequest {
+        request_id: new_request_id(),
+        spec: Some(spec(submitter, n)),
+    };
+    client
+        .call(|mut c| {
+            let request = request.clone();
+            async move { c.submit_job(request).await }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("submitting {submitter} #{n}: {e}"))
+}
+
+async fn all_jobs(client: &FarmClient) -> Vec<Job> {
+    client
+        .call(|mut c| async move { c.list_jobs(ListJobsRequest::default()).await })
+        .await
+        .unwrap()
+        .jobs
+}
+
+async fn commit_of(cluster: &Cluster, id: u64) -> u64 {
+    let status = cluster.status_from(id).await.expect("node answers");
+    status.nodes.iter().find(|n| n.id == id).unwrap().commit
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leader_kill_keeps_acknowledged_jobs_and_restarts_catch_up() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_leader(&[1, 2, 3]).await;
+    let mut acknowledged = Vec::new();
+    for (n, id) in [1u64, 2, 3].iter().cycle().take(12).enumerate() {
+        // Through every node: followers forward writes to the leader inside raft.
+        let job = submit(&cluster.client_for(&[cluster.address(*id)]), "before", n).await;
+        acknowledged.push(job.id);
+    }
+
+    cluster.kill(leader);
+    let survivors: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != leader).collect();
+    let new_leader = cluster.wait_leader(&survivors).await;
+    assert_ne!(new_leader, leader);
+    let survivor_client = cluster.client_for(&[cluster.address(survivors[0])]);
+    for n in 0..6 {
+        acknowledged.push(submit(&survivor_client, "after", n).await.id);
+    }
+    let ids: BTreeSet<String> = all_jobs(&survivor_client)
+        .await
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    for id in &acknowledged {
+        assert!(
+            ids.contains(id),
+            "acknowledged job {id} lost after the leader's kill"
+        );
+    }
+
+    // The killed node restarts from its data dir and catches up.
+    cluster.restart(leader);
+    let commit = commit_of(&cluster, new_leader).await;
+    cluster.wait_applied(leader, commit).await;
+    let restarted = cluster.client_for(&[cluster.address(leader)]);
+    let seen: BTreeSet<String> = all_jobs(&restarted)
+        .await
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(seen, ids, "the restarted node sees the same jobs");
+
+    // All three stopped (kill -9) and started again: state intact.
+    for id in [1, 2, 3] {
+        cluster.kill(id);
+    }
+    for id in [1, 2, 3] {
+        cluster.restart(id);
+    }
+    cluster.wait_leader(&[1, 2, 3]).await;
+    let after_restart: BTreeSet<String> = all_jobs(&cluster.client())
+        .await
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(after_restart, ids);
+    assert_eq!(after_restart.len(), 18);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_clients_during_leader_kill_create_each_job_exactly_once() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_leader(&[1, 2, 3]).await;
+    const PER_CLIENT: usize = 40;
+    let progress = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for c in 0..4usize {
+        // Each client starts at a different node and fails over to the others.
+        let mut addresses = cluster.addresses();
+        addresses.rotate_left(c % 3);
+        let client = cluster.client_for(&addresses);
+        let progress = progress.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for n in 0..PER_CLIENT {
+                let job = submit(&client, &format!("client-{c}"), n).await;
+                acked.push((n, job.id));
+                progress.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            acked
+        }));
+    }
+    // Kill the leader while the four clients are busy.
+    while progress.load(std::sync::atomic::Ordering::SeqCst) < 30 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    cluster.kill(leader);
+    let at_kill = progress.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        at_kill < 4 * PER_CLIENT,
+        "the clients finished before the kill"
+    );
+    let mut acked = BTreeMap::new();
+    for (c, task) in tasks.into_iter().enumerate() {
+        for (n, id) in task.await.unwrap() {
+            acked.insert((format!("client-{c}"), n), id);
+        }
+    }
+    assert_eq!(acked.len(), 4 * PER_CLIENT);
+    let jobs = all_jobs(&cluster.client()).await;
+    let mut by_submission: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for job in &jobs {
+        let spec = job.spec.clone().unwrap();
+        by_submission
+            .entry((spec.submitter, spec.args[1].clone()))
+            .or_default()
+            .push(job.id.clone());
+    }
+    for ((submitter, n), id) in &acked {
+        let key = (
+            submitter.clone(),
+            format!("registry.example/{submitter}:{n}"),
+        );
+        let found = by_submission.get(&key).cloned().unwrap_or_default();
+        assert_eq!(
+            found,
+            vec![id.clone()],
+            "{submitter} #{n}: exactly the acknowledged job"
+        );
+    }
+    assert_eq!(
+        jobs.len(),
+        4 * PER_CLIENT,
+        "no duplicate jobs from retried proposals"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn partitioned_minority_cannot_commit_and_converges_after_healing() {
+    let cluster = Cluster::start_with_links(3);
+    let old_leader = cluster.wait_leader(&[1, 2, 3]).await;
+    let everyone = cluster.client();
+    submit(&everyone, "before", 0).await;
+
+    // Cut the leader off: it becomes the minority.
+    let minority = old_leader;
+    for ((from, to), link) in &cluster.links {
+        if *from == minority || *to == minority {
+            link.cut();
+        }
+    }
+    let majority: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != minority).collect();
+    let commit_before = commit_of(&cluster, minority).await;
+    let minority_client = cluster
+        .client_for(&[cluster.address(minority)])
+        .with_deadline(Duration::from_secs(3));
+    let request = SubmitJobRequest {
+        request_id: new_request_id(),
+        spec: Some(spec("minority", 0)),
+    };
+    let refused = minority_client
+        .call(|mut c| {
+            let request = request.clone();
+            async move { c.submit_job(request).await }
+        })
+        .await;
+    assert!(
+        refused.is_err(),
+        "the minority acknowledged a write: {refused:?}"
+    );
+
+    let new_leader = cluster.wait_leader(&majority).await;
+    let majority_client = cluster.client_for(
+        &majority
+            .iter()
+            .map(|id| cluster.address(*id))
+            .collect::<Vec<_>>(),
+    );
+    for n in 0..5 {
+        submit(&majority_client, "majority", n).await;
+    }
+    assert_eq!(
+        commit_of(&cluster, minority).await,
+        commit_before,
+        "the minority's commit index moved while it was cut off"
+    );
+
+    for link in cluster.links.values() {
+        link.heal();
+    }
+    let commit = commit_of(&cluster, new_leader).await;
+    cluster.wait_applied(minority, commit).await;
+    let seen = all_jobs(&cluster.client_for(&[cluster.address(minority)])).await;
+    let submitters: Vec<String> = seen
+        .iter()
+        .map(|j| j.spec.clone().unwrap().submitter)
+        .collect();
+    assert_eq!(
+        submitters,
+        ["before", "majority", "majority", "majority", "majority", "majority"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fourth_node_joins_and_a_member_leaves_while_the_cluster_keeps_committing() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_leader(&[1, 2, 3]).await;
+    let client = cluster.client();
+    for n in 0..5 {
+        submit(&client, "three", n).await;
+    }
+
+    let address = cluster.start_joining(4);
+    let out = cluster.cli(&["cluster", "add-node", &format!("4={address}"), "--json"]);
+    assert!(
+        out.status.success(),
+        "add-node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["nodes"].as_array().unwrap().len(), 4, "{status}");
+    for n in 0..5 {
+        submit(&client, "four", n).await;
+    }
+    let commit = commit_of(&cluster, leader).await;
+    cluster.wait_applied(4, commit).await;
+    let on_four = all_jobs(&cluster.client_for(std::slice::from_ref(&address))).await;
+    assert_eq!(on_four.len(), 10, "the new node holds every job");
+
+    // Remove a member that is not the leader; the remaining three keep committing.
+    let leaving = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    let out = cluster.cli(&["cluster", "remove-node", &leaving.to_string(), "--json"]);
+    assert!(
+        out.status.success(),
+        "remove-node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<u64> = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_u64().unwrap())
+        .collect();
+    assert!(!ids.contains(&leaving) && ids.len() == 3, "{status}");
+    cluster.kill(leaving);
+    let remaining: Vec<String> = cluster
+        .nodes
+        .keys()
+        .filter(|id| **id != leaving)
+        .map(|id| cluster.address(*id))
+        .collect();
+    let client = cluster.client_for(&remaining);
+    let started = Instant::now();
+    for n in 0..5 {
+        submit(&client, "after-remove", n).await;
+    }
+    assert_eq!(all_jobs(&client).await.len(), 15);
+    eprintln!("5 commits after the removal in {:?}", started.elapsed());
+}
