@@ -48,12 +48,18 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     std::fs::create_dir_all(&options.data_dir)
         .with_context(|| format!("creating --data-dir {}", options.data_dir.display()))?;
     let db_path = options.data_dir.join("sled");
-    let db = sled::Config::new().path(&db_path).open().with_context(|| {
-        format!(
-            "opening {} (is another coordinator using this --data-dir?)",
-            db_path.display()
-        )
-    })?;
+    // Raft decides when data must be durable (one flush per Ready): no background flushes.
+    let db = sled::Config::new()
+        .path(&db_path)
+        .mode(sled::Mode::HighThroughput)
+        .flush_every_ms(None)
+        .open()
+        .with_context(|| {
+            format!(
+                "opening {} (is another coordinator using this --data-dir?)",
+                db_path.display()
+            )
+        })?;
 
     let mut voters: Vec<u64> = options.peers.keys().copied().collect();
     voters.push(options.node_id);

@@ -11,6 +11,7 @@ use patchfarm_proto::state::{command::Op, command_result::Outcome};
 use patchfarm_proto::v1::farm_server::Farm;
 use patchfarm_proto::v1::raft_client::RaftClient;
 use patchfarm_proto::v1::*;
+use sha2::Digest as _;
 use std::pin::Pin;
 use std::time::Duration;
 use tokio_stream::Stream;
@@ -122,17 +123,25 @@ impl Farm for FarmService {
         request: Request<SubmitJobsRequest>,
     ) -> Result<Response<SubmitJobsResponse>, Status> {
         require(&request, self.insecure, CLIENTS)?;
-        let jobs = join_all(
-            request
-                .into_inner()
-                .jobs
-                .into_iter()
-                .map(|r| self.submit(r)),
-        )
-        .await;
-        Ok(Response::new(SubmitJobsResponse {
-            jobs: jobs.into_iter().collect::<Result<_, _>>()?,
-        }))
+        // One log entry for the whole batch; every submission keeps its own request id.
+        let mut batch = request.into_inner();
+        if batch.jobs.is_empty() {
+            return Ok(Response::new(SubmitJobsResponse::default()));
+        }
+        let mut ids = String::new();
+        for job in &mut batch.jobs {
+            job.request_id = request_id(&job.request_id);
+            ids.push_str(&job.request_id);
+            ids.push('\n');
+        }
+        let batch_id = format!(
+            "batch-{}",
+            hex::encode(sha2::Sha256::digest(ids.as_bytes()))
+        );
+        match outcome(self.node.propose(&batch_id, Op::SubmitJobs(batch)).await?)? {
+            Outcome::Submitted(submitted) => Ok(Response::new(submitted)),
+            _ => Err(Status::internal("batch applied with an unexpected outcome")),
+        }
     }
 
     async fn get_job(&self, request: Request<GetJobRequest>) -> Result<Response<Job>, Status> {

@@ -208,7 +208,7 @@ impl NodeHandle {
                 return Err(NodeError::Timeout(REQUEST_DEADLINE));
             }
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_millis(300));
+            backoff = (backoff * 2).min(Duration::from_millis(100));
         }
     }
 

@@ -6,7 +6,9 @@ use super::storage::SledStorage;
 use super::transport::Transport;
 use super::{LocalStatus, Metrics, NodeError};
 use crate::state::{Change, StateMachine};
-use patchfarm_proto::state::{command_result::Outcome, Command, CommandResult, SetPeer};
+use patchfarm_proto::state::{
+    command_result::Outcome, Command, CommandBatch, CommandResult, SetPeer,
+};
 use prost::Message as _;
 use protobuf::Message as _;
 use raft::prelude::{ConfChange, ConfChangeType, Entry, EntryType, Message};
@@ -68,6 +70,8 @@ pub(crate) struct Node {
     inbox: mpsc::Receiver<Msg>,
     transport: Transport,
     waiting: HashMap<String, Vec<Reply>>,
+    /// Proposals gathered this round; they become one log entry.
+    unproposed: Vec<(Command, Reply)>,
     reads_unsent: Vec<oneshot::Sender<()>>,
     reads_asked: HashMap<Vec<u8>, Vec<oneshot::Sender<()>>>,
     reads_until_applied: Vec<(u64, oneshot::Sender<()>)>,
@@ -125,6 +129,7 @@ pub(crate) fn open(
         inbox: inbox.1,
         transport,
         waiting: HashMap::new(),
+        unproposed: Vec::new(),
         reads_unsent: Vec::new(),
         reads_asked: HashMap::new(),
         reads_until_applied: Vec::new(),
@@ -167,6 +172,7 @@ impl Node {
                     }
                 }
             }
+            self.propose_gathered();
             self.ask_read_index();
             if self.raw.has_ready() {
                 self.on_ready().await?;
@@ -186,13 +192,7 @@ impl Node {
         match msg {
             Msg::Propose { command, reply } => {
                 self.metrics.proposals.fetch_add(1, Ordering::Relaxed);
-                let request_id = command.request_id.clone();
-                match self.raw.propose(vec![], command.encode_to_vec()) {
-                    Ok(()) => self.waiting.entry(request_id).or_default().push(reply),
-                    Err(e) => {
-                        let _ = reply.send(Err(NodeError::NotCommitted(e.to_string())));
-                    }
-                }
+                self.unproposed.push((command, reply));
             }
             Msg::ChangeMembers {
                 change,
@@ -227,6 +227,32 @@ impl Node {
                     SnapshotStatus::Failure
                 };
                 self.raw.report_snapshot(to, status)
+            }
+        }
+    }
+
+    /// Everything proposed this round goes into the log as one entry.
+    fn propose_gathered(&mut self) {
+        if self.unproposed.is_empty() {
+            return;
+        }
+        let gathered = std::mem::take(&mut self.unproposed);
+        let batch = CommandBatch {
+            commands: gathered.iter().map(|(c, _)| c.clone()).collect(),
+        };
+        match self.raw.propose(vec![], batch.encode_to_vec()) {
+            Ok(()) => {
+                for (command, reply) in gathered {
+                    self.waiting
+                        .entry(command.request_id)
+                        .or_default()
+                        .push(reply);
+                }
+            }
+            Err(e) => {
+                for (_, reply) in gathered {
+                    let _ = reply.send(Err(NodeError::NotCommitted(e.to_string())));
+                }
             }
         }
     }
@@ -319,9 +345,11 @@ impl Node {
                     self.raw.store().state().skip(entry.index)?
                 }
                 EntryType::EntryNormal => {
-                    let command = Command::decode(entry.data.as_ref())
+                    let batch = CommandBatch::decode(entry.data.as_ref())
                         .map_err(|e| NodeError::Corrupt(format!("entry {}: {e}", entry.index)))?;
-                    self.apply_command(entry.index, &command)?;
+                    for command in &batch.commands {
+                        self.apply_command(entry.index, command)?;
+                    }
                 }
                 EntryType::EntryConfChange => self.apply_conf_change(&entry)?,
                 EntryType::EntryConfChangeV2 => {

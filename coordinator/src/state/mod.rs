@@ -102,6 +102,16 @@ impl Txn<'_> {
     }
 }
 
+/// What is remembered under a request id: a job by its id (the job record already holds it).
+fn lean(result: &CommandResult) -> CommandResult {
+    match &result.outcome {
+        Some(Outcome::Job(job)) => CommandResult {
+            outcome: Some(Outcome::JobId(job.id.clone())),
+        },
+        _ => result.clone(),
+    }
+}
+
 fn u64_of(bytes: &[u8]) -> u64 {
     bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
 }
@@ -151,7 +161,7 @@ impl StateMachine {
             changes: Vec::new(),
         };
         if !command.request_id.is_empty() {
-            if let Some(first) = txn.get::<CommandResult>("result", &request_key)? {
+            if let Some(first) = self.remembered(&txn, &request_key)? {
                 self.skip(index)?;
                 return Ok((first, Vec::new()));
             }
@@ -160,19 +170,41 @@ impl StateMachine {
             None => Outcome::Error("empty command".into()),
             Some(op) => match self.apply_op(&mut txn, index, command.now_unix_ms, op)? {
                 Ok(outcome) => outcome,
-                Err(refusal) => Outcome::Error(refusal),
+                Err(refusal) => {
+                    // A refused command changes nothing, even if it wrote before refusing.
+                    txn.batch = sled::Batch::default();
+                    txn.pending.clear();
+                    txn.changes.clear();
+                    Outcome::Error(refusal)
+                }
             },
         };
         let result = CommandResult {
             outcome: Some(outcome),
         };
         if !command.request_id.is_empty() {
-            txn.put(&request_key, &result);
+            txn.put(&request_key, &lean(&result));
         }
         txn.batch.insert(APPLIED, &index.to_be_bytes());
         let Txn { batch, changes, .. } = txn;
         self.tree.apply_batch(batch)?;
         Ok((result, changes))
+    }
+
+    /// The first result of a request id, with a remembered job id turned back into the job.
+    fn remembered(&self, txn: &Txn<'_>, key: &str) -> Result<Option<CommandResult>, StateError> {
+        let Some(result) = txn.get::<CommandResult>("result", key)? else {
+            return Ok(None);
+        };
+        if let Some(Outcome::JobId(id)) = &result.outcome {
+            let job = txn
+                .get::<Job>("job", &format!("job/{id}"))?
+                .unwrap_or_default();
+            return Ok(Some(CommandResult {
+                outcome: Some(Outcome::Job(job)),
+            }));
+        }
+        Ok(Some(result))
     }
 
     fn apply_op(
@@ -184,6 +216,31 @@ impl StateMachine {
     ) -> Result<Result<Outcome, String>, StateError> {
         Ok(match op {
             Op::SubmitJob(req) => jobs::submit(txn, index, now, req)?.map(Outcome::Job),
+            Op::SubmitJobs(batch) => {
+                let mut submitted = Vec::with_capacity(batch.jobs.len());
+                for req in &batch.jobs {
+                    let key = format!("req/{}", req.request_id);
+                    let job = match self.remembered(txn, &key)?.and_then(|r| r.outcome) {
+                        Some(Outcome::Job(job)) => job,
+                        _ => match jobs::submit(txn, index, now, req)? {
+                            Ok(job) => {
+                                txn.put(
+                                    &key,
+                                    &lean(&CommandResult {
+                                        outcome: Some(Outcome::Job(job.clone())),
+                                    }),
+                                );
+                                job
+                            }
+                            Err(refusal) => return Ok(Err(refusal)),
+                        },
+                    };
+                    submitted.push(job);
+                }
+                Ok(Outcome::Submitted(
+                    patchfarm_proto::v1::SubmitJobsResponse { jobs: submitted },
+                ))
+            }
             Op::CancelJob(req) => jobs::cancel(txn, index, now, &req.id)?.map(Outcome::Job),
             Op::LeaseJobs(req) => jobs::lease(txn, index, now, req)?.map(Outcome::Leased),
             Op::CompleteJob(req) => jobs::complete(txn, index, now, req)?.map(Outcome::Job),

@@ -4,8 +4,10 @@
 //! Prints figures and ratios measured in the same run; asserts nothing about speed.
 //!
 //! Usage: patchfarm-bench [JDK_DIR]   (default: the largest JDK under /usr/lib/jvm)
+//!        patchfarm-bench raft            (only the coordinator cluster against etcd)
 //!        patchfarm-bench layer DIR OUT   (internal: one layer build, for RSS measurement)
 
+mod raft;
 mod rebase;
 
 use patchfarm_e2e::{patchfarm_bin, require_tool, run, Registry};
@@ -22,6 +24,10 @@ use std::time::Instant;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("raft") {
+        raft::raft_bench();
+        return;
+    }
     if args.get(1).map(String::as_str) == Some("layer") {
         let blob = build_layer(Path::new(&args[2]), Path::new(&args[3]));
         println!(
@@ -133,6 +139,7 @@ fn main() {
     println!("(ratio = patchfarm time / skopeo time, target <= 1.0; uploads = blob upload sessions the registry logged)");
 
     create_and_update(&registry, &jdk, work.path());
+    raft::raft_bench();
 }
 
 fn default_jdk() -> PathBuf {
