@@ -4,6 +4,11 @@ set -euo pipefail
 
 packages=(docker-registry skopeo umoci busybox-static apache2-utils pigz time python3 debootstrap)
 commands=(docker-registry skopeo umoci busybox htpasswd pigz /usr/bin/time python3 debootstrap)
+# The benchmark also runs a 3-member etcd cluster as the coordinator's baseline.
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(etcd-server etcd-client)
+  commands+=(etcd etcdctl)
+fi
 
 missing=()
 for i in "${!commands[@]}"; do

@@ -30,6 +30,8 @@ pub struct Options {
     pub join: bool,
     pub metrics_listen: Option<SocketAddr>,
     pub artifact_store: Option<String>,
+    /// Compact the raft log after this many applied entries (lagging nodes then get a snapshot).
+    pub compact_after: u64,
 }
 
 /// Runs one coordinator until `shutdown` fires (or the node is removed).
@@ -70,11 +72,20 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     let inbox = tokio::sync::mpsc::channel(65_536);
     let mut pinned = options.peers.clone();
     pinned.remove(&options.node_id);
-    let transport = Transport::new(options.node_id, pinned, peer_tls.clone(), inbox.0.clone());
+    let metrics = std::sync::Arc::new(crate::raft::Metrics::default());
+    let transport = Transport::new(
+        options.node_id,
+        pinned,
+        peer_tls.clone(),
+        inbox.0.clone(),
+        metrics.clone(),
+    );
     let (raft_node, handle) = node::open(
         options.node_id,
         db.clone(),
         &initial_voters,
+        options.compact_after,
+        metrics,
         transport,
         inbox,
     )?;

@@ -14,11 +14,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_ports(1)[0]
+}
+
+/// `n` distinct free ports (all held open together while choosing, so none repeats).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 /// `patchfarm-coordinator`, next to the `patchfarm` binary.
@@ -97,6 +103,7 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
 pub struct Node {
     pub id: u64,
     pub address: String,
+    pub metrics: String,
     pub data_dir: PathBuf,
     args: Vec<String>,
     child: Option<Child>,
@@ -109,20 +116,27 @@ pub struct Cluster {
     pub nodes: BTreeMap<u64, Node>,
     /// (from, to) → proxy, when started with links.
     pub links: BTreeMap<(u64, u64), LinkProxy>,
+    /// Flags every node gets.
+    common_args: Vec<String>,
 }
 
 impl Cluster {
     /// `n` nodes dialing each other directly.
     pub fn start(n: u64) -> Self {
-        Self::build(n, false)
+        Self::build(n, false, &[])
+    }
+
+    /// `n` nodes, each also given `args`.
+    pub fn start_with_args(n: u64, args: &[&str]) -> Self {
+        Self::build(n, false, args)
     }
 
     /// `n` nodes whose raft traffic goes through one `LinkProxy` per direction.
     pub fn start_with_links(n: u64) -> Self {
-        Self::build(n, true)
+        Self::build(n, true, &[])
     }
 
-    fn build(n: u64, with_links: bool) -> Self {
+    fn build(n: u64, with_links: bool, common_args: &[&str]) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let certs = dir.path().join("certs");
@@ -133,8 +147,12 @@ impl Cluster {
                 .args(["--coordinators", &(n + 2).to_string(), "--agents", "2"]),
         );
         assert!(out.contains("ca.crt"), "{out}");
+        let mut ports = free_ports(2 * n as usize).into_iter();
         let addresses: BTreeMap<u64, String> = (1..=n)
-            .map(|id| (id, format!("127.0.0.1:{}", free_port())))
+            .map(|id| (id, format!("127.0.0.1:{}", ports.next().unwrap())))
+            .collect();
+        let mut metrics: BTreeMap<u64, String> = (1..=n)
+            .map(|id| (id, format!("127.0.0.1:{}", ports.next().unwrap())))
             .collect();
         let mut links = BTreeMap::new();
         if with_links {
@@ -151,6 +169,7 @@ impl Cluster {
             nodes: BTreeMap::new(),
             links,
             dir,
+            common_args: common_args.iter().map(|a| a.to_string()).collect(),
         };
         for (&id, address) in &addresses {
             let mut args = Vec::new();
@@ -161,15 +180,17 @@ impl Cluster {
                 };
                 args.push(format!("--peer={peer}={via}"));
             }
-            cluster.add_process(id, address.clone(), args);
+            let metrics = metrics.remove(&id).unwrap();
+            cluster.add_process(id, address.clone(), metrics, args);
         }
         cluster
     }
 
-    fn add_process(&mut self, id: u64, address: String, args: Vec<String>) {
+    fn add_process(&mut self, id: u64, address: String, metrics: String, args: Vec<String>) {
         let data_dir = self.dir.path().join(format!("node-{id}"));
         let mut node = Node {
             id,
+            metrics,
             address,
             data_dir,
             args,
@@ -181,14 +202,16 @@ impl Cluster {
 
     /// Starts node `id` outside the membership (`--join`), knowing the current members.
     pub fn start_joining(&mut self, id: u64) -> String {
-        let address = format!("127.0.0.1:{}", free_port());
+        let ports = free_ports(2);
+        let address = format!("127.0.0.1:{}", ports[0]);
+        let metrics = format!("127.0.0.1:{}", ports[1]);
         let mut args: Vec<String> = self
             .nodes
             .values()
             .map(|n| format!("--peer={}={}", n.id, n.address))
             .collect();
         args.push("--join".into());
-        self.add_process(id, address.clone(), args);
+        self.add_process(id, address.clone(), metrics, args);
         address
     }
 
@@ -201,11 +224,13 @@ impl Cluster {
         let child = Command::new(coordinator_bin())
             .arg(format!("--node-id={}", node.id))
             .arg(format!("--listen={}", node.address))
+            .arg(format!("--metrics-listen={}", node.metrics))
             .arg("--data-dir")
             .arg(&node.data_dir)
             .arg("--tls-dir")
             .arg(&self.certs)
             .args(&node.args)
+            .args(&self.common_args)
             .env("RUST_LOG", "info,slog=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -315,6 +340,17 @@ impl Cluster {
             .args(args)
             .output()
             .unwrap()
+    }
+
+    /// The node's Prometheus text, fetched over plain HTTP.
+    pub fn metrics(&self, id: u64) -> String {
+        let mut stream = TcpStream::connect(&self.nodes[&id].metrics).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text
     }
 
     pub fn certs_dir(&self) -> &Path {

@@ -247,6 +247,37 @@ async fn a_fourth_node_joins_and_a_member_leaves_while_the_cluster_keeps_committ
     for n in 0..5 {
         submit(&client, "three", n).await;
     }
+    let out = cluster.cli(&["cluster", "status", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["leader"].as_u64(), Some(leader), "{status}");
+    for node in status["nodes"].as_array().unwrap() {
+        for field in [
+            "id", "address", "role", "term", "commit", "applied", "healthy",
+        ] {
+            assert!(!node[field].is_null(), "{field} missing in {node}");
+        }
+        assert_eq!(node["healthy"], true, "{node}");
+        let expected_role = if node["id"].as_u64() == Some(leader) {
+            "leader"
+        } else {
+            "follower"
+        };
+        assert_eq!(node["role"], expected_role, "{node}");
+    }
+    let metrics = cluster.metrics(leader);
+    assert!(
+        metrics.contains(&format!("patchfarm_raft_is_leader{{node=\"{leader}\"}} 1")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE patchfarm_raft_applied_entries_total counter"),
+        "{metrics}"
+    );
 
     let address = cluster.start_joining(4);
     let out = cluster.cli(&["cluster", "add-node", &format!("4={address}"), "--json"]);
@@ -295,4 +326,43 @@ async fn a_fourth_node_joins_and_a_member_leaves_while_the_cluster_keeps_committ
     }
     assert_eq!(all_jobs(&client).await.len(), 15);
     eprintln!("5 commits after the removal in {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_behind_the_compacted_log_catches_up_from_a_snapshot() {
+    let mut cluster = Cluster::start_with_args(3, &["--compact-after=40"]);
+    let leader = cluster.wait_leader(&[1, 2, 3]).await;
+    let behind = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    cluster.kill(behind);
+    let client = cluster.client_for(&[cluster.address(leader)]);
+    // One submission at a time: one log entry each, well past two compactions.
+    for n in 0..120 {
+        submit(&client, "while-down", n).await;
+    }
+    cluster.restart(behind);
+    let commit = commit_of(&cluster, leader).await;
+    cluster.wait_applied(behind, commit).await;
+    let seen = all_jobs(&cluster.client_for(&[cluster.address(behind)])).await;
+    assert_eq!(
+        seen.len(),
+        120,
+        "the restarted node holds every job after the snapshot"
+    );
+    let metrics = cluster.metrics(behind);
+    assert!(
+        !metrics.contains(&format!(
+            "patchfarm_raft_snapshots_installed_total{{node=\"{behind}\"}} 0"
+        )) && metrics.contains("patchfarm_raft_snapshots_installed_total"),
+        "the restarted node caught up without a snapshot: {metrics}"
+    );
+    // And it keeps following the log after the snapshot.
+    submit(&client, "after", 0).await;
+    let commit = commit_of(&cluster, leader).await;
+    cluster.wait_applied(behind, commit).await;
+    assert_eq!(
+        all_jobs(&cluster.client_for(&[cluster.address(behind)]))
+            .await
+            .len(),
+        121
+    );
 }

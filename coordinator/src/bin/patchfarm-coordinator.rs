@@ -44,6 +44,9 @@ struct Args {
     /// Where installers and patches live for agents: `oci:DIR` or `HOST/REPO`.
     #[arg(long = "artifact-store", value_name = "REF")]
     artifact_store: Option<String>,
+    /// Compact the raft log after this many applied entries.
+    #[arg(long = "compact-after", default_value_t = patchfarm_coordinator::raft::node::COMPACT_AFTER)]
+    compact_after: u64,
     /// Log format: text or json.
     #[arg(long = "log-format", default_value = "text")]
     log_format: String,
@@ -108,6 +111,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         join: args.join,
         metrics_listen: args.metrics_listen,
         artifact_store: args.artifact_store,
+        compact_after: args.compact_after,
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
     let on_signal = shutdown.clone();

@@ -71,6 +71,7 @@ pub struct Metrics {
     pub raft_sent: AtomicU64,
     pub raft_received: AtomicU64,
     pub raft_send_failures: AtomicU64,
+    pub snapshots_installed: AtomicU64,
     pub term: AtomicU64,
     pub commit: AtomicU64,
     pub is_leader: AtomicU64,
@@ -111,6 +112,12 @@ impl Metrics {
                 "counter",
                 "Batches to peers that failed.",
                 get(&self.raft_send_failures),
+            ),
+            (
+                "patchfarm_raft_snapshots_installed_total",
+                "counter",
+                "Snapshots received from a leader and installed.",
+                get(&self.snapshots_installed),
             ),
             (
                 "patchfarm_raft_term",

@@ -23,9 +23,7 @@ use tokio_util::sync::CancellationToken;
 /// One raft tick. Elections time out after 10–20 ticks, heartbeats go every 2.
 pub const TICK: Duration = Duration::from_millis(50);
 /// Apply this many entries beyond the compaction point before compacting the log again.
-const COMPACT_AFTER: u64 = 20_000;
-/// Entries kept after compaction, so briefly lagging followers catch up without a snapshot.
-const KEEP_AFTER_COMPACT: u64 = 2_000;
+pub const COMPACT_AFTER: u64 = 20_000;
 
 pub(crate) type Reply = oneshot::Sender<Result<CommandResult, NodeError>>;
 
@@ -77,6 +75,7 @@ pub(crate) struct Node {
     reads_until_applied: Vec<(u64, oneshot::Sender<()>)>,
     next_read: u64,
     applied: u64,
+    compact_after: u64,
     removed: bool,
     status: watch::Sender<LocalStatus>,
     changes: broadcast::Sender<Change>,
@@ -88,6 +87,8 @@ pub(crate) fn open(
     id: u64,
     db: sled::Db,
     initial_voters: &[u64],
+    compact_after: u64,
+    metrics: Arc<Metrics>,
     transport: Transport,
     inbox: (mpsc::Sender<Msg>, mpsc::Receiver<Msg>),
 ) -> Result<(Node, NodeHandle), NodeError> {
@@ -110,7 +111,6 @@ pub(crate) fn open(
     for (peer, address) in state.peers()? {
         transport.set_peer(peer, &address);
     }
-    let metrics = Arc::new(Metrics::default());
     let (status_tx, status_rx) = watch::channel(LocalStatus::default());
     let (changes, _) = broadcast::channel(1024);
     let handle = NodeHandle {
@@ -135,6 +135,7 @@ pub(crate) fn open(
         reads_until_applied: Vec::new(),
         next_read: 0,
         applied,
+        compact_after: compact_after.max(1),
         removed: false,
         status: status_tx,
         changes,
@@ -275,13 +276,16 @@ impl Node {
         let mut ready = self.raw.ready();
 
         // 1. Messages a leader may send before persisting (appends to followers, heartbeats).
-        self.transport.send(ready.take_messages(), &self.metrics);
+        self.transport.send(ready.take_messages());
 
         // 2. A snapshot from the leader replaces the state machine and restarts the log.
         if !ready.snapshot().is_empty() {
             let snapshot = ready.snapshot().clone();
             self.raw.mut_store().apply_snapshot(&snapshot)?;
             self.applied = snapshot.get_metadata().index;
+            self.metrics
+                .snapshots_installed
+                .fetch_add(1, Ordering::Relaxed);
             self.refresh_peers()?;
         }
 
@@ -304,8 +308,7 @@ impl Node {
         }
 
         // 5. Messages that may only leave once the entries above are durable (votes, acks).
-        self.transport
-            .send(ready.take_persisted_messages(), &self.metrics);
+        self.transport.send(ready.take_persisted_messages());
 
         // 6. Apply what is committed.
         self.apply(ready.take_committed_entries())?;
@@ -326,7 +329,7 @@ impl Node {
         if let Some(commit) = light.commit_index() {
             self.raw.mut_store().set_commit(commit)?;
         }
-        self.transport.send(light.take_messages(), &self.metrics);
+        self.transport.send(light.take_messages());
         self.apply(light.take_committed_entries())?;
         self.raw.advance_apply();
 
@@ -424,9 +427,11 @@ impl Node {
     }
 
     fn maybe_compact(&mut self) -> Result<(), NodeError> {
+        // Keep a tenth of the window, so briefly lagging followers catch up without a snapshot.
+        let keep = self.compact_after / 10;
         let store = self.raw.mut_store();
-        if self.applied > store.compacted_index() + COMPACT_AFTER {
-            store.compact(self.applied - KEEP_AFTER_COMPACT)?;
+        if self.applied > store.compacted_index() + self.compact_after {
+            store.compact(self.applied - keep)?;
         }
         Ok(())
     }

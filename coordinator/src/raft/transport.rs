@@ -29,6 +29,7 @@ struct Inner {
     from: u64,
     tls: Option<ClientTlsConfig>,
     node: mpsc::Sender<Msg>,
+    metrics: Arc<Metrics>,
     /// Addresses given on the command line win over those learnt from the log: a test (or an
     /// operator) may reach a peer through a proxy.
     pinned: HashMap<u64, String>,
@@ -46,12 +47,14 @@ impl Transport {
         pinned: HashMap<u64, String>,
         tls: Option<ClientTlsConfig>,
         node: mpsc::Sender<Msg>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let transport = Transport {
             inner: Arc::new(Inner {
                 from,
                 tls,
                 node,
+                metrics,
                 pinned: pinned.clone(),
                 peers: Mutex::new(HashMap::new()),
             }),
@@ -114,6 +117,7 @@ impl Transport {
                     client,
                     receiver,
                     self.inner.node.clone(),
+                    self.inner.metrics.clone(),
                 ));
             }
             Err(e) => {
@@ -133,7 +137,8 @@ impl Transport {
     }
 
     /// Queues messages for their peers; never waits.
-    pub(crate) fn send(&self, messages: Vec<Message>, metrics: &Metrics) {
+    pub(crate) fn send(&self, messages: Vec<Message>) {
+        let metrics = &self.inner.metrics;
         if messages.is_empty() {
             return;
         }
@@ -175,6 +180,7 @@ async fn send_loop(
     mut client: RaftClient<Channel>,
     mut queue: mpsc::Receiver<Message>,
     node: mpsc::Sender<Msg>,
+    metrics: Arc<Metrics>,
 ) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
@@ -196,6 +202,7 @@ async fn send_loop(
         let sent = tokio::time::timeout(SEND_TIMEOUT, client.send(request)).await;
         let ok = matches!(sent, Ok(Ok(_)));
         if !ok {
+            metrics.raft_send_failures.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(peer = to, "raft batch not delivered");
             let _ = node.send(Msg::Unreachable(to)).await;
         }
