@@ -135,4 +135,28 @@ umoci config --image "$work/dom:x" --config.env DOMAIN_HOME=/u01/domains/base_do
 skopeo copy -q --dest-tls-verify=false "oci:$work/dom:x" "docker://$central/domains/demo:1"
 echo "== patchfarm rebase onto the patched base: a new manifest, the domain layer reused by digest"
 "$pf" rebase --sourceImage "$central/domains/demo:1" --targetImage "$central/wls/base:12.2.1.4-psu" --tag "$central/domains/demo:1-psu"
+echo "== the coordinator cluster: certificates, three raft nodes on loopback (mTLS), a leader kill"
+"$pf" certs init --out "$work/certs" --coordinators 3 --agents 2 >/dev/null
+coord=$(dirname "$pf")/patchfarm-coordinator
+declare -A addr
+for id in 1 2 3; do addr[$id]="127.0.0.1:$(free_port)"; done
+peers=(--peer "1=${addr[1]}" --peer "2=${addr[2]}" --peer "3=${addr[3]}")
+declare -A coord_pid
+for id in 1 2 3; do
+  RUST_LOG=warn "$coord" --node-id "$id" --listen "${addr[$id]}" --data-dir "$work/coord-$id" \
+    --tls-dir "$work/certs" "${peers[@]}" > "$work/coord-$id.log" 2>&1 &
+  pids+=($!); coord_pid[$id]=$!
+done
+farm=(--farm "${addr[1]},${addr[2]},${addr[3]}" --tls-dir "$work/certs")
+for _ in $(seq 100); do "$pf" "${farm[@]}" cluster status --json 2>/dev/null | grep -q '"role": "leader"' && break; sleep 0.1; done
+"$pf" "${farm[@]}" cluster status
+leader=$("$pf" "${farm[@]}" cluster status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader"])')
+echo "-- kill -9 of the leader (node $leader); the other two elect a new one"
+{ kill -9 "${coord_pid[$leader]}"; wait "${coord_pid[$leader]}"; } 2>/dev/null || true
+for _ in $(seq 100); do
+  now=$("$pf" "${farm[@]}" cluster status --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader"])' || true)
+  [ -n "$now" ] && [ "$now" != 0 ] && [ "$now" != "$leader" ] && break
+  sleep 0.1
+done
+"$pf" "${farm[@]}" cluster status
 echo "== done; everything started here is stopped on exit"
