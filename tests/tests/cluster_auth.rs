@@ -200,7 +200,7 @@ async fn certificates_and_roles_are_enforced() {
     assert_eq!(done.state(), JobState::Succeeded);
 
     // The same submission request id twice is one job.
-    let again = FarmClient::new(as_client)
+    let again = FarmClient::new(as_client.clone())
         .submit_job(SubmitJobRequest {
             request_id: "submit-1".into(),
             spec: Some(JobSpec {
@@ -212,4 +212,45 @@ async fn certificates_and_roles_are_enforced() {
         .unwrap()
         .into_inner();
     assert_eq!(again.id, job.id);
+
+    // WatchJob follows a job to its end; `patchfarm jobs cancel` ends this one.
+    let watched = FarmClient::new(as_client.clone())
+        .submit_job(SubmitJobRequest {
+            request_id: "submit-2".into(),
+            spec: Some(JobSpec {
+                kind: "rebase".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut stream = FarmClient::new(as_client)
+        .watch_job(WatchJobRequest {
+            id: watched.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stream.message().await.unwrap().unwrap();
+    assert_eq!(first.state(), JobState::Queued);
+    let out = cluster.cli(&["jobs", "cancel", &watched.id, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let next = stream.message().await.unwrap().unwrap();
+    assert_eq!(next.state(), JobState::Cancelled);
+    assert!(
+        stream.message().await.unwrap().is_none(),
+        "the stream ends with the job"
+    );
+    let out = cluster.cli(&["jobs", "cancel", &watched.id]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already cancelled"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
