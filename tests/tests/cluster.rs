@@ -326,6 +326,29 @@ async fn a_fourth_node_joins_and_a_member_leaves_while_the_cluster_keeps_committ
     }
     assert_eq!(all_jobs(&client).await.len(), 15);
     eprintln!("5 commits after the removal in {:?}", started.elapsed());
+
+    // Remove the leader itself: it hands over first, and the other two keep committing.
+    let out = cluster.cli(&["cluster", "remove-node", &leader.to_string(), "--json"]);
+    assert!(
+        out.status.success(),
+        "remove-node of the leader: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<u64> = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_u64().unwrap())
+        .collect();
+    assert!(!ids.contains(&leader) && ids.len() == 2, "{status}");
+    assert_ne!(status["leader"].as_u64(), Some(leader), "{status}");
+    let last_two: Vec<String> = ids.iter().map(|id| cluster.address(*id)).collect();
+    let client = cluster.client_for(&last_two);
+    for n in 0..3 {
+        submit(&client, "after-leader-removed", n).await;
+    }
+    assert_eq!(all_jobs(&client).await.len(), 18);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

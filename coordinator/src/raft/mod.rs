@@ -179,6 +179,9 @@ impl NodeHandle {
         address: &str,
         remove: bool,
     ) -> Result<CommandResult, NodeError> {
+        if remove && self.local_status().leader == id {
+            self.move_leadership_away_from(id).await?;
+        }
         let (change, peer) = node::membership_change(id, address, remove);
         let command = Command {
             request_id: request_id.to_string(),
@@ -191,6 +194,43 @@ impl NodeHandle {
             reply,
         })
         .await
+    }
+
+    /// Before the leader is removed it hands over to another voter, so the removal is decided
+    /// by a leader that stays.
+    async fn move_leadership_away_from(&self, leaving: u64) -> Result<(), NodeError> {
+        let voters = self.local_status().voters;
+        let Some(&to) = voters
+            .iter()
+            .find(|v| **v == self.id && **v != leaving)
+            .or_else(|| voters.iter().find(|v| **v != leaving))
+        else {
+            return Ok(());
+        };
+        let mut status = self.status.clone();
+        let started = Instant::now();
+        while started.elapsed() < REQUEST_DEADLINE {
+            self.inbox
+                .send(Msg::TransferLeader(to))
+                .await
+                .map_err(|_| NodeError::Stopped)?;
+            let moved = tokio::time::timeout(ATTEMPT, async {
+                loop {
+                    let leader = status.borrow_and_update().leader;
+                    if leader != 0 && leader != leaving {
+                        return;
+                    }
+                    if status.changed().await.is_err() {
+                        return;
+                    }
+                }
+            })
+            .await;
+            if moved.is_ok() {
+                return Ok(());
+            }
+        }
+        Err(NodeError::Timeout(REQUEST_DEADLINE))
     }
 
     async fn retry(

@@ -43,6 +43,8 @@ pub(crate) enum Msg {
     },
     Raft(Vec<Message>),
     Unreachable(u64),
+    /// Ask the leader (directly, or forwarded by a follower) to hand over to this voter.
+    TransferLeader(u64),
     SnapshotDone {
         to: u64,
         ok: bool,
@@ -221,6 +223,7 @@ impl Node {
                 }
             }
             Msg::Unreachable(peer) => self.raw.report_unreachable(peer),
+            Msg::TransferLeader(to) => self.raw.transfer_leader(to),
             Msg::SnapshotDone { to, ok } => {
                 let status = if ok {
                     SnapshotStatus::Finish
@@ -384,6 +387,8 @@ impl Node {
             .map_err(|e| NodeError::Corrupt(format!("conf change {}: {e}", entry.index)))?;
         let conf_state = self.raw.apply_conf_change(&change)?;
         self.raw.mut_store().set_conf_state(&conf_state)?;
+        // Whoever waits for this change reads the membership next: publish it first.
+        self.publish_status();
         let command = Command::decode(entry.context.as_ref())
             .map_err(|e| NodeError::Corrupt(format!("conf change {} context: {e}", entry.index)))?;
         self.apply_command(entry.index, &command)?;
