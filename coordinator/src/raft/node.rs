@@ -353,9 +353,7 @@ impl Node {
                 EntryType::EntryNormal => {
                     let batch = CommandBatch::decode(entry.data.as_ref())
                         .map_err(|e| NodeError::Corrupt(format!("entry {}: {e}", entry.index)))?;
-                    for command in &batch.commands {
-                        self.apply_command(entry.index, command)?;
-                    }
+                    self.apply_commands(entry.index, &batch.commands)?;
                 }
                 EntryType::EntryConfChange => self.apply_conf_change(&entry)?,
                 EntryType::EntryConfChangeV2 => {
@@ -369,14 +367,16 @@ impl Node {
         Ok(())
     }
 
-    fn apply_command(&mut self, index: u64, command: &Command) -> Result<(), NodeError> {
-        let (result, changes) = self.raw.store().state().apply(index, command)?;
-        for change in changes {
-            let _ = self.changes.send(change);
-        }
-        if let Some(waiters) = self.waiting.remove(&command.request_id) {
-            for waiter in waiters {
-                let _ = waiter.send(Ok(result.clone()));
+    fn apply_commands(&mut self, index: u64, commands: &[Command]) -> Result<(), NodeError> {
+        let results = self.raw.store().state().apply(index, commands)?;
+        for (command, (result, changes)) in commands.iter().zip(results) {
+            for change in changes {
+                let _ = self.changes.send(change);
+            }
+            if let Some(waiters) = self.waiting.remove(&command.request_id) {
+                for waiter in waiters {
+                    let _ = waiter.send(Ok(result.clone()));
+                }
             }
         }
         Ok(())
@@ -391,7 +391,7 @@ impl Node {
         self.publish_status();
         let command = Command::decode(entry.context.as_ref())
             .map_err(|e| NodeError::Corrupt(format!("conf change {} context: {e}", entry.index)))?;
-        self.apply_command(entry.index, &command)?;
+        self.apply_commands(entry.index, std::slice::from_ref(&command))?;
         let peer = change.node_id;
         match change.get_change_type() {
             ConfChangeType::RemoveNode => {

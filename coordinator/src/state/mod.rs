@@ -8,6 +8,7 @@ mod jobs;
 
 use patchfarm_proto::state::{command::Op, command_result::Outcome, Command, CommandResult};
 use patchfarm_proto::v1::{Agent, CatalogEntry, Job};
+use std::collections::BTreeMap;
 
 const APPLIED: &[u8] = b"meta/applied";
 
@@ -37,11 +38,17 @@ pub struct StateMachine {
     tree: sled::Tree,
 }
 
-/// Writes of one command, applied atomically together with the applied index.
+/// A pending write: the value, or `None` for a removal.
+type Write = Option<Vec<u8>>;
+
+/// Writes of one log entry (all its commands), applied to sled as one batch together with the
+/// applied index. Each command's writes can be undone alone, so a refused command changes nothing
+/// while the others of its entry stand.
 pub(crate) struct Txn<'a> {
     tree: &'a sled::Tree,
-    batch: sled::Batch,
-    pending: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pending: BTreeMap<Vec<u8>, Write>,
+    /// The current command's writes: key and what `pending` held before (`None`: nothing).
+    undo: Vec<(Vec<u8>, Option<Write>)>,
     pub(crate) changes: Vec<Change>,
 }
 
@@ -58,15 +65,17 @@ impl Txn<'_> {
         bytes.map(|b| decode(what, key, &b)).transpose()
     }
 
+    fn write(&mut self, key: Vec<u8>, value: Write) {
+        let before = self.pending.insert(key.clone(), value);
+        self.undo.push((key, before));
+    }
+
     pub(crate) fn put<M: prost::Message>(&mut self, key: &str, value: &M) {
-        let bytes = value.encode_to_vec();
-        self.batch.insert(key.as_bytes(), bytes.clone());
-        self.pending.insert(key.as_bytes().to_vec(), Some(bytes));
+        self.write(key.as_bytes().to_vec(), Some(value.encode_to_vec()));
     }
 
     pub(crate) fn remove(&mut self, key: &str) {
-        self.batch.remove(key.as_bytes());
-        self.pending.insert(key.as_bytes().to_vec(), None);
+        self.write(key.as_bytes().to_vec(), None);
     }
 
     /// Next value of a named counter (job ids, fencing tokens).
@@ -78,14 +87,11 @@ impl Txn<'_> {
             None => self.tree.get(&key)?.map(|v| u64_of(&v)).unwrap_or(0),
         };
         let next = current + 1;
-        self.batch.insert(key.as_bytes(), &next.to_be_bytes());
-        self.pending
-            .insert(key.into_bytes(), Some(next.to_be_bytes().to_vec()));
+        self.write(key.into_bytes(), Some(next.to_be_bytes().to_vec()));
         Ok(next)
     }
 
-    /// Keys under `prefix` as the tree holds them before this command (enough for queue scans:
-    /// a command never reads back a queue entry it added itself).
+    /// The first `limit` keys under `prefix`, this entry's own writes included.
     pub(crate) fn scan_keys(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StateError> {
         let mut keys = Vec::new();
         for item in self.tree.scan_prefix(prefix) {
@@ -93,12 +99,41 @@ impl Txn<'_> {
             if matches!(self.pending.get(k.as_ref()), Some(None)) {
                 continue;
             }
-            keys.push(String::from_utf8_lossy(&k).into_owned());
+            keys.push(k.to_vec());
             if keys.len() >= limit {
                 break;
             }
         }
-        Ok(keys)
+        let added = self
+            .pending
+            .range(prefix.as_bytes().to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix.as_bytes()))
+            .filter(|(_, v)| v.is_some())
+            .map(|(k, _)| k.clone());
+        keys.extend(added);
+        keys.sort();
+        keys.dedup();
+        keys.truncate(limit);
+        Ok(keys
+            .into_iter()
+            .map(|k| String::from_utf8_lossy(&k).into_owned())
+            .collect())
+    }
+
+    /// Starts a command: its writes are the ones `rollback` would undo.
+    fn begin(&mut self) -> usize {
+        self.undo.clear();
+        self.changes.len()
+    }
+
+    fn rollback(&mut self, changes_mark: usize) {
+        while let Some((key, before)) = self.undo.pop() {
+            match before {
+                Some(value) => self.pending.insert(key, value),
+                None => self.pending.remove(&key),
+            };
+        }
+        self.changes.truncate(changes_mark);
     }
 }
 
@@ -147,48 +182,58 @@ impl StateMachine {
         Ok(())
     }
 
-    /// Applies the command of log entry `index`; returns its result and what changed.
+    /// Applies the commands of log entry `index` in order, as one sled batch; returns each
+    /// command's result and what changed.
     pub fn apply(
         &self,
         index: u64,
-        command: &Command,
-    ) -> Result<(CommandResult, Vec<Change>), StateError> {
-        let request_key = format!("req/{}", command.request_id);
+        commands: &[Command],
+    ) -> Result<Vec<(CommandResult, Vec<Change>)>, StateError> {
         let mut txn = Txn {
             tree: &self.tree,
-            batch: sled::Batch::default(),
-            pending: Default::default(),
+            pending: BTreeMap::new(),
+            undo: Vec::new(),
             changes: Vec::new(),
         };
-        if !command.request_id.is_empty() {
-            if let Some(first) = self.remembered(&txn, &request_key)? {
-                self.skip(index)?;
-                return Ok((first, Vec::new()));
+        let mut results = Vec::with_capacity(commands.len());
+        for command in commands {
+            let mark = txn.begin();
+            let request_key = format!("req/{}", command.request_id);
+            if !command.request_id.is_empty() {
+                if let Some(first) = self.remembered(&txn, &request_key)? {
+                    results.push((first, Vec::new()));
+                    continue;
+                }
+            }
+            let outcome = match &command.op {
+                None => Outcome::Error("empty command".into()),
+                Some(op) => match self.apply_op(&mut txn, index, command.now_unix_ms, op)? {
+                    Ok(outcome) => outcome,
+                    Err(refusal) => {
+                        // A refused command changes nothing, even if it wrote before refusing.
+                        txn.rollback(mark);
+                        Outcome::Error(refusal)
+                    }
+                },
+            };
+            let result = CommandResult {
+                outcome: Some(outcome),
+            };
+            if !command.request_id.is_empty() {
+                txn.put(&request_key, &lean(&result));
+            }
+            results.push((result, txn.changes.split_off(mark)));
+        }
+        let mut batch = sled::Batch::default();
+        for (key, value) in txn.pending {
+            match value {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
             }
         }
-        let outcome = match &command.op {
-            None => Outcome::Error("empty command".into()),
-            Some(op) => match self.apply_op(&mut txn, index, command.now_unix_ms, op)? {
-                Ok(outcome) => outcome,
-                Err(refusal) => {
-                    // A refused command changes nothing, even if it wrote before refusing.
-                    txn.batch = sled::Batch::default();
-                    txn.pending.clear();
-                    txn.changes.clear();
-                    Outcome::Error(refusal)
-                }
-            },
-        };
-        let result = CommandResult {
-            outcome: Some(outcome),
-        };
-        if !command.request_id.is_empty() {
-            txn.put(&request_key, &lean(&result));
-        }
-        txn.batch.insert(APPLIED, &index.to_be_bytes());
-        let Txn { batch, changes, .. } = txn;
+        batch.insert(APPLIED, &index.to_be_bytes());
         self.tree.apply_batch(batch)?;
-        Ok((result, changes))
+        Ok(results)
     }
 
     /// The first result of a request id, with a remembered job id turned back into the job.
@@ -382,5 +427,82 @@ impl StateMachine {
         batch.insert(APPLIED, &index.to_be_bytes());
         self.tree.apply_batch(batch)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use patchfarm_proto::state::LeaseJobs;
+    use patchfarm_proto::v1::{JobSpec, JobState, SubmitJobRequest};
+
+    fn submit(request_id: &str, kind: &str) -> Command {
+        Command {
+            request_id: request_id.into(),
+            now_unix_ms: 1,
+            op: Some(Op::SubmitJob(SubmitJobRequest {
+                request_id: request_id.into(),
+                spec: Some(JobSpec {
+                    kind: kind.into(),
+                    ..Default::default()
+                }),
+            })),
+        }
+    }
+
+    #[test]
+    fn one_entry_applies_its_commands_in_order_and_a_refusal_leaves_no_trace() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let state = StateMachine::open(&db).unwrap();
+        let lease = Command {
+            request_id: "lease".into(),
+            now_unix_ms: 2,
+            op: Some(Op::LeaseJobs(LeaseJobs {
+                agent: "agent-1".into(),
+                max_jobs: 5,
+                lease_ms: 1000,
+            })),
+        };
+        let results = state
+            .apply(
+                7,
+                &[
+                    submit("a", "create"),
+                    submit("bad", "format-disk"),
+                    submit("a", "create"),
+                    lease,
+                ],
+            )
+            .unwrap();
+        let job = |i: usize| match &results[i].0.outcome {
+            Some(Outcome::Job(job)) => job.clone(),
+            other => panic!("result {i}: {other:?}"),
+        };
+        assert_eq!(job(0).id, "job-00000001");
+        assert!(
+            matches!(&results[1].0.outcome, Some(Outcome::Error(e)) if e.contains("format-disk"))
+        );
+        assert_eq!(
+            job(2).id,
+            "job-00000001",
+            "the same request id is the same job"
+        );
+        match &results[3].0.outcome {
+            Some(Outcome::Leased(leased)) => {
+                assert_eq!(
+                    leased.jobs.len(),
+                    1,
+                    "the job submitted earlier in the entry is leased"
+                );
+                assert_eq!(leased.jobs[0].lease.as_ref().unwrap().fencing_token, 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(state.applied().unwrap(), 7);
+        let stored = state.job("job-00000001").unwrap().unwrap();
+        assert_eq!(stored.state(), JobState::Leased);
+        // The refused submission consumed no id.
+        let next = state.apply(8, &[submit("b", "update")]).unwrap();
+        assert!(matches!(&next[0].0.outcome, Some(Outcome::Job(j)) if j.id == "job-00000002"));
     }
 }
