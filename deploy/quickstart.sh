@@ -107,7 +107,10 @@ with zipfile.ZipFile(f"{work}/p37000001_122140_Generic.zip", "w") as z:
     z.writestr("37000001/etc/config/actions.xml", '<oneoff_actions><oracle.wls.core.app.server version="12.2.1.4.0"><jar name="weblogic.jar" path="%ORACLE_HOME%/wlserver/server/lib" class_name="weblogic/Server.class"/></oracle.wls.core.app.server></oneoff_actions>\n')
     z.writestr("37000001/files/wlserver/server/lib/weblogic.jar/weblogic/Server.class", b"\xca\xfe\xba\xbe demo Server, patched by 37000001")
 PY
-jdk=$(ls -d /usr/lib/jvm/*/ 2>/dev/null | while read -r d; do [ -x "$d/bin/java" ] && [ -f "$d/release" ] && echo "${d%/}"; done | head -1)
+jdk=""
+for d in /usr/lib/jvm/*/; do
+  if [ -x "$d/bin/java" ] && [ -f "$d/release" ]; then jdk="${d%/}"; break; fi
+done
 if [ -z "$jdk" ]; then
   echo "no JDK under /usr/lib/jvm: skipping the WebLogic part (apt-get install openjdk-17-jdk-headless to see it)"
   exit 0
