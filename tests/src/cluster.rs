@@ -2,6 +2,7 @@
 //! with a fresh certificate set, optionally wired through `LinkProxy`s so a test can cut a node
 //! off (a partition) without touching the processes. `kill` is SIGKILL.
 
+use crate::tools::free_ports;
 use patchfarm_coordinator::client::FarmClient;
 use patchfarm_proto::v1::{ClusterStatusRequest, ClusterStatusResponse};
 use std::collections::BTreeMap;
@@ -12,20 +13,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-pub fn free_port() -> u16 {
-    free_ports(1)[0]
-}
-
-/// `n` distinct free ports (all held open together while choosing, so none repeats).
-pub fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
-}
 
 /// `patchfarm-coordinator`, next to the `patchfarm` binary.
 pub fn coordinator_bin() -> PathBuf {

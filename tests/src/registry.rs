@@ -1,6 +1,7 @@
 //! A real CNCF distribution registry (Debian's `docker-registry`) per test, stopped on drop.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use crate::tools::free_port;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,14 +13,6 @@ pub struct Registry {
     /// Directory holding `ca.crt` for TLS registries (skopeo's --cert-dir).
     pub tls: Option<PathBuf>,
     pub credentials: Option<(String, String)>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind an ephemeral port")
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Registry {

@@ -1,5 +1,6 @@
 //! External tools the tests drive (skopeo, umoci, docker) and the `patchfarm` binary under test.
 
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -357,4 +358,19 @@ impl Default for AuxFixture {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// A free loopback port (the registry, the bench's etcd members).
+pub fn free_port() -> u16 {
+    free_ports(1)[0]
+}
+
+/// `n` distinct free loopback ports (all held open together while choosing, so none repeats).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }

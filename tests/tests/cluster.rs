@@ -40,6 +40,24 @@ async fn all_jobs(client: &FarmClient) -> Vec<Job> {
         .jobs
 }
 
+/// `patchfarm cluster remove-node ID --json`: the printed status and its member ids.
+fn remove_node(cluster: &Cluster, id: u64) -> (serde_json::Value, Vec<u64>) {
+    let out = cluster.cli(&["cluster", "remove-node", &id.to_string(), "--json"]);
+    assert!(
+        out.status.success(),
+        "remove-node {id}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_u64().unwrap())
+        .collect();
+    (status, ids)
+}
+
 async fn commit_of(cluster: &Cluster, id: u64) -> u64 {
     let status = cluster.status_from(id).await.expect("node answers");
     status.nodes.iter().find(|n| n.id == id).unwrap().commit
@@ -298,19 +316,7 @@ async fn a_fourth_node_joins_and_a_member_leaves_while_the_cluster_keeps_committ
 
     // Remove a member that is not the leader; the remaining three keep committing.
     let leaving = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
-    let out = cluster.cli(&["cluster", "remove-node", &leaving.to_string(), "--json"]);
-    assert!(
-        out.status.success(),
-        "remove-node: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ids: Vec<u64> = status["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["id"].as_u64().unwrap())
-        .collect();
+    let (status, ids) = remove_node(&cluster, leaving);
     assert!(!ids.contains(&leaving) && ids.len() == 3, "{status}");
     cluster.kill(leaving);
     let remaining: Vec<String> = cluster
@@ -328,19 +334,7 @@ async fn a_fourth_node_joins_and_a_member_leaves_while_the_cluster_keeps_committ
     eprintln!("5 commits after the removal in {:?}", started.elapsed());
 
     // Remove the leader itself: it hands over first, and the other two keep committing.
-    let out = cluster.cli(&["cluster", "remove-node", &leader.to_string(), "--json"]);
-    assert!(
-        out.status.success(),
-        "remove-node of the leader: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ids: Vec<u64> = status["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["id"].as_u64().unwrap())
-        .collect();
+    let (status, ids) = remove_node(&cluster, leader);
     assert!(!ids.contains(&leader) && ids.len() == 2, "{status}");
     assert_ne!(status["leader"].as_u64(), Some(leader), "{status}");
     let last_two: Vec<String> = ids.iter().map(|id| cluster.address(*id)).collect();

@@ -39,6 +39,21 @@ async fn channel(address: &str, tls: Option<ClientTlsConfig>) -> Result<Channel,
     endpoint.connect().await.map_err(|e| format!("{e:?}"))
 }
 
+/// Submits a job of `kind` under `request_id` on a client channel.
+async fn submit_as(channel: &Channel, request_id: &str, kind: &str) -> Job {
+    FarmClient::new(channel.clone())
+        .submit_job(SubmitJobRequest {
+            request_id: request_id.into(),
+            spec: Some(JobSpec {
+                kind: kind.into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 async fn status_with(address: &str, tls: Option<ClientTlsConfig>) -> Result<(), String> {
     let channel = channel(address, tls).await?;
     FarmClient::new(channel)
@@ -136,17 +151,7 @@ async fn certificates_and_roles_are_enforced() {
     assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
 
     // Agents lease under fencing tokens; a stale token cannot complete the job.
-    let job = FarmClient::new(as_client.clone())
-        .submit_job(SubmitJobRequest {
-            request_id: "submit-1".into(),
-            spec: Some(JobSpec {
-                kind: "create".into(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let job = submit_as(&as_client, "submit-1", "create").await;
     let mut agent = AgentApiClient::new(as_agent.clone());
     let registered = agent
         .register(RegisterRequest {
@@ -200,31 +205,11 @@ async fn certificates_and_roles_are_enforced() {
     assert_eq!(done.state(), JobState::Succeeded);
 
     // The same submission request id twice is one job.
-    let again = FarmClient::new(as_client.clone())
-        .submit_job(SubmitJobRequest {
-            request_id: "submit-1".into(),
-            spec: Some(JobSpec {
-                kind: "create".into(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let again = submit_as(&as_client, "submit-1", "create").await;
     assert_eq!(again.id, job.id);
 
     // WatchJob follows a job to its end; `patchfarm jobs cancel` ends this one.
-    let watched = FarmClient::new(as_client.clone())
-        .submit_job(SubmitJobRequest {
-            request_id: "submit-2".into(),
-            spec: Some(JobSpec {
-                kind: "rebase".into(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let watched = submit_as(&as_client, "submit-2", "rebase").await;
     let mut stream = FarmClient::new(as_client)
         .watch_job(WatchJobRequest {
             id: watched.id.clone(),

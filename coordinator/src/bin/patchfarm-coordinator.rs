@@ -67,23 +67,7 @@ fn main() -> std::process::ExitCode {
     } else {
         subscriber.init();
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    patchfarm_coordinator::cli::run_to_exit(run(args))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {

@@ -155,6 +155,14 @@ pub fn main() -> std::process::ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    run_to_exit(run(cli))
+}
+
+/// Runs a binary's async main on a multi-threaded runtime; an error prints its whole cause
+/// chain and exits non-zero. Shared by `patchfarm` and `patchfarm-coordinator`.
+pub fn run_to_exit(
+    main: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> std::process::ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -165,7 +173,7 @@ pub fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(main) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

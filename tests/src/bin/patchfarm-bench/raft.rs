@@ -4,7 +4,8 @@
 //! under its successor.
 
 use patchfarm_coordinator::api::new_request_id;
-use patchfarm_e2e::cluster::{free_port, Cluster};
+use patchfarm_e2e::cluster::Cluster;
+use patchfarm_e2e::tools::free_port;
 use patchfarm_proto::v1::farm_client::FarmClient;
 use patchfarm_proto::v1::{JobSpec, SubmitJobRequest, SubmitJobsRequest};
 use std::process::{Child, Command, Stdio};
