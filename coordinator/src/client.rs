@@ -4,6 +4,7 @@
 
 use crate::raft::transport::connect_lazy;
 use crate::tls::TlsFiles;
+use patchfarm_proto::v1::agent_api_client::AgentApiClient;
 use patchfarm_proto::v1::farm_client::FarmClient as Grpc;
 use std::future::Future;
 use std::path::Path;
@@ -39,7 +40,7 @@ pub enum ClientError {
 
 #[derive(Clone)]
 pub struct FarmClient {
-    nodes: Arc<Vec<(String, Grpc<Channel>)>>,
+    nodes: Arc<Vec<(String, Channel)>>,
     preferred: Arc<AtomicUsize>,
     deadline: Duration,
 }
@@ -61,7 +62,7 @@ impl FarmClient {
             .iter()
             .map(|address| {
                 connect_lazy(address, tls.clone())
-                    .map(|channel| (address.clone(), Grpc::new(channel)))
+                    .map(|channel| (address.clone(), channel))
                     .map_err(|source| ClientError::Address {
                         address: address.clone(),
                         source,
@@ -85,6 +86,25 @@ impl FarmClient {
     pub async fn call<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
     where
         F: Fn(Grpc<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.call_on(|channel| call(Grpc::new(channel))).await
+    }
+
+    /// As `call`, for the agent API (heartbeats and leases find the leader this way: other
+    /// nodes answer "unavailable, not the leader").
+    pub async fn call_agent<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
+    where
+        F: Fn(AgentApiClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.call_on(|channel| call(AgentApiClient::new(channel)))
+            .await
+    }
+
+    async fn call_on<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
+    where
+        F: Fn(Channel) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let started = Instant::now();

@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod raft;
+pub mod scheduler;
 pub mod server;
 pub mod state;
 pub mod tls;

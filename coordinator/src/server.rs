@@ -32,6 +32,11 @@ pub struct Options {
     pub artifact_store: Option<String>,
     /// Compact the raft log after this many applied entries (lagging nodes then get a snapshot).
     pub compact_after: u64,
+    pub scheduler: crate::scheduler::Options,
+    /// Accept the scheduling benchmark's `noop` jobs.
+    pub allow_noop_jobs: bool,
+    /// Registry access for the artifact store.
+    pub registry: patchfarm_engine::transport::RegistryOptions,
 }
 
 /// Runs one coordinator until `shutdown` fires (or the node is removed).
@@ -80,14 +85,29 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         inbox.0.clone(),
         metrics.clone(),
     );
+    let scheduler = crate::scheduler::Scheduler::new(options.scheduler.clone());
+    let artifact_store = options
+        .artifact_store
+        .as_deref()
+        .map(|store| {
+            let registries = std::sync::Arc::new(patchfarm_engine::transport::Registries::new(
+                options.registry.clone(),
+            ));
+            patchfarm_engine::artifact::ArtifactStore::parse(store, registries)
+        })
+        .transpose()
+        .context("--artifact-store")?;
     let (raft_node, handle) = node::open(
         options.node_id,
         db.clone(),
         &initial_voters,
         options.compact_after,
-        metrics,
-        transport,
-        inbox,
+        node::Wiring {
+            metrics,
+            transport,
+            inbox,
+            scheduler: scheduler.clone(),
+        },
     )?;
     tracing::info!(
         node = options.node_id,
@@ -99,6 +119,11 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
 
     let node_stop = CancellationToken::new();
     let node_task = tokio::spawn(raft_node.run(node_stop.clone()));
+    tokio::spawn(crate::scheduler::liveness::run_reaper(
+        scheduler.clone(),
+        handle.clone(),
+        node_stop.clone(),
+    ));
 
     if let Some(metrics_addr) = options.metrics_listen {
         let listener = tokio::net::TcpListener::bind(metrics_addr)
@@ -112,6 +137,12 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         insecure,
         peer_tls,
         address: options.advertise.clone(),
+        scheduler: scheduler.clone(),
+        artifacts: crate::api::artifacts::Uploads {
+            store: artifact_store,
+            spool: options.data_dir.join("uploads"),
+        },
+        allow_noop_jobs: options.allow_noop_jobs,
     };
     let peer = PeerService {
         node: handle.clone(),
@@ -120,6 +151,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     };
     let agent = AgentService {
         node: handle.clone(),
+        scheduler,
         insecure,
     };
     let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);

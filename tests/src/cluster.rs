@@ -131,7 +131,7 @@ impl Cluster {
             Command::new(crate::patchfarm_bin())
                 .args(["certs", "init", "--out"])
                 .arg(&certs)
-                .args(["--coordinators", &(n + 2).to_string(), "--agents", "2"]),
+                .args(["--coordinators", &(n + 2).to_string(), "--agents", "4"]),
         );
         assert!(out.contains("ca.crt"), "{out}");
         let mut ports = free_ports(2 * n as usize).into_iter();

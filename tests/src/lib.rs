@@ -3,6 +3,7 @@
 //! fault-injecting proxy, and a runner for the built `patchfarm` binary with its own cache.
 
 pub mod cluster;
+pub mod farm;
 pub mod faults;
 pub mod registry;
 pub mod tools;

@@ -225,3 +225,71 @@ impl Default for Wls {
         Self::new()
     }
 }
+
+/// A Domain-in-Image domain home, as tests build it (relative to the rootfs).
+pub const DOMAIN: &str = "u01/domains/base_domain";
+/// Binary content that must survive a rebase byte for byte.
+pub const INI: &[u8] = b"\x00\x01SerializedSystemIni: secret salt \xfe\xff";
+
+/// Copies `reference` into a layout, lets `change` edit its rootfs and umoci config arguments,
+/// repacks with umoci and pushes the result as `target`.
+pub fn derive(reference: &str, target: &str, change: impl FnOnce(&Path), config: &[&str]) {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("l");
+    let image = format!("{}:x", layout.display());
+    run(Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .arg(format!("oci:{image}")));
+    let bundle = work.path().join("b");
+    run(Command::new("umoci")
+        .args(["unpack", "--image", &image])
+        .arg(&bundle));
+    change(&bundle.join("rootfs"));
+    run(Command::new("umoci")
+        .args(["repack", "--image", &image])
+        .arg(&bundle));
+    if !config.is_empty() {
+        run(Command::new("umoci")
+            .args(["config", "--image", &image])
+            .args(config));
+    }
+    run(Command::new("skopeo")
+        .args(["copy", "-q", "--dest-tls-verify=false"])
+        .arg(format!("oci:{image}"))
+        .arg(format!("docker://{target}")));
+}
+
+/// Adds a small domain (config.xml, SerializedSystemIni.dat) owned by 1000:1000.
+pub fn add_domain(rootfs: &Path) {
+    let domain = rootfs.join(DOMAIN);
+    std::fs::create_dir_all(domain.join("config")).unwrap();
+    std::fs::create_dir_all(domain.join("security")).unwrap();
+    std::fs::write(
+        domain.join("config/config.xml"),
+        "<domain><name>payments</name></domain>\n",
+    )
+    .unwrap();
+    std::fs::write(domain.join("security/SerializedSystemIni.dat"), INI).unwrap();
+    for p in [
+        DOMAIN,
+        &format!("{DOMAIN}/config"),
+        &format!("{DOMAIN}/security"),
+        &format!("{DOMAIN}/config/config.xml"),
+        &format!("{DOMAIN}/security/SerializedSystemIni.dat"),
+    ] {
+        std::os::unix::fs::chown(rootfs.join(p), Some(1000), Some(1000)).unwrap();
+    }
+}
+
+/// umoci config arguments that make an image a Domain-in-Image image of that domain.
+pub const DOMAIN_CONFIG: &[&str] = &[
+    "--config.env",
+    "DOMAIN_HOME=/u01/domains/base_domain",
+    "--config.workingdir",
+    "/u01/domains/base_domain",
+    "--config.label",
+    "com.example.domain=payments",
+    "--config.cmd",
+    "/u01/domains/base_domain/startWebLogic.sh",
+];

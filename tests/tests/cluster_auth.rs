@@ -130,6 +130,7 @@ async fn certificates_and_roles_are_enforced() {
         .lease(LeaseRequest {
             request_id: "x".into(),
             max_jobs: 1,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -170,6 +171,7 @@ async fn certificates_and_roles_are_enforced() {
         .lease(LeaseRequest {
             request_id: "lease-1".into(),
             max_jobs: 1,
+            ..Default::default()
         })
         .await
         .unwrap()

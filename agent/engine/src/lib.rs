@@ -1,6 +1,7 @@
 //! patchfarm's image engine: OCI images read, built and pushed natively, without a Docker daemon.
 //! No gRPC, raft or proto types here: the CLI and the agent both drive this crate.
 
+pub mod artifact;
 pub mod cache;
 pub mod digest;
 pub mod image;

@@ -2,21 +2,23 @@
 //! report progress and complete. Only agent certificates may call it; the agent's name is the
 //! certificate's, so one agent cannot speak for another.
 
-use super::{outcome, request_id};
-use crate::raft::NodeHandle;
+use super::{outcome, request_id, require_leader};
+use crate::raft::{now_ms, NodeHandle};
+use crate::scheduler::Scheduler;
 use crate::tls::{require, Role};
 use patchfarm_proto::state::{command::Op, command_result::Outcome, LeaseJobs};
 use patchfarm_proto::v1::agent_api_server::AgentApi;
 use patchfarm_proto::v1::*;
+use std::sync::Arc;
+use std::time::Duration;
 use tonic::{Request, Response, Status};
 
-/// How long a lease lasts before the job may be given to another agent.
-pub const LEASE_MS: i64 = 60_000;
-/// Heartbeats are due this often.
-pub const HEARTBEAT_TTL_MS: i64 = 10_000;
+/// The longest a lease call waits for work.
+const MAX_LEASE_WAIT_MS: u32 = 10_000;
 
 pub struct AgentService {
     pub node: NodeHandle,
+    pub scheduler: Arc<Scheduler>,
     pub insecure: bool,
 }
 
@@ -38,7 +40,12 @@ impl AgentApi for AgentService {
         };
         let id = request_id(&req.request_id);
         match outcome(self.node.propose(&id, Op::RegisterAgent(agent)).await?)? {
-            Outcome::Agent(agent) => Ok(Response::new(agent)),
+            Outcome::Agent(agent) => {
+                // A registration counts as a heartbeat: the TTL starts now.
+                self.scheduler
+                    .heartbeat(&agent.name, HeartbeatRequest::default(), now_ms());
+                Ok(Response::new(agent))
+            }
             _ => Err(unexpected()),
         }
     }
@@ -48,40 +55,63 @@ impl AgentApi for AgentService {
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
         let caller = require(&request, self.insecure, &[Role::Agent])?;
+        require_leader(&self.node)?;
         let req = request.into_inner();
-        // A running job the agent must drop: cancelled, or leased to someone else by now.
-        let mut cancel_jobs = Vec::new();
-        for id in req.running_jobs {
-            let job = self.node.state.job(&id).map_err(super::internal)?;
-            let still_ours = job.as_ref().is_some_and(|j| {
-                j.state() == JobState::Leased
-                    && j.lease.as_ref().is_some_and(|l| l.agent == caller.name)
-            });
-            if !still_ours {
-                cancel_jobs.push(id);
-            }
-        }
-        Ok(Response::new(HeartbeatResponse {
-            cancel_jobs,
-            ttl_ms: HEARTBEAT_TTL_MS,
-        }))
+        Ok(Response::new(self.scheduler.heartbeat(
+            &caller.name,
+            req,
+            now_ms(),
+        )))
     }
 
+    /// Long poll: the scheduler picks jobs for this agent (reserving them), the pick is recorded
+    /// through raft, and the leased jobs are returned; with nothing to pick, waits for work.
     async fn lease(
         &self,
         request: Request<LeaseRequest>,
     ) -> Result<Response<LeaseResponse>, Status> {
         let caller = require(&request, self.insecure, &[Role::Agent])?;
+        require_leader(&self.node)?;
         let req = request.into_inner();
-        let op = Op::LeaseJobs(LeaseJobs {
-            agent: caller.name,
-            max_jobs: req.max_jobs.max(1),
-            lease_ms: LEASE_MS,
-        });
-        let id = request_id(&req.request_id);
-        match outcome(self.node.propose(&id, op).await?)? {
-            Outcome::Leased(leased) => Ok(Response::new(leased)),
-            _ => Err(unexpected()),
+        let deadline = tokio::time::Instant::now()
+            + Duration::from_millis(req.wait_ms.min(MAX_LEASE_WAIT_MS) as u64);
+        loop {
+            // Registered before picking, so work arriving meanwhile is not missed.
+            let work = self.scheduler.work.notified();
+            tokio::pin!(work);
+            work.as_mut().enable();
+            let picked = self
+                .scheduler
+                .pick(&caller.name, req.max_jobs.max(1) as usize, now_ms());
+            if !picked.is_empty() {
+                let op = Op::LeaseJobs(LeaseJobs {
+                    agent: caller.name.clone(),
+                    max_jobs: picked.len() as u32,
+                    lease_ms: self.scheduler.options.lease_ms,
+                    job_ids: picked.clone(),
+                });
+                let id = request_id(&req.request_id);
+                let result = self.node.propose(&id, op).await;
+                self.scheduler.release(&picked);
+                return match outcome(result?)? {
+                    Outcome::Leased(leased) => Ok(Response::new(leased)),
+                    _ => Err(unexpected()),
+                };
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(Response::new(LeaseResponse::default()));
+            }
+            // Backoffs and affinity waits end without a notification: look again soon.
+            let _ = tokio::time::timeout_at(
+                deadline.min(tokio::time::Instant::now() + Duration::from_millis(200)),
+                work,
+            )
+            .await;
+            if self.node.local_status().role != "leader" {
+                return Err(Status::unavailable(
+                    "leadership moved while waiting for work",
+                ));
+            }
         }
     }
 

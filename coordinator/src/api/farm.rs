@@ -4,6 +4,7 @@
 use super::{internal, outcome, request_id};
 use crate::raft::transport::connect_lazy;
 use crate::raft::NodeHandle;
+use crate::scheduler::Scheduler;
 use crate::state::Change;
 use crate::tls::{require, Role};
 use futures_util::future::join_all;
@@ -13,6 +14,7 @@ use patchfarm_proto::v1::raft_client::RaftClient;
 use patchfarm_proto::v1::*;
 use sha2::Digest as _;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_stream::Stream;
 use tonic::transport::ClientTlsConfig;
@@ -26,6 +28,20 @@ pub struct FarmService {
     pub peer_tls: Option<ClientTlsConfig>,
     /// This node's own address, as peers and clients reach it.
     pub address: String,
+    pub scheduler: Arc<Scheduler>,
+    pub artifacts: super::artifacts::Uploads,
+    /// Accept the benchmark's `noop` job kind.
+    pub allow_noop_jobs: bool,
+}
+
+/// Refuses the benchmark-only job kind on a normal farm.
+fn check_kind(spec: Option<&JobSpec>, allow_noop: bool) -> Result<(), Status> {
+    if spec.is_some_and(|s| s.kind == "noop") && !allow_noop {
+        return Err(Status::invalid_argument(
+            "job kind \"noop\" exists only for the scheduling benchmark (coordinators started with --allow-noop-jobs)",
+        ));
+    }
+    Ok(())
 }
 
 fn job_of(outcome: Outcome) -> Result<Job, Status> {
@@ -115,7 +131,9 @@ impl Farm for FarmService {
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<Job>, Status> {
         require(&request, self.insecure, CLIENTS)?;
-        Ok(Response::new(self.submit(request.into_inner()).await?))
+        let req = request.into_inner();
+        check_kind(req.spec.as_ref(), self.allow_noop_jobs)?;
+        Ok(Response::new(self.submit(req).await?))
     }
 
     async fn submit_jobs(
@@ -130,6 +148,7 @@ impl Farm for FarmService {
         }
         let mut ids = String::new();
         for job in &mut batch.jobs {
+            check_kind(job.spec.as_ref(), self.allow_noop_jobs)?;
             job.request_id = request_id(&job.request_id);
             ids.push_str(&job.request_id);
             ids.push('\n');
@@ -202,7 +221,7 @@ impl Farm for FarmService {
             }
             while !done {
                 let job = match changes.recv().await {
-                    Ok(Change::Job(job)) if job.id == id => job,
+                    Ok(Change::Job(job)) if job.id == id => *job,
                     Ok(_) => continue,
                     // Fell behind: the state has the latest version.
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
@@ -262,7 +281,12 @@ impl Farm for FarmService {
         &self,
         request: Request<CatalogListRequest>,
     ) -> Result<Response<CatalogListResponse>, Status> {
-        require(&request, self.insecure, CLIENTS)?;
+        // Agents read the catalog to resolve a job's cache keys.
+        require(
+            &request,
+            self.insecure,
+            &[Role::Client, Role::Coordinator, Role::Agent],
+        )?;
         self.node.read_barrier().await?;
         let entries = self.node.state.catalog().map_err(internal)?;
         Ok(Response::new(CatalogListResponse { entries }))
@@ -277,6 +301,29 @@ impl Farm for FarmService {
         let id = request_id(&req.request_id);
         outcome(self.node.propose(&id, Op::CatalogDelete(req.key)).await?)?;
         Ok(Response::new(Empty {}))
+    }
+
+    async fn put_artifact(
+        &self,
+        request: Request<tonic::Streaming<ArtifactChunk>>,
+    ) -> Result<Response<CatalogEntry>, Status> {
+        require(&request, self.insecure, CLIENTS)?;
+        let entry = self
+            .artifacts
+            .receive(&self.node, request.into_inner())
+            .await?;
+        Ok(Response::new(entry))
+    }
+
+    async fn list_agents(
+        &self,
+        request: Request<ListAgentsRequest>,
+    ) -> Result<Response<ListAgentsResponse>, Status> {
+        require(&request, self.insecure, CLIENTS)?;
+        super::require_leader(&self.node)?;
+        Ok(Response::new(ListAgentsResponse {
+            agents: self.scheduler.agent_statuses(crate::raft::now_ms()),
+        }))
     }
 
     async fn cluster_status(

@@ -2,6 +2,7 @@
 //! node through its handle, translate the answer. They hold channels, never the node.
 
 pub mod agent;
+pub mod artifacts;
 pub mod farm;
 pub mod peer;
 
@@ -34,4 +35,23 @@ pub fn new_request_id() -> String {
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> Status {
     Status::internal(e.to_string())
+}
+
+/// Heartbeats, leases and agent listings live in the leader's memory: elsewhere the caller is
+/// told to try another node (clients rotate through their `--farm`/`--coordinator` addresses).
+pub(crate) fn require_leader(node: &crate::raft::NodeHandle) -> Result<(), Status> {
+    let status = node.local_status();
+    if status.role == "leader" {
+        Ok(())
+    } else {
+        Err(Status::unavailable(format!(
+            "coordinator {} is not the leader (leader: {})",
+            status.id,
+            if status.leader == 0 {
+                "unknown".to_string()
+            } else {
+                status.leader.to_string()
+            }
+        )))
+    }
 }

@@ -47,6 +47,21 @@ struct Args {
     /// Compact the raft log after this many applied entries.
     #[arg(long = "compact-after", default_value_t = patchfarm_coordinator::raft::node::COMPACT_AFTER)]
     compact_after: u64,
+    /// Heartbeat TTL floor in milliseconds (it grows with the fleet: 50 heartbeats/s at most).
+    #[arg(long = "heartbeat-ttl-ms", default_value_t = 10_000)]
+    heartbeat_ttl_ms: i64,
+    /// A lease lapses this long after the agent's last heartbeat naming the job.
+    #[arg(long = "lease-ms", default_value_t = 30_000)]
+    lease_ms: i64,
+    /// How long a job may wait for an agent holding its inputs while other agents are free.
+    #[arg(long = "affinity-wait-ms", default_value_t = 2_000)]
+    affinity_wait_ms: i64,
+    /// Accept the scheduling benchmark's `noop` jobs (never on a real farm).
+    #[arg(long = "allow-noop-jobs", hide = true)]
+    allow_noop_jobs: bool,
+    /// Reach this registry (HOST[:PORT]) over plain HTTP (the artifact store's registry).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registries: Vec<String>,
     /// Log format: text or json.
     #[arg(long = "log-format", default_value = "text")]
     log_format: String,
@@ -96,6 +111,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
         metrics_listen: args.metrics_listen,
         artifact_store: args.artifact_store,
         compact_after: args.compact_after,
+        scheduler: patchfarm_coordinator::scheduler::Options {
+            heartbeat_min_ttl_ms: args.heartbeat_ttl_ms.max(100),
+            lease_ms: args.lease_ms.max(100),
+            affinity_wait_ms: args.affinity_wait_ms.max(0),
+            ..Default::default()
+        },
+        allow_noop_jobs: args.allow_noop_jobs,
+        registry: patchfarm_engine::transport::RegistryOptions {
+            insecure_registries: args.insecure_registries,
+            ..Default::default()
+        },
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
     let on_signal = shutdown.clone();

@@ -44,6 +44,17 @@ pub struct Args {
     dry_run: bool,
 }
 
+impl Args {
+    pub fn farm_inputs(&self) -> super::submit::Inputs {
+        let keys = if self.wdt_version.eq_ignore_ascii_case("none") {
+            Vec::new()
+        } else {
+            vec![format!("wdt_{}", self.wdt_version)]
+        };
+        super::submit::Inputs::new("createAuxImage", keys, self.dry_run)
+    }
+}
+
 fn image_ref(flag: &str, value: &str) -> anyhow::Result<ImageRef> {
     value.parse().with_context(|| format!("--{flag}"))
 }

@@ -36,6 +36,21 @@ pub struct PatchArgs {
 }
 
 impl PatchArgs {
+    /// Cache keys of the patches named on the command line (bare bug numbers take `version`,
+    /// `None` when the version comes from the image).
+    pub fn farm_inputs(&self, version: Option<&str>) -> Vec<String> {
+        self.patches
+            .iter()
+            .filter_map(
+                |id| match (id.bytes().all(|b| b.is_ascii_digit()), version) {
+                    (true, Some(version)) => Some(format!("{id}_{version}")),
+                    (true, None) => None,
+                    (false, _) => Some(id.clone()),
+                },
+            )
+            .collect()
+    }
+
     pub fn request(&self) -> anyhow::Result<PatchRequest> {
         let choice = match (self.recommended_patches, self.latest_psu) {
             (true, _) => Some(CatalogChoice::Recommended),
@@ -75,6 +90,15 @@ pub struct WdtArgs {
 }
 
 impl WdtArgs {
+    /// The WDT installer's cache key, when models are placed and WDT is installed.
+    pub fn farm_input(&self) -> Option<String> {
+        let placed = !self.wdt_model.is_empty()
+            || !self.wdt_archive.is_empty()
+            || !self.wdt_variables.is_empty();
+        (placed && !self.wdt_version.eq_ignore_ascii_case("none"))
+            .then(|| format!("wdt_{}", self.wdt_version))
+    }
+
     pub fn request(&self) -> anyhow::Result<WdtRequest> {
         if let Some(op) = &self.wdt_operation {
             bail!("--wdtOperation {op}: running WDT to create or update a domain needs a container, which the native engine does not run; patchfarm places the model under /u01/wdt/models (Model in Image) — drop --wdtOperation, or use --wdtModelOnly");
@@ -109,6 +133,17 @@ pub struct InstallArgs {
 }
 
 impl InstallArgs {
+    /// The cache keys this installation reads: JDK, Oracle Home, patches, WDT.
+    pub fn farm_inputs(&self) -> Vec<String> {
+        let mut keys = vec![
+            format!("jdk_{}", self.jdk_version),
+            format!("{}_{}", self.kind, self.version),
+        ];
+        keys.extend(self.patches.farm_inputs(Some(&self.version)));
+        keys.extend(self.wdt.farm_input());
+        keys
+    }
+
     /// A `create` request for these installation flags.
     pub fn request(
         &self,
@@ -154,6 +189,12 @@ pub struct Args {
     /// Print the plan and push nothing.
     #[arg(long = "dryRun", alias = "dry-run")]
     dry_run: bool,
+}
+
+impl Args {
+    pub fn farm_inputs(&self) -> super::submit::Inputs {
+        super::submit::Inputs::new("create", self.install.farm_inputs(), self.dry_run)
+    }
 }
 
 fn additional_files(specs: &[String]) -> Vec<(PathBuf, String)> {

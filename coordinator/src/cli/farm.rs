@@ -33,6 +33,18 @@ pub struct FarmArgs {
     /// Talk plaintext gRPC (only to coordinators started with --insecure).
     #[arg(long, global = true)]
     pub insecure: bool,
+    /// With --farm: follow the submitted job to its end and print what it pushed.
+    #[arg(long, global = true)]
+    pub wait: bool,
+    /// With --farm: attempts the job gets before it fails (default: the farm's, 3).
+    #[arg(long = "max-attempts", global = true, value_name = "N")]
+    pub max_attempts: Option<u32>,
+    /// With --farm: who submits (fairness between submitters); default $USER.
+    #[arg(long, global = true, env = "PATCHFARM_SUBMITTER", value_name = "NAME")]
+    pub submitter: Option<String>,
+    /// With --farm: agent labels the job needs, KEY=VALUE (repeatable).
+    #[arg(long = "constraint", global = true, value_name = "KEY=VALUE")]
+    pub constraints: Vec<String>,
 }
 
 impl FarmArgs {
@@ -85,6 +97,8 @@ pub enum JobsCommand {
     Show { id: String },
     /// Stop a queued or running job.
     Cancel { id: String },
+    /// What the agents reported while running the job.
+    Logs { id: String },
 }
 
 /// Parses `ID=ADDR` (as `--peer` and `add-node` take it).
@@ -208,6 +222,9 @@ pub fn job_json(job: &Job) -> serde_json::Value {
         "error": job.error,
         "digests": job.digests,
         "progress": job.progress,
+        "inputs": spec.inputs,
+        "log": job.log,
+        "notBeforeUnixMs": job.not_before_unix_ms,
     })
 }
 
@@ -242,6 +259,17 @@ pub async fn jobs(ctx: &Context, farm: &FarmArgs, command: &JobsCommand) -> anyh
                     })
                     .await?,
             ]
+        }
+        JobsCommand::Logs { id } => {
+            let request = GetJobRequest { id: id.clone() };
+            let job = client
+                .call(|mut c| {
+                    let request = request.clone();
+                    async move { c.get_job(request).await }
+                })
+                .await?;
+            print!("{}", job.log);
+            return Ok(());
         }
         JobsCommand::Cancel { id } => {
             let request = CancelJobRequest {

@@ -2,14 +2,16 @@
 //! module per verb. Errors print their whole cause chain and exit non-zero.
 
 mod aux;
-mod cache;
+pub mod cache;
 mod certs;
 mod copy;
 mod create;
 pub mod farm;
+mod farm_cache;
 mod inspect;
 mod progress;
 mod rebase;
+mod submit;
 mod update;
 
 use anyhow::Context as _;
@@ -81,7 +83,12 @@ enum Command {
         #[command(subcommand)]
         command: farm::ClusterCommand,
     },
-    /// Jobs in the farm: list, show, cancel (needs --farm).
+    /// Build agents known to the farm: slots, running jobs, cache (needs --farm).
+    Agents {
+        #[command(subcommand)]
+        command: farm_cache::AgentsCommand,
+    },
+    /// Jobs in the farm: list, show, logs, cancel (needs --farm).
     Jobs {
         #[command(subcommand)]
         command: farm::JobsCommand,
@@ -93,29 +100,83 @@ enum Command {
     },
 }
 
-/// Shared by every verb: output mode and the engine.
+/// Shared by every verb: output mode, and where pushed images are reported.
 pub struct Context {
     pub json: bool,
+    /// Inside an agent: collects `REFERENCE@DIGEST` of every push instead of printing it.
+    pub pushed: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
 }
 
-fn engine(cli: &Cli) -> anyhow::Result<Engine> {
+/// Registry access from `--insecure-registry` and `--registry-ca`.
+pub fn registry_options(
+    insecure_registries: &[String],
+    registry_cas: &[PathBuf],
+) -> anyhow::Result<RegistryOptions> {
     let mut extra_ca_pems = Vec::new();
-    for path in &cli.registry_cas {
+    for path in registry_cas {
         extra_ca_pems.push(
             std::fs::read(path)
                 .with_context(|| format!("reading --registry-ca {}", path.display()))?,
         );
     }
-    let options = RegistryOptions {
-        insecure_registries: cli.insecure_registries.clone(),
+    Ok(RegistryOptions {
+        insecure_registries: insecure_registries.to_vec(),
         extra_ca_pems,
         ..Default::default()
-    };
+    })
+}
+
+fn engine(cli: &Cli) -> anyhow::Result<Engine> {
     Ok(Engine {
         cache: Cache::new(Cache::default_root()),
-        registries: Registries::new(options),
+        registries: Registries::new(registry_options(
+            &cli.insecure_registries,
+            &cli.registry_cas,
+        )?),
         source_date_epoch: Engine::source_date_epoch_from_env()?,
     })
+}
+
+/// Runs one farm job's verb (`kind` and its arguments, as `patchfarm KIND ARGS…` would) with
+/// an agent's cache and registry access; returns `REFERENCE@DIGEST` of what it pushed.
+pub async fn execute(
+    cache: Cache,
+    mut registry: RegistryOptions,
+    kind: String,
+    args: Vec<String>,
+) -> anyhow::Result<Vec<String>> {
+    let argv = ["patchfarm", kind.as_str()]
+        .into_iter()
+        .map(String::from)
+        .chain(args.iter().cloned());
+    let cli = Cli::try_parse_from(argv).map_err(|e| {
+        anyhow::anyhow!("the job's arguments do not parse as `patchfarm {kind}`: {e}")
+    })?;
+    registry
+        .insecure_registries
+        .extend(cli.insecure_registries.iter().cloned());
+    let engine = Engine {
+        cache,
+        registries: Registries::new(registry),
+        source_date_epoch: Engine::source_date_epoch_from_env()?,
+    };
+    let pushed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let ctx = Context {
+        json: false,
+        pushed: Some(pushed.clone()),
+    };
+    match &cli.command {
+        Command::CreateAuxImage(args) => aux::run(&ctx, &engine, args).await?,
+        Command::Create(args) => create::run(&ctx, &engine, args).await?,
+        Command::Update(args) => update::run(&ctx, &engine, args).await?,
+        Command::Rebase(args) => rebase::run(&ctx, &engine, args).await?,
+        _ => anyhow::bail!("job kind {kind:?} is not something an agent builds"),
+    }
+    let pushed = pushed.lock().expect("pushed list").clone();
+    if pushed.is_empty() {
+        anyhow::bail!("the job pushed nothing (a --dryRun has no place in a farm job)");
+    }
+    Ok(pushed)
 }
 
 fn init_logging(verbose: u8) {
@@ -134,7 +195,25 @@ fn init_logging(verbose: u8) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = Context { json: cli.json };
+    let ctx = Context {
+        json: cli.json,
+        pushed: None,
+    };
+    if !cli.farm.farm.is_empty() {
+        let inputs = match &cli.command {
+            Command::CreateAuxImage(args) => Some(args.farm_inputs()),
+            Command::Create(args) => Some(args.farm_inputs()),
+            Command::Update(args) => Some(args.farm_inputs()),
+            Command::Rebase(args) => Some(args.farm_inputs()),
+            Command::Cache { command } => {
+                return farm_cache::run(&ctx, &cli.farm, command).await;
+            }
+            _ => None,
+        };
+        if let Some(inputs) = inputs {
+            return submit::run(&ctx, &cli.farm, inputs).await;
+        }
+    }
     match &cli.command {
         Command::Cache { command } => cache::run(&ctx, command).await,
         Command::CreateAuxImage(args) => aux::run(&ctx, &engine(&cli)?, args).await,
@@ -145,6 +224,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Copy(args) => copy::run(&ctx, &engine(&cli)?, args).await,
         Command::Cluster { command } => farm::cluster(&ctx, &cli.farm, command).await,
         Command::Jobs { command } => farm::jobs(&ctx, &cli.farm, command).await,
+        Command::Agents { command } => farm_cache::agents(&ctx, &cli.farm, command).await,
         Command::Certs { command } => certs::run(command),
     }
 }
@@ -187,6 +267,13 @@ pub fn print_report(
     ctx: &Context,
     report: &patchfarm_engine::transport::PushReport,
 ) -> anyhow::Result<()> {
+    if let Some(pushed) = &ctx.pushed {
+        pushed
+            .lock()
+            .expect("pushed list")
+            .push(format!("{}@{}", report.reference, report.digest));
+        return Ok(());
+    }
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(report)?);
     } else {

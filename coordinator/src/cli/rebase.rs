@@ -37,6 +37,17 @@ pub struct Args {
     install: InstallArgs,
 }
 
+impl Args {
+    pub fn farm_inputs(&self) -> super::submit::Inputs {
+        let keys = if self.target_image.is_none() {
+            self.install.farm_inputs()
+        } else {
+            Vec::new()
+        };
+        super::submit::Inputs::new("rebase", keys, false)
+    }
+}
+
 pub async fn run(ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<()> {
     let platform: Platform = args.platform.parse().context("--platform")?;
     let request = RebaseRequest {

@@ -25,6 +25,14 @@ pub struct Args {
     platform: String,
 }
 
+impl Args {
+    pub fn farm_inputs(&self) -> super::submit::Inputs {
+        let mut keys = self.patches.farm_inputs(None);
+        keys.extend(self.wdt.farm_input());
+        super::submit::Inputs::new("update", keys, false)
+    }
+}
+
 pub async fn run(ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<()> {
     let request = UpdateRequest {
         tag: args.tag.parse::<ImageRef>().context("--tag")?,

@@ -5,6 +5,7 @@
 use super::storage::SledStorage;
 use super::transport::Transport;
 use super::{LocalStatus, Metrics, NodeError};
+use crate::scheduler::Scheduler;
 use crate::state::{Change, StateMachine};
 use patchfarm_proto::state::{
     command_result::Outcome, Command, CommandBatch, CommandResult, SetPeer,
@@ -81,7 +82,17 @@ pub(crate) struct Node {
     removed: bool,
     status: watch::Sender<LocalStatus>,
     changes: broadcast::Sender<Change>,
+    /// Follows every applied change synchronously (no lag, unlike the broadcast).
+    scheduler: Arc<Scheduler>,
     metrics: Arc<Metrics>,
+}
+
+/// What the composition root hands a node: its metrics, peers, inbox and change observer.
+pub(crate) struct Wiring {
+    pub metrics: Arc<Metrics>,
+    pub transport: Transport,
+    pub inbox: (mpsc::Sender<Msg>, mpsc::Receiver<Msg>),
+    pub scheduler: Arc<Scheduler>,
 }
 
 /// Opens (or bootstraps) node `id` on `db` and returns its task and handle.
@@ -90,11 +101,16 @@ pub(crate) fn open(
     db: sled::Db,
     initial_voters: &[u64],
     compact_after: u64,
-    metrics: Arc<Metrics>,
-    transport: Transport,
-    inbox: (mpsc::Sender<Msg>, mpsc::Receiver<Msg>),
+    wiring: Wiring,
 ) -> Result<(Node, NodeHandle), NodeError> {
+    let Wiring {
+        metrics,
+        transport,
+        inbox,
+        scheduler,
+    } = wiring;
     let state = StateMachine::open(&db)?;
+    scheduler.rebuild(&state)?;
     let storage = SledStorage::open(&db, state.clone(), initial_voters)?;
     let applied = state.applied()?;
     let config = Config {
@@ -141,6 +157,7 @@ pub(crate) fn open(
         removed: false,
         status: status_tx,
         changes,
+        scheduler,
         metrics,
     };
     Ok((node, handle))
@@ -286,6 +303,8 @@ impl Node {
             let snapshot = ready.snapshot().clone();
             self.raw.mut_store().apply_snapshot(&snapshot)?;
             self.applied = snapshot.get_metadata().index;
+            self.scheduler
+                .observe(&Change::Reset, self.raw.store().state());
             self.metrics
                 .snapshots_installed
                 .fetch_add(1, Ordering::Relaxed);
@@ -371,6 +390,7 @@ impl Node {
         let results = self.raw.store().state().apply(index, commands)?;
         for (command, (result, changes)) in commands.iter().zip(results) {
             for change in changes {
+                self.scheduler.observe(&change, self.raw.store().state());
                 let _ = self.changes.send(change);
             }
             if let Some(waiters) = self.waiting.remove(&command.request_id) {

@@ -3,14 +3,21 @@
 //! queued jobs in submission order so leasing never scans finished jobs.
 
 use super::{Change, StateError, Txn};
-use patchfarm_proto::state::LeaseJobs;
+use patchfarm_proto::state::{ExpireLeases, LeaseJobs};
 use patchfarm_proto::v1::{
     CompleteRequest, Job, JobState, Lease, LeaseResponse, ProgressRequest, SubmitJobRequest,
 };
 
 /// Attempts a job gets when its spec does not say.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
-const KNOWN_KINDS: &[&str] = &["create", "update", "rebase", "createAuxImage"];
+/// Job kinds agents run; `noop` exists only for the scheduling benchmark (the API refuses it
+/// unless the coordinator runs with `--allow-noop-jobs`).
+pub const KNOWN_KINDS: &[&str] = &["create", "update", "rebase", "createAuxImage", "noop"];
+/// A job's log keeps its last this many bytes.
+const LOG_LIMIT: usize = 64 * 1024;
+/// Backoff before a re-queued job may run again: doubles per attempt from this, up to the cap.
+const BACKOFF_BASE_MS: i64 = 500;
+const BACKOFF_CAP_MS: i64 = 30_000;
 
 type Applied<T> = Result<Result<T, String>, StateError>;
 
@@ -26,12 +33,22 @@ fn load(txn: &Txn<'_>, id: &str) -> Result<Option<Job>, StateError> {
     txn.get("job", &job_key(id))
 }
 
-fn store(txn: &mut Txn<'_>, index: u64, now: i64, mut job: Job) -> Job {
+fn store(txn: &mut Txn<'_>, index: u64, now: i64, mut job: Job) -> Result<Job, StateError> {
     job.revision = index;
     job.updated_unix_ms = now;
     txn.put(&job_key(&job.id), &job);
-    txn.changes.push(Change::Job(job.clone()));
-    job
+    // `leased/` indexes the running jobs, so a new leader finds the leases without a full scan.
+    let leased = format!("leased/{}", job.id);
+    if job.state() == JobState::Leased {
+        txn.put(&leased, &patchfarm_proto::v1::Empty {});
+    } else if txn
+        .get::<patchfarm_proto::v1::Empty>("lease index", &leased)?
+        .is_some()
+    {
+        txn.remove(&leased);
+    }
+    txn.changes.push(Change::Job(Box::new(job.clone())));
+    Ok(job)
 }
 
 pub fn submit(txn: &mut Txn<'_>, index: u64, now: i64, req: &SubmitJobRequest) -> Applied<Job> {
@@ -56,7 +73,7 @@ pub fn submit(txn: &mut Txn<'_>, index: u64, now: i64, req: &SubmitJobRequest) -
         ..Default::default()
     };
     txn.put(&queue_key(&id), &patchfarm_proto::v1::Empty {});
-    Ok(Ok(store(txn, index, now, job)))
+    Ok(Ok(store(txn, index, now, job)?))
 }
 
 pub fn cancel(txn: &mut Txn<'_>, index: u64, now: i64, id: &str) -> Applied<Job> {
@@ -67,7 +84,7 @@ pub fn cancel(txn: &mut Txn<'_>, index: u64, now: i64, id: &str) -> Applied<Job>
         JobState::Queued | JobState::Leased => {
             txn.remove(&queue_key(id));
             job.set_state(JobState::Cancelled);
-            Ok(Ok(store(txn, index, now, job)))
+            Ok(Ok(store(txn, index, now, job)?))
         }
         done => Ok(Err(format!(
             "job {id} is already {}",
@@ -76,14 +93,26 @@ pub fn cancel(txn: &mut Txn<'_>, index: u64, now: i64, id: &str) -> Applied<Job>
     }
 }
 
+/// Leases the jobs the scheduler chose (those still queued), or without a choice the oldest
+/// `max_jobs` queued ones.
 pub fn lease(txn: &mut Txn<'_>, index: u64, now: i64, req: &LeaseJobs) -> Applied<LeaseResponse> {
     let mut leased = Vec::new();
-    for key in txn.scan_keys("queue/", req.max_jobs.max(1) as usize)? {
-        let id = key.trim_start_matches("queue/").to_string();
+    let ids = if req.job_ids.is_empty() {
+        txn.scan_keys("queue/", req.max_jobs.max(1) as usize)?
+            .into_iter()
+            .map(|key| key.trim_start_matches("queue/").to_string())
+            .collect()
+    } else {
+        req.job_ids.clone()
+    };
+    for id in ids {
         let Some(mut job) = load(txn, &id)? else {
             continue;
         };
-        txn.remove(&key);
+        if job.state() != JobState::Queued {
+            continue; // leased, finished or cancelled since the scheduler looked
+        }
+        txn.remove(&queue_key(&id));
         job.attempts += 1;
         job.set_state(JobState::Leased);
         job.lease = Some(Lease {
@@ -91,7 +120,7 @@ pub fn lease(txn: &mut Txn<'_>, index: u64, now: i64, req: &LeaseJobs) -> Applie
             fencing_token: txn.next("fence")?,
             expires_unix_ms: now + req.lease_ms,
         });
-        leased.push(store(txn, index, now, job));
+        leased.push(store(txn, index, now, job)?);
     }
     Ok(Ok(LeaseResponse { jobs: leased }))
 }
@@ -117,8 +146,11 @@ pub fn progress(txn: &mut Txn<'_>, index: u64, now: i64, req: &ProgressRequest) 
         Ok(job) => job,
         Err(refusal) => return Ok(Err(refusal)),
     };
-    job.progress = req.message.clone();
-    Ok(Ok(store(txn, index, now, job)))
+    if !req.message.is_empty() {
+        job.progress = req.message.clone();
+    }
+    append_log(&mut job, &req.log);
+    Ok(Ok(store(txn, index, now, job)?))
 }
 
 pub fn complete(txn: &mut Txn<'_>, index: u64, now: i64, req: &CompleteRequest) -> Applied<Job> {
@@ -127,24 +159,66 @@ pub fn complete(txn: &mut Txn<'_>, index: u64, now: i64, req: &CompleteRequest) 
         Err(refusal) => return Ok(Err(refusal)),
     };
     job.lease = None;
+    append_log(&mut job, &req.log);
     if req.success {
         job.set_state(JobState::Succeeded);
         job.digests = req.digests.clone();
         job.error.clear();
+        job.not_before_unix_ms = 0;
     } else {
         job.error = req.error.clone();
-        let max = job
-            .spec
-            .as_ref()
-            .map(|s| s.max_attempts)
-            .filter(|m| *m > 0)
-            .unwrap_or(DEFAULT_MAX_ATTEMPTS);
-        if job.attempts < max {
-            job.set_state(JobState::Queued);
-            txn.put(&queue_key(&job.id), &patchfarm_proto::v1::Empty {});
-        } else {
-            job.set_state(JobState::Failed);
-        }
+        retry_or_fail(txn, now, &mut job, req.permanent);
     }
-    Ok(Ok(store(txn, index, now, job)))
+    Ok(Ok(store(txn, index, now, job)?))
+}
+
+/// Leases the leader saw lapse: each job still held under that token goes back to the queue
+/// (after a backoff) or fails once its attempts are spent.
+pub fn expire(txn: &mut Txn<'_>, index: u64, now: i64, req: &ExpireLeases) -> Applied<Vec<Job>> {
+    let mut expired = Vec::new();
+    for fenced_job in &req.jobs {
+        let Ok(mut job) = fenced(txn, &fenced_job.job_id, fenced_job.fencing_token)? else {
+            continue; // completed or re-leased meanwhile
+        };
+        let agent = job.lease.take().map(|l| l.agent).unwrap_or_default();
+        job.error = format!("lease on agent {agent} lapsed: {}", req.reason);
+        let line = format!("{}\n", job.error);
+        append_log(&mut job, &line);
+        retry_or_fail(txn, now, &mut job, false);
+        expired.push(store(txn, index, now, job)?);
+    }
+    Ok(Ok(expired))
+}
+
+/// After a failed attempt: back to the queue with exponential backoff, or FAILED with the last
+/// error when attempts are spent or the failure is permanent.
+fn retry_or_fail(txn: &mut Txn<'_>, now: i64, job: &mut Job, permanent: bool) {
+    let max = job
+        .spec
+        .as_ref()
+        .map(|s| s.max_attempts)
+        .filter(|m| *m > 0)
+        .unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    if !permanent && job.attempts < max {
+        let shift = job.attempts.saturating_sub(1).min(16);
+        job.not_before_unix_ms = now + (BACKOFF_BASE_MS << shift).min(BACKOFF_CAP_MS);
+        job.set_state(JobState::Queued);
+        txn.put(&queue_key(&job.id), &patchfarm_proto::v1::Empty {});
+    } else {
+        job.set_state(JobState::Failed);
+    }
+}
+
+fn append_log(job: &mut Job, lines: &str) {
+    if lines.is_empty() {
+        return;
+    }
+    job.log.push_str(lines);
+    if job.log.len() > LOG_LIMIT {
+        let mut cut = job.log.len() - LOG_LIMIT;
+        while !job.log.is_char_boundary(cut) {
+            cut += 1;
+        }
+        job.log.drain(..cut);
+    }
 }

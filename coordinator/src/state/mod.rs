@@ -6,6 +6,8 @@
 
 mod jobs;
 
+pub use jobs::KNOWN_KINDS;
+
 use patchfarm_proto::state::{command::Op, command_result::Outcome, Command, CommandResult};
 use patchfarm_proto::v1::{Agent, CatalogEntry, Job};
 use std::collections::BTreeMap;
@@ -29,7 +31,12 @@ pub enum StateError {
 /// One change applied to the state, for watchers (`WatchJob`).
 #[derive(Clone, Debug)]
 pub enum Change {
-    Job(Job),
+    Job(Box<Job>),
+    Catalog(CatalogEntry),
+    CatalogDeleted(String),
+    Agent(Agent),
+    /// Everything may have changed (a snapshot was installed): re-read the state.
+    Reset,
 }
 
 /// Reads and applies the farm's state. Cloning shares the same tree.
@@ -290,8 +297,23 @@ impl StateMachine {
             Op::LeaseJobs(req) => jobs::lease(txn, index, now, req)?.map(Outcome::Leased),
             Op::CompleteJob(req) => jobs::complete(txn, index, now, req)?.map(Outcome::Job),
             Op::Progress(req) => jobs::progress(txn, index, now, req)?.map(Outcome::Job),
+            Op::ExpireLeases(req) => jobs::expire(txn, index, now, req)?
+                .map(|jobs| Outcome::Submitted(patchfarm_proto::v1::SubmitJobsResponse { jobs })),
+            Op::AgentDown(name) => {
+                let key = format!("agent/{name}");
+                match txn.get::<Agent>("agent", &key)? {
+                    None => Err(format!("no agent {name:?}")),
+                    Some(mut agent) => {
+                        agent.up = false;
+                        txn.put(&key, &agent);
+                        txn.changes.push(Change::Agent(agent.clone()));
+                        Ok(Outcome::Agent(agent))
+                    }
+                }
+            }
             Op::CatalogPut(entry) => {
                 txn.put(&format!("catalog/{}", entry.key), entry);
+                txn.changes.push(Change::Catalog(entry.clone()));
                 Ok(Outcome::Entry(entry.clone()))
             }
             Op::CatalogDelete(key) => {
@@ -300,6 +322,7 @@ impl StateMachine {
                     Err(format!("no catalog entry {key:?}"))
                 } else {
                     txn.remove(&path);
+                    txn.changes.push(Change::CatalogDeleted(key.clone()));
                     Ok(Outcome::Done(true))
                 }
             }
@@ -308,6 +331,7 @@ impl StateMachine {
                 agent.registered_unix_ms = now;
                 agent.up = true;
                 txn.put(&format!("agent/{}", agent.name), &agent);
+                txn.changes.push(Change::Agent(agent.clone()));
                 Ok(Outcome::Agent(agent))
             }
             Op::SetPeer(peer) => {
@@ -343,6 +367,28 @@ impl StateMachine {
                 if limit > 0 && out.len() >= limit {
                     break;
                 }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Jobs waiting in the queue, in submission order.
+    pub fn queued_jobs(&self) -> Result<Vec<Job>, StateError> {
+        self.indexed_jobs("queue/")
+    }
+
+    /// Jobs under a lease.
+    pub fn leased_jobs(&self) -> Result<Vec<Job>, StateError> {
+        self.indexed_jobs("leased/")
+    }
+
+    fn indexed_jobs(&self, prefix: &str) -> Result<Vec<Job>, StateError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(prefix) {
+            let (k, _) = item?;
+            let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            if let Some(job) = self.job(&id)? {
+                out.push(job);
             }
         }
         Ok(out)
@@ -461,6 +507,7 @@ mod tests {
                 agent: "agent-1".into(),
                 max_jobs: 5,
                 lease_ms: 1000,
+                job_ids: Vec::new(),
             })),
         };
         let results = state

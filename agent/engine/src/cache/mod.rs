@@ -50,6 +50,12 @@ pub enum CacheError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cache entry '{key}' ({digest}) could not be fetched: {reason}")]
+    Fetch {
+        key: String,
+        digest: String,
+        reason: String,
+    },
     #[error("invalid --key pattern '{pattern}': {reason}")]
     Pattern { pattern: String, reason: String },
 }
@@ -71,14 +77,57 @@ pub struct CachedItem {
     pub path: PathBuf,
 }
 
-#[derive(Clone, Debug)]
+/// Brings an entry's content into the store on first use (a farm agent's artifact fetcher).
+/// Called from blocking threads, before every use of an entry, with the blob's path.
+pub trait BlobFetcher: Send + Sync {
+    fn ensure(&self, entry: &CacheEntry, blob: &Path) -> Result<(), String>;
+}
+
+#[derive(Clone)]
 pub struct Cache {
     root: PathBuf,
+    fetcher: Option<std::sync::Arc<dyn BlobFetcher>>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("root", &self.root)
+            .field("fetcher", &self.fetcher.is_some())
+            .finish()
+    }
 }
 
 impl Cache {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Cache { root: root.into() }
+        Cache {
+            root: root.into(),
+            fetcher: None,
+        }
+    }
+
+    /// A cache whose entries name content that `fetcher` brings in when first used.
+    pub fn with_fetcher(mut self, fetcher: std::sync::Arc<dyn BlobFetcher>) -> Self {
+        self.fetcher = Some(fetcher);
+        self
+    }
+
+    /// Records `entry` as is (its content arrives through the fetcher).
+    pub fn record(&self, entry: &CacheEntry) -> Result<(), CacheError> {
+        let key: CacheKey = entry.key.parse()?;
+        let path = self.entry_path(&key);
+        std::fs::create_dir_all(path.parent().expect("entries dir")).map_err(self.store_err())?;
+        let json = serde_json::to_vec_pretty(entry).expect("entry serializes");
+        crate::transport::layout::write_atomic(&path, &json).map_err(self.store_err())
+    }
+
+    /// Drops the entry for `key`, keeping its content (other entries may share it).
+    pub fn forget(&self, key: &str) -> Result<(), CacheError> {
+        let key: CacheKey = key.parse()?;
+        match std::fs::remove_file(self.entry_path(&key)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err((self.store_err())(e)),
+            _ => Ok(()),
+        }
     }
 
     /// `$PATCHFARM_CACHE`, else `~/.cache/patchfarm`.
@@ -228,6 +277,15 @@ impl Cache {
             hint: self.hint_for(key),
         })?;
         let path = self.blob_path(&entry.digest);
+        if let Some(fetcher) = &self.fetcher {
+            fetcher
+                .ensure(&entry, &path)
+                .map_err(|reason| CacheError::Fetch {
+                    key: key.to_string(),
+                    digest: entry.digest.to_string(),
+                    reason,
+                })?;
+        }
         let actual = match File::open(&path) {
             Ok(f) => Digest::of_reader(std::io::BufReader::with_capacity(1 << 20, f))
                 .map_err(self.store_err())?
@@ -266,11 +324,22 @@ impl Cache {
     }
 
     fn hint_for(&self, key: &CacheKey) -> String {
+        // An agent's cache mirrors the farm's catalog: items are added to the farm.
+        let farm = if self.fetcher.is_some() {
+            " to the farm's catalog"
+        } else {
+            ""
+        };
+        let cli = if self.fetcher.is_some() {
+            "patchfarm --farm ADDR"
+        } else {
+            "patchfarm"
+        };
         if key.name.bytes().all(|b| b.is_ascii_digit()) {
-            format!("; add it with `patchfarm cache addPatch --patchId {key} --path FILE`")
+            format!("; add it{farm} with `{cli} cache addPatch --patchId {key} --path FILE`")
         } else {
             format!(
-                "; add it with `patchfarm cache addInstaller --type {} --version {}{} --path FILE`",
+                "; add it{farm} with `{cli} cache addInstaller --type {} --version {}{} --path FILE`",
                 key.name,
                 key.version,
                 key.arch

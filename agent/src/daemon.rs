@@ -1,0 +1,461 @@
+//! The agent's session with the farm: register, heartbeat (with cache contents, so the scheduler
+//! can route by affinity), lease as many jobs as there are free slots, run each with the engine,
+//! report progress and complete under the lease's fencing token. A heartbeat answer that names a
+//! running job stops it (cancelled, or its lease lapsed); SIGTERM drains.
+
+use crate::fetcher::Fetcher;
+use patchfarm_coordinator::client::FarmClient;
+use patchfarm_engine::transport::{RegistryOptions, TransportError};
+use patchfarm_proto::v1::*;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// How long a lease call waits at the coordinator for work.
+const LEASE_WAIT_MS: u32 = 5_000;
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub name: String,
+    pub coordinators: Vec<String>,
+    pub cache_dir: PathBuf,
+    /// `None` = plaintext (`--insecure`).
+    pub tls_dir: Option<PathBuf>,
+    pub slots: u32,
+    pub labels: HashMap<String, String>,
+    pub cache_max_bytes: Option<u64>,
+    pub registry: RegistryOptions,
+    /// How long SIGTERM waits for running jobs before handing their leases back.
+    pub drain_timeout: Duration,
+}
+
+struct Running {
+    token: u64,
+    abort: tokio::task::AbortHandle,
+    /// The fetcher's clock when the job started: content used since stays in the cache.
+    started_at: u64,
+}
+
+struct Agent {
+    options: Options,
+    client: FarmClient,
+    fetcher: Arc<Fetcher>,
+    running: Mutex<HashMap<String, Running>>,
+    slot_freed: Notify,
+    must_register: std::sync::atomic::AtomicBool,
+}
+
+pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let client = FarmClient::new(
+        &options.coordinators,
+        options.tls_dir.as_deref(),
+        &options.name,
+    )?;
+    std::fs::create_dir_all(&options.cache_dir)?;
+    let agent = Arc::new(Agent {
+        fetcher: Fetcher::new(options.cache_dir.clone(), options.registry.clone()),
+        options,
+        client,
+        running: Mutex::default(),
+        slot_freed: Notify::new(),
+        must_register: true.into(),
+    });
+    let stop_leasing = shutdown.clone();
+    let heartbeats = tokio::spawn(agent.clone().heartbeat_loop(stop_leasing.clone()));
+    agent.clone().lease_loop(stop_leasing).await;
+    agent.drain().await;
+    heartbeats.abort();
+    Ok(())
+}
+
+impl Agent {
+    fn running_ids(&self) -> Vec<String> {
+        self.running
+            .lock()
+            .expect("running")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    async fn register(&self) -> anyhow::Result<()> {
+        let request = RegisterRequest {
+            request_id: patchfarm_coordinator::api::new_request_id(),
+            slots: self.options.slots,
+            labels: self.options.labels.clone(),
+            platforms: Vec::new(), // the native engine assembles any platform
+        };
+        let agent = self
+            .client
+            .call_agent(|mut c| {
+                let request = request.clone();
+                async move { c.register(request).await }
+            })
+            .await?;
+        tracing::info!(agent = %agent.name, slots = agent.slots, "registered with the farm");
+        self.must_register
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn heartbeat_loop(self: Arc<Self>, stop: CancellationToken) {
+        let mut every = Duration::from_millis(1000);
+        loop {
+            if self
+                .must_register
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                if let Err(e) = self.register().await {
+                    tracing::warn!(error = %format!("{e:#}"), "cannot register; retrying");
+                }
+            }
+            let fetcher = self.fetcher.clone();
+            let (cached_digests, cache_bytes) =
+                tokio::task::spawn_blocking(move || fetcher.inventory())
+                    .await
+                    .unwrap_or_default();
+            let request = HeartbeatRequest {
+                running_jobs: self.running_ids(),
+                cached_digests,
+                cache_bytes,
+            };
+            let answer = self
+                .client
+                .call_agent(|mut c| {
+                    let request = request.clone();
+                    async move { c.heartbeat(request).await }
+                })
+                .await;
+            match answer {
+                Ok(answer) => {
+                    every = Duration::from_millis((answer.ttl_ms / 3).max(100) as u64);
+                    if answer.register {
+                        self.must_register
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    for id in answer.cancel_jobs {
+                        if let Some(job) = self.running.lock().expect("running").remove(&id) {
+                            tracing::warn!(job = %id, "the farm took this job back (cancelled or lease lapsed): stopping it");
+                            job.abort.abort();
+                            self.slot_freed.notify_one();
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.cancelled() => {
+                    // Keep heartbeating while draining: running leases must not lapse.
+                    if self.running.lock().expect("running").is_empty() { return; }
+                }
+            }
+        }
+    }
+
+    async fn lease_loop(self: Arc<Self>, stop: CancellationToken) {
+        while !stop.is_cancelled() {
+            if self
+                .must_register
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                if let Err(e) = self.register().await {
+                    tracing::warn!(error = %format!("{e:#}"), "cannot register; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = stop.cancelled() => return,
+                    }
+                    continue;
+                }
+            }
+            let free = (self.options.slots as usize).saturating_sub(self.running_ids().len());
+            if free == 0 {
+                tokio::select! {
+                    _ = self.slot_freed.notified() => {}
+                    _ = stop.cancelled() => return,
+                }
+                continue;
+            }
+            let request = LeaseRequest {
+                request_id: patchfarm_coordinator::api::new_request_id(),
+                max_jobs: free as u32,
+                wait_ms: LEASE_WAIT_MS,
+            };
+            let leased = tokio::select! {
+                leased = self.client.call_agent(|mut c| {
+                    let request = request.clone();
+                    async move { c.lease(request).await }
+                }) => leased,
+                _ = stop.cancelled() => return,
+            };
+            match leased {
+                Ok(leased) => {
+                    for job in leased.jobs {
+                        self.start(job);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "lease failed");
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            }
+        }
+    }
+
+    fn start(self: &Arc<Self>, job: Job) {
+        let token = job.lease.as_ref().map_or(0, |l| l.fencing_token);
+        let id = job.id.clone();
+        let started_at = self.fetcher.now();
+        let agent = self.clone();
+        let mut running = self.running.lock().expect("running");
+        let task = tokio::spawn(async move {
+            let outcome = agent.execute(&job, token).await;
+            agent.finish(&job, token, outcome).await;
+        });
+        running.insert(
+            id,
+            Running {
+                token,
+                abort: task.abort_handle(),
+                started_at,
+            },
+        );
+    }
+
+    /// Runs one job; `Ok(pushed)` or `Err((error, permanent))`.
+    async fn execute(
+        &self,
+        job: &Job,
+        token: u64,
+    ) -> Result<(Vec<String>, String), (String, bool, String)> {
+        let spec = job.spec.clone().unwrap_or_default();
+        tracing::info!(job = %job.id, kind = %spec.kind, attempt = job.attempts, "job started");
+        if spec.kind == "noop" {
+            return Ok((Vec::new(), String::new()));
+        }
+        self.progress(
+            &job.id,
+            token,
+            "preparing inputs",
+            &format!("attempt {} on {}\n", job.attempts, self.options.name),
+        )
+        .await;
+        let catalog = match self
+            .client
+            .call(|mut c| async move { c.catalog_list(CatalogListRequest {}).await })
+            .await
+        {
+            Ok(list) => list.entries,
+            Err(e) => {
+                return Err((
+                    format!("reading the farm's catalog: {e}"),
+                    false,
+                    String::new(),
+                ))
+            }
+        };
+        let fetcher = self.fetcher.clone();
+        let inputs = spec.inputs.clone();
+        let synced = tokio::task::spawn_blocking(move || {
+            fetcher.sync(&catalog)?;
+            // Which inputs are here already (the affinity hit the scheduler aimed for).
+            let held = inputs
+                .iter()
+                .filter(|key| {
+                    catalog
+                        .iter()
+                        .find(|e| &e.key == *key)
+                        .is_some_and(|e| fetcher.holds(&e.digest))
+                })
+                .count();
+            Ok::<_, String>(held)
+        })
+        .await
+        .expect("sync task");
+        let held = match synced {
+            Ok(held) => held,
+            Err(e) => return Err((format!("local cache: {e}"), false, String::new())),
+        };
+        let inputs_line = format!(
+            "inputs: {held} of {} already in {}'s cache\n",
+            spec.inputs.len(),
+            self.options.name
+        );
+        self.progress(
+            &job.id,
+            token,
+            &format!("running {}", spec.kind),
+            &inputs_line,
+        )
+        .await;
+        // The verb's future is not provably Send (higher-ranked closures inside the engine's
+        // push), so it runs on a blocking thread driven by this runtime; dropping this future
+        // (cancel, lapsed lease, drain) stops it through the token.
+        let stop = CancellationToken::new();
+        let _stop_on_drop = stop.clone().drop_guard();
+        let (cache, registry) = (self.fetcher.cache(), self.options.registry.clone());
+        let (kind, args) = (spec.kind.clone(), spec.args.clone());
+        let runtime = tokio::runtime::Handle::current();
+        let built = tokio::task::spawn_blocking(move || {
+            runtime.block_on(async move {
+                tokio::select! {
+                    built = patchfarm_coordinator::cli::execute(cache, registry, kind, args) => Some(built),
+                    _ = stop.cancelled() => None,
+                }
+            })
+        })
+        .await;
+        match built {
+            Ok(Some(Ok(pushed))) => Ok((pushed, inputs_line)),
+            Ok(Some(Err(e))) => Err((format!("{e:#}"), !retryable(&e), inputs_line)),
+            Ok(None) => Err(("stopped".into(), false, inputs_line)),
+            Err(e) => Err((format!("the build task failed: {e}"), false, inputs_line)),
+        }
+    }
+
+    async fn progress(&self, id: &str, token: u64, message: &str, log: &str) {
+        let request = ProgressRequest {
+            job_id: id.to_string(),
+            fencing_token: token,
+            message: message.to_string(),
+            log: log.to_string(),
+        };
+        if let Err(e) = self
+            .client
+            .call_agent(|mut c| {
+                let request = request.clone();
+                async move { c.progress(request).await }
+            })
+            .await
+        {
+            tracing::warn!(job = %id, error = %e, "progress not recorded");
+        }
+    }
+
+    async fn finish(
+        &self,
+        job: &Job,
+        token: u64,
+        outcome: Result<(Vec<String>, String), (String, bool, String)>,
+    ) {
+        let (success, digests, error, permanent, log) = match outcome {
+            Ok((pushed, _)) => {
+                let log = pushed.iter().map(|p| format!("pushed {p}\n")).collect();
+                (true, pushed, String::new(), false, log)
+            }
+            Err((error, permanent, _)) => (
+                false,
+                Vec::new(),
+                error.clone(),
+                permanent,
+                format!("error: {error}\n"),
+            ),
+        };
+        if success {
+            tracing::info!(job = %job.id, pushed = ?digests, "job succeeded");
+        } else {
+            tracing::warn!(job = %job.id, error = %error, permanent, "job failed");
+        }
+        self.complete(&job.id, token, success, digests, error, permanent, log)
+            .await;
+        let keep_from = {
+            let mut running = self.running.lock().expect("running");
+            running.remove(&job.id);
+            running
+                .values()
+                .map(|r| r.started_at)
+                .min()
+                .unwrap_or(u64::MAX)
+        };
+        self.slot_freed.notify_one();
+        if let Some(max) = self.options.cache_max_bytes {
+            let fetcher = self.fetcher.clone();
+            let _ = tokio::task::spawn_blocking(move || fetcher.evict(max, keep_from)).await;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn complete(
+        &self,
+        id: &str,
+        token: u64,
+        success: bool,
+        digests: Vec<String>,
+        error: String,
+        permanent: bool,
+        log: String,
+    ) {
+        let request = CompleteRequest {
+            request_id: patchfarm_coordinator::api::new_request_id(),
+            job_id: id.to_string(),
+            fencing_token: token,
+            success,
+            error,
+            digests,
+            permanent,
+            log,
+        };
+        if let Err(e) = self
+            .client
+            .call_agent(|mut c| {
+                let request = request.clone();
+                async move { c.complete(request).await }
+            })
+            .await
+        {
+            tracing::warn!(job = %id, error = %e, "completion refused or lost");
+        }
+    }
+
+    /// SIGTERM: no new leases; running jobs get `drain_timeout` to finish, then their leases are
+    /// handed back (a failed attempt that re-queues the job).
+    async fn drain(self: &Arc<Self>) {
+        let deadline = tokio::time::Instant::now() + self.options.drain_timeout;
+        loop {
+            if self.running_ids().is_empty() {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, self.slot_freed.notified())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        let left: Vec<(String, Running)> = self.running.lock().expect("running").drain().collect();
+        for (id, job) in left {
+            job.abort.abort();
+            tracing::warn!(job = %id, "draining: handing the lease back");
+            self.complete(
+                &id,
+                job.token,
+                false,
+                Vec::new(),
+                format!(
+                    "agent {} shut down before the job finished",
+                    self.options.name
+                ),
+                false,
+                "handed back: the agent shut down\n".into(),
+            )
+            .await;
+        }
+    }
+}
+
+/// Worth another attempt: only transient registry trouble; bad input fails for good.
+fn retryable(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<TransportError>()
+            .is_some_and(TransportError::is_transient)
+            || cause
+                .downcast_ref::<patchfarm_engine::recipe::RecipeError>()
+                .is_some_and(|e| {
+                    matches!(e, patchfarm_engine::recipe::RecipeError::Transport(t) if t.is_transient())
+                })
+    })
+}

@@ -1,0 +1,207 @@
+//! The agent's local cache: the engine's content-addressed store whose entries mirror the farm's
+//! catalog and whose content is fetched from the artifact store on first use — one fetch per
+//! digest at a time (single flight), verified, renamed into place — and evicted least recently
+//! used first once the store outgrows `--cache-max-bytes`.
+
+use patchfarm_engine::artifact::ArtifactStore;
+use patchfarm_engine::cache::{BlobFetcher, Cache, CacheEntry};
+use patchfarm_engine::digest::Digest;
+use patchfarm_engine::transport::{Registries, RegistryOptions};
+use patchfarm_proto::v1::CatalogEntry;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub struct Fetcher {
+    root: PathBuf,
+    /// digest → artifact store location, from the last catalog sync.
+    locations: Mutex<HashMap<String, String>>,
+    /// key → digest recorded in the local entries (to rewrite only what changed).
+    recorded: Mutex<HashMap<String, String>>,
+    registries: Arc<Registries>,
+    inflight: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// digest → last use (a logical clock), for LRU eviction.
+    used: Mutex<HashMap<String, u64>>,
+    clock: AtomicU64,
+    pub fetches: AtomicU64,
+    pub fetched_bytes: AtomicU64,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Fetcher {
+    pub fn new(root: PathBuf, registry: RegistryOptions) -> Arc<Self> {
+        Arc::new(Fetcher {
+            root,
+            locations: Mutex::default(),
+            recorded: Mutex::default(),
+            registries: Arc::new(Registries::new(registry)),
+            inflight: Mutex::default(),
+            used: Mutex::default(),
+            clock: AtomicU64::new(1),
+            fetches: AtomicU64::new(0),
+            fetched_bytes: AtomicU64::new(0),
+            runtime: tokio::runtime::Handle::current(),
+        })
+    }
+
+    /// The engine cache over this store, fetching through `self`.
+    pub fn cache(self: &Arc<Self>) -> Cache {
+        Cache::new(&self.root).with_fetcher(self.clone())
+    }
+
+    fn blobs_dir(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256")
+    }
+
+    /// The current logical time; blobs used at or after a running job's start are kept.
+    pub fn now(&self) -> u64 {
+        self.clock.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn touch(&self, digest: &str) {
+        let tick = self.now();
+        self.used
+            .lock()
+            .expect("lru lock")
+            .insert(digest.to_string(), tick);
+    }
+
+    /// Mirrors the farm's catalog into the local entries (blocking: call from a blocking task).
+    pub fn sync(&self, catalog: &[CatalogEntry]) -> Result<(), String> {
+        let cache = Cache::new(&self.root);
+        let mut recorded = self.recorded.lock().expect("recorded lock");
+        let mut locations = self.locations.lock().expect("locations lock");
+        locations.clear();
+        let mut current = HashMap::new();
+        for item in catalog {
+            locations.insert(item.digest.clone(), item.location.clone());
+            current.insert(item.key.clone(), item.digest.clone());
+            if recorded.get(&item.key) == Some(&item.digest) {
+                continue;
+            }
+            let digest: Digest = item
+                .digest
+                .parse()
+                .map_err(|e| format!("catalog entry {}: {e}", item.key))?;
+            let entry = CacheEntry {
+                key: item.key.clone(),
+                digest,
+                size: item.size,
+                file_name: item.description.clone(),
+            };
+            cache
+                .record(&entry)
+                .map_err(|e| format!("recording {}: {e}", item.key))?;
+        }
+        for key in recorded.keys().filter(|k| !current.contains_key(*k)) {
+            cache
+                .forget(key)
+                .map_err(|e| format!("dropping {key}: {e}"))?;
+        }
+        *recorded = current;
+        Ok(())
+    }
+
+    /// Whether the content of `digest` is here already.
+    pub fn holds(&self, digest: &str) -> bool {
+        digest
+            .strip_prefix("sha256:")
+            .is_some_and(|hex| self.blobs_dir().join(hex).is_file())
+    }
+
+    /// Digests held and their total size (heartbeats report them for cache affinity).
+    pub fn inventory(&self) -> (Vec<String>, u64) {
+        let mut digests = Vec::new();
+        let mut bytes = 0;
+        if let Ok(dir) = std::fs::read_dir(self.blobs_dir()) {
+            for item in dir.flatten() {
+                let name = item.file_name().to_string_lossy().into_owned();
+                if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    bytes += item.metadata().map(|m| m.len()).unwrap_or(0);
+                    digests.push(format!("sha256:{name}"));
+                }
+            }
+        }
+        (digests, bytes)
+    }
+
+    /// Removes least recently used content until the store fits in `max_bytes`; content used
+    /// since `keep_from` (the oldest running job's start) stays. Returns the bytes freed.
+    pub fn evict(&self, max_bytes: u64, keep_from: u64) -> u64 {
+        let Ok(dir) = std::fs::read_dir(self.blobs_dir()) else {
+            return 0;
+        };
+        let used = self.used.lock().expect("lru lock").clone();
+        let mut blobs: Vec<(u64, u64, PathBuf, String)> = dir
+            .flatten()
+            .filter_map(|item| {
+                let name = item.file_name().to_string_lossy().into_owned();
+                let size = item.metadata().ok()?.len();
+                let digest = format!("sha256:{name}");
+                let tick = used.get(&digest).copied().unwrap_or(0);
+                (name.len() == 64).then(|| (tick, size, item.path(), digest))
+            })
+            .collect();
+        let mut total: u64 = blobs.iter().map(|b| b.1).sum();
+        blobs.sort();
+        let mut freed = 0;
+        for (tick, size, path, digest) in blobs {
+            if total <= max_bytes {
+                break;
+            }
+            if tick >= keep_from {
+                continue;
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                tracing::info!(digest = %digest, size, "evicted from the local cache");
+                total -= size;
+                freed += size;
+            }
+        }
+        freed
+    }
+}
+
+impl BlobFetcher for Fetcher {
+    fn ensure(&self, entry: &CacheEntry, blob: &Path) -> Result<(), String> {
+        let digest = entry.digest.to_string();
+        let gate = self
+            .inflight
+            .lock()
+            .expect("inflight lock")
+            .entry(digest.clone())
+            .or_default()
+            .clone();
+        // Single flight: whoever holds the gate fetches; the others find the file afterwards.
+        let _fetching = gate.lock().expect("fetch gate");
+        self.touch(&digest);
+        if blob.is_file() {
+            return Ok(());
+        }
+        let location = self
+            .locations
+            .lock()
+            .expect("locations lock")
+            .get(&digest)
+            .cloned()
+            .ok_or_else(|| format!("the farm's catalog names no artifact store for {digest}"))?;
+        let store =
+            ArtifactStore::parse(&location, self.registries.clone()).map_err(|e| e.to_string())?;
+        let started = std::time::Instant::now();
+        self.runtime
+            .block_on(store.fetch_to(&entry.digest, blob))
+            .map_err(|e| format!("fetching {} from {location}: {e}", entry.key))?;
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        self.fetched_bytes.fetch_add(entry.size, Ordering::Relaxed);
+        tracing::info!(
+            key = %entry.key,
+            digest = %digest,
+            size = entry.size,
+            from = %location,
+            ms = started.elapsed().as_millis() as u64,
+            "artifact fetched"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,114 @@
+//! `patchfarm-agent`: a build node of the farm (see `daemon` for the session it keeps).
+
+mod daemon;
+mod fetcher;
+
+use anyhow::Context as _;
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "patchfarm-agent",
+    version,
+    about = "A patchfarm build agent: leases jobs from the coordinators and builds them natively"
+)]
+struct Args {
+    /// This agent's name; its certificate is <tls-dir>/<name>.crt (from `patchfarm certs init`).
+    #[arg(long)]
+    name: String,
+    /// Coordinator addresses (HOST:PORT, comma-separated); the agent finds the leader itself.
+    #[arg(long, value_delimiter = ',', required = true, value_name = "ADDR")]
+    coordinator: Vec<String>,
+    /// The local installer and patch cache (content fetched from the farm's artifact store).
+    #[arg(long = "cache-dir")]
+    cache_dir: PathBuf,
+    /// Directory with ca.crt and <name>.crt/.key.
+    #[arg(long = "tls-dir", required_unless_present = "insecure")]
+    tls_dir: Option<PathBuf>,
+    /// Talk plaintext gRPC to coordinators started with --insecure.
+    #[arg(long, conflicts_with = "tls_dir")]
+    insecure: bool,
+    /// Jobs run at the same time.
+    #[arg(long, default_value_t = 2)]
+    slots: u32,
+    /// Labels jobs can require with --constraint, KEY=VALUE[,KEY=VALUE…].
+    #[arg(long, value_delimiter = ',', value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// Evict least recently used cache content beyond this many bytes.
+    #[arg(long = "cache-max-bytes")]
+    cache_max_bytes: Option<u64>,
+    /// Reach this registry (HOST[:PORT]) over plain HTTP.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registries: Vec<String>,
+    /// Also trust this CA certificate (PEM) for registry TLS.
+    #[arg(long = "registry-ca", value_name = "FILE", value_delimiter = ',')]
+    registry_cas: Vec<PathBuf>,
+    /// On SIGTERM, wait this many seconds for running jobs before handing them back.
+    #[arg(long = "drain-timeout-secs", default_value_t = 60)]
+    drain_timeout_secs: u64,
+    /// Log format: text or json.
+    #[arg(long = "log-format", default_value = "text")]
+    log_format: String,
+}
+
+fn main() -> std::process::ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,h2=warn,tower=warn"));
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if args.log_format == "json" {
+        subscriber.json().init();
+    } else {
+        subscriber.init();
+    }
+    patchfarm_coordinator::cli::run_to_exit(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    if !matches!(args.log_format.as_str(), "text" | "json") {
+        anyhow::bail!("--log-format {:?}: expected text or json", args.log_format);
+    }
+    if args.slots == 0 {
+        anyhow::bail!("--slots must be 1 or more");
+    }
+    let mut labels = std::collections::HashMap::new();
+    for label in &args.labels {
+        let (k, v) = label
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .with_context(|| format!("--labels {label:?}: expected KEY=VALUE"))?;
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let options = daemon::Options {
+        name: args.name,
+        coordinators: args.coordinator,
+        cache_dir: args.cache_dir,
+        tls_dir: if args.insecure { None } else { args.tls_dir },
+        slots: args.slots,
+        labels,
+        cache_max_bytes: args.cache_max_bytes,
+        registry: patchfarm_coordinator::cli::registry_options(
+            &args.insecure_registries,
+            &args.registry_cas,
+        )?,
+        drain_timeout: Duration::from_secs(args.drain_timeout_secs),
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("signal received; draining");
+        on_signal.cancel();
+    });
+    daemon::run(options, shutdown).await
+}

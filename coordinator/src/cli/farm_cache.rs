@@ -1,0 +1,218 @@
+//! The cache verbs against the farm (`--farm`): items go to the coordinators' artifact store and
+//! the replicated catalog instead of this machine's cache; and `agents list`.
+
+use super::cache::Command;
+use super::farm::FarmArgs;
+use super::Context;
+use crate::api::new_request_id;
+use anyhow::Context as _;
+use patchfarm_engine::cache::CacheKey;
+use patchfarm_proto::v1::*;
+use std::path::Path;
+use tokio::io::AsyncReadExt as _;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum AgentsCommand {
+    /// Every agent: up or down, slots, running jobs, cache size, last heartbeat.
+    List,
+}
+
+const CHUNK: usize = 1 << 20;
+
+/// Streams `path` to a coordinator, which stores it and records `key` in the catalog.
+async fn upload(
+    farm: &FarmArgs,
+    key: &CacheKey,
+    kind: &str,
+    path: &Path,
+    force: bool,
+) -> anyhow::Result<CatalogEntry> {
+    let meta = tokio::fs::metadata(path)
+        .await
+        .with_context(|| format!("--path {}", path.display()))?;
+    if !meta.is_file() {
+        anyhow::bail!("--path {}: not a regular file", path.display());
+    }
+    let client = farm.client()?;
+    let header = ArtifactHeader {
+        request_id: new_request_id(),
+        key: key.to_string(),
+        kind: kind.into(),
+        file_name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        force,
+    };
+    let path = path.to_path_buf();
+    client
+        .call(|mut c| {
+            let (header, path) = (header.clone(), path.clone());
+            async move {
+                // Read as the stream is consumed: memory stays at one chunk in flight.
+                let file = tokio::fs::File::open(&path)
+                    .await
+                    .map_err(|e| tonic::Status::aborted(format!("{}: {e}", path.display())))?;
+                let chunks = futures_util::stream::unfold(
+                    (file, Some(header)),
+                    |(mut file, header)| async move {
+                        let mut data = vec![0u8; CHUNK];
+                        let n = file.read(&mut data).await.ok()?;
+                        if n == 0 && header.is_none() {
+                            return None;
+                        }
+                        data.truncate(n);
+                        Some((ArtifactChunk { header, data }, (file, None)))
+                    },
+                );
+                c.put_artifact(chunks).await
+            }
+        })
+        .await
+        .with_context(|| format!("uploading {} for {key}", path.display()))
+}
+
+pub async fn run(ctx: &Context, farm: &FarmArgs, command: &Command) -> anyhow::Result<()> {
+    let client = farm.client()?;
+    match command {
+        Command::AddInstaller {
+            kind,
+            version,
+            path,
+            architecture,
+            force,
+        } => {
+            let key = CacheKey::installer(kind, version, architecture.as_deref())?;
+            print_entry(
+                ctx,
+                "added",
+                &upload(farm, &key, "installer", path, *force).await?,
+            )
+        }
+        Command::AddPatch {
+            patch_id,
+            path,
+            force,
+        } => {
+            let key = CacheKey::patch(patch_id)?;
+            print_entry(
+                ctx,
+                "added",
+                &upload(farm, &key, "patch", path, *force).await?,
+            )
+        }
+        Command::ListItems { key } => {
+            let pattern = key
+                .as_deref()
+                .map(regex::Regex::new)
+                .transpose()
+                .with_context(|| format!("invalid --key pattern {key:?}"))?;
+            let entries: Vec<CatalogEntry> = client
+                .call(|mut c| async move { c.catalog_list(CatalogListRequest {}).await })
+                .await?
+                .entries
+                .into_iter()
+                .filter(|e| pattern.as_ref().is_none_or(|p| p.is_match(&e.key)))
+                .collect();
+            if ctx.json {
+                let out: Vec<_> = entries.iter().map(entry_json).collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!("Farm catalog");
+                for e in &entries {
+                    println!(
+                        "{}={} ({}, {} bytes, in {})",
+                        e.key, e.description, e.digest, e.size, e.location
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::DeleteEntry { key } => {
+            let key: CacheKey = key.parse()?;
+            let request = CatalogDeleteRequest {
+                request_id: new_request_id(),
+                key: key.to_string(),
+            };
+            client
+                .call(|mut c| {
+                    let request = request.clone();
+                    async move { c.catalog_delete(request).await }
+                })
+                .await
+                .with_context(|| format!("deleting {key} from the farm's catalog"))?;
+            if ctx.json {
+                println!("{}", serde_json::json!({"deleted": key.to_string()}));
+            } else {
+                println!("deleted {key}");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn entry_json(e: &CatalogEntry) -> serde_json::Value {
+    serde_json::json!({
+        "key": e.key, "kind": e.kind, "digest": e.digest, "size": e.size,
+        "location": e.location, "fileName": e.description,
+    })
+}
+
+fn print_entry(ctx: &Context, verb: &str, e: &CatalogEntry) -> anyhow::Result<()> {
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&entry_json(e))?);
+    } else {
+        println!(
+            "{verb} {} ({}, {} bytes) to {}",
+            e.key, e.digest, e.size, e.location
+        );
+    }
+    Ok(())
+}
+
+pub async fn agents(ctx: &Context, farm: &FarmArgs, command: &AgentsCommand) -> anyhow::Result<()> {
+    let AgentsCommand::List = command;
+    let agents = farm
+        .client()?
+        .call(|mut c| async move { c.list_agents(ListAgentsRequest {}).await })
+        .await?
+        .agents;
+    if ctx.json {
+        let out: Vec<_> = agents
+            .iter()
+            .map(|a| {
+                let agent = a.agent.clone().unwrap_or_default();
+                serde_json::json!({
+                    "name": agent.name, "up": a.up, "slots": agent.slots,
+                    "labels": agent.labels, "running": a.running,
+                    "cacheBytes": a.cache_bytes, "cachedItems": a.cached_items,
+                    "lastHeartbeatMsAgo": a.last_heartbeat_ms_ago,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:<5} {:>5} {:>7} {:>12} {:>6}  last heartbeat",
+        "name", "up", "slots", "running", "cache bytes", "items"
+    );
+    for a in &agents {
+        let agent = a.agent.clone().unwrap_or_default();
+        println!(
+            "{:<16} {:<5} {:>5} {:>7} {:>12} {:>6}  {}",
+            agent.name,
+            a.up,
+            agent.slots,
+            a.running,
+            a.cache_bytes,
+            a.cached_items,
+            if a.last_heartbeat_ms_ago < 0 {
+                "-".to_string()
+            } else {
+                format!("{} ms ago", a.last_heartbeat_ms_ago)
+            }
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,376 @@
+//! The scheduler: a memory view of the queue, the leases and the agents, kept in step with the
+//! state machine (every applied change passes through `observe`), and the choice of which queued
+//! jobs an agent gets. Only the choice is made here; it is recorded through raft as a
+//! `LeaseJobs` with explicit job ids, so every node agrees on what was leased.
+//!
+//! Choice, in order: slots, platform and label constraints, fairness (the group — campaign, or
+//! submitter — served least so far goes first), then cache affinity: among a group's oldest
+//! eligible jobs, the one whose inputs this agent already holds. A job whose inputs another free
+//! agent holds waits for that agent a short while (`affinity_wait_ms`), never longer, so idle
+//! agents are not starved (BuildBuddy's executor routing, simplified).
+
+pub mod liveness;
+
+use crate::state::{Change, StateError, StateMachine};
+use patchfarm_proto::v1::{Agent, Job, JobState};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// Oldest eligible jobs of a group considered for one agent (the affinity window).
+const WINDOW: usize = 32;
+/// Queued entries of a group looked at (eligible or not) before giving up on it for this call.
+const SCAN_BUDGET: usize = 512;
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Heartbeat TTL floor; grows with the fleet (at most `max_heartbeats_per_s` for all agents).
+    pub heartbeat_min_ttl_ms: i64,
+    pub max_heartbeats_per_s: i64,
+    /// A lease lasts this long past the agent's last heartbeat that listed the job.
+    pub lease_ms: i64,
+    /// How long a job may wait for an agent that holds its inputs while others are free.
+    pub affinity_wait_ms: i64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            heartbeat_min_ttl_ms: 10_000,
+            max_heartbeats_per_s: 50,
+            lease_ms: 30_000,
+            affinity_wait_ms: 2_000,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Pending {
+    group: Arc<str>,
+    platform: String,
+    constraints: Vec<(String, String)>,
+    inputs: Vec<String>,
+    ready_at: i64,
+}
+
+#[derive(Debug)]
+pub(crate) struct LeaseView {
+    pub agent: String,
+    pub token: u64,
+    pub expires_ms: i64,
+}
+
+/// What the leader learns from heartbeats (memory only; lost on a leader change by design).
+#[derive(Debug, Default)]
+pub(crate) struct Live {
+    pub last_seen_ms: i64,
+    pub cached: HashSet<String>,
+    pub cache_bytes: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct AgentView {
+    pub agent: Agent,
+    pub live: Option<Live>,
+}
+
+#[derive(Default)]
+pub(crate) struct View {
+    queued: BTreeMap<String, Pending>,
+    groups: BTreeMap<Arc<str>, BTreeSet<String>>,
+    served: HashMap<Arc<str>, u64>,
+    reserved: HashMap<String, String>,
+    pub(crate) leased: HashMap<String, LeaseView>,
+    pub(crate) agents: BTreeMap<String, AgentView>,
+    catalog: HashMap<String, String>,
+    /// Leases granted by this node, and how many went to an agent holding all the job's inputs.
+    pub(crate) affinity: (u64, u64),
+}
+
+impl View {
+    fn unqueue(&mut self, id: &str) {
+        if let Some(pending) = self.queued.remove(id) {
+            if let Some(set) = self.groups.get_mut(&pending.group) {
+                set.remove(id);
+                if set.is_empty() {
+                    self.groups.remove(&pending.group);
+                }
+            }
+        }
+    }
+
+    fn job(&mut self, job: &Job) {
+        self.unqueue(&job.id);
+        self.leased.remove(&job.id);
+        let spec = job.spec.clone().unwrap_or_default();
+        match job.state() {
+            JobState::Queued => {
+                let group: Arc<str> = if spec.campaign.is_empty() {
+                    format!("submitter/{}", spec.submitter).into()
+                } else {
+                    format!("campaign/{}", spec.campaign).into()
+                };
+                self.groups
+                    .entry(group.clone())
+                    .or_default()
+                    .insert(job.id.clone());
+                self.queued.insert(
+                    job.id.clone(),
+                    Pending {
+                        group,
+                        platform: spec.platform,
+                        constraints: spec.constraints.into_iter().collect(),
+                        inputs: spec.inputs,
+                        ready_at: job.not_before_unix_ms,
+                    },
+                );
+            }
+            JobState::Leased => {
+                if let Some(lease) = &job.lease {
+                    self.leased.insert(
+                        job.id.clone(),
+                        LeaseView {
+                            agent: lease.agent.clone(),
+                            token: lease.fencing_token,
+                            expires_ms: lease.expires_unix_ms,
+                        },
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn running(&self, agent: &str) -> usize {
+        self.leased.values().filter(|l| l.agent == agent).count()
+            + self.reserved.values().filter(|a| *a == agent).count()
+    }
+
+    /// Share of `inputs` whose content `cached` holds (1.0 for a job without inputs).
+    fn affinity(&self, inputs: &[String], cached: &HashSet<String>) -> f64 {
+        if inputs.is_empty() {
+            return 1.0;
+        }
+        let held = inputs
+            .iter()
+            .filter(|key| self.catalog.get(*key).is_some_and(|d| cached.contains(d)))
+            .count();
+        held as f64 / inputs.len() as f64
+    }
+
+    fn eligible(pending: &Pending, agent: &Agent, now: i64) -> bool {
+        pending.ready_at <= now
+            && (pending.platform.is_empty()
+                || agent.platforms.is_empty()
+                || agent.platforms.contains(&pending.platform))
+            && pending
+                .constraints
+                .iter()
+                .all(|(k, v)| agent.labels.get(k) == Some(v))
+    }
+
+    /// Some other up agent with a free slot holds every input of the job.
+    fn better_agent_free(&self, name: &str, pending: &Pending, now: i64) -> bool {
+        self.agents.iter().any(|(other, view)| {
+            other != name
+                && view.agent.up
+                && view.live.as_ref().is_some_and(|live| {
+                    self.affinity(&pending.inputs, &live.cached) >= 1.0
+                        && Self::eligible(pending, &view.agent, now)
+                })
+                && self.running(other) < view.agent.slots as usize
+        })
+    }
+
+    /// Up to `max` job ids for agent `name`, reserved until the lease applies or fails.
+    fn pick(&mut self, name: &str, max: usize, now: i64, affinity_wait_ms: i64) -> Vec<String> {
+        let Some(view) = self.agents.get(name) else {
+            return Vec::new();
+        };
+        if !view.agent.up {
+            return Vec::new();
+        }
+        let agent = view.agent.clone();
+        let cached = view
+            .live
+            .as_ref()
+            .map(|l| l.cached.clone())
+            .unwrap_or_default();
+        let free = (agent.slots as usize).saturating_sub(self.running(name));
+        let max = max.min(free);
+        // Each group's window of eligible jobs, oldest first.
+        let mut windows: Vec<(Arc<str>, Vec<String>)> = Vec::new();
+        for (group, ids) in &self.groups {
+            let mut window = Vec::new();
+            for id in ids.iter().take(SCAN_BUDGET) {
+                if self.reserved.contains_key(id) {
+                    continue;
+                }
+                let pending = &self.queued[id];
+                if Self::eligible(pending, &agent, now) {
+                    window.push(id.clone());
+                    if window.len() >= WINDOW {
+                        break;
+                    }
+                }
+            }
+            if !window.is_empty() {
+                windows.push((group.clone(), window));
+            }
+        }
+        let mut picked = Vec::new();
+        while picked.len() < max {
+            // Fairness: the group served least so far, then by name for determinism.
+            let Some(slot) = windows
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, w))| !w.is_empty())
+                .min_by_key(|(_, (g, _))| (self.served.get(g).copied().unwrap_or(0), g.clone()))
+                .map(|(i, _)| i)
+            else {
+                break;
+            };
+            let (group, window) = &mut windows[slot];
+            let mut best: Option<(usize, f64)> = None;
+            for (i, id) in window.iter().enumerate() {
+                let pending = &self.queued[id];
+                let score = self.affinity(&pending.inputs, &cached);
+                let waited = now - pending.ready_at.max(0);
+                if score < 1.0
+                    && waited < affinity_wait_ms
+                    && self.better_agent_free(name, pending, now)
+                {
+                    continue; // leave it to the agent that holds its inputs, for a while
+                }
+                if best.is_none_or(|(_, s)| score > s) {
+                    best = Some((i, score));
+                }
+                if score >= 1.0 {
+                    break;
+                }
+            }
+            let Some((i, score)) = best else {
+                window.clear();
+                continue;
+            };
+            let id = window.remove(i);
+            *self.served.entry(group.clone()).or_default() += 1;
+            self.affinity.0 += 1;
+            if score >= 1.0 {
+                self.affinity.1 += 1;
+            }
+            self.reserved.insert(id.clone(), name.to_string());
+            picked.push(id);
+        }
+        picked
+    }
+}
+
+/// The scheduler's shared handle.
+pub struct Scheduler {
+    pub(crate) view: Mutex<View>,
+    /// Signalled when work may have appeared (new queued job, freed slot, agent up).
+    pub(crate) work: Notify,
+    pub options: Options,
+}
+
+impl Scheduler {
+    pub fn new(options: Options) -> Arc<Self> {
+        Arc::new(Scheduler {
+            view: Mutex::new(View::default()),
+            work: Notify::new(),
+            options,
+        })
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, View> {
+        self.view.lock().expect("scheduler view lock")
+    }
+
+    /// Re-reads everything from the state machine (start-up, snapshot installed).
+    pub fn rebuild(&self, state: &StateMachine) -> Result<(), StateError> {
+        let queued = state.queued_jobs()?;
+        let leased = state.leased_jobs()?;
+        let agents = state.agents()?;
+        let catalog = state.catalog()?;
+        let mut view = self.lock();
+        let old_live: HashMap<String, Option<Live>> = std::mem::take(&mut view.agents)
+            .into_iter()
+            .map(|(name, v)| (name, v.live))
+            .collect();
+        let mut fresh = View {
+            served: std::mem::take(&mut view.served),
+            affinity: view.affinity,
+            ..Default::default()
+        };
+        let mut old_live = old_live;
+        for agent in agents {
+            let live = old_live.remove(&agent.name).flatten();
+            fresh
+                .agents
+                .insert(agent.name.clone(), AgentView { agent, live });
+        }
+        for entry in catalog {
+            fresh.catalog.insert(entry.key, entry.digest);
+        }
+        for job in queued.iter().chain(leased.iter()) {
+            fresh.job(job);
+        }
+        *view = fresh;
+        drop(view);
+        self.work.notify_waiters();
+        Ok(())
+    }
+
+    /// Follows one applied change.
+    pub fn observe(&self, change: &Change, state: &StateMachine) {
+        match change {
+            Change::Reset => {
+                if let Err(e) = self.rebuild(state) {
+                    tracing::error!(error = %e, "scheduler cannot re-read the state");
+                }
+                return;
+            }
+            Change::Job(job) => self.lock().job(job),
+            Change::Catalog(entry) => {
+                self.lock()
+                    .catalog
+                    .insert(entry.key.clone(), entry.digest.clone());
+            }
+            Change::CatalogDeleted(key) => {
+                self.lock().catalog.remove(key);
+            }
+            Change::Agent(agent) => {
+                let mut view = self.lock();
+                let entry = view
+                    .agents
+                    .entry(agent.name.clone())
+                    .or_insert_with(|| AgentView {
+                        agent: agent.clone(),
+                        live: None,
+                    });
+                entry.agent = agent.clone();
+            }
+        }
+        self.work.notify_waiters();
+    }
+
+    /// Chooses and reserves up to `max` jobs for `agent`.
+    pub fn pick(&self, agent: &str, max: usize, now: i64) -> Vec<String> {
+        self.lock()
+            .pick(agent, max, now, self.options.affinity_wait_ms)
+    }
+
+    /// Drops reservations once their lease applied (or failed).
+    pub fn release(&self, ids: &[String]) {
+        let mut view = self.lock();
+        for id in ids {
+            view.reserved.remove(id);
+        }
+    }
+
+    /// Leases granted here, and how many went to an agent already holding the job's inputs.
+    pub fn affinity_counts(&self) -> (u64, u64) {
+        self.lock().affinity
+    }
+}
