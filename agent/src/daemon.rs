@@ -104,12 +104,14 @@ impl Agent {
     async fn heartbeat_loop(self: Arc<Self>, stop: CancellationToken) {
         let mut every = Duration::from_millis(1000);
         loop {
+            // Registering is the lease loop's job; until then there is nothing to report.
             if self
                 .must_register
                 .load(std::sync::atomic::Ordering::Relaxed)
             {
-                if let Err(e) = self.register().await {
-                    tracing::warn!(error = %format!("{e:#}"), "cannot register; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                    _ = stop.cancelled() => return,
                 }
             }
             let fetcher = self.fetcher.clone();

@@ -63,6 +63,11 @@ impl Farm {
             format!("--tls-dir={}", self.cluster.certs_dir().display()),
             "--slots=2".into(),
         ];
+        // A flag given in `extra` replaces the default one.
+        args.retain(|a| {
+            let flag = a.split('=').next().unwrap();
+            !extra.iter().any(|e| e.split('=').next() == Some(flag))
+        });
         args.extend(extra.iter().map(|a| a.to_string()));
         self.agents.insert(name.to_string(), (args, None));
         self.spawn_agent(name);
