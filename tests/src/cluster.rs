@@ -118,12 +118,26 @@ impl Cluster {
         Self::build(n, false, args)
     }
 
+    /// `n` nodes given `args`, with certificates for `agents` agents (agent-1 … agent-N).
+    pub fn start_with_agents(n: u64, agents: usize, args: &[&str]) -> Self {
+        Self::build_with(n, false, args, agents)
+    }
+
+    /// The process id of node `id`, while it runs.
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.nodes[&id].child.as_ref().map(|c| c.id())
+    }
+
     /// `n` nodes whose raft traffic goes through one `LinkProxy` per direction.
     pub fn start_with_links(n: u64) -> Self {
         Self::build(n, true, &[])
     }
 
     fn build(n: u64, with_links: bool, common_args: &[&str]) -> Self {
+        Self::build_with(n, with_links, common_args, 4)
+    }
+
+    fn build_with(n: u64, with_links: bool, common_args: &[&str], agents: usize) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let certs = dir.path().join("certs");
@@ -131,7 +145,12 @@ impl Cluster {
             Command::new(crate::patchfarm_bin())
                 .args(["certs", "init", "--out"])
                 .arg(&certs)
-                .args(["--coordinators", &(n + 2).to_string(), "--agents", "4"]),
+                .args([
+                    "--coordinators",
+                    &(n + 2).to_string(),
+                    "--agents",
+                    &agents.to_string(),
+                ]),
         );
         assert!(out.contains("ca.crt"), "{out}");
         let mut ports = free_ports(2 * n as usize).into_iter();

@@ -101,6 +101,13 @@ impl Farm {
         }
     }
 
+    /// SIGTERM, then waits for the agent to exit; returns whether it exited cleanly.
+    pub fn terminate_agent(&mut self, name: &str) -> bool {
+        let mut child = self.agents.get_mut(name).unwrap().1.take().unwrap();
+        crate::run(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+        child.wait().unwrap().success()
+    }
+
     pub fn restart_agent(&mut self, name: &str) {
         assert!(self.agents[name].1.is_none(), "{name} is still running");
         self.spawn_agent(name);

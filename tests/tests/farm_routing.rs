@@ -97,7 +97,7 @@ async fn bad_inputs_fail_clearly_and_push_nothing_and_bad_agents_are_refused() {
     let model = farm.dir.path().join("model.yaml");
     std::fs::write(&model, "topology: {}\n").unwrap();
     let model = model.display().to_string();
-    farm.start_agent("agent-1", &[]);
+    farm.start_agent("agent-1", &["--drain-timeout-secs=1"]);
     let host = farm.registry.host();
 
     // An installer the catalog does not have.
@@ -193,6 +193,33 @@ async fn bad_inputs_fail_clearly_and_push_nothing_and_bad_agents_are_refused() {
     }
     assert_eq!(farm.job(&hung).await.state(), JobState::Cancelled);
 
+    // SIGTERM drains: a job still running when the drain timeout ends is handed back.
+    let hung = farm.submit(&[
+        "createAuxImage",
+        "--tag",
+        &format!("{host}/bad/hung:2"),
+        "--fromImage",
+        &format!("{}/base/none:1", silent.local_addr().unwrap()),
+        "--wdtModel",
+        &model,
+        "--wdtVersion",
+        "none",
+    ]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while farm.job(&hung).await.progress != "running createAuxImage" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            farm.job(&hung).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(farm.terminate_agent("agent-1"), "the agent exits cleanly");
+    let handed_back = farm.job(&hung).await;
+    assert_eq!(handed_back.state(), JobState::Queued, "{handed_back:?}");
+    assert!(handed_back.error.contains("shut down"), "{handed_back:?}");
+    farm.ok(&["jobs", "cancel", &hung]);
+
     // An agent presenting a client certificate, and one from another CA, are refused.
     farm.start_agent("client", &[]);
     let other = tempfile::tempdir().unwrap();
@@ -229,5 +256,5 @@ async fn bad_inputs_fail_clearly_and_push_nothing_and_bad_agents_are_refused() {
         .iter()
         .map(|a| a["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["agent-1"]);
+    assert_eq!(names, ["agent-1"], "only the real agent ever registered");
 }

@@ -5,10 +5,12 @@
 //!
 //! Usage: patchfarm-bench [JDK_DIR]   (default: the largest JDK under /usr/lib/jvm)
 //!        patchfarm-bench raft            (only the coordinator cluster against etcd)
+//!        patchfarm-bench sched           (only scheduling: 10,000 no-op jobs, 100 simulated agents)
 //!        patchfarm-bench layer DIR OUT   (internal: one layer build, for RSS measurement)
 
 mod raft;
 mod rebase;
+mod sched;
 
 use patchfarm_e2e::{patchfarm_bin, require_tool, run, Registry};
 use patchfarm_engine::digest::Digest;
@@ -26,6 +28,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("raft") {
         raft::raft_bench();
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("sched") {
+        sched::sched_bench();
         return;
     }
     if args.get(1).map(String::as_str) == Some("layer") {
@@ -140,6 +146,7 @@ fn main() {
 
     create_and_update(&registry, &jdk, work.path());
     raft::raft_bench();
+    sched::sched_bench();
 }
 
 fn default_jdk() -> PathBuf {

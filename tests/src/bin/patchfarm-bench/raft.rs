@@ -66,8 +66,9 @@ pub fn raft_bench() {
 async fn patchfarm_cluster() -> (f64, f64, Duration) {
     let mut cluster = Cluster::start(3);
     let leader = cluster.wait_leader(&[1, 2, 3]).await;
-    let single = submissions_per_second(&cluster, leader, 1, IN_FLIGHT_PER_CHANNEL).await;
-    let batched = submissions_per_second(&cluster, leader, BATCH, IN_FLIGHT_PER_CHANNEL / 4).await;
+    let single = submissions_per_second(&cluster, leader, 1, IN_FLIGHT_PER_CHANNEL, MEASURE).await;
+    let batched =
+        submissions_per_second(&cluster, leader, BATCH, IN_FLIGHT_PER_CHANNEL / 4, MEASURE).await;
     let failover = failover(&mut cluster, leader).await;
     (single, batched, failover)
 }
@@ -85,11 +86,12 @@ fn job_request() -> SubmitJobRequest {
 }
 
 /// Committed submissions per second with `in_flight` callers per channel, `batch` jobs per call.
-async fn submissions_per_second(
+pub(crate) async fn submissions_per_second(
     cluster: &Cluster,
     leader: u64,
     batch: usize,
     in_flight: usize,
+    measure: Duration,
 ) -> f64 {
     let tls = patchfarm_coordinator::tls::TlsFiles::new(cluster.certs_dir(), "client")
         .client()
@@ -107,7 +109,7 @@ async fn submissions_per_second(
             let mut client = FarmClient::new(channel.clone());
             let committed = committed.clone();
             tasks.push(tokio::spawn(async move {
-                while started.elapsed() < MEASURE {
+                while started.elapsed() < measure {
                     if batch == 1 {
                         if client.submit_job(job_request()).await.is_ok() {
                             committed.fetch_add(1, Ordering::Relaxed);
