@@ -205,3 +205,90 @@ impl BlobFetcher for Fetcher {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use patchfarm_engine::cache::CacheKey;
+
+    async fn stored(store: &ArtifactStore, dir: &Path, name: &str, size: usize) -> (Digest, u64) {
+        let path = dir.join(name);
+        std::fs::write(&path, vec![name.as_bytes()[0]; size]).unwrap();
+        let digest = Digest::of_bytes(&std::fs::read(&path).unwrap());
+        store
+            .put_file(&path, &digest, size as u64, "installer", name)
+            .await
+            .unwrap();
+        (digest, size as u64)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fetches_each_digest_once_verifies_and_evicts_least_recently_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::Layout(dir.path().join("store"));
+        let mut catalog = Vec::new();
+        for (key, name, size) in [
+            ("jdk_1", "a.tgz", 1000),
+            ("wls_1", "b.zip", 2000),
+            ("wdt_1", "c.zip", 10),
+        ] {
+            let (digest, size) = stored(&store, dir.path(), name, size).await;
+            catalog.push(CatalogEntry {
+                key: key.into(),
+                kind: "installer".into(),
+                digest: digest.to_string(),
+                size,
+                location: store.location(),
+                description: name.into(),
+            });
+        }
+        let fetcher = Fetcher::new(dir.path().join("cache"), RegistryOptions::default());
+        fetcher.sync(&catalog).unwrap();
+        let get = |key: &str| {
+            let (cache, key) = (fetcher.cache(), key.parse::<CacheKey>().unwrap());
+            tokio::task::spawn_blocking(move || cache.get_verified(&key).map(|i| i.path))
+        };
+
+        // Eight jobs want the JDK at once: one fetch.
+        let all: Vec<_> = (0..8).map(|_| get("jdk_1")).collect();
+        for one in all {
+            assert!(one.await.unwrap().unwrap().is_file());
+        }
+        assert_eq!(fetcher.fetches.load(Ordering::Relaxed), 1);
+        let wls = get("wls_1").await.unwrap().unwrap();
+        assert_eq!(fetcher.fetches.load(Ordering::Relaxed), 2);
+        assert_eq!(fetcher.inventory().1, 3000);
+
+        // Over budget: the least recently used (the JDK) goes, the WebLogic home stays.
+        assert_eq!(fetcher.evict(2500, u64::MAX), 1000);
+        assert!(wls.is_file());
+        assert!(!fetcher.holds(&catalog[0].digest));
+        // Used again, fetched again.
+        get("jdk_1").await.unwrap().unwrap();
+        assert_eq!(fetcher.fetches.load(Ordering::Relaxed), 3);
+        // What a running job used since it started is kept, even over budget.
+        let job_started = fetcher.now();
+        get("jdk_1").await.unwrap().unwrap();
+        assert_eq!(
+            fetcher.evict(0, job_started),
+            2000,
+            "only the WebLogic home was idle"
+        );
+        assert!(fetcher.holds(&catalog[0].digest));
+
+        // Damaged in the store: refused, and nothing is left in the cache.
+        let blob = dir
+            .path()
+            .join("store/blobs/sha256")
+            .join(catalog[2].digest.trim_start_matches("sha256:"));
+        std::fs::write(&blob, b"damaged").unwrap();
+        let err = get("wdt_1").await.unwrap().unwrap_err().to_string();
+        assert!(err.contains("wdt_1") && err.contains("corrupt"), "{err}");
+        assert!(!fetcher.holds(&catalog[2].digest));
+
+        // A key dropped from the catalog is dropped locally too.
+        fetcher.sync(&catalog[..1]).unwrap();
+        let err = get("wls_1").await.unwrap().unwrap_err().to_string();
+        assert!(err.contains("not found") && err.contains("--farm"), "{err}");
+    }
+}

@@ -28,15 +28,28 @@ pub struct Farm {
 impl Farm {
     /// `coordinators` nodes with quick heartbeats (TTL 1.5 s) and an `oci:` artifact store.
     pub fn start(coordinators: u64, extra: &[&str]) -> Farm {
+        Self::build(coordinators, extra, false)
+    }
+
+    /// As `start`, with the artifact store in the farm's registry (`HOST/pf/artifacts`).
+    pub fn start_with_registry_store(coordinators: u64) -> Farm {
+        Self::build(coordinators, &[], true)
+    }
+
+    fn build(coordinators: u64, extra: &[&str], registry_store: bool) -> Farm {
         let dir = tempfile::tempdir().unwrap();
-        let store = format!(
-            "--artifact-store=oci:{}",
-            dir.path().join("store").display()
-        );
+        let registry = Registry::start();
+        let store = if registry_store {
+            format!("--artifact-store={}/pf/artifacts", registry.host())
+        } else {
+            format!(
+                "--artifact-store=oci:{}",
+                dir.path().join("store").display()
+            )
+        };
         let mut args = vec![store.as_str(), "--heartbeat-ttl-ms=1500", "--lease-ms=6000"];
         args.extend_from_slice(extra);
         let cluster = Cluster::start_with_args(coordinators, &args);
-        let registry = Registry::start();
         let base = busybox_base(&registry);
         Farm {
             cluster,

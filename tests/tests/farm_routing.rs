@@ -13,12 +13,34 @@ const VERSIONS: &[&str] = &["1.0.0", "2.0.0", "3.0.0", "4.0.0"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_follow_their_installers_and_each_is_fetched_once_per_agent() {
-    let mut farm = Farm::start(1, &[]);
+    // The artifact store is a registry repository here (the other tests use an oci: layout).
+    let mut farm = Farm::start_with_registry_store(1);
     farm.cluster.wait_leader(&[1]).await;
     for version in VERSIONS {
         let zip = farm.dir.path().join(format!("wdt-{version}.zip"));
         write_wdt_zip(&zip, version);
         farm.add_installer("wdt", version, &zip);
+    }
+    // Each item is an OCI artifact in the registry, tagged by its digest.
+    let listed: serde_json::Value =
+        serde_json::from_str(&farm.ok(&["--json", "cache", "listItems"])).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), VERSIONS.len());
+    for item in listed.as_array().unwrap() {
+        let digest = item["digest"].as_str().unwrap();
+        let location = item["location"].as_str().unwrap();
+        assert_eq!(location, format!("{}/pf/artifacts", farm.registry.host()));
+        let manifest = patchfarm_e2e::run(std::process::Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{location}:{}", digest.replace(':', "-")),
+        ]));
+        let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+        assert_eq!(
+            manifest["artifactType"],
+            "application/vnd.patchfarm.installer.v1"
+        );
+        assert_eq!(manifest["layers"][0]["digest"], digest);
     }
     let model = farm.dir.path().join("model.yaml");
     std::fs::write(&model, "topology: {}\n").unwrap();

@@ -1,0 +1,100 @@
+//! Scheduler choices: affinity with a bounded wait, slots, fairness between submitters.
+
+use super::*;
+use patchfarm_proto::v1::{CatalogEntry, HeartbeatRequest, JobSpec};
+
+fn queued(id: &str, submitter: &str, inputs: &[&str]) -> Job {
+    Job {
+        id: id.into(),
+        state: JobState::Queued as i32,
+        spec: Some(JobSpec {
+            kind: "create".into(),
+            submitter: submitter.into(),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn scheduler(affinity_wait_ms: i64) -> Arc<Scheduler> {
+    let s = Scheduler::new(Options {
+        affinity_wait_ms,
+        ..Default::default()
+    });
+    let state = sled::Config::new().temporary(true).open().unwrap();
+    let state = StateMachine::open(&state).unwrap();
+    for (key, digest) in [("jdk_8", "sha256:j8"), ("jdk_11", "sha256:j11")] {
+        s.observe(
+            &Change::Catalog(CatalogEntry {
+                key: key.into(),
+                digest: digest.into(),
+                ..Default::default()
+            }),
+            &state,
+        );
+    }
+    for name in ["a", "b", "idle"] {
+        s.observe(
+            &Change::Agent(Agent {
+                name: name.into(),
+                slots: 1,
+                up: true,
+                ..Default::default()
+            }),
+            &state,
+        );
+    }
+    let cached = |digests: &[&str]| HeartbeatRequest {
+        cached_digests: digests.iter().map(|d| d.to_string()).collect(),
+        ..Default::default()
+    };
+    s.heartbeat("a", cached(&["sha256:j8"]), 0);
+    s.heartbeat("b", cached(&["sha256:j11"]), 0);
+    s.heartbeat("idle", cached(&[]), 0);
+    for job in [
+        queued("job-1", "ann", &["jdk_11"]),
+        queued("job-2", "ann", &["jdk_8"]),
+    ] {
+        s.observe(&Change::Job(Box::new(job)), &state);
+    }
+    s
+}
+
+#[test]
+fn jobs_go_where_their_inputs_are_and_idle_agents_get_them_after_the_wait() {
+    let s = scheduler(2_000);
+    // The idle agent holds nothing; both jobs' inputs sit on free agents: it waits.
+    assert!(s.pick("idle", 1, 100).is_empty());
+    // Each agent gets the job whose installer it holds, though job-1 is older.
+    assert_eq!(s.pick("a", 1, 100), ["job-2"]);
+    assert_eq!(s.pick("b", 1, 100), ["job-1"]);
+    assert_eq!(s.affinity_counts(), (2, 2));
+
+    // After the affinity wait, an idle agent is not starved.
+    let s = scheduler(2_000);
+    assert_eq!(s.pick("idle", 1, 2_500), ["job-1"]);
+    // Slots: "idle" has one, now reserved.
+    assert!(s.pick("idle", 1, 2_500).is_empty());
+}
+
+#[test]
+fn fairness_serves_the_least_served_submitter_first() {
+    let s = scheduler(0);
+    let state = sled::Config::new().temporary(true).open().unwrap();
+    let state = StateMachine::open(&state).unwrap();
+    s.observe(&Change::Job(Box::new(queued("job-3", "bob", &[]))), &state);
+    let first = s.pick("idle", 1, 0);
+    s.release(&first);
+    s.observe(
+        &Change::Job(Box::new(Job {
+            state: JobState::Succeeded as i32,
+            ..queued(&first[0], "", &[])
+        })),
+        &state,
+    );
+    let second = s.pick("idle", 1, 0);
+    // ann and bob alternate: whoever went first, the other comes next.
+    let who = |id: &str| if id == "job-3" { "bob" } else { "ann" };
+    assert_ne!(who(&first[0]), who(&second[0]), "{first:?} then {second:?}");
+}

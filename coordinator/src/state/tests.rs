@@ -1,0 +1,177 @@
+//! State machine tests: one entry's commands in order with per-command undo; lapsed leases,
+//! backoff and the attempts cap.
+
+mod batches {
+    use crate::state::*;
+    use patchfarm_proto::state::LeaseJobs;
+    use patchfarm_proto::v1::{JobSpec, JobState, SubmitJobRequest};
+
+    fn submit(request_id: &str, kind: &str) -> Command {
+        Command {
+            request_id: request_id.into(),
+            now_unix_ms: 1,
+            op: Some(Op::SubmitJob(SubmitJobRequest {
+                request_id: request_id.into(),
+                spec: Some(JobSpec {
+                    kind: kind.into(),
+                    ..Default::default()
+                }),
+            })),
+        }
+    }
+
+    #[test]
+    fn one_entry_applies_its_commands_in_order_and_a_refusal_leaves_no_trace() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let state = StateMachine::open(&db).unwrap();
+        let lease = Command {
+            request_id: "lease".into(),
+            now_unix_ms: 2,
+            op: Some(Op::LeaseJobs(LeaseJobs {
+                agent: "agent-1".into(),
+                max_jobs: 5,
+                lease_ms: 1000,
+                job_ids: Vec::new(),
+            })),
+        };
+        let results = state
+            .apply(
+                7,
+                &[
+                    submit("a", "create"),
+                    submit("bad", "format-disk"),
+                    submit("a", "create"),
+                    lease,
+                ],
+            )
+            .unwrap();
+        let job = |i: usize| match &results[i].0.outcome {
+            Some(Outcome::Job(job)) => job.clone(),
+            other => panic!("result {i}: {other:?}"),
+        };
+        assert_eq!(job(0).id, "job-00000001");
+        assert!(
+            matches!(&results[1].0.outcome, Some(Outcome::Error(e)) if e.contains("format-disk"))
+        );
+        assert_eq!(
+            job(2).id,
+            "job-00000001",
+            "the same request id is the same job"
+        );
+        match &results[3].0.outcome {
+            Some(Outcome::Leased(leased)) => {
+                assert_eq!(
+                    leased.jobs.len(),
+                    1,
+                    "the job submitted earlier in the entry is leased"
+                );
+                assert_eq!(leased.jobs[0].lease.as_ref().unwrap().fencing_token, 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(state.applied().unwrap(), 7);
+        let stored = state.job("job-00000001").unwrap().unwrap();
+        assert_eq!(stored.state(), JobState::Leased);
+        // The refused submission consumed no id.
+        let next = state.apply(8, &[submit("b", "update")]).unwrap();
+        assert!(matches!(&next[0].0.outcome, Some(Outcome::Job(j)) if j.id == "job-00000002"));
+    }
+}
+
+mod leases {
+    use crate::state::*;
+    use patchfarm_proto::state::{ExpireLeases, FencedJob, LeaseJobs};
+    use patchfarm_proto::v1::{JobSpec, JobState, SubmitJobRequest};
+
+    fn command(id: &str, now: i64, op: Op) -> Command {
+        Command {
+            request_id: id.into(),
+            now_unix_ms: now,
+            op: Some(op),
+        }
+    }
+
+    fn lease_and_expire(state: &StateMachine, index: u64, now: i64, job: &str) -> Job {
+        let leased = state
+            .apply(
+                index,
+                &[command(
+                    &format!("lease-{index}"),
+                    now,
+                    Op::LeaseJobs(LeaseJobs {
+                        agent: "a".into(),
+                        max_jobs: 1,
+                        lease_ms: 1000,
+                        job_ids: vec![job.into()],
+                    }),
+                )],
+            )
+            .unwrap();
+        let token = match &leased[0].0.outcome {
+            Some(Outcome::Leased(l)) => l.jobs[0].lease.as_ref().unwrap().fencing_token,
+            other => panic!("{other:?}"),
+        };
+        state
+            .apply(
+                index + 1,
+                &[command(
+                    &format!("expire-{index}"),
+                    now + 5000,
+                    Op::ExpireLeases(ExpireLeases {
+                        jobs: vec![FencedJob {
+                            job_id: job.into(),
+                            fencing_token: token,
+                        }],
+                        reason: "agent a is down".into(),
+                    }),
+                )],
+            )
+            .unwrap();
+        state.job(job).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_lapsed_lease_requeues_with_backoff_until_attempts_run_out() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let state = StateMachine::open(&db).unwrap();
+        let submit = Op::SubmitJob(SubmitJobRequest {
+            request_id: "s".into(),
+            spec: Some(JobSpec {
+                kind: "create".into(),
+                max_attempts: 2,
+                ..Default::default()
+            }),
+        });
+        state.apply(1, &[command("s", 0, submit)]).unwrap();
+        let job = lease_and_expire(&state, 2, 10, "job-00000001");
+        assert_eq!(job.state(), JobState::Queued);
+        assert_eq!(job.not_before_unix_ms, 5010 + 500, "first backoff: 0.5 s");
+        assert!(job.error.contains("agent a is down"), "{}", job.error);
+        assert_eq!(state.queued_jobs().unwrap().len(), 1);
+        assert!(state.leased_jobs().unwrap().is_empty());
+
+        let job = lease_and_expire(&state, 4, 6000, "job-00000001");
+        assert_eq!(job.state(), JobState::Failed, "attempts spent");
+        assert_eq!(job.attempts, 2);
+        assert!(job.error.contains("lapsed"), "{}", job.error);
+        assert!(state.queued_jobs().unwrap().is_empty());
+        // An expiry with a stale token changes nothing.
+        let again = state
+            .apply(
+                6,
+                &[command(
+                    "late",
+                    7000,
+                    Op::ExpireLeases(ExpireLeases {
+                        jobs: vec![FencedJob {
+                            job_id: "job-00000001".into(),
+                            fencing_token: 1,
+                        }],
+                        reason: "x".into(),
+                    }),
+                )],
+            )
+            .unwrap();
+        assert!(matches!(&again[0].0.outcome, Some(Outcome::Submitted(s)) if s.jobs.is_empty()));
+    }
+}
