@@ -3,14 +3,15 @@
 # Model-in-Image auxiliary image (no Docker daemon), inspects it and copies it to a "regional"
 # registry; then builds a WebLogic image from a demo Oracle Home and this machine's JDK, patches
 # it with a demo PSU (one new layer), and rebases a Domain-in-Image domain onto the patched base.
-# Everything it started is stopped on exit. Campaigns arrive with the farm.
+# Then the farm: three coordinators (raft, mTLS) and two agents build the same kind of images as
+# jobs, through a leader kill. Everything it started is stopped on exit. Campaigns come next.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 bash tests/deps.sh
 echo "== building patchfarm (release)"
-cargo build --release --locked -q -p patchfarm-coordinator
+cargo build --release --locked -q -p patchfarm-coordinator -p patchfarm-agent
 pf="$root/target/release/patchfarm"
 
 work=$(mktemp -d)
@@ -138,7 +139,7 @@ umoci config --image "$work/dom:x" --config.env DOMAIN_HOME=/u01/domains/base_do
 skopeo copy -q --dest-tls-verify=false "oci:$work/dom:x" "docker://$central/domains/demo:1"
 echo "== patchfarm rebase onto the patched base: a new manifest, the domain layer reused by digest"
 "$pf" rebase --sourceImage "$central/domains/demo:1" --targetImage "$central/wls/base:12.2.1.4-psu" --tag "$central/domains/demo:1-psu"
-echo "== the coordinator cluster: certificates, three raft nodes on loopback (mTLS), a leader kill"
+echo "== the farm: certificates, three coordinators on loopback (raft, mTLS), two agents"
 "$pf" certs init --out "$work/certs" --coordinators 3 --agents 2 >/dev/null
 coord=$(dirname "$pf")/patchfarm-coordinator
 declare -A addr
@@ -147,12 +148,26 @@ peers=(--peer "1=${addr[1]}" --peer "2=${addr[2]}" --peer "3=${addr[3]}")
 declare -A coord_pid
 for id in 1 2 3; do
   RUST_LOG=warn "$coord" --node-id "$id" --listen "${addr[$id]}" --data-dir "$work/coord-$id" \
-    --tls-dir "$work/certs" "${peers[@]}" > "$work/coord-$id.log" 2>&1 &
+    --tls-dir "$work/certs" "${peers[@]}" --artifact-store "oci:$work/store" > "$work/coord-$id.log" 2>&1 &
   pids+=($!); coord_pid[$id]=$!
 done
 farm=(--farm "${addr[1]},${addr[2]},${addr[3]}" --tls-dir "$work/certs")
 for _ in $(seq 100); do "$pf" "${farm[@]}" cluster status --json 2>/dev/null | grep -q '"role": "leader"' && break; sleep 0.1; done
 "$pf" "${farm[@]}" cluster status
+agent_bin=$(dirname "$pf")/patchfarm-agent
+for k in 1 2; do
+  RUST_LOG=warn "$agent_bin" --name "agent-$k" --coordinator "${addr[1]},${addr[2]},${addr[3]}" \
+    --cache-dir "$work/agent-$k-cache" --tls-dir "$work/certs" --slots 2 > "$work/agent-$k.log" 2>&1 &
+  pids+=($!)
+done
+echo "-- installers and the PSU go to the farm's artifact store (catalog replicated by raft)"
+"$pf" "${farm[@]}" cache addInstaller --type jdk --version demo --path "$work/jdk.tar.gz"
+"$pf" "${farm[@]}" cache addInstaller --type wls --version 12.2.1.4.0 --path "$work/wls-demo.zip"
+"$pf" "${farm[@]}" cache addPatch --patchId 37000001_12.2.1.4.0 --path "$work/p37000001_122140_Generic.zip"
+echo "-- the same create, as a farm job (--wait follows it; same inputs, same digest as above)"
+"$pf" "${farm[@]}" create --wait --tag "$central/wls/farm:12.2.1.4" --fromImage "$central/busybox:1" --jdkVersion demo
+job=$("$pf" "${farm[@]}" update --fromImage "$central/wls/farm:12.2.1.4" --tag "$central/wls/farm:12.2.1.4-psu" --patches 37000001)
+echo "-- submitted $job (update with the PSU)"
 leader=$("$pf" "${farm[@]}" cluster status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader"])')
 echo "-- kill -9 of the leader (node $leader); the other two elect a new one"
 { kill -9 "${coord_pid[$leader]}"; wait "${coord_pid[$leader]}"; } 2>/dev/null || true
@@ -162,4 +177,14 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 "$pf" "${farm[@]}" cluster status
+echo "-- the update completes through the new leader"
+for _ in $(seq 300); do
+  state=$("$pf" "${farm[@]}" --json jobs show "$job" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["state"])')
+  case $state in succeeded|failed|cancelled) break;; esac
+  sleep 0.2
+done
+"$pf" "${farm[@]}" jobs list
+"$pf" "${farm[@]}" jobs logs "$job"
+"$pf" "${farm[@]}" agents list
+[ "$state" = succeeded ] || { echo "job $job ended $state"; exit 1; }
 echo "== done; everything started here is stopped on exit"
