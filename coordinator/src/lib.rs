@@ -2,6 +2,7 @@
 //! `patchfarm` CLI (one module per verb), which also speaks to the farm through `client`.
 
 pub mod api;
+pub mod campaign;
 pub mod cli;
 pub mod client;
 pub mod raft;

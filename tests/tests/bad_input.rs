@@ -167,3 +167,46 @@ fn unreachable_registry_is_named() {
     );
     s.assert_nothing_tagged();
 }
+
+#[test]
+fn a_campaign_file_gets_every_problem_listed_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cpu.yaml");
+    std::fs::write(
+        &file,
+        r#"
+name: cpu-2026-10
+registries: [127.0.0.1:5000]
+bases:
+  - {name: wls14, version: 12.2.1.4.0, jdkVersion: "17", fromImage: "127.0.0.1:5000/os:1", tag: "wls/base:q4"}
+domains:
+  - {name: payments, domainHomeSourceType: DomainInImage, image: "127.0.0.1:5000/d/payments:1", base: wls15}
+  - {name: payments, domainHomeSourceType: ModelInImage, image: "127.0.0.1:5000/d/payments:2", base: wls14}
+  - {name: hr, domainHomeSourceType: Image, image: "127.0.0.1:5000/d/hr:1", base: wls14}
+"#,
+    )
+    .unwrap();
+    let pf = patchfarm_e2e::Patchfarm::new();
+    let err = pf.fails(&["campaign", "plan", &file.display().to_string()]);
+    assert!(err.contains("3 problem(s)"), "{err}");
+    assert!(err.contains("unknown base \"wls15\""), "{err}");
+    assert!(err.contains("duplicate domain name \"payments\""), "{err}");
+    assert!(err.contains("domainHomeSourceType \"Image\""), "{err}");
+    let fine = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("wls15", "wls14")
+        .replace(
+            "name: payments, domainHomeSourceType: ModelInImage",
+            "name: orders, domainHomeSourceType: ModelInImage",
+        )
+        .replace(
+            "Image, image: \"127.0.0.1:5000/d/hr",
+            "PersistentVolume, image: \"127.0.0.1:5000/d/hr",
+        );
+    std::fs::write(&file, fine).unwrap();
+    let plan: serde_json::Value =
+        serde_json::from_str(&pf.ok(&["--json", "campaign", "plan", &file.display().to_string()]))
+            .unwrap();
+    assert_eq!(plan["jobs"].as_array().unwrap().len(), 3, "{plan}");
+    assert_eq!(plan["domains"][2]["imageFrom"], "base/wls14");
+}

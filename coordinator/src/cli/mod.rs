@@ -3,6 +3,7 @@
 
 mod aux;
 pub mod cache;
+mod campaign;
 mod certs;
 mod copy;
 mod create;
@@ -82,6 +83,11 @@ enum Command {
     Cluster {
         #[command(subcommand)]
         command: farm::ClusterCommand,
+    },
+    /// Campaigns: a fleet's quarterly rebuild from one YAML file (`plan` validates and shows it).
+    Campaign {
+        #[command(subcommand)]
+        command: campaign::CampaignCommand,
     },
     /// Build agents known to the farm: slots, running jobs, cache (needs --farm).
     Agents {
@@ -225,6 +231,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Copy(args) => copy::run(&ctx, &engine(&cli)?, args).await,
         Command::Cluster { command } => farm::cluster(&ctx, &cli.farm, command).await,
         Command::Jobs { command } => farm::jobs(&ctx, &cli.farm, command).await,
+        Command::Campaign { command } => campaign::run(&ctx, command).await,
         Command::Agents { command } => farm_cache::agents(&ctx, &cli.farm, command).await,
         Command::Certs { command } => certs::run(command),
     }

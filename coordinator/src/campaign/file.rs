@@ -1,0 +1,252 @@
+//! The campaign file (YAML): what a quarter's rebuild covers — the new bases, the domains that run
+//! on them, where images go. Validation reports every problem at once, each naming its place.
+
+use patchfarm_engine::image::ImageRef;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CampaignFile {
+    pub name: String,
+    /// The fleet's patch catalog (what `recommendedPatches`/`latestPSU` resolve against); a path
+    /// the agents can read.
+    #[serde(default)]
+    pub patch_catalog: Option<String>,
+    /// Push registries with a repository prefix (`HOST[:PORT][/PREFIX]`); the first is where
+    /// images are built, the others receive copies (same digest).
+    pub registries: Vec<String>,
+    pub bases: Vec<Base>,
+    pub domains: Vec<Domain>,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Base {
+    pub name: String,
+    #[serde(rename = "type", default = "default_type")]
+    pub kind: String,
+    pub version: String,
+    pub jdk_version: String,
+    pub from_image: String,
+    #[serde(default)]
+    pub recommended_patches: bool,
+    #[serde(rename = "latestPSU", default)]
+    pub latest_psu: bool,
+    #[serde(default)]
+    pub patches: Vec<String>,
+    /// Repository and tag under each registry, e.g. `wls/base:12.2.1.4-2026-10`.
+    pub tag: String,
+}
+
+fn default_type() -> String {
+    "wls".into()
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub enum SourceType {
+    DomainInImage,
+    ModelInImage,
+    #[serde(rename = "PersistentVolume", alias = "DomainInPV")]
+    PersistentVolume,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Domain {
+    pub name: String,
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// The Domain resource's name, if not `name`.
+    #[serde(default)]
+    pub domain_resource: Option<String>,
+    /// Kept as text so a bad value is reported with the others, not as a parse failure.
+    pub domain_home_source_type: String,
+    /// The image the domain runs today.
+    pub image: String,
+    pub base: String,
+    #[serde(default)]
+    pub auxiliary_images: Vec<String>,
+}
+
+fn default_namespace() -> String {
+    "default".into()
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default = "default_parallel")]
+    pub max_parallel_jobs: u32,
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+}
+
+fn default_parallel() -> u32 {
+    8
+}
+fn default_retries() -> u32 {
+    3
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_parallel_jobs: default_parallel(),
+            retries: default_retries(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CampaignFileError {
+    #[error("{file}: not a campaign file: {reason}")]
+    Syntax { file: String, reason: String },
+    #[error("{file}: {} problem(s):\n  - {}", .problems.len(), .problems.join("\n  - "))]
+    Invalid { file: String, problems: Vec<String> },
+}
+
+impl Domain {
+    pub fn source_type(&self) -> Option<SourceType> {
+        match self.domain_home_source_type.as_str() {
+            "DomainInImage" => Some(SourceType::DomainInImage),
+            "ModelInImage" => Some(SourceType::ModelInImage),
+            "PersistentVolume" | "DomainInPV" => Some(SourceType::PersistentVolume),
+            _ => None,
+        }
+    }
+
+    pub fn resource(&self) -> &str {
+        self.domain_resource.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// DNS-1123 label, as Kubernetes names and campaign names are.
+fn is_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+impl CampaignFile {
+    /// Parses and validates `text` (read from `file`).
+    pub fn parse(file: &str, text: &str) -> Result<CampaignFile, CampaignFileError> {
+        let campaign: CampaignFile =
+            serde_norway::from_str(text).map_err(|e| CampaignFileError::Syntax {
+                file: file.into(),
+                reason: e.to_string(),
+            })?;
+        let problems = campaign.problems();
+        if problems.is_empty() {
+            Ok(campaign)
+        } else {
+            Err(CampaignFileError::Invalid {
+                file: file.into(),
+                problems,
+            })
+        }
+    }
+
+    /// Everything wrong with the campaign, each naming where.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !is_label(&self.name) {
+            problems.push(format!(
+                "name {:?}: use lowercase letters, digits, '-' and '.' (it becomes part of tags)",
+                self.name
+            ));
+        }
+        if self.registries.is_empty() {
+            problems.push("registries: at least one push registry is needed".into());
+        }
+        for (i, registry) in self.registries.iter().enumerate() {
+            if registry.contains("://") || registry.contains('@') || registry.ends_with('/') {
+                problems.push(format!(
+                    "registries[{i}] {registry:?}: expected HOST[:PORT][/PREFIX]"
+                ));
+            }
+        }
+        if self.limits.max_parallel_jobs == 0 {
+            problems.push("limits.maxParallelJobs: must be 1 or more".into());
+        }
+        let mut base_names = BTreeSet::new();
+        for (i, base) in self.bases.iter().enumerate() {
+            let at = format!("bases[{i}] ({})", base.name);
+            if !base_names.insert(base.name.as_str()) {
+                problems.push(format!("{at}: duplicate base name {:?}", base.name));
+            }
+            if base.from_image.parse::<ImageRef>().is_err() {
+                problems.push(format!(
+                    "{at}: fromImage {:?} is not an image reference",
+                    base.from_image
+                ));
+            }
+            if !base.tag.contains(':') || base.tag.starts_with('/') {
+                problems.push(format!("{at}: tag {:?}: expected REPOSITORY:TAG", base.tag));
+            }
+            if (base.recommended_patches || base.latest_psu) && self.patch_catalog.is_none() {
+                problems.push(format!(
+                    "{at}: recommendedPatches/latestPSU need the campaign's patchCatalog"
+                ));
+            }
+        }
+        if self.domains.is_empty() {
+            problems.push("domains: the campaign covers no domain".into());
+        }
+        let mut domain_names = BTreeSet::new();
+        for (i, domain) in self.domains.iter().enumerate() {
+            let at = format!("domains[{i}] ({})", domain.name);
+            if !is_label(&domain.name) || !is_label(&domain.namespace) {
+                problems.push(format!(
+                    "{at}: name and namespace must be Kubernetes names (lowercase, digits, '-')"
+                ));
+            }
+            if !domain_names.insert((domain.namespace.as_str(), domain.name.as_str())) {
+                problems.push(format!(
+                    "{at}: duplicate domain name {:?} in namespace {:?}",
+                    domain.name, domain.namespace
+                ));
+            }
+            if domain.source_type().is_none() {
+                problems.push(format!(
+                    "{at}: domainHomeSourceType {:?}: expected DomainInImage, ModelInImage or PersistentVolume",
+                    domain.domain_home_source_type
+                ));
+            }
+            if !base_names.contains(domain.base.as_str()) {
+                problems.push(format!(
+                    "{at}: unknown base {:?} (bases: {})",
+                    domain.base,
+                    base_names.iter().copied().collect::<Vec<_>>().join(", ")
+                ));
+            }
+            match domain.image.parse::<ImageRef>() {
+                Ok(ImageRef::Registry(_)) => {}
+                _ => problems.push(format!(
+                    "{at}: image {:?} is not a registry image reference",
+                    domain.image
+                )),
+            }
+            for (k, aux) in domain.auxiliary_images.iter().enumerate() {
+                if aux.parse::<ImageRef>().is_err() {
+                    problems.push(format!(
+                        "{at}: auxiliaryImages[{k}] {aux:?} is not an image reference"
+                    ));
+                }
+            }
+            if !domain.auxiliary_images.is_empty()
+                && domain.source_type() != Some(SourceType::ModelInImage)
+            {
+                problems.push(format!(
+                    "{at}: auxiliaryImages only go with domainHomeSourceType ModelInImage"
+                ));
+            }
+        }
+        problems
+    }
+}

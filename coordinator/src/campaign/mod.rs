@@ -1,0 +1,11 @@
+//! Campaigns: a quarter's rebuild of a fleet described in one YAML file (`file`), turned into a
+//! DAG of farm jobs (`plan`). Submission, tracking and reports build on these.
+
+pub mod file;
+pub mod plan;
+
+pub use file::{CampaignFile, CampaignFileError, SourceType};
+pub use plan::{plan, Plan};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,125 @@
+//! Campaign files: parsing, validation (every problem at once) and the plan per source type.
+
+use super::*;
+
+pub(crate) const EXAMPLE: &str = r#"
+name: cpu-2026-10
+patchCatalog: /srv/patchfarm/catalog-2026-10.yaml
+registries: [registry.eu.example.com:5000, registry.us.example.com/mirror]
+limits: {maxParallelJobs: 8, retries: 3}
+bases:
+  - name: wls14
+    type: wls
+    version: 12.2.1.4.0
+    jdkVersion: "17"
+    fromImage: registry.eu.example.com:5000/os/oraclelinux:9
+    recommendedPatches: true
+    tag: wls/base:12.2.1.4-2026-10
+domains:
+  - {name: payments, namespace: prod, domainHomeSourceType: DomainInImage,
+     image: registry.eu.example.com:5000/domains/payments:7, base: wls14}
+  - {name: billing, namespace: prod, domainResource: billing-domain,
+     domainHomeSourceType: DomainInImage, image: registry.eu.example.com:5000/domains/billing:3, base: wls14}
+  - {name: orders, namespace: shop, domainHomeSourceType: ModelInImage,
+     image: registry.eu.example.com:5000/mii/orders:2, base: wls14}
+  - {name: catalog, namespace: shop, domainHomeSourceType: ModelInImage,
+     image: registry.eu.example.com:5000/wls/base:12.2.1.4-2026-07, base: wls14,
+     auxiliaryImages: [registry.eu.example.com:5000/aux/catalog:5]}
+  - {name: reports, namespace: ops, domainHomeSourceType: PersistentVolume,
+     image: registry.eu.example.com:5000/wls/base:12.2.1.4-2026-07, base: wls14}
+  - {name: audit, namespace: ops, domainHomeSourceType: DomainInPV,
+     image: registry.eu.example.com:5000/wls/base:12.2.1.4-2026-07, base: wls14}
+"#;
+
+#[test]
+fn the_example_plans_bases_first_then_what_each_source_type_needs() {
+    let file = CampaignFile::parse("example.yaml", EXAMPLE).unwrap();
+    let plan = plan(&file);
+    let keys: Vec<&str> = plan.jobs.iter().map(|j| j.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "base/wls14",
+            "copy/base/wls14/1",
+            "domain/prod/payments",
+            "copy/domain/prod/payments/1",
+            "domain/prod/billing",
+            "copy/domain/prod/billing/1",
+            "domain/shop/orders",
+            "copy/domain/shop/orders/1",
+        ]
+    );
+    let base = &plan.jobs[0];
+    assert_eq!(base.kind, "create");
+    assert!(base.args.contains(&"--recommendedPatches".to_string()));
+    assert!(base
+        .args
+        .contains(&"/srv/patchfarm/catalog-2026-10.yaml".to_string()));
+    assert_eq!(base.inputs, ["jdk_17", "wls_12.2.1.4.0"]);
+    assert_eq!(
+        plan.jobs[1].args,
+        [
+            "registry.eu.example.com:5000/wls/base:12.2.1.4-2026-10",
+            "registry.us.example.com/mirror/wls/base:12.2.1.4-2026-10"
+        ]
+    );
+    let payments = &plan.jobs[2];
+    assert_eq!(payments.kind, "rebase");
+    assert_eq!(payments.after, ["base/wls14"]);
+    assert_eq!(
+        payments.pushes,
+        "registry.eu.example.com:5000/domains/payments:7-cpu-2026-10"
+    );
+    let from: Vec<(&str, &str)> = plan
+        .domains
+        .iter()
+        .map(|d| (d.name.as_str(), d.image_from.as_str()))
+        .collect();
+    assert_eq!(
+        from,
+        [
+            ("payments", "domain/prod/payments"),
+            ("billing", "domain/prod/billing"),
+            ("orders", "domain/shop/orders"),
+            ("catalog", "base/wls14"),
+            ("reports", "base/wls14"),
+            ("audit", "base/wls14"),
+        ]
+    );
+    assert_eq!(plan.domains[1].domain_resource, "billing-domain");
+    assert_eq!(
+        plan.domains[5].domain_home_source_type,
+        SourceType::PersistentVolume
+    );
+}
+
+#[test]
+fn every_problem_is_listed_at_once() {
+    let bad = EXAMPLE
+        .replace("base: wls14}\n  - {name: billing", "base: wls15}\n  - {name: billing")
+        .replace("name: orders", "name: payments")
+        .replace("namespace: shop, domainHomeSourceType: ModelInImage,\n     image: registry.eu.example.com:5000/mii", "namespace: prod, domainHomeSourceType: ModelInImage,\n     image: registry.eu.example.com:5000/mii")
+        .replace("domainHomeSourceType: DomainInPV", "domainHomeSourceType: Image");
+    let err = CampaignFile::parse("bad.yaml", &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("bad.yaml: 3 problem(s)"), "{err}");
+    assert!(
+        err.contains("domains[0] (payments): unknown base \"wls15\""),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "domains[2] (payments): duplicate domain name \"payments\" in namespace \"prod\""
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("domains[5] (audit): domainHomeSourceType \"Image\""),
+        "{err}"
+    );
+    let err = CampaignFile::parse("x.yaml", "name: [")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("x.yaml: not a campaign file"), "{err}");
+}
