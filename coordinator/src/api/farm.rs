@@ -315,6 +315,39 @@ impl Farm for FarmService {
         Ok(Response::new(entry))
     }
 
+    async fn submit_campaign(
+        &self,
+        request: Request<SubmitCampaignRequest>,
+    ) -> Result<Response<SubmitCampaignResponse>, Status> {
+        require(&request, self.insecure, CLIENTS)?;
+        let mut req = request.into_inner();
+        for job in &mut req.jobs {
+            check_kind(job.spec.as_ref(), self.allow_noop_jobs)?;
+            if job.request_id.is_empty() {
+                return Err(Status::invalid_argument(
+                    "every campaign job needs its own request id (dependencies name them)",
+                ));
+            }
+        }
+        let id = request_id(&req.request_id);
+        match outcome(self.node.propose(&id, Op::SubmitCampaign(req)).await?)? {
+            Outcome::Campaign(done) => Ok(Response::new(done)),
+            _ => Err(Status::internal(
+                "campaign applied with an unexpected outcome",
+            )),
+        }
+    }
+
+    async fn list_campaigns(
+        &self,
+        request: Request<ListCampaignsRequest>,
+    ) -> Result<Response<ListCampaignsResponse>, Status> {
+        require(&request, self.insecure, CLIENTS)?;
+        self.node.read_barrier().await?;
+        let campaigns = self.node.state.campaigns().map_err(internal)?;
+        Ok(Response::new(ListCampaignsResponse { campaigns }))
+    }
+
     async fn list_agents(
         &self,
         request: Request<ListAgentsRequest>,

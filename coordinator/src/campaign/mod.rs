@@ -3,6 +3,7 @@
 
 pub mod file;
 pub mod plan;
+pub mod report;
 
 pub use file::{CampaignFile, CampaignFileError, SourceType};
 pub use plan::{plan, Plan};

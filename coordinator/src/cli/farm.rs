@@ -275,6 +275,7 @@ pub async fn jobs(ctx: &Context, farm: &FarmArgs, command: &JobsCommand) -> anyh
             let request = CancelJobRequest {
                 request_id: new_request_id(),
                 id: id.clone(),
+                ..Default::default()
             };
             vec![client
                 .call(|mut c| {

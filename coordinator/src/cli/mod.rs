@@ -176,6 +176,7 @@ pub async fn execute(
         Command::Create(args) => create::run(&ctx, &engine, args).await?,
         Command::Update(args) => update::run(&ctx, &engine, args).await?,
         Command::Rebase(args) => rebase::run(&ctx, &engine, args).await?,
+        Command::Copy(args) => copy::run(&ctx, &engine, args).await?,
         _ => anyhow::bail!("job kind {kind:?} is not something an agent builds"),
     }
     let pushed = pushed.lock().expect("pushed list").clone();
@@ -231,7 +232,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Copy(args) => copy::run(&ctx, &engine(&cli)?, args).await,
         Command::Cluster { command } => farm::cluster(&ctx, &cli.farm, command).await,
         Command::Jobs { command } => farm::jobs(&ctx, &cli.farm, command).await,
-        Command::Campaign { command } => campaign::run(&ctx, command).await,
+        Command::Campaign { command } => campaign::run(&ctx, &cli.farm, command).await,
         Command::Agents { command } => farm_cache::agents(&ctx, &cli.farm, command).await,
         Command::Certs { command } => certs::run(command),
     }

@@ -147,6 +147,17 @@ pub async fn run_reaper(scheduler: Arc<Scheduler>, node: NodeHandle, stop: Cance
                 tracing::warn!(agent = %name, error = %e, "could not record the agent as down");
             }
         }
+        let blocked = scheduler.lock().blocked();
+        for (job, reason) in blocked {
+            let op = Op::CancelJob(patchfarm_proto::v1::CancelJobRequest {
+                request_id: String::new(),
+                id: job.clone(),
+                reason,
+            });
+            if let Err(e) = node.propose(&crate::api::new_request_id(), op).await {
+                tracing::warn!(job = %job, error = %e, "could not cancel a job whose dependency failed");
+            }
+        }
         if !expired.is_empty() {
             tracing::warn!(
                 jobs = expired.len(),

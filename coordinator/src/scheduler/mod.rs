@@ -51,6 +51,8 @@ struct Pending {
     constraints: Vec<(String, String)>,
     inputs: Vec<String>,
     ready_at: i64,
+    /// Jobs that must succeed first (a campaign's DAG).
+    waits_for: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -83,6 +85,8 @@ pub(crate) struct View {
     pub(crate) leased: HashMap<String, LeaseView>,
     pub(crate) agents: BTreeMap<String, AgentView>,
     catalog: HashMap<String, String>,
+    /// How jobs ended, for the dependencies of queued jobs.
+    finished: HashMap<String, JobState>,
     /// Leases granted by this node, and how many went to an agent holding all the job's inputs.
     pub(crate) affinity: (u64, u64),
 }
@@ -103,6 +107,12 @@ impl View {
         self.unqueue(&job.id);
         self.leased.remove(&job.id);
         let spec = job.spec.clone().unwrap_or_default();
+        if matches!(
+            job.state(),
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        ) {
+            self.finished.insert(job.id.clone(), job.state());
+        }
         match job.state() {
             JobState::Queued => {
                 let group: Arc<str> = if spec.campaign.is_empty() {
@@ -122,6 +132,7 @@ impl View {
                         constraints: spec.constraints.into_iter().collect(),
                         inputs: spec.inputs,
                         ready_at: job.not_before_unix_ms,
+                        waits_for: job.waits_for.clone(),
                     },
                 );
             }
@@ -169,6 +180,33 @@ impl View {
                 .all(|(k, v)| agent.labels.get(k) == Some(v))
     }
 
+    /// Every job this one waits for has succeeded.
+    fn deps_done(&self, pending: &Pending) -> bool {
+        pending
+            .waits_for
+            .iter()
+            .all(|d| self.finished.get(d) == Some(&JobState::Succeeded))
+    }
+
+    /// Queued jobs that can never run: a job they wait for failed or was cancelled.
+    pub(crate) fn blocked(&self) -> Vec<(String, String)> {
+        self.queued
+            .iter()
+            .filter_map(|(id, pending)| {
+                pending
+                    .waits_for
+                    .iter()
+                    .find_map(|dep| match self.finished.get(dep) {
+                        Some(JobState::Failed) | Some(JobState::Cancelled) => Some((
+                            id.clone(),
+                            format!("{dep}, which this job waits for, did not succeed"),
+                        )),
+                        _ => None,
+                    })
+            })
+            .collect()
+    }
+
     /// Some other up agent with a free slot holds every input of the job.
     fn better_agent_free(&self, name: &str, pending: &Pending, now: i64) -> bool {
         self.agents.iter().any(|(other, view)| {
@@ -207,7 +245,7 @@ impl View {
                     continue;
                 }
                 let pending = &self.queued[id];
-                if Self::eligible(pending, &agent, now) {
+                if Self::eligible(pending, &agent, now) && self.deps_done(pending) {
                     window.push(id.clone());
                     if window.len() >= WINDOW {
                         break;
@@ -315,6 +353,11 @@ impl Scheduler {
         }
         for job in queued.iter().chain(leased.iter()) {
             fresh.job(job);
+            for dep in &job.waits_for {
+                if let Some(done) = state.job(dep)? {
+                    fresh.job(&done);
+                }
+            }
         }
         *view = fresh;
         drop(view);

@@ -3,7 +3,7 @@
 //! queued jobs in submission order so leasing never scans finished jobs.
 
 use super::{Change, StateError, Txn};
-use patchfarm_proto::state::{ExpireLeases, LeaseJobs};
+use patchfarm_proto::state::{command_result::Outcome, CommandResult, ExpireLeases, LeaseJobs};
 use patchfarm_proto::v1::{
     CompleteRequest, Job, JobState, Lease, LeaseResponse, ProgressRequest, SubmitJobRequest,
 };
@@ -12,7 +12,14 @@ use patchfarm_proto::v1::{
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// Job kinds agents run; `noop` exists only for the scheduling benchmark (the API refuses it
 /// unless the coordinator runs with `--allow-noop-jobs`).
-pub const KNOWN_KINDS: &[&str] = &["create", "update", "rebase", "createAuxImage", "noop"];
+pub const KNOWN_KINDS: &[&str] = &[
+    "create",
+    "update",
+    "rebase",
+    "createAuxImage",
+    "copy",
+    "noop",
+];
 /// A job's log keeps its last this many bytes.
 const LOG_LIMIT: usize = 64 * 1024;
 /// Backoff before a re-queued job may run again: doubles per attempt from this, up to the cap.
@@ -62,6 +69,20 @@ pub fn submit(txn: &mut Txn<'_>, index: u64, now: i64, req: &SubmitJobRequest) -
             KNOWN_KINDS.join(", ")
         )));
     }
+    // Dependencies name request ids (a campaign's own, chosen before any job id exists).
+    let mut waits_for = Vec::new();
+    for after in &spec.after {
+        match txn.get::<CommandResult>("result", &format!("req/{after}"))? {
+            Some(CommandResult {
+                outcome: Some(Outcome::JobId(id)),
+            }) => waits_for.push(id),
+            _ => {
+                return Ok(Err(format!(
+                    "after {after:?}: no job was submitted under that request id"
+                )))
+            }
+        }
+    }
     // Ids sort in submission order: listing and the queue need no timestamps.
     let id = format!("job-{:08}", txn.next("job")?);
     let job = Job {
@@ -70,13 +91,14 @@ pub fn submit(txn: &mut Txn<'_>, index: u64, now: i64, req: &SubmitJobRequest) -
         state: JobState::Queued as i32,
         request_id: req.request_id.clone(),
         submitted_unix_ms: now,
+        waits_for,
         ..Default::default()
     };
     txn.put(&queue_key(&id), &patchfarm_proto::v1::Empty {});
     Ok(Ok(store(txn, index, now, job)?))
 }
 
-pub fn cancel(txn: &mut Txn<'_>, index: u64, now: i64, id: &str) -> Applied<Job> {
+pub fn cancel(txn: &mut Txn<'_>, index: u64, now: i64, id: &str, reason: &str) -> Applied<Job> {
     let Some(mut job) = load(txn, id)? else {
         return Ok(Err(format!("no job {id:?}")));
     };
@@ -84,6 +106,9 @@ pub fn cancel(txn: &mut Txn<'_>, index: u64, now: i64, id: &str) -> Applied<Job>
         JobState::Queued | JobState::Leased => {
             txn.remove(&queue_key(id));
             job.set_state(JobState::Cancelled);
+            if !reason.is_empty() {
+                job.error = reason.to_string();
+            }
             Ok(Ok(store(txn, index, now, job)?))
         }
         done => Ok(Err(format!(

@@ -293,7 +293,29 @@ impl StateMachine {
                     patchfarm_proto::v1::SubmitJobsResponse { jobs: submitted },
                 ))
             }
-            Op::CancelJob(req) => jobs::cancel(txn, index, now, &req.id)?.map(Outcome::Job),
+            Op::CancelJob(req) => {
+                jobs::cancel(txn, index, now, &req.id, &req.reason)?.map(Outcome::Job)
+            }
+            Op::SubmitCampaign(req) => {
+                let mut campaign = req.campaign.clone().unwrap_or_default();
+                campaign.submitted_unix_ms = now;
+                let batch = patchfarm_proto::v1::SubmitJobsRequest {
+                    jobs: req.jobs.clone(),
+                };
+                match self.apply_op(txn, index, now, &Op::SubmitJobs(batch))? {
+                    Ok(Outcome::Submitted(submitted)) => {
+                        txn.put(&format!("campaign/{}", campaign.name), &campaign);
+                        Ok(Outcome::Campaign(
+                            patchfarm_proto::v1::SubmitCampaignResponse {
+                                campaign: Some(campaign),
+                                jobs: submitted.jobs,
+                            },
+                        ))
+                    }
+                    Ok(_) => Err("campaign jobs applied with an unexpected outcome".into()),
+                    Err(refusal) => Err(refusal),
+                }
+            }
             Op::LeaseJobs(req) => jobs::lease(txn, index, now, req)?.map(Outcome::Leased),
             Op::CompleteJob(req) => jobs::complete(txn, index, now, req)?.map(Outcome::Job),
             Op::Progress(req) => jobs::progress(txn, index, now, req)?.map(Outcome::Job),
@@ -396,6 +418,10 @@ impl StateMachine {
 
     pub fn catalog(&self) -> Result<Vec<CatalogEntry>, StateError> {
         self.list("catalog entry", "catalog/")
+    }
+
+    pub fn campaigns(&self) -> Result<Vec<patchfarm_proto::v1::Campaign>, StateError> {
+        self.list("campaign", "campaign/")
     }
 
     pub fn agents(&self) -> Result<Vec<Agent>, StateError> {

@@ -1,0 +1,220 @@
+//! A finished campaign's report: per domain the old and new image (by digest), what was done, and
+//! the patch for the operator's `weblogic.oracle/v9` Domain resource; as JSON for tools and
+//! Markdown for the person rolling the fleet.
+
+use super::file::SourceType;
+use super::plan::Plan;
+use patchfarm_proto::v1::{Job, JobState};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// The request id a campaign gives its job `key` (stable: a resubmission names the same jobs).
+pub fn request_id(campaign: &str, key: &str) -> String {
+    format!("campaign/{campaign}/{key}")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("campaign {campaign} is not finished: {open} job(s) still queued or running")]
+    Running { campaign: String, open: usize },
+    #[error("campaign {campaign}: job {key} has no record in the farm")]
+    MissingJob { campaign: String, key: String },
+}
+
+/// `HOST/REPO:TAG@sha256:…` → `HOST/REPO@sha256:…` (a tag next to a digest is noise in a spec).
+fn by_digest(pushed: &str) -> String {
+    match pushed.split_once('@') {
+        Some((reference, digest)) => {
+            let repo = match reference.rsplit_once(':') {
+                Some((repo, tag)) if !tag.contains('/') => repo,
+                _ => reference,
+            };
+            format!("{repo}@{digest}")
+        }
+        None => pushed.to_string(),
+    }
+}
+
+fn registry_of(image: &str) -> &str {
+    image.split('/').next().unwrap_or(image)
+}
+
+/// The patch that moves a Domain to `new_image`: a merge patch of `spec.image` (by digest, so the
+/// change itself rolls the servers; no `restartVersion` needed).
+pub fn domain_patch(new_image: &str) -> Value {
+    json!({"type": "merge", "patch": {"spec": {"image": new_image}}})
+}
+
+/// Builds `report.json`'s value from the plan and the campaign's jobs (by request id).
+pub fn build(plan: &Plan, jobs: &[Job]) -> Result<Value, ReportError> {
+    let by_request: HashMap<&str, &Job> = jobs.iter().map(|j| (j.request_id.as_str(), j)).collect();
+    let job = |key: &str| {
+        by_request
+            .get(request_id(&plan.campaign, key).as_str())
+            .copied()
+            .ok_or_else(|| ReportError::MissingJob {
+                campaign: plan.campaign.clone(),
+                key: key.to_string(),
+            })
+    };
+    let open = jobs
+        .iter()
+        .filter(|j| matches!(j.state(), JobState::Queued | JobState::Leased))
+        .count();
+    if open > 0 {
+        return Err(ReportError::Running {
+            campaign: plan.campaign.clone(),
+            open,
+        });
+    }
+    let mut images = Vec::new();
+    for planned in &plan.jobs {
+        let j = job(&planned.key)?;
+        images.push(json!({
+            "key": planned.key,
+            "kind": planned.kind,
+            "state": j.state().as_str_name().to_lowercase(),
+            "image": j.digests.first().map(|d| by_digest(d)),
+            "attempts": j.attempts,
+            "seconds": (j.updated_unix_ms - j.submitted_unix_ms) as f64 / 1000.0,
+            "error": j.error,
+        }));
+    }
+    let mut domains = Vec::new();
+    for domain in &plan.domains {
+        let source = job(&domain.image_from)?;
+        let new_image = source.digests.first().map(|d| by_digest(d));
+        let base_key = plan
+            .jobs
+            .iter()
+            .find(|p| p.key == domain.image_from)
+            .and_then(|p| p.after.first().cloned())
+            .unwrap_or_else(|| domain.image_from.clone());
+        let patches: Vec<String> = plan
+            .jobs
+            .iter()
+            .find(|p| p.key == base_key)
+            .map(|p| {
+                p.args
+                    .windows(2)
+                    .filter(|w| w[0] == "--patches")
+                    .flat_map(|w| w[1].split(',').map(String::from).collect::<Vec<_>>())
+                    .chain(
+                        p.args
+                            .iter()
+                            .filter(|a| {
+                                a.as_str() == "--recommendedPatches" || a.as_str() == "--latestPSU"
+                            })
+                            .map(|a| format!("catalog: {}", a.trim_start_matches("--"))),
+                    )
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut entry = json!({
+            "name": domain.name,
+            "namespace": domain.namespace,
+            "domainResource": domain.domain_resource,
+            "domainHomeSourceType": domain.domain_home_source_type,
+            "oldImage": domain.old_image,
+            "newImage": new_image,
+            "action": domain.action,
+            "patches": patches,
+            "auxiliaryImages": domain.auxiliary_images,
+            "state": source.state().as_str_name().to_lowercase(),
+            "seconds": (source.updated_unix_ms - source.submitted_unix_ms) as f64 / 1000.0,
+        });
+        if let Some(image) = &new_image {
+            let patch = domain_patch(image);
+            entry["kubectl"] = json!(format!(
+                "kubectl patch domain {} -n {} --type merge -p '{}'",
+                domain.domain_resource, domain.namespace, patch["patch"]
+            ));
+            entry["domainPatch"] = patch;
+        }
+        if domain.domain_home_source_type == SourceType::DomainInImage {
+            entry["note"] = json!("rolling restart is safe: the rebase keeps the domain home, including security/SerializedSystemIni.dat, byte for byte, so the domain secret still decrypts");
+        }
+        domains.push(entry);
+    }
+    let pull_secrets: Vec<Value> = plan
+        .registries
+        .iter()
+        .map(|r| {
+            let host = registry_of(r);
+            json!({
+                "registry": host,
+                "imagePullSecret": format!("{}-pull", host.replace([':', '.'], "-")),
+                "create": format!("kubectl create secret docker-registry {}-pull --docker-server={host} --docker-username=USER --docker-password=PASSWORD -n NAMESPACE", host.replace([':', '.'], "-")),
+            })
+        })
+        .collect();
+    let failed = jobs
+        .iter()
+        .filter(|j| j.state() != JobState::Succeeded)
+        .count();
+    Ok(json!({
+        "campaign": plan.campaign,
+        "registries": plan.registries,
+        "succeeded": failed == 0,
+        "jobs": images,
+        "domains": domains,
+        "imagePullSecrets": pull_secrets,
+    }))
+}
+
+/// The Markdown version: what changed, and how to roll it out and watch it finish.
+pub fn markdown(report: &Value) -> String {
+    let mut md = format!(
+        "# Campaign {}\n\nRegistries: {}. {}\n\n## Domains\n\n| domain | namespace | source type | old image | new image |\n|---|---|---|---|---|\n",
+        report["campaign"].as_str().unwrap_or(""),
+        report["registries"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default(),
+        if report["succeeded"] == true { "Every job succeeded." } else { "**Some jobs did not succeed: see the jobs table.**" }
+    );
+    let domains = report["domains"].as_array().cloned().unwrap_or_default();
+    for d in &domains {
+        md.push_str(&format!(
+            "| {} | {} | {} | `{}` | `{}` |\n",
+            d["name"].as_str().unwrap_or(""),
+            d["namespace"].as_str().unwrap_or(""),
+            d["domainHomeSourceType"].as_str().unwrap_or(""),
+            d["oldImage"].as_str().unwrap_or(""),
+            d["newImage"].as_str().unwrap_or("(not built)")
+        ));
+    }
+    md.push_str("\n## Rolling out\n\nEach patch changes `spec.image` (by digest), which makes the operator roll the domain's servers once.\n\n```sh\n");
+    for d in &domains {
+        if let Some(cmd) = d["kubectl"].as_str() {
+            md.push_str(cmd);
+            md.push('\n');
+        }
+    }
+    md.push_str("```\n\n");
+    for d in domains.iter().filter(|d| d["note"].is_string()) {
+        md.push_str(&format!(
+            "- {}: {}\n",
+            d["name"].as_str().unwrap_or(""),
+            d["note"].as_str().unwrap_or("")
+        ));
+    }
+    md.push_str("\n## Watching the roll finish\n\nA domain is done when the operator has seen the change and every server runs the new image: `status.observedGeneration` equals `metadata.generation` and the `Completed` condition is `True`.\n\n```sh\n");
+    for d in &domains {
+        md.push_str(&format!(
+            "kubectl get domain {} -n {} -o jsonpath='{{.metadata.generation}} {{.status.observedGeneration}} {{.status.conditions[?(@.type==\"Completed\")].status}}{{\"\\n\"}}'\n",
+            d["domainResource"].as_str().unwrap_or(""),
+            d["namespace"].as_str().unwrap_or("")
+        ));
+    }
+    md.push_str("```\n\n## Image pull secrets\n\nEvery namespace whose domains pull from these registries needs a secret listed in the Domain's `spec.imagePullSecrets`:\n\n");
+    for s in report["imagePullSecrets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        md.push_str(&format!(
+            "- `{}`: `{}`\n",
+            s["registry"].as_str().unwrap_or(""),
+            s["create"].as_str().unwrap_or("")
+        ));
+    }
+    md
+}
