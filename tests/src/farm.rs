@@ -5,7 +5,7 @@
 use crate::cluster::Cluster;
 use crate::weblogic::{self, Act, WLS_VERSION};
 use crate::{busybox_base, Registry};
-use patchfarm_proto::v1::{GetJobRequest, Job, JobState};
+use patchfarm_proto::v1::{GetJobRequest, Job, JobState, ListJobsRequest};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -241,6 +241,33 @@ impl Farm {
                 self.dir.path().display()
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The first job found under a lease (polls until one is).
+    pub async fn leased_job(&self, within: Duration) -> Job {
+        let client = self.cluster.client();
+        let until = Instant::now() + within;
+        loop {
+            let jobs = client
+                .call(|mut c| async move {
+                    c.list_jobs(ListJobsRequest {
+                        state: JobState::Leased as i32,
+                        ..Default::default()
+                    })
+                    .await
+                })
+                .await
+                .unwrap()
+                .jobs;
+            if let Some(job) = jobs.into_iter().next() {
+                return job;
+            }
+            assert!(
+                Instant::now() < until,
+                "no job got leased within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

@@ -18,17 +18,9 @@ fn digest_in(reference: &str) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_campaign_rebuilds_the_fleet_and_reports_the_domain_patches() {
-    let mut farm = Farm::start(1, &[]);
-    farm.cluster.wait_leader(&[1]).await;
-    farm.upload_weblogic();
-    farm.start_agent("agent-1", &[]);
-    farm.start_agent("agent-2", &[]);
-    let mirror = Registry::start();
+/// Today's fleet: domains on an unpatched base (made once per farm).
+fn today(farm: &Farm) {
     let host = farm.registry.host();
-
-    // Today's fleet: domains on an unpatched base.
     let old = format!("{host}/wls/base:1");
     farm.ok(&[
         "--wait",
@@ -66,13 +58,19 @@ async fn a_campaign_rebuilds_the_fleet_and_reports_the_domain_patches() {
             "WDT_MODEL_HOME=/u01/wdt/models",
         ],
     );
+}
 
-    let file = farm.dir.path().join("cpu.yaml");
+/// The campaign file `NAME.yaml` that moves today's fleet onto a PSU-patched base, pushing to
+/// the farm's registry and `mirror`.
+fn fleet(farm: &Farm, mirror: &Registry, name: &str) -> String {
+    let host = farm.registry.host();
+    let old = format!("{host}/wls/base:1");
+    let file = farm.dir.path().join(format!("{name}.yaml"));
     std::fs::write(
         &file,
         format!(
             r#"
-name: cpu-2026-10
+name: {name}
 registries: ["{host}", "{mirror}/mirror"]
 bases:
   - {{name: wls14, version: 12.2.1.4.0, jdkVersion: "17", fromImage: "{base}",
@@ -91,7 +89,20 @@ domains:
         ),
     )
     .unwrap();
-    let file = file.display().to_string();
+    file.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_rebuilds_the_fleet_and_reports_the_domain_patches() {
+    let mut farm = Farm::start(1, &[]);
+    farm.cluster.wait_leader(&[1]).await;
+    farm.upload_weblogic();
+    farm.start_agent("agent-1", &[]);
+    farm.start_agent("agent-2", &[]);
+    let mirror = Registry::start();
+    let host = farm.registry.host();
+    today(&farm);
+    let file = fleet(&farm, &mirror, "cpu-2026-10");
     let submitted = farm.ok(&["--json", "campaign", "submit", &file, "--wait"]);
     let first: serde_json::Value = serde_json::from_str(submitted.lines().next().unwrap()).unwrap();
     assert_eq!(first["jobs"].as_array().unwrap().len(), 8, "{first}");
@@ -162,4 +173,58 @@ domains:
     let again = farm.ok(&["--json", "campaign", "submit", &file]);
     let again: serde_json::Value = serde_json::from_str(again.trim()).unwrap();
     assert_eq!(again["jobs"], first["jobs"]);
+}
+
+/// The digest each domain's new image has in a campaign's report.
+fn new_digests(farm: &Farm, campaign: &str) -> Vec<(String, String)> {
+    let out = farm.dir.path().join(format!("report-{campaign}"));
+    farm.ok(&[
+        "campaign",
+        "report",
+        campaign,
+        "--out",
+        &out.display().to_string(),
+    ]);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["succeeded"], true, "{report:#}");
+    report["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let image = d["newImage"].as_str().unwrap();
+            (
+                d["name"].as_str().unwrap().to_string(),
+                image.split_once('@').unwrap().1.to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_survives_the_leader_and_an_agent_dying_with_the_same_report() {
+    let mut farm = Farm::start(3, &[]);
+    farm.cluster.wait_leader(&[1, 2, 3]).await;
+    farm.upload_weblogic();
+    for agent in ["agent-1", "agent-2", "agent-3"] {
+        farm.start_agent(agent, &[]);
+    }
+    let mirror = Registry::start();
+    today(&farm);
+    // Undisturbed, for reference.
+    let calm = fleet(&farm, &mirror, "calm");
+    farm.ok(&["campaign", "submit", &calm, "--wait"]);
+    // The same fleet again, while an agent running a campaign job and then the leader die.
+    let stormy = fleet(&farm, &mirror, "stormy");
+    farm.ok(&["campaign", "submit", &stormy]);
+    let victim = farm.leased_job(std::time::Duration::from_secs(30)).await;
+    farm.kill_agent(&victim.lease.as_ref().unwrap().agent);
+    let leader = farm.cluster.wait_leader(&[1, 2, 3]).await;
+    farm.cluster.kill(leader);
+    let rest: Vec<u64> = [1, 2, 3].into_iter().filter(|n| *n != leader).collect();
+    farm.cluster.wait_leader(&rest).await;
+    farm.ok(&["campaign", "watch", "stormy"]);
+    // Same inputs, same images: the report's digests agree with the undisturbed run's.
+    assert_eq!(new_digests(&farm, "stormy"), new_digests(&farm, "calm"));
 }

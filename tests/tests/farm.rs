@@ -7,10 +7,10 @@ use patchfarm_e2e::weblogic::JAR;
 use patchfarm_e2e::wls::{self, derive, jar_entry, unpack, DOMAIN, DOMAIN_CONFIG, INI, PSU, REC};
 use patchfarm_e2e::{run, tools::write_wdt_zip};
 use patchfarm_proto::v1::agent_api_client::AgentApiClient;
-use patchfarm_proto::v1::{CompleteRequest, Job, JobState, ListJobsRequest};
+use patchfarm_proto::v1::{CompleteRequest, Job, JobState};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 fn pushed_digest(job: &Job) -> (String, String) {
@@ -28,29 +28,6 @@ fn skopeo_digest(reference: &str) -> String {
         "sha256:{}",
         patchfarm_engine::digest::Digest::of_bytes(out.as_bytes()).hex()
     )
-}
-
-async fn leased_job(farm: &Farm, deadline: Duration) -> Job {
-    let client = farm.cluster.client();
-    let until = Instant::now() + deadline;
-    loop {
-        let jobs = client
-            .call(|mut c| async move {
-                c.list_jobs(ListJobsRequest {
-                    state: JobState::Leased as i32,
-                    ..Default::default()
-                })
-                .await
-            })
-            .await
-            .unwrap()
-            .jobs;
-        if let Some(job) = jobs.into_iter().next() {
-            return job;
-        }
-        assert!(Instant::now() < until, "no job got leased");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Completes `job` as agent `name` with the fencing token it held then.
@@ -207,7 +184,7 @@ async fn thirty_mixed_jobs_survive_an_agent_and_the_leader_dying() {
     assert_eq!(ids.len() + 2, 30);
 
     // SIGKILL the agent of a running job: the job must complete elsewhere.
-    let victim = leased_job(&farm, Duration::from_secs(30)).await;
+    let victim = farm.leased_job(Duration::from_secs(30)).await;
     let victim_agent = victim.lease.as_ref().unwrap().agent.clone();
     farm.kill_agent(&victim_agent);
     // Then the leader, while jobs are still running.
