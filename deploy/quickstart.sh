@@ -3,11 +3,21 @@
 # Model-in-Image auxiliary image (no Docker daemon), inspects it and copies it to a "regional"
 # registry; then builds a WebLogic image from a demo Oracle Home and this machine's JDK, patches
 # it with a demo PSU (one new layer), and rebases a Domain-in-Image domain onto the patched base.
-# Then the farm: three coordinators (raft, mTLS) and two agents build the same kind of images as
-# jobs, through a leader kill. Everything it started is stopped on exit. Campaigns come next.
+# Then the main job: a one-node farm (coordinator + two agents) runs the October CPU campaign over
+# a demo fleet of six domains (Domain-in-Image, Model-in-Image with and without auxiliary images,
+# domain on a persistent volume) and writes report.json and report.md to --out DIR (default
+# ./quickstart-out). Everything it started is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+out="$root/quickstart-out"
+while [ $# -gt 0 ]; do
+  case $1 in
+    --out) out=$(realpath -m "${2:?--out needs a directory}"); shift 2;;
+    --out=*) out=$(realpath -m "${1#--out=}"); shift;;
+    *) echo "usage: deploy/quickstart.sh [--out DIR]" >&2; exit 2;;
+  esac
+done
 
 bash tests/deps.sh
 echo "== building patchfarm (release)"
@@ -139,52 +149,99 @@ umoci config --image "$work/dom:x" --config.env DOMAIN_HOME=/u01/domains/base_do
 skopeo copy -q --dest-tls-verify=false "oci:$work/dom:x" "docker://$central/domains/demo:1"
 echo "== patchfarm rebase onto the patched base: a new manifest, the domain layer reused by digest"
 "$pf" rebase --sourceImage "$central/domains/demo:1" --targetImage "$central/wls/base:12.2.1.4-psu" --tag "$central/domains/demo:1-psu"
-echo "== the farm: certificates, three coordinators on loopback (raft, mTLS), two agents"
-"$pf" certs init --out "$work/certs" --coordinators 3 --agents 2 >/dev/null
-coord=$(dirname "$pf")/patchfarm-coordinator
-declare -A addr
-for id in 1 2 3; do addr[$id]="127.0.0.1:$(free_port)"; done
-peers=(--peer "1=${addr[1]}" --peer "2=${addr[2]}" --peer "3=${addr[3]}")
-declare -A coord_pid
-for id in 1 2 3; do
-  RUST_LOG=warn "$coord" --node-id "$id" --listen "${addr[$id]}" --data-dir "$work/coord-$id" \
-    --tls-dir "$work/certs" "${peers[@]}" --artifact-store "oci:$work/store" > "$work/coord-$id.log" 2>&1 &
-  pids+=($!); coord_pid[$id]=$!
-done
-farm=(--farm "${addr[1]},${addr[2]},${addr[3]}" --tls-dir "$work/certs")
-for _ in $(seq 100); do "$pf" "${farm[@]}" cluster status --json 2>/dev/null | grep -q '"role": "leader"' && break; sleep 0.1; done
-"$pf" "${farm[@]}" cluster status
-agent_bin=$(dirname "$pf")/patchfarm-agent
+echo "== the farm: one coordinator (raft, mTLS), two agents, installers in the artifact store"
+"$pf" certs init --out "$work/certs" --coordinators 1 --agents 2 >/dev/null
+addr="127.0.0.1:$(free_port)"
+RUST_LOG=warn "$(dirname "$pf")/patchfarm-coordinator" --node-id 1 --listen "$addr" --peer "1=$addr" \
+  --data-dir "$work/coord" --tls-dir "$work/certs" --artifact-store "oci:$work/store" > "$work/coord.log" 2>&1 &
+pids+=($!)
+export PATCHFARM_FARM="$addr" PATCHFARM_TLS_DIR="$work/certs"
+for _ in $(seq 100); do "$pf" cluster status --json 2>/dev/null | grep -q '"role": "leader"' && break; sleep 0.1; done
 for k in 1 2; do
-  RUST_LOG=warn "$agent_bin" --name "agent-$k" --coordinator "${addr[1]},${addr[2]},${addr[3]}" \
+  RUST_LOG=warn "$(dirname "$pf")/patchfarm-agent" --name "agent-$k" --coordinator "$addr" \
     --cache-dir "$work/agent-$k-cache" --tls-dir "$work/certs" --slots 2 > "$work/agent-$k.log" 2>&1 &
   pids+=($!)
 done
-echo "-- installers and the PSU go to the farm's artifact store (catalog replicated by raft)"
-"$pf" "${farm[@]}" cache addInstaller --type jdk --version demo --path "$work/jdk.tar.gz"
-"$pf" "${farm[@]}" cache addInstaller --type wls --version 12.2.1.4.0 --path "$work/wls-demo.zip"
-"$pf" "${farm[@]}" cache addPatch --patchId 37000001_12.2.1.4.0 --path "$work/p37000001_122140_Generic.zip"
-echo "-- the same create, as a farm job (--wait follows it; same inputs, same digest as above)"
-"$pf" "${farm[@]}" create --wait --tag "$central/wls/farm:12.2.1.4" --fromImage "$central/busybox:1" --jdkVersion demo
-job=$("$pf" "${farm[@]}" update --fromImage "$central/wls/farm:12.2.1.4" --tag "$central/wls/farm:12.2.1.4-psu" --patches 37000001)
-echo "-- submitted $job (update with the PSU)"
-leader=$("$pf" "${farm[@]}" cluster status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader"])')
-echo "-- kill -9 of the leader (node $leader); the other two elect a new one"
-{ kill -9 "${coord_pid[$leader]}"; wait "${coord_pid[$leader]}"; } 2>/dev/null || true
-for _ in $(seq 100); do
-  now=$("$pf" "${farm[@]}" cluster status --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader"])' || true)
-  [ -n "$now" ] && [ "$now" != 0 ] && [ "$now" != "$leader" ] && break
-  sleep 0.1
-done
-"$pf" "${farm[@]}" cluster status
-echo "-- the update completes through the new leader"
-for _ in $(seq 300); do
-  state=$("$pf" "${farm[@]}" --json jobs show "$job" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["state"])')
-  case $state in succeeded|failed|cancelled) break;; esac
-  sleep 0.2
-done
-"$pf" "${farm[@]}" jobs list
-"$pf" "${farm[@]}" jobs logs "$job"
-"$pf" "${farm[@]}" agents list
-[ "$state" = succeeded ] || { echo "job $job ended $state"; exit 1; }
-echo "== done; everything started here is stopped on exit"
+echo "-- the quarter's demo patches: the PSU above and a recommended one-off, with the patch catalog"
+python3 - "$work" <<'PY'
+import sys, zipfile
+work = sys.argv[1]
+with zipfile.ZipFile(f"{work}/p37000002_122140_Generic.zip", "w") as z:
+    z.writestr("37000002/etc/config/inventory.xml", '<oneoff_inventory><patch_id number="37000002"/><patch_description>DEMO ONE-OFF</patch_description><required_components><component internal_name="oracle.wls.core.app.server" version="12.2.1.4.0"/></required_components></oneoff_inventory>\n')
+    z.writestr("37000002/etc/config/actions.xml", '<oneoff_actions><oracle.wls.core.app.server version="12.2.1.4.0"><copy file_name="readme-37000002.txt" name="readme-37000002.txt" path="%ORACLE_HOME%/wlserver/server/lib"/></oracle.wls.core.app.server></oneoff_actions>\n')
+    z.writestr("37000002/files/readme-37000002.txt", "demo one-off 37000002\n")
+PY
+cat > "$work/catalog.yaml" <<YAML
+quarter: 2026-10
+products:
+  - {type: wls, version: 12.2.1.4.0, psu: 37000001_12.2.1.4.0, recommended: [37000002_12.2.1.4.0]}
+YAML
+"$pf" cache addInstaller --type jdk --version demo --path "$work/jdk.tar.gz"
+"$pf" cache addInstaller --type wls --version 12.2.1.4.0 --path "$work/wls-demo.zip"
+"$pf" cache addPatch --patchId 37000001_12.2.1.4.0 --path "$work/p37000001_122140_Generic.zip"
+"$pf" cache addPatch --patchId 37000002_12.2.1.4.0 --path "$work/p37000002_122140_Generic.zip"
+
+echo "-- today's fleet: six domains on last quarter's base (all three domain home source types)"
+old="$central/wls/base:2026-07"
+"$pf" create --wait --tag "$old" --fromImage "$central/busybox:1" --jdkVersion demo
+dii() { # name: a Domain-in-Image domain made with umoci on the old base
+  local name=$1 dir="$work/dii-$1"
+  skopeo copy -q --src-tls-verify=false "docker://$old" "oci:$dir:x"
+  umoci unpack --image "$dir:x" "$dir-b" >/dev/null
+  mkdir -p "$dir-b/rootfs/u01/domains/$name/security" "$dir-b/rootfs/u01/domains/$name/config"
+  head -c 64 /dev/urandom > "$dir-b/rootfs/u01/domains/$name/security/SerializedSystemIni.dat"
+  echo "<domain><name>$name</name></domain>" > "$dir-b/rootfs/u01/domains/$name/config/config.xml"
+  umoci repack --image "$dir:x" "$dir-b" >/dev/null
+  umoci config --image "$dir:x" --config.env "DOMAIN_HOME=/u01/domains/$name" >/dev/null
+  skopeo copy -q --dest-tls-verify=false "oci:$dir:x" "docker://$central/domains/$name:1"
+}
+dii payments; dii billing
+# A Model-in-Image domain whose model lives in its image (WDT and the model move with a rebase).
+dir="$work/mii-orders"
+skopeo copy -q --src-tls-verify=false "docker://$old" "oci:$dir:x"
+umoci unpack --image "$dir:x" "$dir-b" >/dev/null
+mkdir -p "$dir-b/rootfs/u01/wdt/models" "$dir-b/rootfs/u01/wdt/weblogic-deploy"
+cp "$work/model.yaml" "$dir-b/rootfs/u01/wdt/models/orders.yaml"
+echo "WebLogic Deploy Tooling 4.2.1" > "$dir-b/rootfs/u01/wdt/weblogic-deploy/VERSION.txt"
+umoci repack --image "$dir:x" "$dir-b" >/dev/null
+umoci config --image "$dir:x" --config.env DOMAIN_HOME= --config.env WDT_HOME=/u01/wdt/weblogic-deploy \
+  --config.env WDT_MODEL_HOME=/u01/wdt/models >/dev/null
+skopeo copy -q --dest-tls-verify=false "oci:$dir:x" "docker://$central/mii/orders:1"
+
+cat > "$work/cpu-2026-10.yaml" <<YAML
+name: cpu-2026-10
+patchCatalog: $work/catalog.yaml
+registries: ["$central", "$regional/mirror"]
+limits: {maxParallelJobs: 4, retries: 3}
+bases:
+  - name: wls14
+    version: 12.2.1.4.0
+    jdkVersion: demo
+    fromImage: "$central/busybox:1"
+    recommendedPatches: true
+    tag: wls/base:2026-10
+domains:
+  - {name: payments, namespace: prod, domainHomeSourceType: DomainInImage, image: "$central/domains/payments:1", base: wls14}
+  - {name: billing, namespace: prod, domainHomeSourceType: DomainInImage, image: "$central/domains/billing:1", base: wls14}
+  - {name: orders, namespace: shop, domainHomeSourceType: ModelInImage, image: "$central/mii/orders:1", base: wls14}
+  - {name: domain1, namespace: shop, domainHomeSourceType: ModelInImage, image: "$old", base: wls14,
+     auxiliaryImages: ["$central/wls/domain1-aux:v1"]}
+  - {name: reports, namespace: ops, domainHomeSourceType: PersistentVolume, image: "$old", base: wls14}
+  - {name: audit, namespace: ops, domainResource: audit-domain, domainHomeSourceType: PersistentVolume, image: "$old", base: wls14}
+YAML
+echo "== the campaign: plan, submit, watch"
+"$pf" campaign plan "$work/cpu-2026-10.yaml"
+started=$(date +%s)
+"$pf" campaign submit "$work/cpu-2026-10.yaml" --wait
+"$pf" campaign status cpu-2026-10
+"$pf" campaign report cpu-2026-10 --out "$out"
+echo "-- campaign done in $(( $(date +%s) - started )) s; the report's Domain patches:"
+python3 - "$out/report.json" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+for d in report["domains"]:
+    print(f'{d["namespace"]}/{d["name"]} ({d["domainHomeSourceType"]}): {d["oldImage"]} -> {d["newImage"]}')
+    print(f'    {d["kubectl"]}')
+PY
+"$pf" agents list
+echo "== done: $out/report.json and $out/report.md; everything started here is stopped on exit"
