@@ -134,6 +134,7 @@ async fn submit(ctx: &Context, farm: &FarmArgs, file: &PathBuf) -> anyhow::Resul
                 submitter: submitter.clone(),
                 campaign: plan.campaign.clone(),
                 max_attempts: parsed.limits.retries.max(1),
+                campaign_parallel: parsed.limits.max_parallel_jobs,
                 inputs: job.inputs.clone(),
                 after: job
                     .after

@@ -58,6 +58,7 @@ struct Pending {
 #[derive(Debug)]
 pub(crate) struct LeaseView {
     pub agent: String,
+    pub group: Arc<str>,
     pub token: u64,
     pub expires_ms: i64,
 }
@@ -81,6 +82,8 @@ pub(crate) struct View {
     queued: BTreeMap<String, Pending>,
     groups: BTreeMap<Arc<str>, BTreeSet<String>>,
     served: HashMap<Arc<str>, u64>,
+    /// Jobs of a group that may run at once (a campaign's maxParallelJobs).
+    caps: HashMap<Arc<str>, usize>,
     reserved: HashMap<String, String>,
     pub(crate) leased: HashMap<String, LeaseView>,
     pub(crate) agents: BTreeMap<String, AgentView>,
@@ -107,6 +110,15 @@ impl View {
         self.unqueue(&job.id);
         self.leased.remove(&job.id);
         let spec = job.spec.clone().unwrap_or_default();
+        let group: Arc<str> = if spec.campaign.is_empty() {
+            format!("submitter/{}", spec.submitter).into()
+        } else {
+            format!("campaign/{}", spec.campaign).into()
+        };
+        if spec.campaign_parallel > 0 {
+            self.caps
+                .insert(group.clone(), spec.campaign_parallel as usize);
+        }
         if matches!(
             job.state(),
             JobState::Succeeded | JobState::Failed | JobState::Cancelled
@@ -115,11 +127,6 @@ impl View {
         }
         match job.state() {
             JobState::Queued => {
-                let group: Arc<str> = if spec.campaign.is_empty() {
-                    format!("submitter/{}", spec.submitter).into()
-                } else {
-                    format!("campaign/{}", spec.campaign).into()
-                };
                 self.groups
                     .entry(group.clone())
                     .or_default()
@@ -142,6 +149,7 @@ impl View {
                         job.id.clone(),
                         LeaseView {
                             agent: lease.agent.clone(),
+                            group,
                             token: lease.fencing_token,
                             expires_ms: lease.expires_unix_ms,
                         },
@@ -240,6 +248,18 @@ impl View {
         let mut windows: Vec<(Arc<str>, Vec<String>)> = Vec::new();
         for (group, ids) in &self.groups {
             let mut window = Vec::new();
+            let room = self.caps.get(group).map(|cap| {
+                let running = self.leased.values().filter(|l| &l.group == group).count()
+                    + self
+                        .reserved
+                        .keys()
+                        .filter(|id| self.queued.get(*id).is_some_and(|p| &p.group == group))
+                        .count();
+                cap.saturating_sub(running)
+            });
+            if room == Some(0) {
+                continue;
+            }
             for id in ids.iter().take(SCAN_BUDGET) {
                 if self.reserved.contains_key(id) {
                     continue;
@@ -247,7 +267,7 @@ impl View {
                 let pending = &self.queued[id];
                 if Self::eligible(pending, &agent, now) && self.deps_done(pending) {
                     window.push(id.clone());
-                    if window.len() >= WINDOW {
+                    if window.len() >= WINDOW.min(room.unwrap_or(WINDOW)) {
                         break;
                     }
                 }

@@ -98,3 +98,30 @@ fn fairness_serves_the_least_served_submitter_first() {
     let who = |id: &str| if id == "job-3" { "bob" } else { "ann" };
     assert_ne!(who(&first[0]), who(&second[0]), "{first:?} then {second:?}");
 }
+
+#[test]
+fn a_campaign_runs_at_most_its_parallel_limit() {
+    let s = scheduler(0);
+    let state = sled::Config::new().temporary(true).open().unwrap();
+    let state = StateMachine::open(&state).unwrap();
+    s.observe(
+        &Change::Agent(Agent {
+            name: "big".into(),
+            slots: 8,
+            up: true,
+            ..Default::default()
+        }),
+        &state,
+    );
+    s.heartbeat("big", HeartbeatRequest::default(), 0);
+    for i in 0..4 {
+        let mut job = queued(&format!("job-c{i}"), "", &[]);
+        let spec = job.spec.as_mut().unwrap();
+        spec.campaign = "cpu".into();
+        spec.campaign_parallel = 2;
+        s.observe(&Change::Job(Box::new(job)), &state);
+    }
+    let picked = s.pick("big", 8, 0);
+    let campaign_jobs = picked.iter().filter(|id| id.starts_with("job-c")).count();
+    assert_eq!(campaign_jobs, 2, "{picked:?}");
+}
