@@ -6,8 +6,10 @@
 //! Usage: patchfarm-bench [JDK_DIR]   (default: the largest JDK under /usr/lib/jvm)
 //!        patchfarm-bench raft            (only the coordinator cluster against etcd)
 //!        patchfarm-bench sched           (only scheduling: 10,000 no-op jobs, 100 simulated agents)
+//!        patchfarm-bench campaign        (only campaigns: the demo and a 200-domain fleet)
 //!        patchfarm-bench layer DIR OUT   (internal: one layer build, for RSS measurement)
 
+mod campaign;
 mod raft;
 mod rebase;
 mod sched;
@@ -30,8 +32,13 @@ fn main() {
         raft::raft_bench();
         return;
     }
+    if args.get(1).map(String::as_str) == Some("campaign") {
+        campaign::campaign_bench();
+        return;
+    }
     if args.get(1).map(String::as_str) == Some("sched") {
         sched::sched_bench();
+        campaign::campaign_bench();
         return;
     }
     if args.get(1).map(String::as_str) == Some("layer") {
