@@ -137,6 +137,7 @@ async fn a_campaign_rebuilds_the_fleet_and_reports_the_domain_patches() {
             d["domainPatch"]["patch"],
             serde_json::json!({"spec": {"image": new_image}})
         );
+        assert!(d["sizeBytes"].as_u64().unwrap() > 1000, "{d}");
         let moved = matches!(
             d["name"].as_str().unwrap(),
             "payments" | "billing" | "orders"

@@ -9,6 +9,8 @@ use crate::api::new_request_id;
 use crate::campaign::{plan, report, CampaignFile, Plan};
 use anyhow::{bail, Context as _};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use patchfarm_engine::image::ImageRef;
+use patchfarm_engine::transport::{Registries, RegistryOptions};
 use patchfarm_proto::v1::*;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -247,7 +249,39 @@ async fn watch(farm: &FarmArgs, name: &str) -> anyhow::Result<()> {
     }
 }
 
-pub async fn run(ctx: &Context, farm: &FarmArgs, command: &CampaignCommand) -> anyhow::Result<()> {
+/// Adds `sizeBytes` (config + layers, as a pull sees it) to every domain's new image.
+async fn add_sizes(report: &mut serde_json::Value, registry: RegistryOptions) {
+    let registries = Registries::new(registry);
+    let Some(domains) = report["domains"].as_array_mut() else {
+        return;
+    };
+    for domain in domains {
+        let Some(Ok(ImageRef::Registry(image))) =
+            domain["newImage"].as_str().map(|i| i.parse::<ImageRef>())
+        else {
+            continue;
+        };
+        let client = registries.client(&image.registry).await;
+        let Ok((bytes, _)) = client.get_manifest(&image).await else {
+            continue;
+        };
+        let Ok(manifest) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        let layers: u64 = manifest["layers"]
+            .as_array()
+            .map(|l| l.iter().filter_map(|d| d["size"].as_u64()).sum())
+            .unwrap_or(0);
+        domain["sizeBytes"] = (layers + manifest["config"]["size"].as_u64().unwrap_or(0)).into();
+    }
+}
+
+pub async fn run(
+    ctx: &Context,
+    farm: &FarmArgs,
+    registry: RegistryOptions,
+    command: &CampaignCommand,
+) -> anyhow::Result<()> {
     match command {
         CampaignCommand::Plan { file } => {
             let (_, plan) = read_plan(file).await?;
@@ -330,7 +364,8 @@ pub async fn run(ctx: &Context, farm: &FarmArgs, command: &CampaignCommand) -> a
         CampaignCommand::Report { name, out } => {
             let (_, plan) = campaign(farm, name).await?;
             let jobs = jobs_of(farm, name).await?;
-            let value = report::build(&plan, &jobs)?;
+            let mut value = report::build(&plan, &jobs)?;
+            add_sizes(&mut value, registry).await;
             tokio::fs::create_dir_all(out)
                 .await
                 .with_context(|| format!("creating --out {}", out.display()))?;

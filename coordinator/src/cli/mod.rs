@@ -232,7 +232,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Copy(args) => copy::run(&ctx, &engine(&cli)?, args).await,
         Command::Cluster { command } => farm::cluster(&ctx, &cli.farm, command).await,
         Command::Jobs { command } => farm::jobs(&ctx, &cli.farm, command).await,
-        Command::Campaign { command } => campaign::run(&ctx, &cli.farm, command).await,
+        Command::Campaign { command } => {
+            let registry = registry_options(&cli.insecure_registries, &cli.registry_cas)?;
+            campaign::run(&ctx, &cli.farm, registry, command).await
+        }
         Command::Agents { command } => farm_cache::agents(&ctx, &cli.farm, command).await,
         Command::Certs { command } => certs::run(command),
     }
