@@ -192,6 +192,9 @@ domains:
     assert!(err.contains("unknown base \"wls15\""), "{err}");
     assert!(err.contains("duplicate domain name \"payments\""), "{err}");
     assert!(err.contains("domainHomeSourceType \"Image\""), "{err}");
+    // Submitting is refused the same way, before anything reaches a farm.
+    let err = pf.fails(&["campaign", "submit", &file.display().to_string()]);
+    assert!(err.contains("3 problem(s)"), "{err}");
     let fine = std::fs::read_to_string(&file)
         .unwrap()
         .replace("wls15", "wls14")

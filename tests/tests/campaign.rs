@@ -170,6 +170,38 @@ async fn a_campaign_rebuilds_the_fleet_and_reports_the_domain_patches() {
         "{md}"
     );
 
+    // A base that cannot be built: its dependents are cancelled, naming why; nothing hangs.
+    let broken = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("name: cpu-2026-10", "name: broken")
+        .replace("jdkVersion: \"17\"", "jdkVersion: \"99\"");
+    let broken_file = farm.dir.path().join("broken.yaml");
+    std::fs::write(&broken_file, broken).unwrap();
+    let out = farm.cli(&[
+        "campaign",
+        "submit",
+        &broken_file.display().to_string(),
+        "--wait",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("did not succeed"), "{stderr}");
+    let status = farm.ok(&["--json", "campaign", "status", "broken"]);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    for job in status.as_array().unwrap() {
+        let key = job["requestId"].as_str().unwrap();
+        if key.ends_with("/base/wls14") {
+            assert_eq!(job["state"], "failed", "{job}");
+            assert!(job["error"].as_str().unwrap().contains("jdk_99"), "{job}");
+        } else {
+            assert_eq!(job["state"], "cancelled", "{job}");
+            assert!(
+                job["error"].as_str().unwrap().contains("did not succeed"),
+                "{job}"
+            );
+        }
+    }
+
     // Submitting the same file again changes nothing: the same jobs come back.
     let again = farm.ok(&["--json", "campaign", "submit", &file]);
     let again: serde_json::Value = serde_json::from_str(again.trim()).unwrap();
