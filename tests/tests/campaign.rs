@@ -202,6 +202,33 @@ async fn a_campaign_rebuilds_the_fleet_and_reports_the_domain_patches() {
         }
     }
 
+    // `campaign cancel` stops a campaign whose base hangs on a registry that never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("name: cpu-2026-10", "name: hung")
+        .replace(
+            &farm.base,
+            &format!("{}/os/none:1", silent.local_addr().unwrap()),
+        );
+    let hung_file = farm.dir.path().join("hung.yaml");
+    std::fs::write(&hung_file, hung).unwrap();
+    farm.ok(&["campaign", "submit", &hung_file.display().to_string()]);
+    farm.leased_job(std::time::Duration::from_secs(30)).await;
+    let cancelled = farm.ok(&["campaign", "cancel", "hung"]);
+    assert!(
+        cancelled.contains("8 job(s) cancelled"),
+        "{cancelled}: {}",
+        farm.ok(&["campaign", "status", "hung"])
+    );
+    let status = farm.ok(&["--json", "campaign", "status", "hung"]);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert!(status
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|j| j["state"] == "cancelled" && j["error"] == "campaign hung cancelled"));
+
     // Submitting the same file again changes nothing: the same jobs come back.
     let again = farm.ok(&["--json", "campaign", "submit", &file]);
     let again: serde_json::Value = serde_json::from_str(again.trim()).unwrap();

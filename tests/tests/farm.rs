@@ -184,9 +184,17 @@ async fn thirty_mixed_jobs_survive_an_agent_and_the_leader_dying() {
     assert_eq!(ids.len() + 2, 30);
 
     // SIGKILL the agent of a running job: the job must complete elsewhere.
-    let victim = farm.leased_job(Duration::from_secs(30)).await;
-    let victim_agent = victim.lease.as_ref().unwrap().agent.clone();
-    farm.kill_agent(&victim_agent);
+    // (A job may finish between being seen leased and the kill: then try another one.)
+    let (victim, victim_agent) = loop {
+        let victim = farm.leased_job(Duration::from_secs(30)).await;
+        let agent = victim.lease.as_ref().unwrap().agent.clone();
+        farm.kill_agent(&agent);
+        let now = farm.job(&victim.id).await;
+        if now.state() == JobState::Leased && now.lease == victim.lease {
+            break (victim, agent);
+        }
+        farm.restart_agent(&agent);
+    };
     // Then the leader, while jobs are still running.
     let leader = farm.cluster.wait_leader(&[1, 2, 3]).await;
     farm.cluster.kill(leader);

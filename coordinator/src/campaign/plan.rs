@@ -72,13 +72,22 @@ fn copies(file: &CampaignFile, key: &str, path: &str, jobs: &mut Vec<PlannedJob>
     }
 }
 
+/// A base's `REPOSITORY:TAG`, its template filled: `{campaign}`, `{base}`, `{version}`.
+fn base_path(file: &CampaignFile, base: &super::file::Base) -> String {
+    base.tag
+        .replace("{campaign}", &file.name)
+        .replace("{base}", &base.name)
+        .replace("{version}", &base.version)
+}
+
 /// The plan of a valid campaign file.
 pub fn plan(file: &CampaignFile) -> Plan {
     let primary = &file.registries[0];
     let mut jobs = Vec::new();
     for base in &file.bases {
         let key = format!("base/{}", base.name);
-        let tag = format!("{primary}/{}", base.tag);
+        let path = base_path(file, base);
+        let tag = format!("{primary}/{path}");
         let mut args = vec![
             "--tag".into(),
             tag.clone(),
@@ -123,7 +132,7 @@ pub fn plan(file: &CampaignFile) -> Plan {
             inputs,
             pushes: tag,
         });
-        copies(file, &key, &base.tag, &mut jobs);
+        copies(file, &key, &path, &mut jobs);
     }
 
     let mut domains = Vec::new();
@@ -134,7 +143,7 @@ pub fn plan(file: &CampaignFile) -> Plan {
             .bases
             .iter()
             .find(|b| b.name == domain.base)
-            .map(|b| format!("{primary}/{}", b.tag))
+            .map(|b| format!("{primary}/{}", base_path(file, b)))
             .expect("validated");
         let rebase = match source_type {
             SourceType::DomainInImage => Some("rebase: the domain home moves onto the new base"),

@@ -14,7 +14,7 @@ bases:
     jdkVersion: "17"
     fromImage: registry.eu.example.com:5000/os/oraclelinux:9
     recommendedPatches: true
-    tag: wls/base:12.2.1.4-2026-10
+    tag: "wls/base:{version}-{campaign}"
 domains:
   - {name: payments, namespace: prod, domainHomeSourceType: DomainInImage,
      image: registry.eu.example.com:5000/domains/payments:7, base: wls14}
@@ -59,8 +59,8 @@ fn the_example_plans_bases_first_then_what_each_source_type_needs() {
     assert_eq!(
         plan.jobs[1].args,
         [
-            "registry.eu.example.com:5000/wls/base:12.2.1.4-2026-10",
-            "registry.us.example.com/mirror/wls/base:12.2.1.4-2026-10"
+            "registry.eu.example.com:5000/wls/base:12.2.1.4.0-cpu-2026-10",
+            "registry.us.example.com/mirror/wls/base:12.2.1.4.0-cpu-2026-10"
         ]
     );
     let payments = &plan.jobs[2];

@@ -341,7 +341,14 @@ pub async fn run(
         CampaignCommand::Cancel { name } => {
             let client = farm.client()?;
             let mut cancelled = 0;
-            for job in jobs_of(farm, name).await?.iter().filter(|j| is_open(j)) {
+            // Last stage first, so no job is cancelled for its dependency before the campaign's
+            // own reason reaches it.
+            for job in jobs_of(farm, name)
+                .await?
+                .iter()
+                .rev()
+                .filter(|j| is_open(j))
+            {
                 let request = CancelJobRequest {
                     request_id: new_request_id(),
                     id: job.id.clone(),
