@@ -138,15 +138,20 @@ echo "== patchfarm update --patches: one new layer with only the changed jar and
 "$pf" update --fromImage "$central/wls/base:12.2.1.4" --tag "$central/wls/base:12.2.1.4-psu" --patches 37000001_12.2.1.4.0
 "$pf" inspect --image "$central/wls/base:12.2.1.4-psu" --patches
 
+dii() { # NAME BASE: a Domain-in-Image domain made by another tool (umoci) on BASE
+  local name=$1 base=$2 dir="$work/dii-$1"
+  skopeo copy -q --src-tls-verify=false "docker://$base" "oci:$dir:x"
+  umoci unpack --image "$dir:x" "$dir-b" >/dev/null
+  mkdir -p "$dir-b/rootfs/u01/domains/$name/security" "$dir-b/rootfs/u01/domains/$name/config"
+  head -c 64 /dev/urandom > "$dir-b/rootfs/u01/domains/$name/security/SerializedSystemIni.dat"
+  echo "<domain><name>$name</name></domain>" > "$dir-b/rootfs/u01/domains/$name/config/config.xml"
+  umoci repack --image "$dir:x" "$dir-b" >/dev/null
+  umoci config --image "$dir:x" --config.env "DOMAIN_HOME=/u01/domains/$name" \
+    --config.workingdir "/u01/domains/$name" >/dev/null
+  skopeo copy -q --dest-tls-verify=false "oci:$dir:x" "docker://$central/domains/$name:1"
+}
 echo "== a Domain-in-Image domain made by another tool (umoci) on the unpatched base"
-skopeo copy -q --src-tls-verify=false "docker://$central/wls/base:12.2.1.4" "oci:$work/dom:x"
-umoci unpack --image "$work/dom:x" "$work/dom-bundle" >/dev/null
-mkdir -p "$work/dom-bundle/rootfs/u01/domains/base_domain/security" "$work/dom-bundle/rootfs/u01/domains/base_domain/config"
-head -c 64 /dev/urandom > "$work/dom-bundle/rootfs/u01/domains/base_domain/security/SerializedSystemIni.dat"
-echo '<domain><name>demo</name></domain>' > "$work/dom-bundle/rootfs/u01/domains/base_domain/config/config.xml"
-umoci repack --image "$work/dom:x" "$work/dom-bundle" >/dev/null
-umoci config --image "$work/dom:x" --config.env DOMAIN_HOME=/u01/domains/base_domain --config.workingdir /u01/domains/base_domain >/dev/null
-skopeo copy -q --dest-tls-verify=false "oci:$work/dom:x" "docker://$central/domains/demo:1"
+dii demo "$central/wls/base:12.2.1.4"
 echo "== patchfarm rebase onto the patched base: a new manifest, the domain layer reused by digest"
 "$pf" rebase --sourceImage "$central/domains/demo:1" --targetImage "$central/wls/base:12.2.1.4-psu" --tag "$central/domains/demo:1-psu"
 echo "== the farm: one coordinator (raft, mTLS), two agents, installers in the artifact store"
@@ -184,18 +189,7 @@ YAML
 echo "-- today's fleet: six domains on last quarter's base (all three domain home source types)"
 old="$central/wls/base:2026-07"
 "$pf" create --wait --tag "$old" --fromImage "$central/busybox:1" --jdkVersion demo
-dii() { # name: a Domain-in-Image domain made with umoci on the old base
-  local name=$1 dir="$work/dii-$1"
-  skopeo copy -q --src-tls-verify=false "docker://$old" "oci:$dir:x"
-  umoci unpack --image "$dir:x" "$dir-b" >/dev/null
-  mkdir -p "$dir-b/rootfs/u01/domains/$name/security" "$dir-b/rootfs/u01/domains/$name/config"
-  head -c 64 /dev/urandom > "$dir-b/rootfs/u01/domains/$name/security/SerializedSystemIni.dat"
-  echo "<domain><name>$name</name></domain>" > "$dir-b/rootfs/u01/domains/$name/config/config.xml"
-  umoci repack --image "$dir:x" "$dir-b" >/dev/null
-  umoci config --image "$dir:x" --config.env "DOMAIN_HOME=/u01/domains/$name" >/dev/null
-  skopeo copy -q --dest-tls-verify=false "oci:$dir:x" "docker://$central/domains/$name:1"
-}
-dii payments; dii billing
+dii payments "$old"; dii billing "$old"
 # A Model-in-Image domain whose model lives in its image (WDT and the model move with a rebase).
 dir="$work/mii-orders"
 skopeo copy -q --src-tls-verify=false "docker://$old" "oci:$dir:x"

@@ -56,24 +56,17 @@ struct Args {
 fn main() -> std::process::ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,h2=warn,tower=warn"));
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if args.log_format == "json" {
-        subscriber.json().init();
-    } else {
-        subscriber.init();
-    }
-    patchfarm_coordinator::cli::run_to_exit(run(args))
+    let logging = patchfarm_coordinator::cli::init_daemon_logging(
+        &args.log_format,
+        "info,h2=warn,tower=warn",
+    );
+    patchfarm_coordinator::cli::run_to_exit(async move {
+        logging?;
+        run(args).await
+    })
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    if !matches!(args.log_format.as_str(), "text" | "json") {
-        anyhow::bail!("--log-format {:?}: expected text or json", args.log_format);
-    }
     if args.slots == 0 {
         anyhow::bail!("--slots must be 1 or more");
     }

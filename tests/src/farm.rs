@@ -212,20 +212,11 @@ impl Farm {
 
     /// Waits until every job in `ids` has ended; returns them.
     pub async fn wait_done(&self, ids: &[String], within: Duration) -> Vec<Job> {
-        let client = self.cluster.client();
         let deadline = Instant::now() + within;
         loop {
             let mut jobs = Vec::new();
             for id in ids {
-                let request = GetJobRequest { id: id.clone() };
-                let job = client
-                    .call(|mut c| {
-                        let request = request.clone();
-                        async move { c.get_job(request).await }
-                    })
-                    .await
-                    .unwrap();
-                jobs.push(job);
+                jobs.push(self.job(id).await);
             }
             let open: Vec<_> = jobs
                 .iter()

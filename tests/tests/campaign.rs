@@ -4,19 +4,8 @@
 //! mirror. Checks the report against the registries and the domains' bytes.
 
 use patchfarm_e2e::farm::Farm;
-use patchfarm_e2e::wls::{self, derive, unpack, DOMAIN, DOMAIN_CONFIG, INI, PSU};
-use patchfarm_e2e::{run, Registry};
-use std::process::Command;
-
-fn digest_in(reference: &str) -> String {
-    let raw = run(Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{reference}")));
-    format!(
-        "sha256:{}",
-        patchfarm_engine::digest::Digest::of_bytes(raw.as_bytes()).hex()
-    )
-}
+use patchfarm_e2e::wls::{self, derive, raw_digest, unpack, DOMAIN, DOMAIN_CONFIG, INI, PSU};
+use patchfarm_e2e::Registry;
 
 /// Today's fleet: domains on an unpatched base (made once per farm).
 fn today(farm: &Farm) {
@@ -125,10 +114,10 @@ async fn a_campaign_rebuilds_the_fleet_and_reports_the_domain_patches() {
         let new_image = d["newImage"].as_str().unwrap();
         let (repo, digest) = new_image.split_once('@').unwrap();
         // In every registry of the campaign, by digest.
-        assert_eq!(digest_in(new_image), digest);
+        assert_eq!(raw_digest(new_image), digest);
         let path = repo.strip_prefix(&format!("{host}/")).unwrap();
         assert_eq!(
-            digest_in(&format!("{}/mirror/{path}@{digest}", mirror.host())),
+            raw_digest(&format!("{}/mirror/{path}@{digest}", mirror.host())),
             digest
         );
         // The Domain patch: a merge patch of spec.image, by digest, and nothing else.

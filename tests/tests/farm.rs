@@ -3,13 +3,14 @@
 //! agent and then the leader are killed with SIGKILL. Images are checked with skopeo and umoci.
 
 use patchfarm_e2e::farm::Farm;
+use patchfarm_e2e::tools::write_wdt_zip;
 use patchfarm_e2e::weblogic::JAR;
-use patchfarm_e2e::wls::{self, derive, jar_entry, unpack, DOMAIN, DOMAIN_CONFIG, INI, PSU, REC};
-use patchfarm_e2e::{run, tools::write_wdt_zip};
+use patchfarm_e2e::wls::{
+    self, derive, jar_entry, raw_digest, unpack, DOMAIN, DOMAIN_CONFIG, INI, PSU, REC,
+};
 use patchfarm_proto::v1::agent_api_client::AgentApiClient;
 use patchfarm_proto::v1::{CompleteRequest, Job, JobState};
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::time::Duration;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
@@ -17,17 +18,6 @@ fn pushed_digest(job: &Job) -> (String, String) {
     assert_eq!(job.digests.len(), 1, "{job:?}");
     let (reference, digest) = job.digests[0].split_once('@').unwrap();
     (reference.to_string(), digest.to_string())
-}
-
-/// The digest skopeo reads from the registry for `reference`.
-fn skopeo_digest(reference: &str) -> String {
-    let out = run(Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false", "--raw"])
-        .arg(format!("docker://{reference}")));
-    format!(
-        "sha256:{}",
-        patchfarm_engine::digest::Digest::of_bytes(out.as_bytes()).hex()
-    )
 }
 
 /// Completes `job` as agent `name` with the fencing token it held then.
@@ -239,7 +229,7 @@ async fn thirty_mixed_jobs_survive_an_agent_and_the_leader_dying() {
         let (kind, expected_ref) = &ids[&job.id];
         let (reference, digest) = pushed_digest(job);
         assert_eq!(&reference, expected_ref);
-        assert_eq!(skopeo_digest(&reference), digest, "{reference}");
+        assert_eq!(raw_digest(&reference), digest, "{reference}");
         by_kind.entry(kind).or_default().push((reference, digest));
     }
     // Same inputs, same digest, whichever agent built it: unpatched creates agree, patched too.

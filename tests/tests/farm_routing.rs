@@ -109,6 +109,37 @@ async fn jobs_follow_their_installers_and_each_is_fetched_once_per_agent() {
     assert!(fetches <= 3 * VERSIONS.len());
 }
 
+/// Submits an auxiliary image whose base sits on `silent` (a registry that never answers) and
+/// waits until an agent is running it.
+async fn start_hung_job(
+    farm: &Farm,
+    silent: &std::net::TcpListener,
+    model: &str,
+    tag: &str,
+) -> String {
+    let hung = farm.submit(&[
+        "createAuxImage",
+        "--tag",
+        &format!("{}/bad/{tag}", farm.registry.host()),
+        "--fromImage",
+        &format!("{}/base/none:1", silent.local_addr().unwrap()),
+        "--wdtModel",
+        model,
+        "--wdtVersion",
+        "none",
+    ]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while farm.job(&hung).await.progress != "running createAuxImage" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            farm.job(&hung).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    hung
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_inputs_fail_clearly_and_push_nothing_and_bad_agents_are_refused() {
     let mut farm = Farm::start(1, &[]);
@@ -181,26 +212,7 @@ async fn bad_inputs_fail_clearly_and_push_nothing_and_bad_agents_are_refused() {
 
     // A cancel reaches a running job: this one hangs on a registry that never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let hung = farm.submit(&[
-        "createAuxImage",
-        "--tag",
-        &format!("{host}/bad/hung:1"),
-        "--fromImage",
-        &format!("{}/base/none:1", silent.local_addr().unwrap()),
-        "--wdtModel",
-        &model,
-        "--wdtVersion",
-        "none",
-    ]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while farm.job(&hung).await.progress != "running createAuxImage" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{:?}",
-            farm.job(&hung).await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let hung = start_hung_job(&farm, &silent, &model, "hung:1").await;
     farm.ok(&["jobs", "cancel", &hung]);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !farm.agent_log("agent-1").contains(&format!("job={hung}"))
@@ -216,26 +228,7 @@ async fn bad_inputs_fail_clearly_and_push_nothing_and_bad_agents_are_refused() {
     assert_eq!(farm.job(&hung).await.state(), JobState::Cancelled);
 
     // SIGTERM drains: a job still running when the drain timeout ends is handed back.
-    let hung = farm.submit(&[
-        "createAuxImage",
-        "--tag",
-        &format!("{host}/bad/hung:2"),
-        "--fromImage",
-        &format!("{}/base/none:1", silent.local_addr().unwrap()),
-        "--wdtModel",
-        &model,
-        "--wdtVersion",
-        "none",
-    ]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while farm.job(&hung).await.progress != "running createAuxImage" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{:?}",
-            farm.job(&hung).await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let hung = start_hung_job(&farm, &silent, &model, "hung:2").await;
     assert!(farm.terminate_agent("agent-1"), "the agent exits cleanly");
     let handed_back = farm.job(&hung).await;
     assert_eq!(handed_back.state(), JobState::Queued, "{handed_back:?}");

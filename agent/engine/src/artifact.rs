@@ -3,7 +3,7 @@
 //! item is one blob plus a small artifact manifest tagged `sha256-<hex>`, so registry garbage
 //! collection keeps it and `skopeo`/`oras` can list it.
 
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::Digest;
 use crate::image::manifest::{canonical_json, Descriptor};
 use crate::image::media;
 use crate::transport::{layout, Registries, TransportError};
@@ -216,36 +216,23 @@ fn copy_verified(
     digest: &Digest,
     dest: &Path,
 ) -> Result<(), ArtifactError> {
-    let mut input = match std::fs::File::open(source) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ArtifactError::Missing {
+    match layout::copy_verified(source, dest, digest) {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(actual)) => Err(ArtifactError::Corrupt {
+            store: store.into(),
+            digest: digest.to_string(),
+            actual: actual.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !source.exists() => {
+            Err(ArtifactError::Missing {
                 store: store.into(),
                 digest: digest.to_string(),
             })
         }
-        Err(e) => return Err(io(format!("reading {}", source.display()))(e)),
-    };
-    let dir = dest.parent().expect("destination has a parent");
-    std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
-    let temp = tempfile::Builder::new()
-        .prefix(".fetch-")
-        .tempfile_in(dir)
-        .map_err(io(format!("creating a temp file in {}", dir.display())))?;
-    let mut writer = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, temp.as_file()));
-    std::io::copy(&mut input, &mut writer).map_err(io(format!("copying {}", source.display())))?;
-    let (buffered, actual, _) = writer.finish();
-    buffered
-        .into_inner()
-        .map_err(|e| io(format!("writing {}", dest.display()))(e.into_error()))?;
-    if &actual != digest {
-        return Err(ArtifactError::Corrupt {
-            store: store.into(),
-            digest: digest.to_string(),
-            actual: actual.to_string(),
-        });
+        Err(e) => Err(io(format!(
+            "copying {} to {}",
+            source.display(),
+            dest.display()
+        ))(e)),
     }
-    temp.persist(dest)
-        .map_err(|e| io(format!("renaming into {}", dest.display()))(e.error))?;
-    Ok(())
 }

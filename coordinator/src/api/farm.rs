@@ -53,13 +53,6 @@ fn job_of(outcome: Outcome) -> Result<Job, Status> {
     }
 }
 
-fn is_done(job: &Job) -> bool {
-    matches!(
-        job.state(),
-        JobState::Succeeded | JobState::Failed | JobState::Cancelled
-    )
-}
-
 impl FarmService {
     async fn submit(&self, req: SubmitJobRequest) -> Result<Job, Status> {
         let id = request_id(&req.request_id);
@@ -215,7 +208,7 @@ impl Farm for FarmService {
         let state = self.node.state.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
-            let mut done = is_done(&current);
+            let mut done = crate::state::ended(&current);
             if tx.send(Ok(current)).await.is_err() {
                 return;
             }
@@ -232,7 +225,7 @@ impl Farm for FarmService {
                     }
                     Err(_) => break,
                 };
-                done = is_done(&job);
+                done = crate::state::ended(&job);
                 if tx.send(Ok(job)).await.is_err() {
                     break;
                 }

@@ -71,25 +71,17 @@ fn main() -> std::process::ExitCode {
     // tonic (ring) and oci-client may each bring a rustls backend; pick one explicitly.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,slog=warn,h2=warn,tower=warn")
-    });
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if args.log_format == "json" {
-        subscriber.json().init();
-    } else {
-        subscriber.init();
-    }
-    patchfarm_coordinator::cli::run_to_exit(run(args))
+    let logging = patchfarm_coordinator::cli::init_daemon_logging(
+        &args.log_format,
+        "info,slog=warn,h2=warn,tower=warn",
+    );
+    patchfarm_coordinator::cli::run_to_exit(async move {
+        logging?;
+        run(args).await
+    })
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    if !matches!(args.log_format.as_str(), "text" | "json") {
-        anyhow::bail!("--log-format {:?}: expected text or json", args.log_format);
-    }
     let mut peers = std::collections::HashMap::new();
     for peer in &args.peers {
         let (id, address) = parse_node(peer).with_context(|| format!("--peer {peer}"))?;

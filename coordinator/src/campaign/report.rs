@@ -57,10 +57,7 @@ pub fn build(plan: &Plan, jobs: &[Job]) -> Result<Value, ReportError> {
                 key: key.to_string(),
             })
     };
-    let open = jobs
-        .iter()
-        .filter(|j| matches!(j.state(), JobState::Queued | JobState::Leased))
-        .count();
+    let open = jobs.iter().filter(|j| !crate::state::ended(j)).count();
     if open > 0 {
         return Err(ReportError::Running {
             campaign: plan.campaign.clone(),

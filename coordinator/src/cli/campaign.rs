@@ -7,6 +7,7 @@ use super::farm::FarmArgs;
 use super::Context;
 use crate::api::new_request_id;
 use crate::campaign::{plan, report, CampaignFile, Plan};
+use crate::state::ended;
 use anyhow::{bail, Context as _};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use patchfarm_engine::image::ImageRef;
@@ -113,10 +114,6 @@ fn stage(key: &str) -> &'static str {
     }
 }
 
-fn is_open(job: &Job) -> bool {
-    matches!(job.state(), JobState::Queued | JobState::Leased)
-}
-
 async fn submit(ctx: &Context, farm: &FarmArgs, file: &PathBuf) -> anyhow::Result<()> {
     let (text, plan) = read_plan(file).await?;
     let parsed = CampaignFile::parse("", &text)?;
@@ -210,7 +207,7 @@ async fn watch(farm: &FarmArgs, name: &str) -> anyhow::Result<()> {
                 .iter()
                 .filter(|j| stage(&key_of(j)) == *stage_name)
                 .collect();
-            bar.set_position(mine.iter().filter(|j| !is_open(j)).count() as u64);
+            bar.set_position(mine.iter().filter(|j| ended(j)).count() as u64);
             let running = mine
                 .iter()
                 .filter(|j| j.state() == JobState::Leased)
@@ -221,7 +218,7 @@ async fn watch(farm: &FarmArgs, name: &str) -> anyhow::Result<()> {
                 .count();
             bar.set_message(format!("{running} running, {failed} failed"));
         }
-        if !jobs.is_empty() && jobs.iter().all(|j| !is_open(j)) {
+        if !jobs.is_empty() && jobs.iter().all(ended) {
             for (_, bar) in &stages {
                 bar.finish();
             }
@@ -302,7 +299,7 @@ pub async fn run(
                 .campaigns;
             for c in campaigns {
                 let jobs = jobs_of(farm, &c.name).await?;
-                let done = jobs.iter().filter(|j| !is_open(j)).count();
+                let done = jobs.iter().filter(|j| ended(j)).count();
                 let failed = jobs
                     .iter()
                     .filter(|j| matches!(j.state(), JobState::Failed | JobState::Cancelled))
@@ -347,7 +344,7 @@ pub async fn run(
                 .await?
                 .iter()
                 .rev()
-                .filter(|j| is_open(j))
+                .filter(|j| !ended(j))
             {
                 let request = CancelJobRequest {
                     request_id: new_request_id(),

@@ -250,6 +250,23 @@ pub fn main() -> std::process::ExitCode {
     run_to_exit(run(cli))
 }
 
+/// Logging for the daemons (`patchfarm-coordinator`, `patchfarm-agent`): `RUST_LOG` or
+/// `default`, to stderr, colour only on a terminal, `json` or `text`.
+pub fn init_daemon_logging(log_format: &str, default: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match log_format {
+        "json" => subscriber.json().init(),
+        "text" => subscriber.init(),
+        other => anyhow::bail!("--log-format {other:?}: expected text or json"),
+    }
+    Ok(())
+}
+
 /// Runs a binary's async main on a multi-threaded runtime; an error prints its whole cause
 /// chain and exits non-zero. Shared by `patchfarm` and `patchfarm-coordinator`.
 pub fn run_to_exit(

@@ -6,9 +6,7 @@ use super::farm::{job_json, FarmArgs};
 use super::Context;
 use crate::api::new_request_id;
 use anyhow::{bail, Context as _};
-use indicatif::{ProgressBar, ProgressStyle};
 use patchfarm_proto::v1::*;
-use std::io::IsTerminal;
 use std::time::Duration;
 
 /// What a verb contributes to its job: its kind and the cache keys it reads.
@@ -155,24 +153,10 @@ pub async fn run(ctx: &Context, farm: &FarmArgs, inputs: Inputs) -> anyhow::Resu
     }
 }
 
-fn finished(job: &Job) -> bool {
-    matches!(
-        job.state(),
-        JobState::Succeeded | JobState::Failed | JobState::Cancelled
-    )
-}
-
 /// Watches the job until it ends, through coordinator failures (the watch is re-opened on
 /// whichever node answers).
 pub async fn follow(client: &crate::client::FarmClient, id: &str) -> anyhow::Result<Job> {
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("template"));
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = super::progress::step(&format!("following {id}"));
     loop {
         let request = WatchJobRequest { id: id.to_string() };
         let stream = client
@@ -192,7 +176,7 @@ pub async fn follow(client: &crate::client::FarmClient, id: &str) -> anyhow::Res
                 job.state().as_str_name().to_lowercase(),
                 job.progress
             ));
-            if finished(&job) {
+            if crate::state::ended(&job) {
                 bar.finish_and_clear();
                 return Ok(job);
             }

@@ -150,6 +150,14 @@ pub fn lease(txn: &mut Txn<'_>, index: u64, now: i64, req: &LeaseJobs) -> Applie
     Ok(Ok(LeaseResponse { jobs: leased }))
 }
 
+/// A job that will not change any more: succeeded, failed or cancelled.
+pub fn ended(job: &Job) -> bool {
+    matches!(
+        job.state(),
+        JobState::Succeeded | JobState::Failed | JobState::Cancelled
+    )
+}
+
 /// The job, if `token` is its current lease's fencing token; otherwise why not.
 fn fenced(txn: &Txn<'_>, id: &str, token: u64) -> Applied<Job> {
     let Some(job) = load(txn, id)? else {

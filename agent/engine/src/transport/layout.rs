@@ -145,23 +145,39 @@ pub fn put_blob_file(dir: &Path, digest: &Digest, source: &Path) -> Result<u64, 
             format!("cannot copy blob {digest} from {}: {e}", source.display()),
         )
     };
-    let temp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(path.parent().expect("blob dir"))
-        .map_err(fail)?;
-    let mut input = File::open(source).map_err(fail)?;
-    let mut writer = crate::digest::HashingWriter::new(temp.as_file());
-    std::io::copy(&mut input, &mut writer).map_err(fail)?;
-    let (_, actual, size) = writer.finish();
-    if &actual != digest {
-        return Err(TransportError::DigestMismatch {
+    match copy_verified(source, &path, digest).map_err(fail)? {
+        Ok(size) => Ok(size),
+        Err(actual) => Err(TransportError::DigestMismatch {
             what: format!("blob file {}", source.display()),
             expected: digest.to_string(),
             actual: actual.to_string(),
-        });
+        }),
     }
-    temp.persist(&path).map_err(|e| fail(e.error))?;
-    Ok(size)
+}
+
+/// Copies `source` to `dest` through a temp file beside `dest`, hashing on the way; `dest`
+/// appears (by rename) only when the content has `digest`. `Ok(Err(actual))`: it did not.
+pub fn copy_verified(
+    source: &Path,
+    dest: &Path,
+    digest: &Digest,
+) -> std::io::Result<Result<u64, Digest>> {
+    let dir = dest.parent().expect("destination has a parent");
+    std::fs::create_dir_all(dir)?;
+    let temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    let mut input = File::open(source)?;
+    let mut writer = crate::digest::HashingWriter::new(std::io::BufWriter::with_capacity(
+        1 << 20,
+        temp.as_file(),
+    ));
+    std::io::copy(&mut input, &mut writer)?;
+    let (buffered, actual, size) = writer.finish();
+    buffered.into_inner().map_err(|e| e.into_error())?;
+    if &actual != digest {
+        return Ok(Err(actual));
+    }
+    temp.persist(dest).map_err(|e| e.error)?;
+    Ok(Ok(size))
 }
 
 /// Points `tag` at `manifest` in `index.json` (replacing an older entry for that tag), under a lock.

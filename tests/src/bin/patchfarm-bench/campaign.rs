@@ -32,12 +32,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 
 /// Sum of config and layer sizes of `reference` (the image's size as a pull would see it).
 fn image_size(reference: &str) -> u64 {
-    let raw = patchfarm_e2e::run(
-        std::process::Command::new("skopeo")
-            .args(["inspect", "--raw", "--tls-verify=false"])
-            .arg(format!("docker://{reference}")),
-    );
-    let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let manifest = wls::raw(reference);
     let layers: u64 = manifest["layers"]
         .as_array()
         .map(|l| l.iter().map(|d| d["size"].as_u64().unwrap_or(0)).sum())
