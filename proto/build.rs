@@ -7,6 +7,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // `patchfarm jobs show --json` prints specs and outcomes as they are on the wire.
+        .type_attribute(".", "#[derive(serde::Serialize)]")
+        .type_attribute(".", "#[serde(rename_all = \"camelCase\")]")
         .compile_protos(&["patchfarm.proto", "state.proto"], &["."])?;
     println!("cargo:rerun-if-changed=patchfarm.proto");
     println!("cargo:rerun-if-changed=state.proto");

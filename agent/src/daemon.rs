@@ -5,7 +5,8 @@
 
 use crate::fetcher::Fetcher;
 use patchfarm_coordinator::client::FarmClient;
-use patchfarm_engine::transport::{RegistryOptions, TransportError};
+use patchfarm_engine::recipe::Engine;
+use patchfarm_engine::transport::{Registries, RegistryOptions};
 use patchfarm_proto::v1::*;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -227,16 +228,22 @@ impl Agent {
         );
     }
 
-    /// Runs one job; `Ok(pushed)` or `Err((error, permanent))`.
+    /// Runs one job: its outcome, or (error, permanent, log lines so far).
     async fn execute(
         &self,
         job: &Job,
         token: u64,
-    ) -> Result<(Vec<String>, String), (String, bool, String)> {
+    ) -> Result<(JobOutcome, String), (String, bool, String)> {
         let spec = job.spec.clone().unwrap_or_default();
-        tracing::info!(job = %job.id, kind = %spec.kind, attempt = job.attempts, "job started");
-        if spec.kind == "noop" {
-            return Ok((Vec::new(), String::new()));
+        // The coordinator validated the spec at submission; reading it again here guards
+        // against a coordinator of another release.
+        let typed = match patchfarm_jobs::Job::from_spec(&spec) {
+            Ok(typed) => typed,
+            Err(e) => return Err((format!("the job's spec: {e}"), true, String::new())),
+        };
+        tracing::info!(job = %job.id, verb = typed.verb(), attempt = job.attempts, "job started");
+        if matches!(typed, patchfarm_jobs::Job::Noop) {
+            return Ok((JobOutcome::default(), String::new()));
         }
         self.progress(
             &job.id,
@@ -260,7 +267,8 @@ impl Agent {
             }
         };
         let fetcher = self.fetcher.clone();
-        let inputs = spec.inputs.clone();
+        let inputs = typed.inputs();
+        let wanted = inputs.len();
         let synced = tokio::task::spawn_blocking(move || {
             fetcher.sync(&catalog)?;
             // Which inputs are here already (the affinity hit the scheduler aimed for).
@@ -282,37 +290,49 @@ impl Agent {
             Err(e) => return Err((format!("local cache: {e}"), false, String::new())),
         };
         let inputs_line = format!(
-            "inputs: {held} of {} already in {}'s cache\n",
-            spec.inputs.len(),
+            "inputs: {held} of {wanted} already in {}'s cache\n",
             self.options.name
         );
         self.progress(
             &job.id,
             token,
-            &format!("running {}", spec.kind),
+            &format!("running {}", typed.verb()),
             &inputs_line,
         )
         .await;
-        // The verb's future is not provably Send (higher-ranked closures inside the engine's
+        let engine = match Engine::source_date_epoch_from_env() {
+            Ok(source_date_epoch) => Engine {
+                cache: self.fetcher.cache(),
+                registries: Registries::new(self.options.registry.clone()),
+                source_date_epoch,
+            },
+            Err(e) => return Err((e.to_string(), true, inputs_line)),
+        };
+        // The job's future is not provably Send (higher-ranked closures inside the engine's
         // push), so it runs on a blocking thread driven by this runtime; dropping this future
         // (cancel, lapsed lease, drain) stops it through the token.
         let stop = CancellationToken::new();
         let _stop_on_drop = stop.clone().drop_guard();
-        let (cache, registry) = (self.fetcher.cache(), self.options.registry.clone());
-        let (kind, args) = (spec.kind.clone(), spec.args.clone());
         let runtime = tokio::runtime::Handle::current();
         let built = tokio::task::spawn_blocking(move || {
             runtime.block_on(async move {
                 tokio::select! {
-                    built = patchfarm_coordinator::cli::execute(cache, registry, kind, args) => Some(built),
+                    built = patchfarm_jobs::run(&engine, &typed, &|_| {}) => Some(built),
                     _ = stop.cancelled() => None,
                 }
             })
         })
         .await;
         match built {
-            Ok(Some(Ok(pushed))) => Ok((pushed, inputs_line)),
-            Ok(Some(Err(e))) => Err((format!("{e:#}"), !retryable(&e), inputs_line)),
+            Ok(Some(Ok(outcome))) => Ok((outcome.to_wire(), inputs_line)),
+            Ok(Some(Err(e))) => {
+                let permanent = !e.is_transient();
+                Err((
+                    format!("{:#}", anyhow::Error::new(e)),
+                    permanent,
+                    inputs_line,
+                ))
+            }
             Ok(None) => Err(("stopped".into(), false, inputs_line)),
             Err(e) => Err((format!("the build task failed: {e}"), false, inputs_line)),
         }
@@ -341,28 +361,46 @@ impl Agent {
         &self,
         job: &Job,
         token: u64,
-        outcome: Result<(Vec<String>, String), (String, bool, String)>,
+        outcome: Result<(JobOutcome, String), (String, bool, String)>,
     ) {
-        let (success, digests, error, permanent, log) = match outcome {
-            Ok((pushed, _)) => {
-                let log = pushed.iter().map(|p| format!("pushed {p}\n")).collect();
-                (true, pushed, String::new(), false, log)
+        let (success, outcome, error, permanent, log) = match outcome {
+            Ok((outcome, _)) => {
+                let log = outcome
+                    .pushed
+                    .iter()
+                    .map(|p| format!("pushed {}@{}\n", p.reference, p.digest))
+                    .collect();
+                (true, Some(outcome), String::new(), false, log)
             }
             Err((error, permanent, _)) => (
                 false,
-                Vec::new(),
+                None,
                 error.clone(),
                 permanent,
                 format!("error: {error}\n"),
             ),
         };
+        let digests: Vec<String> = outcome
+            .iter()
+            .flat_map(|o| &o.pushed)
+            .map(|p| format!("{}@{}", p.reference, p.digest))
+            .collect();
         if success {
             tracing::info!(job = %job.id, pushed = ?digests, "job succeeded");
         } else {
             tracing::warn!(job = %job.id, error = %error, permanent, "job failed");
         }
-        self.complete(&job.id, token, success, digests, error, permanent, log)
-            .await;
+        self.complete(Completion {
+            id: &job.id,
+            token,
+            success,
+            digests,
+            outcome,
+            error,
+            permanent,
+            log,
+        })
+        .await;
         let keep_from = {
             let mut running = self.running.lock().expect("running");
             running.remove(&job.id);
@@ -379,26 +417,17 @@ impl Agent {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn complete(
-        &self,
-        id: &str,
-        token: u64,
-        success: bool,
-        digests: Vec<String>,
-        error: String,
-        permanent: bool,
-        log: String,
-    ) {
+    async fn complete(&self, done: Completion<'_>) {
         let request = CompleteRequest {
             request_id: patchfarm_coordinator::api::new_request_id(),
-            job_id: id.to_string(),
-            fencing_token: token,
-            success,
-            error,
-            digests,
-            permanent,
-            log,
+            job_id: done.id.to_string(),
+            fencing_token: done.token,
+            success: done.success,
+            error: done.error,
+            digests: done.digests,
+            permanent: done.permanent,
+            log: done.log,
+            outcome: done.outcome,
         };
         if let Err(e) = self
             .client
@@ -408,7 +437,7 @@ impl Agent {
             })
             .await
         {
-            tracing::warn!(job = %id, error = %e, "completion refused or lost");
+            tracing::warn!(job = %done.id, error = %e, "completion refused or lost");
         }
     }
 
@@ -431,33 +460,32 @@ impl Agent {
         for (id, job) in left {
             job.abort.abort();
             tracing::warn!(job = %id, "draining: handing the lease back");
-            self.complete(
-                &id,
-                job.token,
-                false,
-                Vec::new(),
-                format!(
+            self.complete(Completion {
+                id: &id,
+                token: job.token,
+                success: false,
+                digests: Vec::new(),
+                outcome: None,
+                error: format!(
                     "agent {} shut down before the job finished",
                     self.options.name
                 ),
-                false,
-                "handed back: the agent shut down\n".into(),
-            )
+                permanent: false,
+                log: "handed back: the agent shut down\n".into(),
+            })
             .await;
         }
     }
 }
 
-/// Worth another attempt: only transient registry trouble; bad input fails for good.
-fn retryable(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause
-            .downcast_ref::<TransportError>()
-            .is_some_and(TransportError::is_transient)
-            || cause
-                .downcast_ref::<patchfarm_engine::recipe::RecipeError>()
-                .is_some_and(|e| {
-                    matches!(e, patchfarm_engine::recipe::RecipeError::Transport(t) if t.is_transient())
-                })
-    })
+/// What an agent reports when a job ends.
+struct Completion<'a> {
+    id: &'a str,
+    token: u64,
+    success: bool,
+    digests: Vec<String>,
+    outcome: Option<JobOutcome>,
+    error: String,
+    permanent: bool,
+    log: String,
 }

@@ -28,8 +28,13 @@ pub enum ClientError {
     },
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
-    #[error("{0}")]
-    Refused(String),
+    /// The farm answered with a refusal (bad input, wrong role, not found…): no retry helps.
+    #[error("{message} ({address}: {code:?})")]
+    Refused {
+        code: Code,
+        message: String,
+        address: String,
+    },
     #[error("no coordinator answered within {deadline:?} (tried {addresses}); last error: {last}")]
     Unavailable {
         deadline: Duration,
@@ -43,6 +48,16 @@ pub struct FarmClient {
     nodes: Arc<Vec<(String, Channel)>>,
     preferred: Arc<AtomicUsize>,
     deadline: Duration,
+}
+
+impl ClientError {
+    /// The gRPC code of a refusal (`None` when no coordinator answered).
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            ClientError::Refused { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
 }
 
 impl FarmClient {
@@ -122,11 +137,11 @@ impl FarmClient {
                     last = format!("{address}: {}", status.message());
                 }
                 Err(status) => {
-                    return Err(ClientError::Refused(format!(
-                        "{} ({address}: {:?})",
-                        status.message(),
-                        status.code()
-                    )))
+                    return Err(ClientError::Refused {
+                        code: status.code(),
+                        message: status.message().to_string(),
+                        address: address.clone(),
+                    })
                 }
             }
             attempt += 1;

@@ -127,6 +127,8 @@ async fn a_campaign_rebuilds_the_fleet_and_reports_the_domain_patches() {
             serde_json::json!({"spec": {"image": new_image}})
         );
         assert!(d["sizeBytes"].as_u64().unwrap() > 1000, "{d}");
+        // The patches the new image holds, as its jobs resolved them (here: the base's PSU).
+        assert_eq!(d["patches"], serde_json::json!([PSU]), "{d}");
         let moved = matches!(
             d["name"].as_str().unwrap(),
             "payments" | "billing" | "orders"

@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 
 fn spec(submitter: &str, n: usize) -> JobSpec {
     JobSpec {
-        kind: "createAuxImage".into(),
-        args: vec!["--tag".into(), format!("registry.example/{submitter}:{n}")],
+        verb: Some(job_spec::Verb::Copy(CopyJob {
+            from: "registry.example/source:1".into(),
+            to: format!("registry.example/{submitter}:{n}"),
+            platform: "linux/amd64".into(),
+        })),
         submitter: submitter.into(),
         ..Default::default()
     }
@@ -167,8 +170,11 @@ async fn concurrent_clients_during_leader_kill_create_each_job_exactly_once() {
     let mut by_submission: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for job in &jobs {
         let spec = job.spec.clone().unwrap();
+        let Some(job_spec::Verb::Copy(copy)) = spec.verb else {
+            panic!("{} is not the copy job submitted", job.id)
+        };
         by_submission
-            .entry((spec.submitter, spec.args[1].clone()))
+            .entry((spec.submitter, copy.to))
             .or_default()
             .push(job.id.clone());
     }

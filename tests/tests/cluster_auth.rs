@@ -39,13 +39,17 @@ async fn channel(address: &str, tls: Option<ClientTlsConfig>) -> Result<Channel,
     endpoint.connect().await.map_err(|e| format!("{e:?}"))
 }
 
-/// Submits a job of `kind` under `request_id` on a client channel.
-async fn submit_as(channel: &Channel, request_id: &str, kind: &str) -> Job {
+/// Submits a copy job pushing `to` under `request_id` on a client channel.
+async fn submit_as(channel: &Channel, request_id: &str, to: &str) -> Job {
     FarmClient::new(channel.clone())
         .submit_job(SubmitJobRequest {
             request_id: request_id.into(),
             spec: Some(JobSpec {
-                kind: kind.into(),
+                verb: Some(job_spec::Verb::Copy(CopyJob {
+                    from: "registry.example/source:1".into(),
+                    to: to.into(),
+                    platform: "linux/amd64".into(),
+                })),
                 ..Default::default()
             }),
         })
@@ -152,7 +156,7 @@ async fn certificates_and_roles_are_enforced() {
     assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
 
     // Agents lease under fencing tokens; a stale token cannot complete the job.
-    let job = submit_as(&as_client, "submit-1", "create").await;
+    let job = submit_as(&as_client, "submit-1", "registry.example/copy:1").await;
     let mut agent = AgentApiClient::new(as_agent.clone());
     let registered = agent
         .register(RegisterRequest {
@@ -207,11 +211,11 @@ async fn certificates_and_roles_are_enforced() {
     assert_eq!(done.state(), JobState::Succeeded);
 
     // The same submission request id twice is one job.
-    let again = submit_as(&as_client, "submit-1", "create").await;
+    let again = submit_as(&as_client, "submit-1", "registry.example/copy:1").await;
     assert_eq!(again.id, job.id);
 
     // WatchJob follows a job to its end; `patchfarm jobs cancel` ends this one.
-    let watched = submit_as(&as_client, "submit-2", "rebase").await;
+    let watched = submit_as(&as_client, "submit-2", "registry.example/copy:2").await;
     let mut stream = FarmClient::new(as_client)
         .watch_job(WatchJobRequest {
             id: watched.id.clone(),

@@ -34,14 +34,27 @@ pub struct FarmService {
     pub allow_noop_jobs: bool,
 }
 
-/// Refuses the benchmark-only job kind on a normal farm.
-fn check_kind(spec: Option<&JobSpec>, allow_noop: bool) -> Result<(), Status> {
-    if spec.is_some_and(|s| s.kind == "noop") && !allow_noop {
-        return Err(Status::invalid_argument(
-            "job kind \"noop\" exists only for the scheduling benchmark (coordinators started with --allow-noop-jobs)",
-        ));
+/// Reads a submitted spec as a typed job (INVALID_ARGUMENT naming the field if it is not one),
+/// refuses the benchmark-only no-op on a normal farm, and derives the job's inputs (cache
+/// affinity) from the verb rather than trusting the submitter's list.
+fn validate(spec: &mut Option<JobSpec>, allow_noop: bool, at: &str) -> Result<(), Status> {
+    let Some(given) = spec.as_mut() else {
+        return Err(Status::invalid_argument(format!("{at}spec: is missing")));
+    };
+    let job = patchfarm_jobs::Job::from_spec(given)
+        .map_err(|e| Status::invalid_argument(format!("{at}{e}")))?;
+    if matches!(job, patchfarm_jobs::Job::Noop) && !allow_noop {
+        return Err(Status::invalid_argument(format!(
+            "{at}noop: exists only for the scheduling benchmark (coordinators started with --allow-noop-jobs)"
+        )));
     }
+    given.inputs = job.inputs();
     Ok(())
+}
+
+/// Where a batch's bad job is: `jobs[3] (request id …): `.
+fn batch_position(index: usize, request_id: &str) -> String {
+    format!("jobs[{index}] (request id {request_id:?}): ")
 }
 
 fn job_of(outcome: Outcome) -> Result<Job, Status> {
@@ -124,8 +137,8 @@ impl Farm for FarmService {
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<Job>, Status> {
         require(&request, self.insecure, CLIENTS)?;
-        let req = request.into_inner();
-        check_kind(req.spec.as_ref(), self.allow_noop_jobs)?;
+        let mut req = request.into_inner();
+        validate(&mut req.spec, self.allow_noop_jobs, "")?;
         Ok(Response::new(self.submit(req).await?))
     }
 
@@ -140,8 +153,9 @@ impl Farm for FarmService {
             return Ok(Response::new(SubmitJobsResponse::default()));
         }
         let mut ids = String::new();
-        for job in &mut batch.jobs {
-            check_kind(job.spec.as_ref(), self.allow_noop_jobs)?;
+        for (i, job) in batch.jobs.iter_mut().enumerate() {
+            let at = batch_position(i, &job.request_id);
+            validate(&mut job.spec, self.allow_noop_jobs, &at)?;
             job.request_id = request_id(&job.request_id);
             ids.push_str(&job.request_id);
             ids.push('\n');
@@ -314,8 +328,9 @@ impl Farm for FarmService {
     ) -> Result<Response<SubmitCampaignResponse>, Status> {
         require(&request, self.insecure, CLIENTS)?;
         let mut req = request.into_inner();
-        for job in &mut req.jobs {
-            check_kind(job.spec.as_ref(), self.allow_noop_jobs)?;
+        for (i, job) in req.jobs.iter_mut().enumerate() {
+            let at = batch_position(i, &job.request_id);
+            validate(&mut job.spec, self.allow_noop_jobs, &at)?;
             if job.request_id.is_empty() {
                 return Err(Status::invalid_argument(
                     "every campaign job needs its own request id (dependencies name them)",

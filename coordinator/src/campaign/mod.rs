@@ -6,7 +6,7 @@ pub mod plan;
 pub mod report;
 
 pub use file::{CampaignFile, CampaignFileError, SourceType};
-pub use plan::{plan, Plan};
+pub use plan::{plan, Plan, PlanError};
 
 #[cfg(test)]
 mod tests;

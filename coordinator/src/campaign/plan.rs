@@ -4,15 +4,32 @@
 //! names the same jobs.
 
 use super::file::{CampaignFile, SourceType};
-use patchfarm_engine::image::ImageRef;
+use patchfarm_engine::image::{ImageRef, Platform};
+use patchfarm_engine::opatch::CatalogChoice;
+use patchfarm_engine::recipe::create::{CreateRequest, WdtRequest};
+use patchfarm_engine::recipe::patching::PatchRequest;
+use patchfarm_engine::recipe::rebase::RebaseRequest;
+use patchfarm_jobs::{defaults, CopyJob, Job, RebaseJob, RebaseTarget};
 use serde::Serialize;
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+/// A campaign file whose jobs cannot be formed (an image name its templates produce is invalid).
+#[derive(Debug, thiserror::Error)]
+#[error("campaign {campaign}: job {key}: {reason}")]
+pub struct PlanError {
+    pub campaign: String,
+    pub key: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlannedJob {
     pub key: String,
+    /// The verb (`create`, `rebase`, `copy`).
     pub kind: String,
-    pub args: Vec<String>,
+    /// The typed job submitted to the farm.
+    #[serde(skip)]
+    pub job: Job,
     /// Keys of the jobs that must succeed first.
     pub after: Vec<String>,
     /// Cache keys the job reads (cache affinity).
@@ -36,7 +53,7 @@ pub struct DomainPlan {
     pub auxiliary_images: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub campaign: String,
@@ -56,20 +73,50 @@ fn campaign_tag(image: &str, campaign: &str) -> String {
     }
 }
 
+/// An image reference the plan composed, or an error naming the job.
+fn reference(file: &CampaignFile, key: &str, value: &str) -> Result<ImageRef, PlanError> {
+    value.parse().map_err(|e| PlanError {
+        campaign: file.name.clone(),
+        key: key.to_string(),
+        reason: format!("{e}"),
+    })
+}
+
+fn default_platform() -> Platform {
+    defaults::PLATFORM
+        .parse()
+        .expect("the default platform parses")
+}
+
+fn planned(key: String, job: Job, after: Vec<String>) -> PlannedJob {
+    PlannedJob {
+        kind: job.verb().to_string(),
+        inputs: job.inputs(),
+        pushes: job.pushes().map(ToString::to_string).unwrap_or_default(),
+        key,
+        job,
+        after,
+    }
+}
+
 /// The copy jobs that put `path` (REPOSITORY:TAG) in every registry after the first.
-fn copies(file: &CampaignFile, key: &str, path: &str, jobs: &mut Vec<PlannedJob>) {
+fn copies(
+    file: &CampaignFile,
+    key: &str,
+    path: &str,
+    jobs: &mut Vec<PlannedJob>,
+) -> Result<(), PlanError> {
     let primary = format!("{}/{path}", file.registries[0]);
     for (i, registry) in file.registries.iter().enumerate().skip(1) {
-        let target = format!("{registry}/{path}");
-        jobs.push(PlannedJob {
-            key: format!("copy/{key}/{i}"),
-            kind: "copy".into(),
-            args: vec![primary.clone(), target.clone()],
-            after: vec![key.to_string()],
-            inputs: Vec::new(),
-            pushes: target,
+        let copy_key = format!("copy/{key}/{i}");
+        let job = Job::Copy(CopyJob {
+            from: reference(file, &copy_key, &primary)?,
+            to: reference(file, &copy_key, &format!("{registry}/{path}"))?,
+            platform: default_platform(),
         });
+        jobs.push(planned(copy_key, job, vec![key.to_string()]));
     }
+    Ok(())
 }
 
 /// A base's `REPOSITORY:TAG`, its template filled: `{campaign}`, `{base}`, `{version}`.
@@ -81,58 +128,41 @@ fn base_path(file: &CampaignFile, base: &super::file::Base) -> String {
 }
 
 /// The plan of a valid campaign file.
-pub fn plan(file: &CampaignFile) -> Plan {
+pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
     let primary = &file.registries[0];
     let mut jobs = Vec::new();
     for base in &file.bases {
         let key = format!("base/{}", base.name);
         let path = base_path(file, base);
-        let tag = format!("{primary}/{path}");
-        let mut args = vec![
-            "--tag".into(),
-            tag.clone(),
-            "--fromImage".into(),
-            base.from_image.clone(),
-            "--type".into(),
-            base.kind.clone(),
-            "--version".into(),
-            base.version.clone(),
-            "--jdkVersion".into(),
-            base.jdk_version.clone(),
-        ];
-        if !base.patches.is_empty() {
-            args.extend(["--patches".into(), base.patches.join(",")]);
-        }
-        if base.recommended_patches || base.latest_psu {
-            args.push(if base.recommended_patches {
-                "--recommendedPatches".into()
-            } else {
-                "--latestPSU".into()
-            });
-            if let Some(catalog) = &file.patch_catalog {
-                args.extend(["--patchCatalog".into(), catalog.clone()]);
-            }
-        }
-        let mut inputs = vec![
-            format!("jdk_{}", base.jdk_version),
-            format!("{}_{}", base.kind, base.version),
-        ];
-        inputs.extend(base.patches.iter().map(|p| {
-            if p.bytes().all(|b| b.is_ascii_digit()) {
-                format!("{p}_{}", base.version)
-            } else {
-                p.clone()
-            }
-        }));
-        jobs.push(PlannedJob {
-            key: key.clone(),
-            kind: "create".into(),
-            args,
-            after: Vec::new(),
-            inputs,
-            pushes: tag,
+        let choice = if base.recommended_patches {
+            Some(CatalogChoice::Recommended)
+        } else if base.latest_psu {
+            Some(CatalogChoice::LatestPsu)
+        } else {
+            None
+        };
+        let job = Job::Create(CreateRequest {
+            tag: reference(file, &key, &format!("{primary}/{path}"))?,
+            from_image: reference(file, &key, &base.from_image)?,
+            kind: base.kind.clone(),
+            version: base.version.clone(),
+            jdk_version: base.jdk_version.clone(),
+            patches: PatchRequest {
+                ids: base.patches.clone(),
+                catalog: choice
+                    .zip(file.patch_catalog.as_ref().map(Into::into))
+                    .map(|(c, p)| (p, c)),
+            },
+            chown: defaults::CHOWN.into(),
+            wdt: WdtRequest {
+                version: defaults::WDT_VERSION.into(),
+                ..Default::default()
+            },
+            additional_files: Vec::new(),
+            platforms: vec![default_platform()],
         });
-        copies(file, &key, &path, &mut jobs);
+        jobs.push(planned(key.clone(), job, Vec::new()));
+        copies(file, &key, &path, &mut jobs)?;
     }
 
     let mut domains = Vec::new();
@@ -156,23 +186,19 @@ pub fn plan(file: &CampaignFile) -> Plan {
             Some(action) => {
                 let key = format!("domain/{}/{}", domain.namespace, domain.name);
                 let path = campaign_tag(&domain.image, &file.name);
-                let tag = format!("{primary}/{path}");
-                jobs.push(PlannedJob {
-                    key: key.clone(),
-                    kind: "rebase".into(),
-                    args: vec![
-                        "--sourceImage".into(),
-                        domain.image.clone(),
-                        "--targetImage".into(),
-                        base_tag.clone(),
-                        "--tag".into(),
-                        tag.clone(),
-                    ],
-                    after: vec![base_key.clone()],
-                    inputs: Vec::new(),
-                    pushes: tag,
+                let job = Job::Rebase(RebaseJob {
+                    request: RebaseRequest {
+                        source: reference(file, &key, &domain.image)?,
+                        tag: reference(file, &key, &format!("{primary}/{path}"))?,
+                        old_base: None,
+                        force: false,
+                        copy_domain: false,
+                        platform: default_platform(),
+                    },
+                    target: RebaseTarget::Image(reference(file, &key, &base_tag)?),
                 });
-                copies(file, &key, &path, &mut jobs);
+                jobs.push(planned(key.clone(), job, vec![base_key.clone()]));
+                copies(file, &key, &path, &mut jobs)?;
                 (key, action.to_string())
             }
             None => (
@@ -195,10 +221,10 @@ pub fn plan(file: &CampaignFile) -> Plan {
             auxiliary_images: domain.auxiliary_images.clone(),
         });
     }
-    Plan {
+    Ok(Plan {
         campaign: file.name.clone(),
         registries: file.registries.clone(),
         jobs,
         domains,
-    }
+    })
 }

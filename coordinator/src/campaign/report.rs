@@ -81,31 +81,11 @@ pub fn build(plan: &Plan, jobs: &[Job]) -> Result<Value, ReportError> {
     for domain in &plan.domains {
         let source = job(&domain.image_from)?;
         let new_image = source.digests.first().map(|d| by_digest(d));
-        let base_key = plan
-            .jobs
-            .iter()
-            .find(|p| p.key == domain.image_from)
-            .and_then(|p| p.after.first().cloned())
-            .unwrap_or_else(|| domain.image_from.clone());
-        let patches: Vec<String> = plan
-            .jobs
-            .iter()
-            .find(|p| p.key == base_key)
-            .map(|p| {
-                p.args
-                    .windows(2)
-                    .filter(|w| w[0] == "--patches")
-                    .flat_map(|w| w[1].split(',').map(String::from).collect::<Vec<_>>())
-                    .chain(
-                        p.args
-                            .iter()
-                            .filter(|a| {
-                                a.as_str() == "--recommendedPatches" || a.as_str() == "--latestPSU"
-                            })
-                            .map(|a| format!("catalog: {}", a.trim_start_matches("--"))),
-                    )
-                    .collect()
-            })
+        // What the domain's new image holds: its rebase's target, or the base itself.
+        let patches: Vec<String> = source
+            .outcome
+            .as_ref()
+            .map(|o| o.image_patches.clone())
             .unwrap_or_default();
         let mut entry = json!({
             "name": domain.name,

@@ -34,7 +34,7 @@ domains:
 #[test]
 fn the_example_plans_bases_first_then_what_each_source_type_needs() {
     let file = CampaignFile::parse("example.yaml", EXAMPLE).unwrap();
-    let plan = plan(&file);
+    let plan = plan(&file).unwrap();
     let keys: Vec<&str> = plan.jobs.iter().map(|j| j.key.as_str()).collect();
     assert_eq!(
         keys,
@@ -51,13 +51,22 @@ fn the_example_plans_bases_first_then_what_each_source_type_needs() {
     );
     let base = &plan.jobs[0];
     assert_eq!(base.kind, "create");
-    assert!(base.args.contains(&"--recommendedPatches".to_string()));
-    assert!(base
-        .args
-        .contains(&"/srv/patchfarm/catalog-2026-10.yaml".to_string()));
-    assert_eq!(base.inputs, ["jdk_17", "wls_12.2.1.4.0"]);
+    let patchfarm_jobs::Job::Create(create) = &base.job else {
+        panic!("a base is a create job: {:?}", base.job)
+    };
     assert_eq!(
-        plan.jobs[1].args,
+        create.patches.catalog,
+        Some((
+            "/srv/patchfarm/catalog-2026-10.yaml".into(),
+            patchfarm_engine::opatch::CatalogChoice::Recommended
+        ))
+    );
+    assert_eq!(base.inputs, ["jdk_17", "wls_12.2.1.4.0"]);
+    let patchfarm_jobs::Job::Copy(copy) = &plan.jobs[1].job else {
+        panic!("a copy job: {:?}", plan.jobs[1].job)
+    };
+    assert_eq!(
+        [copy.from.to_string(), copy.to.to_string()],
         [
             "registry.eu.example.com:5000/wls/base:12.2.1.4.0-cpu-2026-10",
             "registry.us.example.com/mirror/wls/base:12.2.1.4.0-cpu-2026-10"

@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use patchfarm_engine::image::{ImageRef, Platform};
 use patchfarm_engine::recipe::aux::{self, AuxRequest};
 use patchfarm_engine::recipe::Engine;
+use patchfarm_jobs::Job;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -41,50 +42,42 @@ pub struct Args {
     platform: String,
     /// Print the plan (layers, files, config) and push nothing.
     #[arg(long = "dryRun", alias = "dry-run")]
-    dry_run: bool,
-}
-
-impl Args {
-    pub fn farm_inputs(&self) -> super::submit::Inputs {
-        let keys = if self.wdt_version.eq_ignore_ascii_case("none") {
-            Vec::new()
-        } else {
-            vec![format!("wdt_{}", self.wdt_version)]
-        };
-        super::submit::Inputs::new("createAuxImage", keys, self.dry_run)
-    }
+    pub dry_run: bool,
 }
 
 fn image_ref(flag: &str, value: &str) -> anyhow::Result<ImageRef> {
     value.parse().with_context(|| format!("--{flag}"))
 }
 
+impl Args {
+    /// The typed job these flags describe.
+    pub fn job(&self) -> anyhow::Result<Job> {
+        Ok(Job::CreateAuxImage(AuxRequest {
+            tag: image_ref("tag", &self.tag)?,
+            from_image: image_ref("fromImage", &self.from_image)?,
+            wdt_models: self.wdt_model.clone(),
+            wdt_archives: self.wdt_archive.clone(),
+            wdt_variables: self.wdt_variables.clone(),
+            wdt_version: self.wdt_version.clone(),
+            wdt_home: self.wdt_home.clone(),
+            wdt_model_home: self.wdt_model_home.clone(),
+            chown: self.chown.clone(),
+            platform: self.platform.parse::<Platform>().context("--platform")?,
+        }))
+    }
+}
+
 pub async fn run(ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<()> {
-    let request = AuxRequest {
-        tag: image_ref("tag", &args.tag)?,
-        from_image: image_ref("fromImage", &args.from_image)?,
-        wdt_models: args.wdt_model.clone(),
-        wdt_archives: args.wdt_archive.clone(),
-        wdt_variables: args.wdt_variables.clone(),
-        wdt_version: args.wdt_version.clone(),
-        wdt_home: args.wdt_home.clone(),
-        wdt_model_home: args.wdt_model_home.clone(),
-        chown: args.chown.clone(),
-        platform: args.platform.parse::<Platform>().context("--platform")?,
+    let job = args.job()?;
+    if !args.dry_run {
+        return super::run_job(ctx, engine, &job).await;
+    }
+    let Job::CreateAuxImage(request) = job else {
+        unreachable!("createAuxImage flags make a createAuxImage job")
     };
-    let tag = request.tag.clone();
     let step = progress::step("planning");
     let plan = aux::plan(engine, request).await.context("createAuxImage")?;
-    if args.dry_run {
-        step.finish_and_clear();
-        println!("{}", serde_json::to_string_pretty(&plan.describe())?);
-        return Ok(());
-    }
-    step.set_message(format!("building and pushing {tag}"));
-    let report = plan
-        .push(engine)
-        .await
-        .with_context(|| format!("createAuxImage: building and pushing {tag}"))?;
     step.finish_and_clear();
-    super::print_report(ctx, &report)
+    println!("{}", serde_json::to_string_pretty(&plan.describe())?);
+    Ok(())
 }

@@ -43,7 +43,7 @@ async fn read_plan(file: &PathBuf) -> anyhow::Result<(String, Plan)> {
         .await
         .with_context(|| format!("reading campaign file {}", file.display()))?;
     let campaign = CampaignFile::parse(&file.display().to_string(), &text)?;
-    Ok((text, plan(&campaign)))
+    Ok((text, plan(&campaign)?))
 }
 
 fn print_plan(plan: &Plan) {
@@ -86,7 +86,7 @@ async fn campaign(farm: &FarmArgs, name: &str) -> anyhow::Result<(Campaign, Plan
     };
     let text = found.file.clone();
     let file = CampaignFile::parse(name, &text)?;
-    Ok((found, plan(&file)))
+    Ok((found, plan(&file)?))
 }
 
 async fn jobs_of(farm: &FarmArgs, name: &str) -> anyhow::Result<Vec<Job>> {
@@ -128,19 +128,16 @@ async fn submit(ctx: &Context, farm: &FarmArgs, file: &PathBuf) -> anyhow::Resul
         .map(|job| SubmitJobRequest {
             request_id: report::request_id(&plan.campaign, &job.key),
             spec: Some(JobSpec {
-                kind: job.kind.clone(),
-                args: job.args.clone(),
                 submitter: submitter.clone(),
                 campaign: plan.campaign.clone(),
                 max_attempts: parsed.limits.retries.max(1),
                 campaign_parallel: parsed.limits.max_parallel_jobs,
-                inputs: job.inputs.clone(),
                 after: job
                     .after
                     .iter()
                     .map(|k| report::request_id(&plan.campaign, k))
                     .collect(),
-                ..Default::default()
+                ..job.job.to_spec()
             }),
         })
         .collect();

@@ -1,9 +1,8 @@
 //! `patchfarm copy`: push an image to another registry or layout unchanged (same digest).
 
-use super::Context;
 use anyhow::Context as _;
-use patchfarm_engine::image::{ImageRef, Platform};
-use patchfarm_engine::recipe::{copy, Engine};
+use patchfarm_engine::image::Platform;
+use patchfarm_jobs::{CopyJob, Job};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -16,14 +15,13 @@ pub struct Args {
     platform: String,
 }
 
-pub async fn run(ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<()> {
-    let from: ImageRef = args.from.parse().context("source image")?;
-    let to: ImageRef = args.to.parse().context("destination image")?;
-    let platform: Platform = args.platform.parse().context("--platform")?;
-    let step = super::progress::step(&format!("copying {from} to {to}"));
-    let report = copy::copy(engine, &from, &to, &platform)
-        .await
-        .with_context(|| format!("copying {from} to {to}"))?;
-    step.finish_and_clear();
-    super::print_report(ctx, &report)
+impl Args {
+    /// The typed job these arguments describe.
+    pub fn job(&self) -> anyhow::Result<Job> {
+        Ok(Job::Copy(CopyJob {
+            from: self.from.parse().context("source image")?,
+            to: self.to.parse().context("destination image")?,
+            platform: self.platform.parse::<Platform>().context("--platform")?,
+        }))
+    }
 }

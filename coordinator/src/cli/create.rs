@@ -8,6 +8,7 @@ use patchfarm_engine::opatch::CatalogChoice;
 use patchfarm_engine::recipe::create::{self, CreateRequest, WdtRequest};
 use patchfarm_engine::recipe::patching::PatchRequest;
 use patchfarm_engine::recipe::Engine;
+use patchfarm_jobs::Job;
 use std::path::PathBuf;
 
 /// Patch selection flags shared by `create` and `update`.
@@ -36,21 +37,6 @@ pub struct PatchArgs {
 }
 
 impl PatchArgs {
-    /// Cache keys of the patches named on the command line (bare bug numbers take `version`,
-    /// `None` when the version comes from the image).
-    pub fn farm_inputs(&self, version: Option<&str>) -> Vec<String> {
-        self.patches
-            .iter()
-            .filter_map(
-                |id| match (id.bytes().all(|b| b.is_ascii_digit()), version) {
-                    (true, Some(version)) => Some(format!("{id}_{version}")),
-                    (true, None) => None,
-                    (false, _) => Some(id.clone()),
-                },
-            )
-            .collect()
-    }
-
     pub fn request(&self) -> anyhow::Result<PatchRequest> {
         let choice = match (self.recommended_patches, self.latest_psu) {
             (true, _) => Some(CatalogChoice::Recommended),
@@ -90,15 +76,6 @@ pub struct WdtArgs {
 }
 
 impl WdtArgs {
-    /// The WDT installer's cache key, when models are placed and WDT is installed.
-    pub fn farm_input(&self) -> Option<String> {
-        let placed = !self.wdt_model.is_empty()
-            || !self.wdt_archive.is_empty()
-            || !self.wdt_variables.is_empty();
-        (placed && !self.wdt_version.eq_ignore_ascii_case("none"))
-            .then(|| format!("wdt_{}", self.wdt_version))
-    }
-
     pub fn request(&self) -> anyhow::Result<WdtRequest> {
         if let Some(op) = &self.wdt_operation {
             bail!("--wdtOperation {op}: running WDT to create or update a domain needs a container, which the native engine does not run; patchfarm places the model under /u01/wdt/models (Model in Image) — drop --wdtOperation, or use --wdtModelOnly");
@@ -133,17 +110,6 @@ pub struct InstallArgs {
 }
 
 impl InstallArgs {
-    /// The cache keys this installation reads: JDK, Oracle Home, patches, WDT.
-    pub fn farm_inputs(&self) -> Vec<String> {
-        let mut keys = vec![
-            format!("jdk_{}", self.jdk_version),
-            format!("{}_{}", self.kind, self.version),
-        ];
-        keys.extend(self.patches.farm_inputs(Some(&self.version)));
-        keys.extend(self.wdt.farm_input());
-        keys
-    }
-
     /// A `create` request for these installation flags.
     pub fn request(
         &self,
@@ -188,12 +154,23 @@ pub struct Args {
     platform: Vec<String>,
     /// Print the plan and push nothing.
     #[arg(long = "dryRun", alias = "dry-run")]
-    dry_run: bool,
+    pub dry_run: bool,
 }
 
 impl Args {
-    pub fn farm_inputs(&self) -> super::submit::Inputs {
-        super::submit::Inputs::new("create", self.install.farm_inputs(), self.dry_run)
+    /// The typed job these flags describe.
+    pub fn job(&self) -> anyhow::Result<Job> {
+        let platforms = self
+            .platform
+            .iter()
+            .map(|p| p.parse::<Platform>().context("--platform"))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Job::Create(self.install.request(
+            self.tag.parse::<ImageRef>().context("--tag")?,
+            self.from_image.parse::<ImageRef>().context("--fromImage")?,
+            additional_files(&self.additional_build_files),
+            platforms,
+        )?))
     }
 }
 
@@ -214,38 +191,25 @@ fn additional_files(specs: &[String]) -> Vec<(PathBuf, String)> {
 }
 
 pub async fn run(ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<()> {
-    let platforms = args
-        .platform
-        .iter()
-        .map(|p| p.parse::<Platform>().context("--platform"))
-        .collect::<anyhow::Result<_>>()?;
-    let request = args.install.request(
-        args.tag.parse::<ImageRef>().context("--tag")?,
-        args.from_image.parse::<ImageRef>().context("--fromImage")?,
-        additional_files(&args.additional_build_files),
-        platforms,
-    )?;
-    let step = progress::step("checking installers and patches");
-    let plans = create::plan(engine, &request).await.context("create")?;
-    if args.dry_run {
-        step.finish_and_clear();
-        let described = plans
-            .iter()
-            .map(|p| p.describe(&request))
-            .collect::<Result<Vec<_>, _>>()?;
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"tag": request.tag.to_string(), "images": described})
-            )?
-        );
-        return Ok(());
+    let job = args.job()?;
+    if !args.dry_run {
+        return super::run_job(ctx, engine, &job).await;
     }
-    step.set_message(format!("building and pushing {}", request.tag));
-    let report = create::push(engine, &request, &plans)
-        .await
-        .with_context(|| format!("create: building and pushing {}", request.tag))?;
+    let Job::Create(request) = &job else {
+        unreachable!("create flags make a create job")
+    };
+    let step = progress::step("checking installers and patches");
+    let plans = create::plan(engine, request).await.context("create")?;
     step.finish_and_clear();
-    drop(plans);
-    super::print_report(ctx, &report)
+    let described = plans
+        .iter()
+        .map(|p| p.describe(request))
+        .collect::<Result<Vec<_>, _>>()?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(
+            &serde_json::json!({"tag": request.tag.to_string(), "images": described})
+        )?
+    );
+    Ok(())
 }

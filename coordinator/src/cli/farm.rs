@@ -209,8 +209,9 @@ pub fn job_json(job: &Job) -> serde_json::Value {
     serde_json::json!({
         "id": job.id,
         "state": job.state().as_str_name().to_lowercase(),
-        "kind": spec.kind,
-        "args": spec.args,
+        "kind": patchfarm_jobs::verb_name(&spec),
+        "spec": spec.verb,
+        "outcome": job.outcome,
         "submitter": spec.submitter,
         "campaign": spec.campaign,
         "attempts": job.attempts,
@@ -296,7 +297,7 @@ pub async fn jobs(ctx: &Context, farm: &FarmArgs, command: &JobsCommand) -> anyh
                 "{}  {:<10} {:<15} attempts={} {}",
                 job.id,
                 job.state().as_str_name().to_lowercase(),
-                spec.kind,
+                patchfarm_jobs::verb_name(&spec),
                 job.attempts,
                 if job.error.is_empty() {
                     String::new()

@@ -106,11 +106,9 @@ enum Command {
     },
 }
 
-/// Shared by every verb: output mode, and where pushed images are reported.
+/// Shared by every verb: output mode.
 pub struct Context {
     pub json: bool,
-    /// Inside an agent: collects `REFERENCE@DIGEST` of every push instead of printing it.
-    pub pushed: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
 }
 
 /// Registry access from `--insecure-registry` and `--registry-ca`.
@@ -143,47 +141,56 @@ fn engine(cli: &Cli) -> anyhow::Result<Engine> {
     })
 }
 
-/// Runs one farm job's verb (`kind` and its arguments, as `patchfarm KIND ARGS…` would) with
-/// an agent's cache and registry access; returns `REFERENCE@DIGEST` of what it pushed.
-pub async fn execute(
-    cache: Cache,
-    mut registry: RegistryOptions,
-    kind: String,
-    args: Vec<String>,
-) -> anyhow::Result<Vec<String>> {
-    let argv = ["patchfarm", kind.as_str()]
-        .into_iter()
-        .map(String::from)
-        .chain(args.iter().cloned());
-    let cli = Cli::try_parse_from(argv).map_err(|e| {
-        anyhow::anyhow!("the job's arguments do not parse as `patchfarm {kind}`: {e}")
-    })?;
-    registry
-        .insecure_registries
-        .extend(cli.insecure_registries.iter().cloned());
-    let engine = Engine {
-        cache,
-        registries: Registries::new(registry),
-        source_date_epoch: Engine::source_date_epoch_from_env()?,
-    };
-    let pushed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let ctx = Context {
-        json: false,
-        pushed: Some(pushed.clone()),
-    };
-    match &cli.command {
-        Command::CreateAuxImage(args) => aux::run(&ctx, &engine, args).await?,
-        Command::Create(args) => create::run(&ctx, &engine, args).await?,
-        Command::Update(args) => update::run(&ctx, &engine, args).await?,
-        Command::Rebase(args) => rebase::run(&ctx, &engine, args).await?,
-        Command::Copy(args) => copy::run(&ctx, &engine, args).await?,
-        _ => anyhow::bail!("job kind {kind:?} is not something an agent builds"),
+/// Runs a job here (no farm) with a spinner, and prints what it did.
+async fn run_job(ctx: &Context, engine: &Engine, job: &patchfarm_jobs::Job) -> anyhow::Result<()> {
+    let step = progress::step(job.verb());
+    let outcome = patchfarm_jobs::run(engine, job, &|message| step.set_message(message))
+        .await
+        .map_err(anyhow::Error::new)?;
+    step.finish_and_clear();
+    print_outcome(ctx, &outcome)
+}
+
+/// Prints what a job did: JSON with `--json`, else one line per fact.
+fn print_outcome(ctx: &Context, outcome: &patchfarm_jobs::Outcome) -> anyhow::Result<()> {
+    use patchfarm_jobs::Outcome;
+    match outcome {
+        Outcome::Updated(update) => {
+            if !update.skipped.is_empty() {
+                eprintln!(
+                    "already in the image, skipped: {}",
+                    update.skipped.join(", ")
+                );
+            }
+            if ctx.json {
+                println!("{}", serde_json::to_string_pretty(update)?);
+                return Ok(());
+            }
+            println!(
+                "applied: {}",
+                if update.applied.is_empty() {
+                    "nothing new".to_string()
+                } else {
+                    update.applied.join(", ")
+                }
+            );
+        }
+        Outcome::Rebased { outcome, .. } => {
+            if ctx.json {
+                println!("{}", serde_json::to_string_pretty(outcome)?);
+                return Ok(());
+            }
+            println!(
+                "{} path: {} ({} source layers reused)",
+                outcome.path, outcome.detail, outcome.reused_layers
+            );
+        }
+        Outcome::Created { .. } | Outcome::Pushed(_) | Outcome::Nothing => {}
     }
-    let pushed = pushed.lock().expect("pushed list").clone();
-    if pushed.is_empty() {
-        anyhow::bail!("the job pushed nothing (a --dryRun has no place in a farm job)");
+    match outcome.report() {
+        Some(report) => print_report(ctx, report),
+        None => Ok(()),
     }
-    Ok(pushed)
 }
 
 fn init_logging(verbose: u8) {
@@ -203,23 +210,20 @@ fn init_logging(verbose: u8) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = Context {
-        json: cli.json,
-        pushed: None,
-    };
+    let ctx = Context { json: cli.json };
     if !cli.farm.farm.is_empty() {
-        let inputs = match &cli.command {
-            Command::CreateAuxImage(args) => Some(args.farm_inputs()),
-            Command::Create(args) => Some(args.farm_inputs()),
-            Command::Update(args) => Some(args.farm_inputs()),
-            Command::Rebase(args) => Some(args.farm_inputs()),
+        let job = match &cli.command {
+            Command::CreateAuxImage(args) => Some((args.job()?, args.dry_run)),
+            Command::Create(args) => Some((args.job()?, args.dry_run)),
+            Command::Update(args) => Some((args.job()?, false)),
+            Command::Rebase(args) => Some((args.job()?, false)),
             Command::Cache { command } => {
                 return farm_cache::run(&ctx, &cli.farm, command).await;
             }
             _ => None,
         };
-        if let Some(inputs) = inputs {
-            return submit::run(&ctx, &cli.farm, inputs).await;
+        if let Some((job, dry_run)) = job {
+            return submit::run(&ctx, &cli.farm, job, dry_run).await;
         }
     }
     match &cli.command {
@@ -227,9 +231,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CreateAuxImage(args) => aux::run(&ctx, &engine(&cli)?, args).await,
         Command::Inspect(args) => inspect::run(&ctx, &engine(&cli)?, args).await,
         Command::Create(args) => create::run(&ctx, &engine(&cli)?, args).await,
-        Command::Update(args) => update::run(&ctx, &engine(&cli)?, args).await,
-        Command::Rebase(args) => rebase::run(&ctx, &engine(&cli)?, args).await,
-        Command::Copy(args) => copy::run(&ctx, &engine(&cli)?, args).await,
+        Command::Update(args) => run_job(&ctx, &engine(&cli)?, &args.job()?).await,
+        Command::Rebase(args) => run_job(&ctx, &engine(&cli)?, &args.job()?).await,
+        Command::Copy(args) => run_job(&ctx, &engine(&cli)?, &args.job()?).await,
         Command::Cluster { command } => farm::cluster(&ctx, &cli.farm, command).await,
         Command::Jobs { command } => farm::jobs(&ctx, &cli.farm, command).await,
         Command::Campaign { command } => {
@@ -296,13 +300,6 @@ pub fn print_report(
     ctx: &Context,
     report: &patchfarm_engine::transport::PushReport,
 ) -> anyhow::Result<()> {
-    if let Some(pushed) = &ctx.pushed {
-        pushed
-            .lock()
-            .expect("pushed list")
-            .push(format!("{}@{}", report.reference, report.digest));
-        return Ok(());
-    }
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(report)?);
     } else {

@@ -2,12 +2,10 @@
 //! the old base is known, a copy of DOMAIN_HOME otherwise.
 
 use super::create::InstallArgs;
-use super::{progress, Context};
 use anyhow::{bail, Context as _};
 use patchfarm_engine::image::{ImageRef, Platform};
-use patchfarm_engine::recipe::create;
-use patchfarm_engine::recipe::rebase::{self, RebaseRequest, Target};
-use patchfarm_engine::recipe::{build, Engine};
+use patchfarm_engine::recipe::rebase::RebaseRequest;
+use patchfarm_jobs::{Job, RebaseJob, RebaseTarget};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -38,82 +36,39 @@ pub struct Args {
 }
 
 impl Args {
-    pub fn farm_inputs(&self) -> super::submit::Inputs {
-        let keys = if self.target_image.is_none() {
-            self.install.farm_inputs()
-        } else {
-            Vec::new()
+    /// The typed job these flags describe: onto `--targetImage`, or onto a target built as
+    /// `create` would build it from `--fromImage` and create's flags.
+    pub fn job(&self) -> anyhow::Result<Job> {
+        let platform: Platform = self.platform.parse().context("--platform")?;
+        let request = RebaseRequest {
+            source: self
+                .source_image
+                .parse::<ImageRef>()
+                .context("--sourceImage")?,
+            tag: self.tag.parse::<ImageRef>().context("--tag")?,
+            old_base: self
+                .old_base
+                .as_deref()
+                .map(|b| b.parse::<ImageRef>().context("--oldBase"))
+                .transpose()?,
+            force: self.force,
+            copy_domain: self.copy_domain,
+            platform: platform.clone(),
         };
-        super::submit::Inputs::new("rebase", keys, false)
-    }
-}
-
-pub async fn run(ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<()> {
-    let platform: Platform = args.platform.parse().context("--platform")?;
-    let request = RebaseRequest {
-        source: args
-            .source_image
-            .parse::<ImageRef>()
-            .context("--sourceImage")?,
-        tag: args.tag.parse::<ImageRef>().context("--tag")?,
-        old_base: args
-            .old_base
-            .as_deref()
-            .map(|b| b.parse::<ImageRef>().context("--oldBase"))
-            .transpose()?,
-        force: args.force,
-        copy_domain: args.copy_domain,
-        platform: platform.clone(),
-    };
-    let step = progress::step("preparing the target");
-    // A target built here lives in `plans` (its layers on disk) until the push is done.
-    let mut plans = Vec::new();
-    let target = match &args.target_image {
-        Some(reference) => {
-            let reference: ImageRef = reference.parse().context("--targetImage")?;
-            Target::pushed(
-                &build::fetch_base(engine, &reference, &platform)
-                    .await
-                    .with_context(|| format!("rebase: fetching the target {reference}"))?,
-            )
-        }
-        None => {
-            let Some(from_image) = &args.from_image else {
-                bail!("rebase needs --targetImage, or --fromImage (and create's flags) to build the target");
-            };
-            let create_request = args.install.request(
+        let target = match (&self.target_image, &self.from_image) {
+            (Some(reference), _) => {
+                RebaseTarget::Image(reference.parse().context("--targetImage")?)
+            }
+            (None, Some(from_image)) => RebaseTarget::Build(Box::new(self.install.request(
                 request.tag.clone(),
                 from_image.parse().context("--fromImage")?,
                 Vec::new(),
-                vec![platform.clone()],
-            )?;
-            plans = create::plan(engine, &create_request)
-                .await
-                .context("rebase: building the target")?;
-            let built = plans[0]
-                .build(engine, &create_request)
-                .await
-                .context("rebase: building the target")?;
-            Target::built(
-                format!("patchfarm create --fromImage {from_image} (built for this rebase)"),
-                &built,
-            )?
-        }
-    };
-    step.set_message(format!("rebasing {}", request.source));
-    let outcome = rebase::run(engine, &request, target)
-        .await
-        .with_context(|| format!("rebase of {}", request.source))?;
-    step.finish_and_clear();
-    drop(plans);
-    if ctx.json {
-        println!("{}", serde_json::to_string_pretty(&outcome)?);
-        Ok(())
-    } else {
-        println!(
-            "{} path: {} ({} source layers reused)",
-            outcome.path, outcome.detail, outcome.reused_layers
-        );
-        super::print_report(ctx, &outcome.report)
+                vec![platform],
+            )?)),
+            (None, None) => bail!(
+                "rebase needs --targetImage, or --fromImage (and create's flags) to build the target"
+            ),
+        };
+        Ok(Job::Rebase(RebaseJob { request, target }))
     }
 }

@@ -8,7 +8,7 @@ fn queued(id: &str, submitter: &str, inputs: &[&str]) -> Job {
         id: id.into(),
         state: JobState::Queued as i32,
         spec: Some(JobSpec {
-            kind: "create".into(),
+            verb: Some(patchfarm_proto::v1::job_spec::Verb::Noop(Default::default())),
             submitter: submitter.into(),
             inputs: inputs.iter().map(|s| s.to_string()).collect(),
             ..Default::default()

@@ -10,16 +10,6 @@ use patchfarm_proto::v1::{
 
 /// Attempts a job gets when its spec does not say.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
-/// Job kinds agents run; `noop` exists only for the scheduling benchmark (the API refuses it
-/// unless the coordinator runs with `--allow-noop-jobs`).
-pub const KNOWN_KINDS: &[&str] = &[
-    "create",
-    "update",
-    "rebase",
-    "createAuxImage",
-    "copy",
-    "noop",
-];
 /// A job's log keeps its last this many bytes.
 const LOG_LIMIT: usize = 64 * 1024;
 /// Backoff before a re-queued job may run again: doubles per attempt from this, up to the cap.
@@ -62,12 +52,11 @@ pub fn submit(txn: &mut Txn<'_>, index: u64, now: i64, req: &SubmitJobRequest) -
     let Some(spec) = req.spec.clone() else {
         return Ok(Err("job has no spec".into()));
     };
-    if !KNOWN_KINDS.contains(&spec.kind.as_str()) {
-        return Ok(Err(format!(
-            "unknown job kind {:?} (expected one of {})",
-            spec.kind,
-            KNOWN_KINDS.join(", ")
-        )));
+    // The API validated the verb; an entry without one came from a release that sent argv.
+    if spec.verb.is_none() {
+        return Ok(Err(
+            "job has no typed verb (a command line from an older release?)".into(),
+        ));
     }
     // Dependencies name request ids (a campaign's own, chosen before any job id exists).
     let mut waits_for = Vec::new();
@@ -196,6 +185,7 @@ pub fn complete(txn: &mut Txn<'_>, index: u64, now: i64, req: &CompleteRequest) 
     if req.success {
         job.set_state(JobState::Succeeded);
         job.digests = req.digests.clone();
+        job.outcome = req.outcome.clone();
         job.error.clear();
         job.not_before_unix_ms = 0;
     } else {

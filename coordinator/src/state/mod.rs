@@ -6,7 +6,7 @@
 
 mod jobs;
 
-pub use jobs::{ended, KNOWN_KINDS};
+pub use jobs::ended;
 
 use patchfarm_proto::state::{command::Op, command_result::Outcome, Command, CommandResult};
 use patchfarm_proto::v1::{Agent, CatalogEntry, Job};

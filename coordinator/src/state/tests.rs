@@ -4,7 +4,8 @@
 mod batches {
     use crate::state::*;
     use patchfarm_proto::state::LeaseJobs;
-    use patchfarm_proto::v1::{JobSpec, JobState, SubmitJobRequest};
+    use patchfarm_proto::v1::job_spec::Verb;
+    use patchfarm_proto::v1::{JobSpec, JobState, NoopJob, SubmitJobRequest};
 
     fn submit(request_id: &str, kind: &str) -> Command {
         Command {
@@ -13,7 +14,8 @@ mod batches {
             op: Some(Op::SubmitJob(SubmitJobRequest {
                 request_id: request_id.into(),
                 spec: Some(JobSpec {
-                    kind: kind.into(),
+                    // Any typed verb will do for the state machine; none is an argv-era entry.
+                    verb: (kind != "format-disk").then_some(Verb::Noop(NoopJob {})),
                     ..Default::default()
                 }),
             })),
@@ -51,7 +53,7 @@ mod batches {
         };
         assert_eq!(job(0).id, "job-00000001");
         assert!(
-            matches!(&results[1].0.outcome, Some(Outcome::Error(e)) if e.contains("format-disk"))
+            matches!(&results[1].0.outcome, Some(Outcome::Error(e)) if e.contains("no typed verb"))
         );
         assert_eq!(
             job(2).id,
@@ -137,7 +139,7 @@ mod leases {
         let submit = Op::SubmitJob(SubmitJobRequest {
             request_id: "s".into(),
             spec: Some(JobSpec {
-                kind: "create".into(),
+                verb: Some(patchfarm_proto::v1::job_spec::Verb::Noop(Default::default())),
                 max_attempts: 2,
                 ..Default::default()
             }),

@@ -41,6 +41,7 @@ impl Target {
     }
 }
 
+#[derive(Clone, Debug)]
 pub struct RebaseRequest {
     pub source: ImageRef,
     pub tag: ImageRef,

@@ -7,7 +7,7 @@ use patchfarm_coordinator::api::new_request_id;
 use patchfarm_e2e::cluster::Cluster;
 use patchfarm_e2e::tools::free_port;
 use patchfarm_proto::v1::farm_client::FarmClient;
-use patchfarm_proto::v1::{JobSpec, SubmitJobRequest, SubmitJobsRequest};
+use patchfarm_proto::v1::{job_spec, CopyJob, JobSpec, SubmitJobRequest, SubmitJobsRequest};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -73,12 +73,20 @@ async fn patchfarm_cluster() -> (f64, f64, Duration) {
     (single, batched, failover)
 }
 
+/// A small typed job (a copy between two repositories): what one submission carries.
+fn bench_verb() -> job_spec::Verb {
+    job_spec::Verb::Copy(CopyJob {
+        from: "registry.example/bench/source:1".into(),
+        to: "registry.example/bench/aux:1".into(),
+        platform: "linux/amd64".into(),
+    })
+}
+
 fn job_request() -> SubmitJobRequest {
     SubmitJobRequest {
         request_id: new_request_id(),
         spec: Some(JobSpec {
-            kind: "createAuxImage".into(),
-            args: vec!["--tag".into(), "bench/aux:1".into()],
+            verb: Some(bench_verb()),
             submitter: "bench".into(),
             ..Default::default()
         }),
@@ -151,7 +159,7 @@ async fn failover(cluster: &mut Cluster, leader: u64) -> Duration {
     let request = SubmitJobRequest {
         request_id: new_request_id(),
         spec: Some(JobSpec {
-            kind: "create".into(),
+            verb: Some(bench_verb()),
             submitter: "failover".into(),
             ..Default::default()
         }),

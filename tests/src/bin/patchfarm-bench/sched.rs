@@ -146,13 +146,12 @@ async fn run() {
 
     let client = cluster.client();
     let started = Instant::now();
-    for chunk in 0..JOBS / SUBMIT_BATCH {
+    for _ in 0..JOBS / SUBMIT_BATCH {
         let jobs = (0..SUBMIT_BATCH)
             .map(|i| SubmitJobRequest {
                 request_id: new_request_id(),
                 spec: Some(JobSpec {
-                    kind: "noop".into(),
-                    args: vec![format!("{}", chunk * SUBMIT_BATCH + i)],
+                    verb: Some(job_spec::Verb::Noop(NoopJob {})),
                     submitter: format!("team-{}", i % 4),
                     ..Default::default()
                 }),

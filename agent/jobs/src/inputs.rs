@@ -1,0 +1,61 @@
+//! Which cache keys a job reads: the one home of WIT's key rule (`jdk_V`, `TYPE_V`,
+//! `BUG_V[_ARCH]` with a bare bug number taking the product's version, `wdt_V` unless `none`).
+//! The scheduler routes by these keys (cache affinity); agents count how many they held.
+
+use crate::{Job, RebaseTarget};
+use patchfarm_engine::recipe::create::{CreateRequest, WdtRequest};
+use patchfarm_engine::recipe::patching::PatchRequest;
+
+/// `--patches` ids as cache keys; bare bug numbers take `version`, or are skipped when the
+/// version is only known from the image (`update`).
+fn patch_keys<'a>(
+    patches: &'a PatchRequest,
+    version: Option<&str>,
+) -> impl Iterator<Item = String> + 'a {
+    let version = version.map(str::to_string);
+    patches.ids.iter().filter_map(move |id| {
+        match (id.bytes().all(|b| b.is_ascii_digit()), &version) {
+            (true, Some(version)) => Some(format!("{id}_{version}")),
+            (true, None) => None,
+            (false, _) => Some(id.clone()),
+        }
+    })
+}
+
+fn wdt_key(version: &str) -> Option<String> {
+    (!version.eq_ignore_ascii_case("none")).then(|| format!("wdt_{version}"))
+}
+
+/// WDT is installed beside placed model files only.
+fn placed_wdt_key(wdt: &WdtRequest) -> Option<String> {
+    let placed = !wdt.models.is_empty() || !wdt.archives.is_empty() || !wdt.variables.is_empty();
+    placed.then(|| wdt_key(&wdt.version)).flatten()
+}
+
+fn install_keys(request: &CreateRequest) -> Vec<String> {
+    let mut keys = vec![
+        format!("jdk_{}", request.jdk_version),
+        format!("{}_{}", request.kind, request.version),
+    ];
+    keys.extend(patch_keys(&request.patches, Some(&request.version)));
+    keys.extend(placed_wdt_key(&request.wdt));
+    keys
+}
+
+impl Job {
+    /// The cache keys this job reads, in the order it reads them.
+    pub fn inputs(&self) -> Vec<String> {
+        match self {
+            Job::Create(request) => install_keys(request),
+            Job::Update(request) => patch_keys(&request.patches, None)
+                .chain(placed_wdt_key(&request.wdt))
+                .collect(),
+            Job::Rebase(rebase) => match &rebase.target {
+                RebaseTarget::Build(create) => install_keys(create),
+                RebaseTarget::Image(_) => Vec::new(),
+            },
+            Job::CreateAuxImage(request) => wdt_key(&request.wdt_version).into_iter().collect(),
+            Job::Copy(_) | Job::Noop => Vec::new(),
+        }
+    }
+}

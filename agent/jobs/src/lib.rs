@@ -1,0 +1,88 @@
+//! patchfarm-jobs: a farm job is a typed value. The CLI turns flags into a [`Job`], the
+//! coordinator validates its wire form ([`Job::from_spec`]) at submit time, and the CLI (locally)
+//! and the agent (in the farm) run it through the same [`run`], which answers a typed
+//! [`Outcome`]. Which cache keys a job reads is decided here and nowhere else ([`Job::inputs`]).
+
+mod inputs;
+mod run;
+mod wire;
+
+pub use run::{run, JobError, Outcome};
+pub use wire::{verb_name, SpecError};
+
+use patchfarm_engine::image::{ImageRef, Platform};
+use patchfarm_engine::recipe::aux::AuxRequest;
+use patchfarm_engine::recipe::create::CreateRequest;
+use patchfarm_engine::recipe::rebase::RebaseRequest;
+use patchfarm_engine::recipe::update::UpdateRequest;
+
+/// One verb with everything it needs, as the engine's request types hold it.
+#[derive(Clone, Debug)]
+pub enum Job {
+    Create(CreateRequest),
+    Update(UpdateRequest),
+    Rebase(RebaseJob),
+    CreateAuxImage(AuxRequest),
+    Copy(CopyJob),
+    /// The scheduling benchmark's job: does nothing (coordinators refuse it unless told).
+    Noop,
+}
+
+/// A rebase and the image it moves onto.
+#[derive(Clone, Debug)]
+pub struct RebaseJob {
+    pub request: RebaseRequest,
+    pub target: RebaseTarget,
+}
+
+#[derive(Clone, Debug)]
+pub enum RebaseTarget {
+    /// A pushed base image.
+    Image(ImageRef),
+    /// A base built for this rebase, as `create` would (its tag and platform are the rebase's).
+    Build(Box<CreateRequest>),
+}
+
+/// An image copied unchanged (same digest) to another registry or layout.
+#[derive(Clone, Debug)]
+pub struct CopyJob {
+    pub from: ImageRef,
+    pub to: ImageRef,
+    pub platform: Platform,
+}
+
+impl Job {
+    /// The verb as the CLI and WIT spell it.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Job::Create(_) => "create",
+            Job::Update(_) => "update",
+            Job::Rebase(_) => "rebase",
+            Job::CreateAuxImage(_) => "createAuxImage",
+            Job::Copy(_) => "copy",
+            Job::Noop => "noop",
+        }
+    }
+
+    /// The image the job pushes (none for the benchmark's no-op).
+    pub fn pushes(&self) -> Option<&ImageRef> {
+        match self {
+            Job::Create(r) => Some(&r.tag),
+            Job::Update(r) => Some(&r.tag),
+            Job::Rebase(r) => Some(&r.request.tag),
+            Job::CreateAuxImage(r) => Some(&r.tag),
+            Job::Copy(c) => Some(&c.to),
+            Job::Noop => None,
+        }
+    }
+}
+
+/// WIT's defaults where a job leaves a choice open (the CLI's flags default to the same).
+pub mod defaults {
+    pub const PLATFORM: &str = "linux/amd64";
+    pub const CHOWN: &str = "oracle:oracle";
+    pub const WDT_VERSION: &str = "latest";
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,427 @@
+//! A job's wire form (`patchfarm.v1.JobSpec`'s `verb`) to and from [`Job`]. Reading a spec is
+//! validating it: every field is parsed as the engine will use it, and the first problem comes
+//! back as a [`SpecError`] naming the field by its path in the message (`create.install.version`).
+
+use crate::{CopyJob, Job, RebaseJob, RebaseTarget};
+use patchfarm_engine::cache::CacheKey;
+use patchfarm_engine::image::{ImageRef, Platform};
+use patchfarm_engine::opatch::CatalogChoice;
+use patchfarm_engine::recipe::aux::AuxRequest;
+use patchfarm_engine::recipe::create::{CreateRequest, WdtRequest};
+use patchfarm_engine::recipe::owner::parse_chown;
+use patchfarm_engine::recipe::patching::PatchRequest;
+use patchfarm_engine::recipe::rebase::RebaseRequest;
+use patchfarm_engine::recipe::update::UpdateRequest;
+use patchfarm_proto::v1 as wire;
+use patchfarm_proto::v1::job_spec::Verb;
+use std::path::PathBuf;
+
+/// A spec the farm cannot run: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct SpecError {
+    pub field: String,
+    pub reason: String,
+}
+
+fn bad(field: impl Into<String>, reason: impl std::fmt::Display) -> SpecError {
+    SpecError {
+        field: field.into(),
+        reason: reason.to_string(),
+    }
+}
+
+fn image(field: &str, value: &str) -> Result<ImageRef, SpecError> {
+    if value.is_empty() {
+        return Err(bad(field, "is empty: name an image"));
+    }
+    value.parse().map_err(|e| bad(field, e))
+}
+
+/// An image the job pushes: it must say under which tag.
+fn target(field: &str, value: &str) -> Result<ImageRef, SpecError> {
+    let reference = image(field, value)?;
+    let tagged = match &reference {
+        ImageRef::Registry(r) => r.tag.is_some() && r.digest.is_none(),
+        ImageRef::Layout(l) => l.tag.is_some(),
+    };
+    if !tagged {
+        return Err(bad(
+            field,
+            format!("{value:?} names no tag to push to: write {value}:TAG"),
+        ));
+    }
+    Ok(reference)
+}
+
+fn platform(field: &str, value: &str) -> Result<Platform, SpecError> {
+    value.parse().map_err(|e| bad(field, e))
+}
+
+fn required<'a, T>(field: &str, value: &'a Option<T>) -> Result<&'a T, SpecError> {
+    value.as_ref().ok_or_else(|| bad(field, "is missing"))
+}
+
+fn not_empty<'a>(field: &str, value: &'a str) -> Result<&'a str, SpecError> {
+    if value.is_empty() {
+        Err(bad(field, "is empty"))
+    } else {
+        Ok(value)
+    }
+}
+
+fn chown(field: &str, value: &str) -> Result<String, SpecError> {
+    parse_chown(value).map_err(|e| bad(field, e))?;
+    Ok(value.to_string())
+}
+
+fn paths(values: &[String]) -> Vec<PathBuf> {
+    values.iter().map(PathBuf::from).collect()
+}
+
+fn strings(values: &[PathBuf]) -> Vec<String> {
+    values.iter().map(|p| p.display().to_string()).collect()
+}
+
+fn patches(
+    field: &str,
+    selection: &Option<wire::PatchSelection>,
+) -> Result<PatchRequest, SpecError> {
+    let Some(selection) = selection else {
+        return Ok(PatchRequest::default());
+    };
+    for (i, id) in selection.ids.iter().enumerate() {
+        if !id.bytes().all(|b| b.is_ascii_digit()) || id.is_empty() {
+            CacheKey::patch(id).map_err(|e| bad(format!("{field}.ids[{i}]"), e))?;
+        }
+    }
+    let choice = match selection.catalog_choice() {
+        wire::CatalogChoice::CatalogNone => None,
+        wire::CatalogChoice::Recommended => Some(CatalogChoice::Recommended),
+        wire::CatalogChoice::LatestPsu => Some(CatalogChoice::LatestPsu),
+    };
+    let catalog = match choice {
+        None => None,
+        Some(choice) => Some((
+            PathBuf::from(
+                not_empty(&format!("{field}.catalog_path"), &selection.catalog_path).map_err(
+                    |_| {
+                        bad(
+                            format!("{field}.catalog_path"),
+                            "is empty: a catalog choice resolves against the fleet's patch catalog",
+                        )
+                    },
+                )?,
+            ),
+            choice,
+        )),
+    };
+    Ok(PatchRequest {
+        ids: selection.ids.clone(),
+        catalog,
+    })
+}
+
+fn patch_selection(request: &PatchRequest) -> wire::PatchSelection {
+    let (choice, path) = match &request.catalog {
+        None => (wire::CatalogChoice::CatalogNone, String::new()),
+        Some((path, CatalogChoice::Recommended)) => {
+            (wire::CatalogChoice::Recommended, path.display().to_string())
+        }
+        Some((path, CatalogChoice::LatestPsu)) => {
+            (wire::CatalogChoice::LatestPsu, path.display().to_string())
+        }
+    };
+    wire::PatchSelection {
+        ids: request.ids.clone(),
+        catalog_choice: choice as i32,
+        catalog_path: path,
+    }
+}
+
+fn wdt(field: &str, files: &Option<wire::WdtFiles>) -> Result<WdtRequest, SpecError> {
+    let files = required(field, files)?;
+    Ok(WdtRequest {
+        models: paths(&files.models),
+        archives: paths(&files.archives),
+        variables: paths(&files.variables),
+        version: not_empty(&format!("{field}.version"), &files.version)?.to_string(),
+    })
+}
+
+fn wdt_files(request: &WdtRequest) -> wire::WdtFiles {
+    wire::WdtFiles {
+        models: strings(&request.models),
+        archives: strings(&request.archives),
+        variables: strings(&request.variables),
+        version: request.version.clone(),
+    }
+}
+
+/// `create`'s installation fields into a request for `tag` on `from_image`.
+fn install(
+    field: &str,
+    spec: &Option<wire::InstallSpec>,
+    tag: ImageRef,
+    from_image: ImageRef,
+) -> Result<CreateRequest, SpecError> {
+    let spec = required(field, spec)?;
+    let (kind, version) = (
+        not_empty(&format!("{field}.type"), &spec.r#type)?,
+        not_empty(&format!("{field}.version"), &spec.version)?,
+    );
+    CacheKey::installer(kind, version, None).map_err(|e| bad(format!("{field}.version"), e))?;
+    let jdk = not_empty(&format!("{field}.jdk_version"), &spec.jdk_version)?;
+    CacheKey::installer("jdk", jdk, None).map_err(|e| bad(format!("{field}.jdk_version"), e))?;
+    Ok(CreateRequest {
+        tag,
+        from_image,
+        kind: kind.to_string(),
+        version: version.to_string(),
+        jdk_version: jdk.to_string(),
+        patches: patches(&format!("{field}.patches"), &spec.patches)?,
+        chown: chown(&format!("{field}.chown"), &spec.chown)?,
+        wdt: wdt(&format!("{field}.wdt"), &spec.wdt)?,
+        additional_files: Vec::new(),
+        platforms: Vec::new(),
+    })
+}
+
+fn install_spec(request: &CreateRequest) -> wire::InstallSpec {
+    wire::InstallSpec {
+        r#type: request.kind.clone(),
+        version: request.version.clone(),
+        jdk_version: request.jdk_version.clone(),
+        patches: Some(patch_selection(&request.patches)),
+        chown: request.chown.clone(),
+        wdt: Some(wdt_files(&request.wdt)),
+    }
+}
+
+fn create(spec: &wire::CreateJob) -> Result<CreateRequest, SpecError> {
+    let mut request = install(
+        "create.install",
+        &spec.install,
+        target("create.tag", &spec.tag)?,
+        image("create.from_image", &spec.from_image)?,
+    )?;
+    for (i, file) in spec.additional_files.iter().enumerate() {
+        let field = format!("create.additional_files[{i}]");
+        not_empty(&format!("{field}.source"), &file.source)?;
+        if !file.destination.starts_with('/') {
+            return Err(bad(
+                format!("{field}.destination"),
+                format!(
+                    "{:?} is not an absolute path in the image",
+                    file.destination
+                ),
+            ));
+        }
+        request
+            .additional_files
+            .push((PathBuf::from(&file.source), file.destination.clone()));
+    }
+    if spec.platforms.is_empty() {
+        return Err(bad(
+            "create.platforms",
+            "is empty: name at least one platform",
+        ));
+    }
+    for (i, p) in spec.platforms.iter().enumerate() {
+        request
+            .platforms
+            .push(platform(&format!("create.platforms[{i}]"), p)?);
+    }
+    Ok(request)
+}
+
+fn update(spec: &wire::UpdateJob) -> Result<UpdateRequest, SpecError> {
+    Ok(UpdateRequest {
+        tag: target("update.tag", &spec.tag)?,
+        from_image: image("update.from_image", &spec.from_image)?,
+        patches: patches("update.patches", &spec.patches)?,
+        chown: match spec.chown.as_str() {
+            "" => None,
+            given => Some(chown("update.chown", given)?),
+        },
+        wdt: wdt("update.wdt", &spec.wdt)?,
+        platform: platform("update.platform", &spec.platform)?,
+    })
+}
+
+fn rebase(spec: &wire::RebaseJob) -> Result<RebaseJob, SpecError> {
+    let request = RebaseRequest {
+        source: image("rebase.source_image", &spec.source_image)?,
+        tag: target("rebase.tag", &spec.tag)?,
+        old_base: match spec.old_base.as_str() {
+            "" => None,
+            given => Some(image("rebase.old_base", given)?),
+        },
+        force: spec.force,
+        copy_domain: spec.copy_domain,
+        platform: platform("rebase.platform", &spec.platform)?,
+    };
+    use wire::rebase_job::Target;
+    let target =
+        match &spec.target {
+            Some(Target::TargetImage(reference)) => {
+                RebaseTarget::Image(image("rebase.target_image", reference)?)
+            }
+            Some(Target::BuildTarget(build)) => {
+                let mut create = install(
+                    "rebase.build_target.install",
+                    &build.install,
+                    request.tag.clone(),
+                    image("rebase.build_target.from_image", &build.from_image)?,
+                )?;
+                create.platforms = vec![request.platform.clone()];
+                RebaseTarget::Build(Box::new(create))
+            }
+            None => return Err(bad(
+                "rebase.target",
+                "is missing: give target_image (the new base) or build_target (how to build it)",
+            )),
+        };
+    Ok(RebaseJob { request, target })
+}
+
+fn aux(spec: &wire::CreateAuxImageJob) -> Result<AuxRequest, SpecError> {
+    let files = wdt("create_aux_image.wdt", &spec.wdt)?;
+    let home = not_empty("create_aux_image.wdt_home", &spec.wdt_home)?;
+    if !home.starts_with('/') {
+        return Err(bad(
+            "create_aux_image.wdt_home",
+            format!("{home:?} is not an absolute path in the image"),
+        ));
+    }
+    Ok(AuxRequest {
+        tag: target("create_aux_image.tag", &spec.tag)?,
+        from_image: image("create_aux_image.from_image", &spec.from_image)?,
+        wdt_models: files.models,
+        wdt_archives: files.archives,
+        wdt_variables: files.variables,
+        wdt_version: files.version,
+        wdt_home: home.to_string(),
+        wdt_model_home: (!spec.wdt_model_home.is_empty()).then(|| spec.wdt_model_home.clone()),
+        chown: chown("create_aux_image.chown", &spec.chown)?,
+        platform: platform("create_aux_image.platform", &spec.platform)?,
+    })
+}
+
+impl Job {
+    /// Reads and validates a spec's verb; the error names the first bad field.
+    pub fn from_spec(spec: &wire::JobSpec) -> Result<Job, SpecError> {
+        let verb = spec.verb.as_ref().ok_or_else(|| {
+            bad(
+                "verb",
+                "is missing: a job is one of create, update, rebase, create_aux_image, copy",
+            )
+        })?;
+        Ok(match verb {
+            Verb::Create(c) => Job::Create(create(c)?),
+            Verb::Update(u) => Job::Update(update(u)?),
+            Verb::Rebase(r) => Job::Rebase(rebase(r)?),
+            Verb::CreateAuxImage(a) => Job::CreateAuxImage(aux(a)?),
+            Verb::Copy(c) => Job::Copy(CopyJob {
+                from: image("copy.from", &c.from)?,
+                to: target("copy.to", &c.to)?,
+                platform: platform("copy.platform", &c.platform)?,
+            }),
+            Verb::Noop(_) => Job::Noop,
+        })
+    }
+
+    /// The wire form of this job's verb.
+    pub fn to_verb(&self) -> Verb {
+        match self {
+            Job::Create(r) => Verb::Create(wire::CreateJob {
+                tag: r.tag.to_string(),
+                from_image: r.from_image.to_string(),
+                install: Some(install_spec(r)),
+                additional_files: r
+                    .additional_files
+                    .iter()
+                    .map(|(source, destination)| wire::AdditionalFile {
+                        source: source.display().to_string(),
+                        destination: destination.clone(),
+                    })
+                    .collect(),
+                platforms: r.platforms.iter().map(ToString::to_string).collect(),
+            }),
+            Job::Update(r) => Verb::Update(wire::UpdateJob {
+                tag: r.tag.to_string(),
+                from_image: r.from_image.to_string(),
+                patches: Some(patch_selection(&r.patches)),
+                chown: r.chown.clone().unwrap_or_default(),
+                wdt: Some(wdt_files(&r.wdt)),
+                platform: r.platform.to_string(),
+            }),
+            Job::Rebase(r) => Verb::Rebase(wire::RebaseJob {
+                source_image: r.request.source.to_string(),
+                tag: r.request.tag.to_string(),
+                target: Some(match &r.target {
+                    RebaseTarget::Image(image) => {
+                        wire::rebase_job::Target::TargetImage(image.to_string())
+                    }
+                    RebaseTarget::Build(create) => {
+                        wire::rebase_job::Target::BuildTarget(wire::TargetBuild {
+                            from_image: create.from_image.to_string(),
+                            install: Some(install_spec(create)),
+                        })
+                    }
+                }),
+                old_base: r
+                    .request
+                    .old_base
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                force: r.request.force,
+                copy_domain: r.request.copy_domain,
+                platform: r.request.platform.to_string(),
+            }),
+            Job::CreateAuxImage(r) => Verb::CreateAuxImage(wire::CreateAuxImageJob {
+                tag: r.tag.to_string(),
+                from_image: r.from_image.to_string(),
+                wdt: Some(wire::WdtFiles {
+                    models: strings(&r.wdt_models),
+                    archives: strings(&r.wdt_archives),
+                    variables: strings(&r.wdt_variables),
+                    version: r.wdt_version.clone(),
+                }),
+                wdt_home: r.wdt_home.clone(),
+                wdt_model_home: r.wdt_model_home.clone().unwrap_or_default(),
+                chown: r.chown.clone(),
+                platform: r.platform.to_string(),
+            }),
+            Job::Copy(c) => Verb::Copy(wire::CopyJob {
+                from: c.from.to_string(),
+                to: c.to.to_string(),
+                platform: c.platform.to_string(),
+            }),
+            Job::Noop => Verb::Noop(wire::NoopJob {}),
+        }
+    }
+
+    /// A spec carrying this job, with its inputs filled in; scheduling fields are the caller's.
+    pub fn to_spec(&self) -> wire::JobSpec {
+        wire::JobSpec {
+            verb: Some(self.to_verb()),
+            inputs: self.inputs(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The verb's name as `patchfarm jobs` lists it, for a spec of any release.
+pub fn verb_name(spec: &wire::JobSpec) -> &'static str {
+    match &spec.verb {
+        Some(Verb::Create(_)) => "create",
+        Some(Verb::Update(_)) => "update",
+        Some(Verb::Rebase(_)) => "rebase",
+        Some(Verb::CreateAuxImage(_)) => "createAuxImage",
+        Some(Verb::Copy(_)) => "copy",
+        Some(Verb::Noop(_)) => "noop",
+        None => "argv (older release)",
+    }
+}
