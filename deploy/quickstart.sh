@@ -21,7 +21,7 @@ done
 
 bash tests/deps.sh
 echo "== building patchfarm (release)"
-cargo build --release --locked -q -p patchfarm-coordinator -p patchfarm-agent
+cargo build --release --locked -q -p patchfarm-cli -p patchfarm-coordinator -p patchfarm-agent
 pf="$root/target/release/patchfarm"
 
 work=$(mktemp -d)

@@ -4,7 +4,7 @@
 //! running job stops it (cancelled, or its lease lapsed); SIGTERM drains.
 
 use crate::fetcher::Fetcher;
-use patchfarm_coordinator::client::FarmClient;
+use patchfarm_client::FarmClient;
 use patchfarm_engine::recipe::Engine;
 use patchfarm_engine::transport::{Registries, RegistryOptions};
 use patchfarm_proto::v1::*;
@@ -84,7 +84,7 @@ impl Agent {
 
     async fn register(&self) -> anyhow::Result<()> {
         let request = RegisterRequest {
-            request_id: patchfarm_coordinator::api::new_request_id(),
+            request_id: patchfarm_client::new_request_id(),
             slots: self.options.slots,
             labels: self.options.labels.clone(),
             platforms: Vec::new(), // the native engine assembles any platform
@@ -183,7 +183,7 @@ impl Agent {
                 continue;
             }
             let request = LeaseRequest {
-                request_id: patchfarm_coordinator::api::new_request_id(),
+                request_id: patchfarm_client::new_request_id(),
                 max_jobs: free as u32,
                 wait_ms: LEASE_WAIT_MS,
             };
@@ -419,7 +419,7 @@ impl Agent {
 
     async fn complete(&self, done: Completion<'_>) {
         let request = CompleteRequest {
-            request_id: patchfarm_coordinator::api::new_request_id(),
+            request_id: patchfarm_client::new_request_id(),
             job_id: done.id.to_string(),
             fencing_token: done.token,
             success: done.success,

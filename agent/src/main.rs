@@ -56,11 +56,9 @@ struct Args {
 fn main() -> std::process::ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
-    let logging = patchfarm_coordinator::cli::init_daemon_logging(
-        &args.log_format,
-        "info,h2=warn,tower=warn",
-    );
-    patchfarm_coordinator::cli::run_to_exit(async move {
+    let logging =
+        patchfarm_client::runtime::init_daemon_logging(&args.log_format, "info,h2=warn,tower=warn");
+    patchfarm_client::runtime::run_to_exit(async move {
         logging?;
         run(args).await
     })
@@ -86,7 +84,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         slots: args.slots,
         labels,
         cache_max_bytes: args.cache_max_bytes,
-        registry: patchfarm_coordinator::cli::registry_options(
+        registry: patchfarm_engine::transport::RegistryOptions::from_flags(
             &args.insecure_registries,
             &args.registry_cas,
         )?,

@@ -1,12 +1,11 @@
-//! patchfarm-coordinator: the coordinator daemon (gRPC API, raft-rs node on sled, mTLS) and the
-//! `patchfarm` CLI (one module per verb), which also speaks to the farm through `client`.
+//! patchfarm-coordinator: the coordinator daemon — gRPC services (`api`), the raft-rs node on
+//! sled (`raft`), the replicated state machine (`state`), the scheduler and heartbeat verdicts
+//! (`scheduler`), callers' roles from their certificates (`roles`), all composed in `server`.
+//! No other crate depends on this one.
 
 pub mod api;
-pub mod campaign;
-pub mod cli;
-pub mod client;
 pub mod raft;
+pub mod roles;
 pub mod scheduler;
 pub mod server;
 pub mod state;
-pub mod tls;

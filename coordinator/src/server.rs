@@ -4,8 +4,8 @@
 
 use crate::api::{agent::AgentService, farm::FarmService, peer::PeerService};
 use crate::raft::{node, transport::Transport, transport::MAX_RAFT_MESSAGE};
-use crate::tls::TlsFiles;
 use anyhow::Context as _;
+use patchfarm_client::tls::TlsFiles;
 use patchfarm_proto::v1::{
     agent_api_server::AgentApiServer, farm_server::FarmServer, raft_server::RaftServer,
 };
@@ -106,7 +106,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
             metrics,
             transport,
             inbox,
-            scheduler: scheduler.clone(),
+            observer: scheduler.clone(),
         },
     )?;
     tracing::info!(
@@ -134,7 +134,6 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
 
     let farm = FarmService {
         node: handle.clone(),
-        insecure,
         peer_tls,
         address: options.advertise.clone(),
         scheduler: scheduler.clone(),
@@ -146,18 +145,18 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     };
     let peer = PeerService {
         node: handle.clone(),
-        insecure,
         address: options.advertise.clone(),
     };
     let agent = AgentService {
         node: handle.clone(),
         scheduler,
-        insecure,
     };
     let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
     if let Some(server_tls) = server_tls {
         builder = builder.tls_config(server_tls)?;
     }
+    // Every call's certificate is checked against the access policy before any handler runs.
+    let mut builder = builder.layer(crate::roles::RoleLayer { insecure });
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("binding --listen {}", options.listen))?;

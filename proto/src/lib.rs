@@ -19,3 +19,13 @@ mod generated {
 pub use generated::patchfarm::state::v1 as state;
 /// The wire API: `Farm`, `AgentApi` and `Raft` services and their messages.
 pub use generated::patchfarm::v1;
+
+impl v1::Job {
+    /// A job that will not change any more: succeeded, failed or cancelled.
+    pub fn ended(&self) -> bool {
+        matches!(
+            self.state(),
+            v1::JobState::Succeeded | v1::JobState::Failed | v1::JobState::Cancelled
+        )
+    }
+}

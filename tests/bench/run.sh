@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash tests/deps.sh --bench
-cargo build --release --locked -q -p patchfarm-coordinator -p patchfarm-agent -p patchfarm-e2e --bins
+cargo build --release --locked -q -p patchfarm-cli -p patchfarm-coordinator -p patchfarm-agent -p patchfarm-e2e --bins
 PATCHFARM_BIN="$(pwd)/target/release/patchfarm" exec target/release/patchfarm-bench "$@"

@@ -3,7 +3,7 @@
 //! off (a partition) without touching the processes. `kill` is SIGKILL.
 
 use crate::tools::free_ports;
-use patchfarm_coordinator::client::FarmClient;
+use patchfarm_client::FarmClient;
 use patchfarm_proto::v1::{ClusterStatusRequest, ClusterStatusResponse};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

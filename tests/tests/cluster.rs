@@ -2,8 +2,8 @@
 //! from the data directory, partitions through cuttable links, concurrent clients during a
 //! leader kill (no duplicate jobs), and membership changes at run time.
 
-use patchfarm_coordinator::api::new_request_id;
-use patchfarm_coordinator::client::FarmClient;
+use patchfarm_client::new_request_id;
+use patchfarm_client::FarmClient;
 use patchfarm_e2e::cluster::Cluster;
 use patchfarm_proto::v1::*;
 use std::collections::{BTreeMap, BTreeSet};

@@ -4,8 +4,8 @@
 
 use super::{outcome, request_id, require_leader};
 use crate::raft::{now_ms, NodeHandle};
+use crate::roles::caller;
 use crate::scheduler::Scheduler;
-use crate::tls::{require, Role};
 use patchfarm_proto::state::{command::Op, command_result::Outcome, LeaseJobs};
 use patchfarm_proto::v1::agent_api_server::AgentApi;
 use patchfarm_proto::v1::*;
@@ -19,7 +19,6 @@ const MAX_LEASE_WAIT_MS: u32 = 10_000;
 pub struct AgentService {
     pub node: NodeHandle,
     pub scheduler: Arc<Scheduler>,
-    pub insecure: bool,
 }
 
 fn unexpected() -> Status {
@@ -29,7 +28,7 @@ fn unexpected() -> Status {
 #[tonic::async_trait]
 impl AgentApi for AgentService {
     async fn register(&self, request: Request<RegisterRequest>) -> Result<Response<Agent>, Status> {
-        let caller = require(&request, self.insecure, &[Role::Agent])?;
+        let caller = caller(&request)?.clone();
         let req = request.into_inner();
         let agent = Agent {
             name: caller.name,
@@ -54,7 +53,7 @@ impl AgentApi for AgentService {
         &self,
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
-        let caller = require(&request, self.insecure, &[Role::Agent])?;
+        let caller = caller(&request)?.clone();
         require_leader(&self.node)?;
         let req = request.into_inner();
         Ok(Response::new(self.scheduler.heartbeat(
@@ -70,7 +69,7 @@ impl AgentApi for AgentService {
         &self,
         request: Request<LeaseRequest>,
     ) -> Result<Response<LeaseResponse>, Status> {
-        let caller = require(&request, self.insecure, &[Role::Agent])?;
+        let caller = caller(&request)?.clone();
         require_leader(&self.node)?;
         let req = request.into_inner();
         let deadline = tokio::time::Instant::now()
@@ -116,15 +115,13 @@ impl AgentApi for AgentService {
     }
 
     async fn progress(&self, request: Request<ProgressRequest>) -> Result<Response<Empty>, Status> {
-        require(&request, self.insecure, &[Role::Agent])?;
         let req = request.into_inner();
-        let id = super::new_request_id();
+        let id = patchfarm_client::new_request_id();
         outcome(self.node.propose(&id, Op::Progress(req)).await?)?;
         Ok(Response::new(Empty {}))
     }
 
     async fn complete(&self, request: Request<CompleteRequest>) -> Result<Response<Job>, Status> {
-        require(&request, self.insecure, &[Role::Agent])?;
         let req = request.into_inner();
         let id = request_id(&req.request_id);
         match outcome(self.node.propose(&id, Op::CompleteJob(req)).await?)? {

@@ -2,12 +2,11 @@
 //! Writes are proposals (any node; raft forwards to the leader); reads wait for ReadIndex.
 
 use super::{internal, outcome, request_id};
-use crate::raft::transport::connect_lazy;
 use crate::raft::NodeHandle;
 use crate::scheduler::Scheduler;
 use crate::state::Change;
-use crate::tls::{require, Role};
 use futures_util::future::join_all;
+use patchfarm_client::connect_lazy;
 use patchfarm_proto::state::{command::Op, command_result::Outcome};
 use patchfarm_proto::v1::farm_server::Farm;
 use patchfarm_proto::v1::raft_client::RaftClient;
@@ -20,11 +19,8 @@ use tokio_stream::Stream;
 use tonic::transport::ClientTlsConfig;
 use tonic::{Request, Response, Status};
 
-const CLIENTS: &[Role] = &[Role::Client, Role::Coordinator];
-
 pub struct FarmService {
     pub node: NodeHandle,
-    pub insecure: bool,
     pub peer_tls: Option<ClientTlsConfig>,
     /// This node's own address, as peers and clients reach it.
     pub address: String,
@@ -136,7 +132,6 @@ impl Farm for FarmService {
         &self,
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<Job>, Status> {
-        require(&request, self.insecure, CLIENTS)?;
         let mut req = request.into_inner();
         validate(&mut req.spec, self.allow_noop_jobs, "")?;
         Ok(Response::new(self.submit(req).await?))
@@ -146,7 +141,6 @@ impl Farm for FarmService {
         &self,
         request: Request<SubmitJobsRequest>,
     ) -> Result<Response<SubmitJobsResponse>, Status> {
-        require(&request, self.insecure, CLIENTS)?;
         // One log entry for the whole batch; every submission keeps its own request id.
         let mut batch = request.into_inner();
         if batch.jobs.is_empty() {
@@ -171,7 +165,6 @@ impl Farm for FarmService {
     }
 
     async fn get_job(&self, request: Request<GetJobRequest>) -> Result<Response<Job>, Status> {
-        require(&request, self.insecure, CLIENTS)?;
         self.node.read_barrier().await?;
         let id = request.into_inner().id;
         match self.node.state.job(&id).map_err(internal)? {
@@ -184,7 +177,6 @@ impl Farm for FarmService {
         &self,
         request: Request<ListJobsRequest>,
     ) -> Result<Response<ListJobsResponse>, Status> {
-        require(&request, self.insecure, CLIENTS)?;
         self.node.read_barrier().await?;
         let req = request.into_inner();
         let jobs = self
@@ -208,7 +200,6 @@ impl Farm for FarmService {
         &self,
         request: Request<WatchJobRequest>,
     ) -> Result<Response<Self::WatchJobStream>, Status> {
-        require(&request, self.insecure, CLIENTS)?;
         let id = request.into_inner().id;
         // Subscribe before reading so no change falls between the read and the stream.
         let mut changes = self.node.changes.subscribe();
@@ -222,7 +213,7 @@ impl Farm for FarmService {
         let state = self.node.state.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
-            let mut done = crate::state::ended(&current);
+            let mut done = current.ended();
             if tx.send(Ok(current)).await.is_err() {
                 return;
             }
@@ -239,7 +230,7 @@ impl Farm for FarmService {
                     }
                     Err(_) => break,
                 };
-                done = crate::state::ended(&job);
+                done = job.ended();
                 if tx.send(Ok(job)).await.is_err() {
                     break;
                 }
@@ -254,7 +245,6 @@ impl Farm for FarmService {
         &self,
         request: Request<CancelJobRequest>,
     ) -> Result<Response<Job>, Status> {
-        require(&request, self.insecure, CLIENTS)?;
         let req = request.into_inner();
         let id = request_id(&req.request_id);
         let result = self.node.propose(&id, Op::CancelJob(req)).await?;
@@ -265,7 +255,6 @@ impl Farm for FarmService {
         &self,
         request: Request<CatalogPutRequest>,
     ) -> Result<Response<CatalogEntry>, Status> {
-        require(&request, self.insecure, CLIENTS)?;
         let req = request.into_inner();
         let entry = req
             .entry
@@ -286,14 +275,8 @@ impl Farm for FarmService {
 
     async fn catalog_list(
         &self,
-        request: Request<CatalogListRequest>,
+        _request: Request<CatalogListRequest>,
     ) -> Result<Response<CatalogListResponse>, Status> {
-        // Agents read the catalog to resolve a job's cache keys.
-        require(
-            &request,
-            self.insecure,
-            &[Role::Client, Role::Coordinator, Role::Agent],
-        )?;
         self.node.read_barrier().await?;
         let entries = self.node.state.catalog().map_err(internal)?;
         Ok(Response::new(CatalogListResponse { entries }))
@@ -303,7 +286,6 @@ impl Farm for FarmService {
         &self,
         request: Request<CatalogDeleteRequest>,
     ) -> Result<Response<Empty>, Status> {
-        require(&request, self.insecure, CLIENTS)?;
         let req = request.into_inner();
         let id = request_id(&req.request_id);
         outcome(self.node.propose(&id, Op::CatalogDelete(req.key)).await?)?;
@@ -314,7 +296,6 @@ impl Farm for FarmService {
         &self,
         request: Request<tonic::Streaming<ArtifactChunk>>,
     ) -> Result<Response<CatalogEntry>, Status> {
-        require(&request, self.insecure, CLIENTS)?;
         let entry = self
             .artifacts
             .receive(&self.node, request.into_inner())
@@ -326,7 +307,6 @@ impl Farm for FarmService {
         &self,
         request: Request<SubmitCampaignRequest>,
     ) -> Result<Response<SubmitCampaignResponse>, Status> {
-        require(&request, self.insecure, CLIENTS)?;
         let mut req = request.into_inner();
         for (i, job) in req.jobs.iter_mut().enumerate() {
             let at = batch_position(i, &job.request_id);
@@ -348,9 +328,8 @@ impl Farm for FarmService {
 
     async fn list_campaigns(
         &self,
-        request: Request<ListCampaignsRequest>,
+        _request: Request<ListCampaignsRequest>,
     ) -> Result<Response<ListCampaignsResponse>, Status> {
-        require(&request, self.insecure, CLIENTS)?;
         self.node.read_barrier().await?;
         let campaigns = self.node.state.campaigns().map_err(internal)?;
         Ok(Response::new(ListCampaignsResponse { campaigns }))
@@ -358,9 +337,8 @@ impl Farm for FarmService {
 
     async fn list_agents(
         &self,
-        request: Request<ListAgentsRequest>,
+        _request: Request<ListAgentsRequest>,
     ) -> Result<Response<ListAgentsResponse>, Status> {
-        require(&request, self.insecure, CLIENTS)?;
         super::require_leader(&self.node)?;
         Ok(Response::new(ListAgentsResponse {
             agents: self.scheduler.agent_statuses(crate::raft::now_ms()),
@@ -369,9 +347,8 @@ impl Farm for FarmService {
 
     async fn cluster_status(
         &self,
-        request: Request<ClusterStatusRequest>,
+        _request: Request<ClusterStatusRequest>,
     ) -> Result<Response<ClusterStatusResponse>, Status> {
-        require(&request, self.insecure, CLIENTS)?;
         Ok(Response::new(self.cluster().await?))
     }
 
@@ -379,7 +356,6 @@ impl Farm for FarmService {
         &self,
         request: Request<AddNodeRequest>,
     ) -> Result<Response<ClusterStatusResponse>, Status> {
-        require(&request, self.insecure, CLIENTS)?;
         let req = request.into_inner();
         if req.id == 0 || req.address.is_empty() {
             return Err(Status::invalid_argument(
@@ -405,7 +381,6 @@ impl Farm for FarmService {
         &self,
         request: Request<RemoveNodeRequest>,
     ) -> Result<Response<ClusterStatusResponse>, Status> {
-        require(&request, self.insecure, CLIENTS)?;
         let req = request.into_inner();
         let voters = self.node.local_status().voters;
         if !voters.contains(&req.id) {

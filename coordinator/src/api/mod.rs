@@ -6,14 +6,25 @@ pub mod artifacts;
 pub mod farm;
 pub mod peer;
 
-use crate::raft::node::refusal;
+use crate::state::Refusal;
 use patchfarm_proto::state::{command_result::Outcome, CommandResult};
 use tonic::Status;
 
-/// The outcome of an applied command, or the state machine's refusal as `failed_precondition`.
+/// The gRPC answer to a refusal: its kind is the code.
+fn status(refusal: Refusal) -> Status {
+    match refusal {
+        Refusal::FailedPrecondition(m) => Status::failed_precondition(m),
+        Refusal::NotFound(m) => Status::not_found(m),
+        Refusal::AlreadyExists(m) => Status::already_exists(m),
+        Refusal::PermissionDenied(m) => Status::permission_denied(m),
+        Refusal::InvalidArgument(m) => Status::invalid_argument(m),
+    }
+}
+
+/// The outcome of an applied command, or the state machine's refusal with its code.
 pub(crate) fn outcome(result: CommandResult) -> Result<Outcome, Status> {
-    if let Some(refused) = refusal(&result) {
-        return Err(Status::failed_precondition(refused.to_string()));
+    if let Some(refused) = Refusal::of(&result) {
+        return Err(status(refused));
     }
     result
         .outcome
@@ -23,14 +34,10 @@ pub(crate) fn outcome(result: CommandResult) -> Result<Outcome, Status> {
 /// A request id from the client, or a fresh one (then a retry by the client is a new request).
 pub(crate) fn request_id(given: &str) -> String {
     if given.is_empty() {
-        new_request_id()
+        patchfarm_client::new_request_id()
     } else {
         given.to_string()
     }
-}
-
-pub fn new_request_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
 }
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> Status {

@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use clap::Parser;
-use patchfarm_coordinator::cli::farm::parse_node;
+use patchfarm_client::parse_node;
 use patchfarm_coordinator::server::{self, Options};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -71,11 +71,11 @@ fn main() -> std::process::ExitCode {
     // tonic (ring) and oci-client may each bring a rustls backend; pick one explicitly.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
-    let logging = patchfarm_coordinator::cli::init_daemon_logging(
+    let logging = patchfarm_client::runtime::init_daemon_logging(
         &args.log_format,
         "info,slog=warn,h2=warn,tower=warn",
     );
-    patchfarm_coordinator::cli::run_to_exit(async move {
+    patchfarm_client::runtime::run_to_exit(async move {
         logging?;
         run(args).await
     })

@@ -2,17 +2,16 @@
 //! through `NodeHandle` (channels, never the node itself). `Node::on_ready` is the whole
 //! consensus loop in the order raft-rs requires, one comment per step.
 
+use super::handle::NodeHandle;
+use super::messages::{LocalStatus, Msg, NodeError, Reply};
+use super::metrics::Metrics;
 use super::storage::SledStorage;
 use super::transport::Transport;
-use super::{LocalStatus, Metrics, NodeError};
-use crate::scheduler::Scheduler;
-use crate::state::{Change, StateMachine};
-use patchfarm_proto::state::{
-    command_result::Outcome, Command, CommandBatch, CommandResult, SetPeer,
-};
+use crate::state::{Change, Observer, StateMachine};
+use patchfarm_proto::state::{Command, CommandBatch, SetPeer};
 use prost::Message as _;
 use protobuf::Message as _;
-use raft::prelude::{ConfChange, ConfChangeType, Entry, EntryType, Message};
+use raft::prelude::{ConfChange, ConfChangeType, Entry, EntryType};
 use raft::{Config, RawNode, SnapshotStatus, StateRole};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -25,44 +24,6 @@ use tokio_util::sync::CancellationToken;
 pub const TICK: Duration = Duration::from_millis(50);
 /// Apply this many entries beyond the compaction point before compacting the log again.
 pub const COMPACT_AFTER: u64 = 20_000;
-
-pub(crate) type Reply = oneshot::Sender<Result<CommandResult, NodeError>>;
-
-/// What the node's task accepts.
-pub(crate) enum Msg {
-    Propose {
-        command: Command,
-        reply: Reply,
-    },
-    ChangeMembers {
-        change: ConfChange,
-        command: Command,
-        reply: Reply,
-    },
-    ReadIndex {
-        reply: oneshot::Sender<()>,
-    },
-    Raft(Vec<Message>),
-    Unreachable(u64),
-    /// Ask the leader (directly, or forwarded by a follower) to hand over to this voter.
-    TransferLeader(u64),
-    SnapshotDone {
-        to: u64,
-        ok: bool,
-    },
-}
-
-/// How handlers reach the node: cheap to clone, holds channels and read-only views.
-#[derive(Clone)]
-pub struct NodeHandle {
-    pub(crate) id: u64,
-    pub(crate) inbox: mpsc::Sender<Msg>,
-    pub state: StateMachine,
-    pub status: watch::Receiver<LocalStatus>,
-    pub changes: broadcast::Sender<Change>,
-    pub metrics: Arc<Metrics>,
-    pub(crate) transport: Transport,
-}
 
 pub(crate) struct Node {
     id: u64,
@@ -83,7 +44,7 @@ pub(crate) struct Node {
     status: watch::Sender<LocalStatus>,
     changes: broadcast::Sender<Change>,
     /// Follows every applied change synchronously (no lag, unlike the broadcast).
-    scheduler: Arc<Scheduler>,
+    observer: Arc<dyn Observer>,
     metrics: Arc<Metrics>,
 }
 
@@ -92,7 +53,8 @@ pub(crate) struct Wiring {
     pub metrics: Arc<Metrics>,
     pub transport: Transport,
     pub inbox: (mpsc::Sender<Msg>, mpsc::Receiver<Msg>),
-    pub scheduler: Arc<Scheduler>,
+    /// The scheduler's view, kept in step with every applied change.
+    pub observer: Arc<dyn Observer>,
 }
 
 /// Opens (or bootstraps) node `id` on `db` and returns its task and handle.
@@ -107,10 +69,10 @@ pub(crate) fn open(
         metrics,
         transport,
         inbox,
-        scheduler,
+        observer,
     } = wiring;
     let state = StateMachine::open(&db)?;
-    scheduler.rebuild(&state)?;
+    observer.rebuild(&state)?;
     let storage = SledStorage::open(&db, state.clone(), initial_voters)?;
     let applied = state.applied()?;
     let config = Config {
@@ -157,7 +119,7 @@ pub(crate) fn open(
         removed: false,
         status: status_tx,
         changes,
-        scheduler,
+        observer,
         metrics,
     };
     Ok((node, handle))
@@ -303,7 +265,7 @@ impl Node {
             let snapshot = ready.snapshot().clone();
             self.raw.mut_store().apply_snapshot(&snapshot)?;
             self.applied = snapshot.get_metadata().index;
-            self.scheduler
+            self.observer
                 .observe(&Change::Reset, self.raw.store().state());
             self.metrics
                 .snapshots_installed
@@ -390,7 +352,7 @@ impl Node {
         let results = self.raw.store().state().apply(index, commands)?;
         for (command, (result, changes)) in commands.iter().zip(results) {
             for change in changes {
-                self.scheduler.observe(&change, self.raw.store().state());
+                self.observer.observe(&change, self.raw.store().state());
                 let _ = self.changes.send(change);
             }
             if let Some(waiters) = self.waiting.remove(&command.request_id) {
@@ -493,40 +455,11 @@ impl Node {
     }
 }
 
-/// Conf changes carry their `SetPeer` command (request id + address) as context.
-pub(crate) fn membership_change(id: u64, address: &str, remove: bool) -> (ConfChange, SetPeer) {
-    let mut change = ConfChange {
-        node_id: id,
-        ..Default::default()
-    };
-    change.set_change_type(if remove {
-        ConfChangeType::RemoveNode
-    } else {
-        ConfChangeType::AddNode
-    });
-    (
-        change,
-        SetPeer {
-            id,
-            address: address.to_string(),
-            remove,
-        },
-    )
-}
-
 pub fn role_name(role: StateRole) -> &'static str {
     match role {
         StateRole::Leader => "leader",
         StateRole::Follower => "follower",
         StateRole::Candidate => "candidate",
         StateRole::PreCandidate => "pre-candidate",
-    }
-}
-
-/// True when the state machine refused the command (the error it gave), for handlers.
-pub fn refusal(result: &CommandResult) -> Option<&str> {
-    match &result.outcome {
-        Some(Outcome::Error(e)) => Some(e),
-        _ => None,
     }
 }

@@ -2,8 +2,9 @@
 //! into a single `Raft.Send` call (messages as bytes in raft's own codec). Failures are reported
 //! back to the node (`report_unreachable`, snapshot status); raft itself retries.
 
-use super::node::Msg;
-use super::Metrics;
+use super::messages::Msg;
+use super::metrics::Metrics;
+use patchfarm_client::connect_lazy;
 use patchfarm_proto::v1::{raft_client::RaftClient, RaftBatch};
 use protobuf::Message as _;
 use raft::prelude::{Message, MessageType};
@@ -12,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig};
 
 /// Snapshots ride inside MsgSnapshot; both ends accept messages this large.
 pub const MAX_RAFT_MESSAGE: usize = 256 << 20;
@@ -155,23 +156,6 @@ impl Transport {
             }
         }
     }
-}
-
-/// A lazily connected channel to a coordinator (TLS when configured).
-pub fn connect_lazy(
-    address: &str,
-    tls: Option<ClientTlsConfig>,
-) -> Result<Channel, tonic::transport::Error> {
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{address}"))?
-        .connect_timeout(Duration::from_secs(1))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(5))
-        .keep_alive_timeout(Duration::from_secs(3));
-    if let Some(tls) = tls {
-        endpoint = endpoint.tls_config(tls)?;
-    }
-    Ok(endpoint.connect_lazy())
 }
 
 async fn send_loop(

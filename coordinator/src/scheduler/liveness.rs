@@ -142,7 +142,7 @@ pub async fn run_reaper(scheduler: Arc<Scheduler>, node: NodeHandle, stop: Cance
         let (down, expired) = scheduler.lapsed(now_ms());
         for name in down {
             tracing::warn!(agent = %name, "agent missed its heartbeat TTL: marking it down");
-            let id = crate::api::new_request_id();
+            let id = patchfarm_client::new_request_id();
             if let Err(e) = node.propose(&id, Op::AgentDown(name.clone())).await {
                 tracing::warn!(agent = %name, error = %e, "could not record the agent as down");
             }
@@ -154,7 +154,7 @@ pub async fn run_reaper(scheduler: Arc<Scheduler>, node: NodeHandle, stop: Cance
                 id: job.clone(),
                 reason,
             });
-            if let Err(e) = node.propose(&crate::api::new_request_id(), op).await {
+            if let Err(e) = node.propose(&patchfarm_client::new_request_id(), op).await {
                 tracing::warn!(job = %job, error = %e, "could not cancel a job whose dependency failed");
             }
         }
@@ -167,7 +167,7 @@ pub async fn run_reaper(scheduler: Arc<Scheduler>, node: NodeHandle, stop: Cance
                 jobs: expired,
                 reason: "no heartbeat from the agent for this job".into(),
             });
-            if let Err(e) = node.propose(&crate::api::new_request_id(), op).await {
+            if let Err(e) = node.propose(&patchfarm_client::new_request_id(), op).await {
                 tracing::warn!(error = %e, "could not re-queue lapsed leases");
             }
         }

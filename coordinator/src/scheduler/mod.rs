@@ -11,7 +11,7 @@
 
 pub mod liveness;
 
-use crate::state::{Change, StateError, StateMachine};
+use crate::state::{Change, Observer, StateError, StateMachine};
 use patchfarm_proto::v1::{Agent, Job, JobState};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -345,8 +345,29 @@ impl Scheduler {
         self.view.lock().expect("scheduler view lock")
     }
 
+    /// Chooses and reserves up to `max` jobs for `agent`.
+    pub fn pick(&self, agent: &str, max: usize, now: i64) -> Vec<String> {
+        self.lock()
+            .pick(agent, max, now, self.options.affinity_wait_ms)
+    }
+
+    /// Drops reservations once their lease applied (or failed).
+    pub fn release(&self, ids: &[String]) {
+        let mut view = self.lock();
+        for id in ids {
+            view.reserved.remove(id);
+        }
+    }
+
+    /// Leases granted here, and how many went to an agent already holding the job's inputs.
+    pub fn affinity_counts(&self) -> (u64, u64) {
+        self.lock().affinity
+    }
+}
+
+impl Observer for Scheduler {
     /// Re-reads everything from the state machine (start-up, snapshot installed).
-    pub fn rebuild(&self, state: &StateMachine) -> Result<(), StateError> {
+    fn rebuild(&self, state: &StateMachine) -> Result<(), StateError> {
         let queued = state.queued_jobs()?;
         let leased = state.leased_jobs()?;
         let agents = state.agents()?;
@@ -386,7 +407,7 @@ impl Scheduler {
     }
 
     /// Follows one applied change.
-    pub fn observe(&self, change: &Change, state: &StateMachine) {
+    fn observe(&self, change: &Change, state: &StateMachine) {
         match change {
             Change::Reset => {
                 if let Err(e) = self.rebuild(state) {
@@ -416,25 +437,6 @@ impl Scheduler {
             }
         }
         self.work.notify_waiters();
-    }
-
-    /// Chooses and reserves up to `max` jobs for `agent`.
-    pub fn pick(&self, agent: &str, max: usize, now: i64) -> Vec<String> {
-        self.lock()
-            .pick(agent, max, now, self.options.affinity_wait_ms)
-    }
-
-    /// Drops reservations once their lease applied (or failed).
-    pub fn release(&self, ids: &[String]) {
-        let mut view = self.lock();
-        for id in ids {
-            view.reserved.remove(id);
-        }
-    }
-
-    /// Leases granted here, and how many went to an agent already holding the job's inputs.
-    pub fn affinity_counts(&self) -> (u64, u64) {
-        self.lock().affinity
     }
 }
 

@@ -2,10 +2,12 @@
 //! a failed attempt while attempts remain, CANCELLED from any live state. `queue/` keys keep the
 //! queued jobs in submission order so leasing never scans finished jobs.
 
-use super::{Change, StateError, Txn};
+use super::txn::{lean, remembered};
+use super::{Applied, Change, Refusal, StateError, Txn};
 use patchfarm_proto::state::{command_result::Outcome, CommandResult, ExpireLeases, LeaseJobs};
 use patchfarm_proto::v1::{
     CompleteRequest, Job, JobState, Lease, LeaseResponse, ProgressRequest, SubmitJobRequest,
+    SubmitJobsResponse,
 };
 
 /// Attempts a job gets when its spec does not say.
@@ -15,8 +17,6 @@ const LOG_LIMIT: usize = 64 * 1024;
 /// Backoff before a re-queued job may run again: doubles per attempt from this, up to the cap.
 const BACKOFF_BASE_MS: i64 = 500;
 const BACKOFF_CAP_MS: i64 = 30_000;
-
-type Applied<T> = Result<Result<T, String>, StateError>;
 
 fn job_key(id: &str) -> String {
     format!("job/{id}")
@@ -50,13 +50,13 @@ fn store(txn: &mut Txn<'_>, index: u64, now: i64, mut job: Job) -> Result<Job, S
 
 pub fn submit(txn: &mut Txn<'_>, index: u64, now: i64, req: &SubmitJobRequest) -> Applied<Job> {
     let Some(spec) = req.spec.clone() else {
-        return Ok(Err("job has no spec".into()));
+        return Ok(Err(Refusal::InvalidArgument("job has no spec".into())));
     };
     // The API validated the verb; an entry without one came from a release that sent argv.
     if spec.verb.is_none() {
-        return Ok(Err(
+        return Ok(Err(Refusal::InvalidArgument(
             "job has no typed verb (a command line from an older release?)".into(),
-        ));
+        )));
     }
     // Dependencies name request ids (a campaign's own, chosen before any job id exists).
     let mut waits_for = Vec::new();
@@ -66,9 +66,9 @@ pub fn submit(txn: &mut Txn<'_>, index: u64, now: i64, req: &SubmitJobRequest) -
                 outcome: Some(Outcome::JobId(id)),
             }) => waits_for.push(id),
             _ => {
-                return Ok(Err(format!(
+                return Ok(Err(Refusal::NotFound(format!(
                     "after {after:?}: no job was submitted under that request id"
-                )))
+                ))))
             }
         }
     }
@@ -87,9 +87,40 @@ pub fn submit(txn: &mut Txn<'_>, index: u64, now: i64, req: &SubmitJobRequest) -
     Ok(Ok(store(txn, index, now, job)?))
 }
 
+/// Many submissions in one command (a batch, or a campaign's jobs): each keeps its own request
+/// id, so one seen before answers its first job; any refusal refuses the whole batch.
+pub fn submit_batch(
+    txn: &mut Txn<'_>,
+    index: u64,
+    now: i64,
+    requests: &[SubmitJobRequest],
+) -> Applied<SubmitJobsResponse> {
+    let mut submitted = Vec::with_capacity(requests.len());
+    for req in requests {
+        let key = format!("req/{}", req.request_id);
+        let job = match remembered(txn, &key)?.and_then(|r| r.outcome) {
+            Some(Outcome::Job(job)) => job,
+            _ => match submit(txn, index, now, req)? {
+                Ok(job) => {
+                    txn.put(
+                        &key,
+                        &lean(&CommandResult {
+                            outcome: Some(Outcome::Job(job.clone())),
+                        }),
+                    );
+                    job
+                }
+                Err(refusal) => return Ok(Err(refusal)),
+            },
+        };
+        submitted.push(job);
+    }
+    Ok(Ok(SubmitJobsResponse { jobs: submitted }))
+}
+
 pub fn cancel(txn: &mut Txn<'_>, index: u64, now: i64, id: &str, reason: &str) -> Applied<Job> {
     let Some(mut job) = load(txn, id)? else {
-        return Ok(Err(format!("no job {id:?}")));
+        return Ok(Err(Refusal::NotFound(format!("no job {id:?}"))));
     };
     match job.state() {
         JobState::Queued | JobState::Leased => {
@@ -100,10 +131,10 @@ pub fn cancel(txn: &mut Txn<'_>, index: u64, now: i64, id: &str, reason: &str) -
             }
             Ok(Ok(store(txn, index, now, job)?))
         }
-        done => Ok(Err(format!(
+        done => Ok(Err(Refusal::FailedPrecondition(format!(
             "job {id} is already {}",
             done.as_str_name().to_lowercase()
-        ))),
+        )))),
     }
 }
 
@@ -139,26 +170,18 @@ pub fn lease(txn: &mut Txn<'_>, index: u64, now: i64, req: &LeaseJobs) -> Applie
     Ok(Ok(LeaseResponse { jobs: leased }))
 }
 
-/// A job that will not change any more: succeeded, failed or cancelled.
-pub fn ended(job: &Job) -> bool {
-    matches!(
-        job.state(),
-        JobState::Succeeded | JobState::Failed | JobState::Cancelled
-    )
-}
-
 /// The job, if `token` is its current lease's fencing token; otherwise why not.
 fn fenced(txn: &Txn<'_>, id: &str, token: u64) -> Applied<Job> {
     let Some(job) = load(txn, id)? else {
-        return Ok(Err(format!("no job {id:?}")));
+        return Ok(Err(Refusal::NotFound(format!("no job {id:?}"))));
     };
     let current = job.lease.as_ref().map(|l| l.fencing_token);
     if job.state() != JobState::Leased || current != Some(token) {
-        return Ok(Err(format!(
+        return Ok(Err(Refusal::FailedPrecondition(format!(
             "stale fencing token {token} for job {id} (job is {}, current token {})",
             job.state().as_str_name().to_lowercase(),
             current.map_or("none".to_string(), |t| t.to_string())
-        )));
+        ))));
     }
     Ok(Ok(job))
 }

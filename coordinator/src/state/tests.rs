@@ -53,7 +53,9 @@ mod batches {
         };
         assert_eq!(job(0).id, "job-00000001");
         assert!(
-            matches!(&results[1].0.outcome, Some(Outcome::Error(e)) if e.contains("no typed verb"))
+            matches!(Refusal::of(&results[1].0), Some(Refusal::InvalidArgument(e)) if e.contains("no typed verb")),
+            "{:?}",
+            results[1].0
         );
         assert_eq!(
             job(2).id,
@@ -175,5 +177,61 @@ mod leases {
             )
             .unwrap();
         assert!(matches!(&again[0].0.outcome, Some(Outcome::Submitted(s)) if s.jobs.is_empty()));
+    }
+}
+
+mod refusals {
+    use crate::state::*;
+    use patchfarm_proto::v1::{CancelJobRequest, CompleteRequest};
+
+    fn apply(state: &StateMachine, index: u64, request_id: &str, op: Op) -> CommandResult {
+        let command = Command {
+            request_id: request_id.into(),
+            now_unix_ms: 1,
+            op: Some(op),
+        };
+        state.apply(index, &[command]).unwrap().remove(0).0
+    }
+
+    #[test]
+    fn refusals_keep_their_kind_and_a_retry_hears_the_same() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let state = StateMachine::open(&db).unwrap();
+        let cancel = Op::CancelJob(CancelJobRequest {
+            id: "job-00000404".into(),
+            ..Default::default()
+        });
+        let first = apply(&state, 1, "c", cancel.clone());
+        assert!(
+            matches!(Refusal::of(&first), Some(Refusal::NotFound(m)) if m.contains("job-00000404")),
+            "{first:?}"
+        );
+        assert_eq!(
+            apply(&state, 2, "c", cancel),
+            first,
+            "remembered by request id"
+        );
+        let stale = Op::CompleteJob(CompleteRequest {
+            job_id: "job-00000404".into(),
+            fencing_token: 9,
+            ..Default::default()
+        });
+        assert!(matches!(
+            Refusal::of(&apply(&state, 3, "d", stale)),
+            Some(Refusal::NotFound(_))
+        ));
+        let missing = Op::CatalogDelete("wls_1".into());
+        assert!(matches!(
+            Refusal::of(&apply(&state, 4, "e", missing)),
+            Some(Refusal::NotFound(_))
+        ));
+        // An older release remembered refusals as bare messages: still a refusal.
+        let old = CommandResult {
+            outcome: Some(Outcome::Error("stale fencing token".into())),
+        };
+        assert!(matches!(
+            Refusal::of(&old),
+            Some(Refusal::FailedPrecondition(_))
+        ));
     }
 }

@@ -26,6 +26,30 @@ pub struct RegistryOptions {
     pub retry: RetryPolicy,
 }
 
+impl RegistryOptions {
+    /// From `--insecure-registry` hosts and `--registry-ca` PEM files (read now; the error
+    /// names the file).
+    pub fn from_flags(
+        insecure_registries: &[String],
+        ca_files: &[std::path::PathBuf],
+    ) -> std::io::Result<Self> {
+        let mut extra_ca_pems = Vec::new();
+        for path in ca_files {
+            extra_ca_pems.push(std::fs::read(path).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("reading --registry-ca {}: {e}", path.display()),
+                )
+            })?);
+        }
+        Ok(RegistryOptions {
+            insecure_registries: insecure_registries.to_vec(),
+            extra_ca_pems,
+            ..Default::default()
+        })
+    }
+}
+
 /// One client per registry host, made on first use.
 #[derive(Default)]
 pub struct Registries {

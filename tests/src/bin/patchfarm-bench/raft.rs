@@ -3,7 +3,7 @@
 //! `etcdctl check perf --load=l`; then the time from killing the leader to the first commit
 //! under its successor.
 
-use patchfarm_coordinator::api::new_request_id;
+use patchfarm_client::new_request_id;
 use patchfarm_e2e::cluster::Cluster;
 use patchfarm_e2e::tools::free_port;
 use patchfarm_proto::v1::farm_client::FarmClient;
@@ -101,18 +101,15 @@ pub(crate) async fn submissions_per_second(
     in_flight: usize,
     measure: Duration,
 ) -> f64 {
-    let tls = patchfarm_coordinator::tls::TlsFiles::new(cluster.certs_dir(), "client")
+    let tls = patchfarm_client::tls::TlsFiles::new(cluster.certs_dir(), "client")
         .client()
         .unwrap();
     let committed = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..CHANNELS {
-        let channel = patchfarm_coordinator::raft::transport::connect_lazy(
-            &cluster.address(leader),
-            Some(tls.clone()),
-        )
-        .unwrap();
+        let channel =
+            patchfarm_client::connect_lazy(&cluster.address(leader), Some(tls.clone())).unwrap();
         for _ in 0..in_flight {
             let mut client = FarmClient::new(channel.clone());
             let committed = committed.clone();

@@ -5,8 +5,8 @@
 //! same run and on the same cluster, is plain SubmitJob writes/s (a scheduled job costs at least
 //! three writes: its submission, its share of a lease and its completion).
 
-use patchfarm_coordinator::api::new_request_id;
-use patchfarm_coordinator::client::FarmClient;
+use patchfarm_client::new_request_id;
+use patchfarm_client::FarmClient;
 use patchfarm_e2e::cluster::Cluster;
 use patchfarm_proto::v1::*;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

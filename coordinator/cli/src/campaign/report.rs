@@ -57,7 +57,7 @@ pub fn build(plan: &Plan, jobs: &[Job]) -> Result<Value, ReportError> {
                 key: key.to_string(),
             })
     };
-    let open = jobs.iter().filter(|j| !crate::state::ended(j)).count();
+    let open = jobs.iter().filter(|j| !j.ended()).count();
     if open > 0 {
         return Err(ReportError::Running {
             campaign: plan.campaign.clone(),

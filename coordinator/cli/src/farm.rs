@@ -3,10 +3,10 @@
 //! client certificate, `--insecure` talks plaintext to a coordinator started with `--insecure`.
 
 use super::Context;
-use crate::api::new_request_id;
-use crate::client::FarmClient;
 use anyhow::{bail, Context as _};
 use clap::{Args as ClapArgs, Subcommand};
+use patchfarm_client::new_request_id;
+use patchfarm_client::FarmClient;
 use patchfarm_proto::v1::*;
 use std::path::PathBuf;
 
@@ -101,24 +101,6 @@ pub enum JobsCommand {
     Logs { id: String },
 }
 
-/// Parses `ID=ADDR` (as `--peer` and `add-node` take it).
-pub fn parse_node(text: &str) -> anyhow::Result<(u64, String)> {
-    let (id, address) = text
-        .split_once('=')
-        .with_context(|| format!("{text:?} is not ID=ADDR (for example 4=127.0.0.1:7004)"))?;
-    let id: u64 = id
-        .trim()
-        .parse()
-        .with_context(|| format!("{text:?}: node id {id:?} is not a number"))?;
-    if id == 0 {
-        bail!("{text:?}: node ids start at 1");
-    }
-    if address.trim().is_empty() {
-        bail!("{text:?}: the address is empty");
-    }
-    Ok((id, address.trim().to_string()))
-}
-
 fn status_json(status: &ClusterStatusResponse) -> serde_json::Value {
     serde_json::json!({
         "leader": status.leader,
@@ -166,7 +148,7 @@ pub async fn cluster(
                 .await?
         }
         ClusterCommand::AddNode { node } => {
-            let (id, address) = parse_node(node)?;
+            let (id, address) = patchfarm_client::parse_node(node)?;
             let request = AddNodeRequest {
                 request_id: new_request_id(),
                 id,

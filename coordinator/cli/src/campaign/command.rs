@@ -3,13 +3,12 @@
 //! in one raft entry (dependencies between them by request id); `list`, `status`, `watch`,
 //! `cancel` follow it; `report` writes report.json and report.md.
 
-use super::farm::FarmArgs;
-use super::Context;
-use crate::api::new_request_id;
-use crate::campaign::{plan, report, CampaignFile, Plan};
-use crate::state::ended;
+use super::{plan, report, CampaignFile, Plan};
+use crate::farm::FarmArgs;
+use crate::Context;
 use anyhow::{bail, Context as _};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use patchfarm_client::new_request_id;
 use patchfarm_engine::image::ImageRef;
 use patchfarm_engine::transport::{Registries, RegistryOptions};
 use patchfarm_proto::v1::*;
@@ -204,7 +203,7 @@ async fn watch(farm: &FarmArgs, name: &str) -> anyhow::Result<()> {
                 .iter()
                 .filter(|j| stage(&key_of(j)) == *stage_name)
                 .collect();
-            bar.set_position(mine.iter().filter(|j| ended(j)).count() as u64);
+            bar.set_position(mine.iter().filter(|j| j.ended()).count() as u64);
             let running = mine
                 .iter()
                 .filter(|j| j.state() == JobState::Leased)
@@ -215,7 +214,7 @@ async fn watch(farm: &FarmArgs, name: &str) -> anyhow::Result<()> {
                 .count();
             bar.set_message(format!("{running} running, {failed} failed"));
         }
-        if !jobs.is_empty() && jobs.iter().all(ended) {
+        if !jobs.is_empty() && jobs.iter().all(Job::ended) {
             for (_, bar) in &stages {
                 bar.finish();
             }
@@ -296,7 +295,7 @@ pub async fn run(
                 .campaigns;
             for c in campaigns {
                 let jobs = jobs_of(farm, &c.name).await?;
-                let done = jobs.iter().filter(|j| ended(j)).count();
+                let done = jobs.iter().filter(|j| j.ended()).count();
                 let failed = jobs
                     .iter()
                     .filter(|j| matches!(j.state(), JobState::Failed | JobState::Cancelled))
@@ -313,7 +312,7 @@ pub async fn run(
             campaign(farm, name).await?;
             let jobs = jobs_of(farm, name).await?;
             if ctx.json {
-                let out: Vec<_> = jobs.iter().map(super::farm::job_json).collect();
+                let out: Vec<_> = jobs.iter().map(crate::farm::job_json).collect();
                 println!("{}", serde_json::to_string_pretty(&out)?);
                 return Ok(());
             }
@@ -341,7 +340,7 @@ pub async fn run(
                 .await?
                 .iter()
                 .rev()
-                .filter(|j| !ended(j))
+                .filter(|j| !j.ended())
             {
                 let request = CancelJobRequest {
                     request_id: new_request_id(),

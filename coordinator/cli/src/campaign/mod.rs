@@ -1,10 +1,13 @@
 //! Campaigns: a quarter's rebuild of a fleet described in one YAML file (`file`), turned into a
-//! DAG of farm jobs (`plan`). Submission, tracking and reports build on these.
+//! DAG of typed farm jobs (`plan`), submitted and followed by `patchfarm campaign …` (`command`),
+//! and reported on (`report`).
 
+mod command;
 pub mod file;
 pub mod plan;
 pub mod report;
 
+pub use command::{run, CampaignCommand};
 pub use file::{CampaignFile, CampaignFileError, SourceType};
 pub use plan::{plan, Plan, PlanError};
 

@@ -4,8 +4,8 @@
 
 use super::farm::{job_json, FarmArgs};
 use super::Context;
-use crate::api::new_request_id;
 use anyhow::{bail, Context as _};
+use patchfarm_client::new_request_id;
 use patchfarm_proto::v1::*;
 use std::time::Duration;
 
@@ -92,7 +92,7 @@ pub async fn run(
 
 /// Watches the job until it ends, through coordinator failures (the watch is re-opened on
 /// whichever node answers).
-pub async fn follow(client: &crate::client::FarmClient, id: &str) -> anyhow::Result<Job> {
+pub async fn follow(client: &patchfarm_client::FarmClient, id: &str) -> anyhow::Result<Job> {
     let bar = super::progress::step(&format!("following {id}"));
     loop {
         let request = WatchJobRequest { id: id.to_string() };
@@ -113,7 +113,7 @@ pub async fn follow(client: &crate::client::FarmClient, id: &str) -> anyhow::Res
                 job.state().as_str_name().to_lowercase(),
                 job.progress
             ));
-            if crate::state::ended(&job) {
+            if job.ended() {
                 bar.finish_and_clear();
                 return Ok(job);
             }

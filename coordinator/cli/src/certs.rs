@@ -25,7 +25,7 @@ pub fn run(command: &CertsCommand) -> anyhow::Result<()> {
             coordinators,
             agents,
         } => {
-            let written = crate::tls::init(out, *coordinators, *agents)?;
+            let written = patchfarm_client::tls::init(out, *coordinators, *agents)?;
             for path in written {
                 println!("{}", path.display());
             }

@@ -1,11 +1,12 @@
-//! mTLS for every farm connection: the certificate set `patchfarm certs init` writes, the rustls
-//! configurations built from it, and the caller's role read back from its certificate.
+//! mTLS for every farm connection: the certificate set `patchfarm certs init` writes (feature
+//! `certs`), the rustls configurations built from it, and the roles certificates carry.
 //!
 //! A certificate's role is its subject's organizational unit (`coordinator`, `agent`, `client`);
 //! its name is the common name (`coordinator-2`, `agent-1`, `client`). All are signed by the
 //! farm's CA, so a certificate from another CA never reaches a handler, and a handler refuses a
 //! valid certificate of the wrong role.
 
+#[cfg(feature = "certs")]
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
@@ -29,6 +30,7 @@ pub enum TlsError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[cfg(feature = "certs")]
     #[error("cannot generate certificates: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("{dir} already holds a certificate set ({file}); pick another --out or remove it")]
@@ -44,11 +46,22 @@ pub enum Role {
 }
 
 impl Role {
-    fn as_str(self) -> &'static str {
+    /// The organizational unit a certificate of this role carries.
+    pub fn as_str(self) -> &'static str {
         match self {
             Role::Coordinator => "coordinator",
             Role::Agent => "agent",
             Role::Client => "client",
+        }
+    }
+
+    /// The role a certificate's organizational unit names, if any.
+    pub fn from_unit(unit: &str) -> Option<Role> {
+        match unit {
+            "coordinator" => Some(Role::Coordinator),
+            "agent" => Some(Role::Agent),
+            "client" => Some(Role::Client),
+            _ => None,
         }
     }
 }
@@ -57,80 +70,6 @@ impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// Who is calling: role and name from the verified certificate, or anyone under `--insecure`.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    pub role: Option<Role>,
-    pub name: String,
-}
-
-/// Reads the caller from a request's verified peer certificate.
-/// `insecure` servers have no certificates: every caller may do everything.
-pub fn caller_of<T>(request: &tonic::Request<T>, insecure: bool) -> Result<Caller, tonic::Status> {
-    if insecure {
-        return Ok(Caller {
-            role: None,
-            name: "insecure".into(),
-        });
-    }
-    let certs = request
-        .peer_certs()
-        .ok_or_else(|| tonic::Status::unauthenticated("a client certificate is required"))?;
-    let leaf = certs
-        .first()
-        .ok_or_else(|| tonic::Status::unauthenticated("a client certificate is required"))?;
-    identity_of(leaf.as_ref()).ok_or_else(|| {
-        tonic::Status::permission_denied("certificate names no patchfarm role (subject OU)")
-    })
-}
-
-/// Requires one of `roles`; the error names the caller's role and what was needed.
-pub fn require<T>(
-    request: &tonic::Request<T>,
-    insecure: bool,
-    roles: &[Role],
-) -> Result<Caller, tonic::Status> {
-    let caller = caller_of(request, insecure)?;
-    match caller.role {
-        None => Ok(caller),
-        Some(role) if roles.contains(&role) => Ok(caller),
-        Some(role) => Err(tonic::Status::permission_denied(format!(
-            "certificate {:?} has role {role}; this call needs {}",
-            caller.name,
-            roles
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(" or ")
-        ))),
-    }
-}
-
-fn identity_of(der: &[u8]) -> Option<Caller> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let subject = cert.subject();
-    let ou = subject
-        .iter_organizational_unit()
-        .next()
-        .and_then(|a| a.as_str().ok())?;
-    let role = match ou {
-        "coordinator" => Role::Coordinator,
-        "agent" => Role::Agent,
-        "client" => Role::Client,
-        _ => return None,
-    };
-    let name = subject
-        .iter_common_name()
-        .next()
-        .and_then(|a| a.as_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    Some(Caller {
-        role: Some(role),
-        name,
-    })
 }
 
 /// The files of one identity in a `--tls-dir`.
@@ -179,6 +118,7 @@ impl TlsFiles {
     }
 }
 
+#[cfg(feature = "certs")]
 /// Writes a fresh farm certificate set into `out`: `ca.crt`/`ca.key`, `coordinator-<id>`,
 /// `agent-<k>`, `client`. Refuses to overwrite an existing set.
 pub fn init(out: &Path, coordinators: u32, agents: u32) -> Result<Vec<PathBuf>, TlsError> {
@@ -252,6 +192,7 @@ pub fn init(out: &Path, coordinators: u32, agents: u32) -> Result<Vec<PathBuf>, 
     Ok(written)
 }
 
+#[cfg(feature = "certs")]
 fn name(common_name: &str, role: Option<Role>) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
     dn.push(DnType::OrganizationName, "patchfarm");
@@ -262,6 +203,7 @@ fn name(common_name: &str, role: Option<Role>) -> DistinguishedName {
     dn
 }
 
+#[cfg(feature = "certs")]
 fn write(
     dir: &Path,
     file: &str,
@@ -285,33 +227,4 @@ fn write(
     })?;
     written.push(path);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn roles_round_trip_through_certificates() {
-        let dir = tempfile::tempdir().unwrap();
-        init(dir.path(), 2, 1).unwrap();
-        for (file, role, cn) in [
-            ("coordinator-2.crt", Role::Coordinator, "coordinator-2"),
-            ("agent-1.crt", Role::Agent, "agent-1"),
-            ("client.crt", Role::Client, "client"),
-        ] {
-            let pem = std::fs::read_to_string(dir.path().join(file)).unwrap();
-            let der = x509_parser::pem::parse_x509_pem(pem.as_bytes())
-                .unwrap()
-                .1
-                .contents;
-            let caller = identity_of(&der).unwrap();
-            assert_eq!(caller.role, Some(role));
-            assert_eq!(caller.name, cn);
-        }
-        assert!(matches!(
-            init(dir.path(), 1, 1),
-            Err(TlsError::Exists { .. })
-        ));
-    }
 }

@@ -2,7 +2,6 @@
 //! and move on to the next when a node is down or cannot reach a quorum. Writes carry a request
 //! id chosen here, so retrying them on another node cannot act twice.
 
-use crate::raft::transport::connect_lazy;
 use crate::tls::TlsFiles;
 use patchfarm_proto::v1::agent_api_client::AgentApiClient;
 use patchfarm_proto::v1::farm_client::FarmClient as Grpc;
@@ -11,7 +10,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
 
 /// How long a call keeps trying other nodes before giving up.
@@ -169,4 +168,21 @@ fn retryable(status: &Status) -> bool {
         status.code(),
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown
     ) && !status.message().contains("certificate")
+}
+
+/// A lazily connected channel to a coordinator (TLS when configured).
+pub fn connect_lazy(
+    address: &str,
+    tls: Option<ClientTlsConfig>,
+) -> Result<Channel, tonic::transport::Error> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{address}"))?
+        .connect_timeout(Duration::from_secs(1))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(5))
+        .keep_alive_timeout(Duration::from_secs(3));
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    Ok(endpoint.connect_lazy())
 }

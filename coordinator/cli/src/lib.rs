@@ -1,9 +1,11 @@
-//! Command-line parsing (WIT's flag spellings plus kebab-case aliases) and dispatch to one
-//! module per verb. Errors print their whole cause chain and exit non-zero.
+//! patchfarm-cli: the `patchfarm` command. WIT's flag spellings (plus kebab-case aliases) become
+//! typed jobs, run here with the engine or submitted to the farm (`--farm`); campaigns, the
+//! farm's listings and certificates. One module per verb; errors print their whole cause chain
+//! and exit non-zero.
 
 mod aux;
 pub mod cache;
-mod campaign;
+pub mod campaign;
 mod certs;
 mod copy;
 mod create;
@@ -15,7 +17,6 @@ mod rebase;
 mod submit;
 mod update;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use patchfarm_engine::cache::Cache;
 use patchfarm_engine::recipe::Engine;
@@ -111,29 +112,10 @@ pub struct Context {
     pub json: bool,
 }
 
-/// Registry access from `--insecure-registry` and `--registry-ca`.
-pub fn registry_options(
-    insecure_registries: &[String],
-    registry_cas: &[PathBuf],
-) -> anyhow::Result<RegistryOptions> {
-    let mut extra_ca_pems = Vec::new();
-    for path in registry_cas {
-        extra_ca_pems.push(
-            std::fs::read(path)
-                .with_context(|| format!("reading --registry-ca {}", path.display()))?,
-        );
-    }
-    Ok(RegistryOptions {
-        insecure_registries: insecure_registries.to_vec(),
-        extra_ca_pems,
-        ..Default::default()
-    })
-}
-
 fn engine(cli: &Cli) -> anyhow::Result<Engine> {
     Ok(Engine {
         cache: Cache::new(Cache::default_root()),
-        registries: Registries::new(registry_options(
+        registries: Registries::new(RegistryOptions::from_flags(
             &cli.insecure_registries,
             &cli.registry_cas,
         )?),
@@ -237,7 +219,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cluster { command } => farm::cluster(&ctx, &cli.farm, command).await,
         Command::Jobs { command } => farm::jobs(&ctx, &cli.farm, command).await,
         Command::Campaign { command } => {
-            let registry = registry_options(&cli.insecure_registries, &cli.registry_cas)?;
+            let registry =
+                RegistryOptions::from_flags(&cli.insecure_registries, &cli.registry_cas)?;
             campaign::run(&ctx, &cli.farm, registry, command).await
         }
         Command::Agents { command } => farm_cache::agents(&ctx, &cli.farm, command).await,
@@ -251,48 +234,7 @@ pub fn main() -> std::process::ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    run_to_exit(run(cli))
-}
-
-/// Logging for the daemons (`patchfarm-coordinator`, `patchfarm-agent`): `RUST_LOG` or
-/// `default`, to stderr, colour only on a terminal, `json` or `text`.
-pub fn init_daemon_logging(log_format: &str, default: &str) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match log_format {
-        "json" => subscriber.json().init(),
-        "text" => subscriber.init(),
-        other => anyhow::bail!("--log-format {other:?}: expected text or json"),
-    }
-    Ok(())
-}
-
-/// Runs a binary's async main on a multi-threaded runtime; an error prints its whole cause
-/// chain and exits non-zero. Shared by `patchfarm` and `patchfarm-coordinator`.
-pub fn run_to_exit(
-    main: impl std::future::Future<Output = anyhow::Result<()>>,
-) -> std::process::ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(main) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    patchfarm_client::runtime::run_to_exit(run(cli))
 }
 
 /// Prints what a push did: JSON with `--json`, else one line per fact.

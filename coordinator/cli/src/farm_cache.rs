@@ -4,8 +4,8 @@
 use super::cache::Command;
 use super::farm::FarmArgs;
 use super::Context;
-use crate::api::new_request_id;
 use anyhow::Context as _;
+use patchfarm_client::new_request_id;
 use patchfarm_engine::cache::CacheKey;
 use patchfarm_proto::v1::*;
 use std::path::Path;

@@ -1,0 +1,43 @@
+//! What every patchfarm binary starts with: logging to stderr and an async main whose error
+//! prints its whole cause chain and exits non-zero.
+
+/// Logging for the daemons (`patchfarm-coordinator`, `patchfarm-agent`): `RUST_LOG` or
+/// `default`, to stderr, colour only on a terminal, `json` or `text`.
+pub fn init_daemon_logging(log_format: &str, default: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match log_format {
+        "json" => subscriber.json().init(),
+        "text" => subscriber.init(),
+        other => anyhow::bail!("--log-format {other:?}: expected text or json"),
+    }
+    Ok(())
+}
+
+/// Runs a binary's async main on a multi-threaded runtime; an error prints its whole cause
+/// chain and exits non-zero. Shared by every patchfarm binary.
+pub fn run_to_exit(
+    main: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(main) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
