@@ -39,6 +39,33 @@ pub struct Options {
     pub registry: patchfarm_engine::transport::RegistryOptions,
 }
 
+/// Releases before typed jobs stored a verb and its command line; this release cannot run such
+/// a job, so a data dir still holding one queued or running does not start (nothing is lost:
+/// the previous release can still drain it).
+fn refuse_argv_jobs(db: &sled::Db, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let state = crate::state::StateMachine::open(db)?;
+    let open: Vec<String> = state
+        .queued_jobs()?
+        .into_iter()
+        .chain(state.leased_jobs()?)
+        .filter(|job| job.spec.as_ref().is_none_or(|spec| spec.verb.is_none()))
+        .map(|job| format!("{} ({})", job.id, job.state().as_str_name().to_lowercase()))
+        .collect();
+    if !open.is_empty() {
+        anyhow::bail!(
+            "--data-dir {} holds {} job(s) queued or running from a release before typed jobs \
+             (a command line, which this release cannot run): {}. Drain them with the previous \
+             release first: keep it running until `patchfarm jobs list --state queued` and \
+             `--state leased` show none of them (or cancel them with `patchfarm jobs cancel ID`), \
+             then start this release on the same --data-dir",
+            data_dir.display(),
+            open.len(),
+            open.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Runs one coordinator until `shutdown` fires (or the node is removed).
 pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
     if options.node_id == 0 {
@@ -67,6 +94,8 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
                 db_path.display()
             )
         })?;
+
+    refuse_argv_jobs(&db, &options.data_dir)?;
 
     let mut voters: Vec<u64> = options.peers.keys().copied().collect();
     voters.push(options.node_id);

@@ -199,6 +199,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Create(args) => Some((args.job()?, args.dry_run)),
             Command::Update(args) => Some((args.job()?, false)),
             Command::Rebase(args) => Some((args.job()?, false)),
+            Command::Copy(args) => Some((args.job()?, false)),
             Command::Cache { command } => {
                 return farm_cache::run(&ctx, &cli.farm, command).await;
             }
