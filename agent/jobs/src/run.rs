@@ -7,7 +7,7 @@ use patchfarm_engine::image::ImageRef;
 use patchfarm_engine::recipe::rebase::{self, RebaseOutcome, Target};
 use patchfarm_engine::recipe::update::{self, UpdateOutcome};
 use patchfarm_engine::recipe::{aux, build, copy, create, Engine, RecipeError};
-use patchfarm_engine::transport::PushReport;
+use patchfarm_engine::transport::{PushReport, TransportError};
 use patchfarm_proto::v1 as wire;
 
 /// A failed job: what it was doing, and the engine's error beneath.
@@ -22,7 +22,20 @@ pub struct JobError {
 impl JobError {
     /// Worth another attempt: only transient registry trouble; bad input fails for good.
     pub fn is_transient(&self) -> bool {
-        matches!(&self.source, RecipeError::Transport(t) if t.is_transient())
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&self.source);
+        while let Some(error) = cause {
+            let transient = match error.downcast_ref::<RecipeError>() {
+                Some(RecipeError::Transport(t)) => t.is_transient(),
+                _ => error
+                    .downcast_ref::<TransportError>()
+                    .is_some_and(TransportError::is_transient),
+            };
+            if transient {
+                return true;
+            }
+            cause = error.source();
+        }
+        false
     }
 }
 

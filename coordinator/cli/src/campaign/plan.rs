@@ -11,6 +11,7 @@ use patchfarm_engine::recipe::patching::PatchRequest;
 use patchfarm_engine::recipe::rebase::RebaseRequest;
 use patchfarm_jobs::{defaults, CopyJob, Job, RebaseJob, RebaseTarget};
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// A campaign file whose jobs cannot be formed (an image name its templates produce is invalid).
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +128,24 @@ fn base_path(file: &CampaignFile, base: &super::file::Base) -> String {
         .replace("{version}", &base.version)
 }
 
+fn domain_plan(
+    domain: &super::file::Domain,
+    source_type: SourceType,
+    image_from: String,
+    action: &str,
+) -> DomainPlan {
+    DomainPlan {
+        name: domain.name.clone(),
+        namespace: domain.namespace.clone(),
+        domain_resource: domain.resource().to_string(),
+        domain_home_source_type: source_type,
+        old_image: domain.image.clone(),
+        image_from,
+        action: action.to_string(),
+        auxiliary_images: domain.auxiliary_images.clone(),
+    }
+}
+
 /// The plan of a valid campaign file.
 pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
     let primary = &file.registries[0];
@@ -166,6 +185,8 @@ pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
     }
 
     let mut domains = Vec::new();
+    // Rebase target path -> the job that pushes it and its base.
+    let mut rebased: HashMap<String, (String, String)> = HashMap::new();
     for domain in &file.domains {
         let source_type = domain.source_type().expect("validated");
         let base_key = format!("base/{}", domain.base);
@@ -186,6 +207,27 @@ pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
             Some(action) => {
                 let key = format!("domain/{}/{}", domain.namespace, domain.name);
                 let path = campaign_tag(&domain.image, &file.name);
+                // Domains running the same image onto the same base share one rebase (its tag is
+                // the same): two jobs would push one tag at once.
+                match rebased.get(&path) {
+                    Some((first, first_base)) if *first_base == base_key => {
+                        domains.push(domain_plan(domain, source_type, first.clone(), action));
+                        continue;
+                    }
+                    Some((first, _)) => {
+                        return Err(PlanError {
+                            campaign: file.name.clone(),
+                            key,
+                            reason: format!(
+                                "its image {} is also {first}'s, on another base: both new images would be tagged {path}",
+                                domain.image
+                            ),
+                        })
+                    }
+                    None => {
+                        rebased.insert(path.clone(), (key.clone(), base_key.clone()));
+                    }
+                }
                 let job = Job::Rebase(RebaseJob {
                     request: RebaseRequest {
                         source: reference(file, &key, &domain.image)?,
@@ -210,16 +252,7 @@ pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
                 },
             ),
         };
-        domains.push(DomainPlan {
-            name: domain.name.clone(),
-            namespace: domain.namespace.clone(),
-            domain_resource: domain.resource().to_string(),
-            domain_home_source_type: source_type,
-            old_image: domain.image.clone(),
-            image_from,
-            action,
-            auxiliary_images: domain.auxiliary_images.clone(),
-        });
+        domains.push(domain_plan(domain, source_type, image_from, &action));
     }
     Ok(Plan {
         campaign: file.name.clone(),

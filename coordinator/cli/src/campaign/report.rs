@@ -142,20 +142,29 @@ pub fn build(plan: &Plan, jobs: &[Job]) -> Result<Value, ReportError> {
 /// The Markdown version: what changed, and how to roll it out and watch it finish.
 pub fn markdown(report: &Value) -> String {
     let mut md = format!(
-        "# Campaign {}\n\nRegistries: {}. {}\n\n## Domains\n\n| domain | namespace | source type | old image | new image |\n|---|---|---|---|---|\n",
+        "# Campaign {}\n\nRegistries: {}. {}\n\n## Domains\n\n| domain | namespace | source type | old image | new image | patches |\n|---|---|---|---|---|---|\n",
         report["campaign"].as_str().unwrap_or(""),
         report["registries"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default(),
         if report["succeeded"] == true { "Every job succeeded." } else { "**Some jobs did not succeed: see the jobs table.**" }
     );
     let domains = report["domains"].as_array().cloned().unwrap_or_default();
     for d in &domains {
+        let patches: Vec<&str> = d["patches"]
+            .as_array()
+            .map(|p| p.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
         md.push_str(&format!(
-            "| {} | {} | {} | `{}` | `{}` |\n",
+            "| {} | {} | {} | `{}` | `{}` | {} |\n",
             d["name"].as_str().unwrap_or(""),
             d["namespace"].as_str().unwrap_or(""),
             d["domainHomeSourceType"].as_str().unwrap_or(""),
             d["oldImage"].as_str().unwrap_or(""),
-            d["newImage"].as_str().unwrap_or("(not built)")
+            d["newImage"].as_str().unwrap_or("(not built)"),
+            if patches.is_empty() {
+                "none".to_string()
+            } else {
+                patches.join(", ")
+            }
         ));
     }
     md.push_str("\n## Rolling out\n\nEach patch changes `spec.image` (by digest), which makes the operator roll the domain's servers once.\n\n```sh\n");

@@ -132,3 +132,38 @@ fn every_problem_is_listed_at_once() {
         .to_string();
     assert!(err.starts_with("x.yaml: not a campaign file"), "{err}");
 }
+
+#[test]
+fn domains_sharing_an_image_share_its_rebase() {
+    let yaml = |second_base: &str| {
+        format!(
+            r#"
+name: q4
+registries: [registry.example:5000]
+bases:
+  - {{name: a, version: 12.2.1.4.0, jdkVersion: "17", fromImage: "registry.example:5000/os:1", tag: "wls/a:q4"}}
+  - {{name: b, version: 12.2.1.4.0, jdkVersion: "17", fromImage: "registry.example:5000/os:1", tag: "wls/b:q4"}}
+domains:
+  - {{name: one, namespace: x, domainHomeSourceType: ModelInImage, image: "registry.example:5000/mii/app:1", base: a}}
+  - {{name: two, namespace: y, domainHomeSourceType: ModelInImage, image: "registry.example:5000/mii/app:1", base: {second_base}}}
+"#
+        )
+    };
+    let file = CampaignFile::parse("q4.yaml", &yaml("a")).unwrap();
+    let shared = plan(&file).unwrap();
+    let rebases: Vec<&str> = shared
+        .jobs
+        .iter()
+        .filter(|j| j.kind == "rebase")
+        .map(|j| j.key.as_str())
+        .collect();
+    assert_eq!(rebases, ["domain/x/one"], "one push per tag");
+    assert_eq!(shared.domains[1].image_from, "domain/x/one");
+
+    let file = CampaignFile::parse("q4.yaml", &yaml("b")).unwrap();
+    let refused = plan(&file).unwrap_err().to_string();
+    assert!(
+        refused.contains("domain/y/two") && refused.contains("mii/app:1-q4"),
+        "{refused}"
+    );
+}
