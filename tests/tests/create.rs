@@ -341,3 +341,60 @@ fn dry_run_shows_inputs_patches_and_config_and_pushes_nothing() {
         "a dry run pushes nothing"
     );
 }
+
+#[test]
+fn patch_records_are_never_written_through_links_in_the_oracle_home() {
+    let wls = Wls::new();
+    wls.fake_jdk();
+    // Stands for the build host's own files, which a hostile Oracle Home points at.
+    let host = wls.dir.path().join("host");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("passwd"), b"host file\n").unwrap();
+    let record = format!("inventory/oneoffs/{PSU}/etc/config/inventory.xml");
+    for (name, link, target) in [
+        ("dir", "inventory/oneoffs", host.clone()),
+        ("leaf", record.as_str(), host.join("passwd")),
+    ] {
+        let zip = wls.dir.path().join(format!("home-{name}.zip"));
+        patchfarm_e2e::weblogic::oracle_home_zip(&zip, WLS_VERSION);
+        let home = wls.dir.path().join(format!("home-{name}"));
+        zip::ZipArchive::new(std::fs::File::open(&zip).unwrap())
+            .unwrap()
+            .extract(&home)
+            .unwrap();
+        let at = home.join(link);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&target, &at).unwrap();
+        let tgz = wls.dir.path().join(format!("home-{name}.tar.gz"));
+        run(Command::new("tar")
+            .arg("-C")
+            .arg(&home)
+            .arg("-czf")
+            .arg(&tgz)
+            .arg("."));
+        wls.pf.ok(&[
+            "cache",
+            "addInstaller",
+            "--type",
+            "wls",
+            "--version",
+            WLS_VERSION,
+            "--path",
+            &tgz.display().to_string(),
+            "--force",
+        ]);
+        let tag = wls.tag(&format!("records-{name}:1"));
+        let err = wls.create_fails(&tag, &["--patches", &key(PSU)]);
+        assert!(
+            err.contains("symbolic link") && err.contains(link),
+            "{name}: {err}"
+        );
+        assert_eq!(
+            std::fs::read_dir(&host).unwrap().count(),
+            1,
+            "{name}: nothing created among the host's files"
+        );
+        assert_eq!(std::fs::read(host.join("passwd")).unwrap(), b"host file\n");
+        assert!(wls.registry.tags(&format!("wls/records-{name}")).is_empty());
+    }
+}

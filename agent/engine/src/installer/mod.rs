@@ -141,9 +141,13 @@ pub fn unpack_jdk(
             root.file_name().unwrap_or_default().to_string_lossy()
         )));
     }
-    let version = std::fs::read_to_string(root.join("release"))
-        .ok()
-        .and_then(|r| key_values(&r).get("JAVA_VERSION").cloned());
+    // `release` is read from inside the JDK only: a link could name the host's files.
+    let release = crate::beneath::read(&root, "release").map_err(|e| fail(e.to_string()))?;
+    let version = release.and_then(|r| {
+        key_values(&String::from_utf8_lossy(&r))
+            .get("JAVA_VERSION")
+            .cloned()
+    });
     Ok(Jdk { root, version })
 }
 
@@ -228,4 +232,42 @@ pub fn parse_registry(xml: &str) -> (Option<String>, Vec<String>) {
         }
     }
     (version, products)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A JDK tar.gz (top directory `jdk/`, a `bin/`) whose `release` is a link to `target`.
+    fn jdk_with_linked_release(path: &Path, target: &Path) {
+        let gz = flate2::write::GzEncoder::new(File::create(path).unwrap(), Default::default());
+        let mut tar = tar::Builder::new(gz);
+        let mut dir = tar::Header::new_gnu();
+        dir.set_entry_type(tar::EntryType::Directory);
+        dir.set_mode(0o755);
+        dir.set_size(0);
+        tar.append_data(&mut dir.clone(), "jdk/", std::io::empty())
+            .unwrap();
+        tar.append_data(&mut dir, "jdk/bin/", std::io::empty())
+            .unwrap();
+        let mut link = tar::Header::new_gnu();
+        link.set_entry_type(tar::EntryType::Symlink);
+        link.set_size(0);
+        tar.append_link(&mut link, "jdk/release", target).unwrap();
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+
+    #[test]
+    fn a_jdk_release_linked_out_of_the_jdk_is_refused() {
+        let work = tempfile::tempdir().unwrap();
+        let host = work.path().join("host-secret");
+        std::fs::write(&host, "JAVA_VERSION=\"stolen\"\n").unwrap();
+        for target in [host.as_path(), Path::new("/dev/zero")] {
+            let archive = work.path().join("jdk.tar.gz");
+            jdk_with_linked_release(&archive, target);
+            let dest = tempfile::tempdir().unwrap();
+            let e = unpack_jdk("jdk_17", &archive, "jdk.tar.gz", dest.path()).unwrap_err();
+            assert!(e.to_string().contains("release is a symbolic link"), "{e}");
+        }
+    }
 }

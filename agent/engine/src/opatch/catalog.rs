@@ -40,6 +40,12 @@ impl Catalog {
             path: path.display().to_string(),
             reason,
         };
+        // A FIFO or a device would block or never end: only a regular file is read.
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) => return Err(fail("is not a regular file".into())),
+            Err(e) => return Err(fail(e.to_string())),
+        }
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
         let catalog: Catalog = serde_norway::from_str(&text).map_err(|e| fail(e.to_string()))?;
         for product in &catalog.products {
@@ -120,5 +126,15 @@ mod tests {
             .contains("fmw"));
         std::fs::write(&path, "quarter: x\nproducts: []\nextra: 1\n").unwrap();
         assert!(Catalog::load(&path).is_err());
+    }
+
+    #[test]
+    fn a_fifo_is_refused_not_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("catalog.yaml");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = Catalog::load(&fifo).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 }

@@ -49,4 +49,10 @@ pub enum OpatchError {
         #[source]
         source: std::io::Error,
     },
+    #[error("writing {what}: {source}")]
+    Write {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
 }

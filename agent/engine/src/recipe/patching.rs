@@ -80,14 +80,10 @@ pub struct DirHome<'a> {
 
 impl HomeFiles for DirHome<'_> {
     fn read(&mut self, rel: &str) -> Result<Option<Vec<u8>>, OpatchError> {
-        match std::fs::read(self.root.join(rel)) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(OpatchError::Io {
-                what: rel.into(),
-                source: e,
-            }),
-        }
+        crate::beneath::read(self.root, rel).map_err(|source| OpatchError::Io {
+            what: rel.into(),
+            source,
+        })
     }
 
     fn symlink_on_path(&mut self, rel: &str) -> Result<Option<String>, OpatchError> {
@@ -106,18 +102,16 @@ impl HomeFiles for DirHome<'_> {
     }
 }
 
-/// Writes patch results into an unpacked Oracle Home. Blocking.
+/// Writes patch results (changed files and the patches' inventory records) into an unpacked
+/// Oracle Home, never through a link the home holds. Blocking.
 pub fn write_changes(root: &Path, changes: &crate::opatch::Changes) -> Result<(), RecipeError> {
     for (rel, bytes) in &changes.files {
-        let path = root.join(rel);
-        let io = |e: std::io::Error| {
-            RecipeError::from(OpatchError::Io {
-                what: path.display().to_string(),
-                source: e,
+        crate::beneath::write(root, rel, bytes).map_err(|source| {
+            RecipeError::from(OpatchError::Write {
+                what: format!("{rel} in the Oracle Home"),
+                source,
             })
-        };
-        std::fs::create_dir_all(path.parent().expect("under the home")).map_err(io)?;
-        std::fs::write(&path, bytes).map_err(io)?;
+        })?;
     }
     Ok(())
 }

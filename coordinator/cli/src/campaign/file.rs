@@ -1,6 +1,7 @@
 //! The campaign file (YAML): what a quarter's rebuild covers — the new bases, the domains that run
 //! on them, where images go. Validation reports every problem at once, each naming its place.
 
+use patchfarm_engine::cache::CacheKey;
 use patchfarm_engine::image::ImageRef;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -165,7 +166,15 @@ impl CampaignFile {
             problems.push("registries: at least one push registry is needed".into());
         }
         for (i, registry) in self.registries.iter().enumerate() {
-            if registry.contains("://") || registry.contains('@') || registry.ends_with('/') {
+            if registry.starts_with("oci:") {
+                problems.push(format!(
+                    "registries[{i}] {registry:?}: a campaign pushes to registries, never to a path on the agents"
+                ));
+            } else if registry.contains("://")
+                || registry.contains('@')
+                || registry.ends_with('/')
+                || registry.split('/').any(|part| part == "..")
+            {
                 problems.push(format!(
                     "registries[{i}] {registry:?}: expected HOST[:PORT][/PREFIX]"
                 ));
@@ -173,6 +182,9 @@ impl CampaignFile {
         }
         if self.limits.max_parallel_jobs == 0 {
             problems.push("limits.maxParallelJobs: must be 1 or more".into());
+        }
+        if self.limits.retries == 0 {
+            problems.push("limits.retries: must be 1 or more (it counts attempts)".into());
         }
         let mut base_names = BTreeSet::new();
         for (i, base) in self.bases.iter().enumerate() {
@@ -186,7 +198,16 @@ impl CampaignFile {
                     base.from_image
                 ));
             }
-            if !base.tag.contains(':') || base.tag.starts_with('/') {
+            for (k, patch) in base.patches.iter().enumerate() {
+                let bare = !patch.is_empty() && patch.bytes().all(|b| b.is_ascii_digit());
+                if let (false, Err(e)) = (bare, CacheKey::patch(patch)) {
+                    problems.push(format!("{at}: patches[{k}]: {e}"));
+                }
+            }
+            if !base.tag.contains(':')
+                || base.tag.starts_with('/')
+                || base.tag.split(['/', ':']).any(|part| part == "..")
+            {
                 problems.push(format!("{at}: tag {:?}: expected REPOSITORY:TAG", base.tag));
             }
             if (base.recommended_patches || base.latest_psu) && self.patch_catalog.is_none() {

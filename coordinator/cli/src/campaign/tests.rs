@@ -134,6 +134,32 @@ fn every_problem_is_listed_at_once() {
 }
 
 #[test]
+fn layouts_parent_paths_bad_patch_ids_and_zero_retries_are_refused() {
+    let bad = EXAMPLE
+        .replace(
+            "registries: [registry.eu.example.com:5000, registry.us.example.com/mirror]",
+            "registries: [registry.eu.example.com:5000, \"oci:/etc/layout\", registry.us.example.com/../x]",
+        )
+        .replace("retries: 3", "retries: 0")
+        .replace("tag: \"wls/base:{version}-{campaign}\"", "tag: \"../wls/base:x\"\n    patches: [\"37000001_../x\", \"37000002\"]");
+    let err = CampaignFile::parse("bad.yaml", &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("bad.yaml: 5 problem(s)"), "{err}");
+    assert!(
+        err.contains("registries[1] \"oci:/etc/layout\": a campaign pushes to registries"),
+        "{err}"
+    );
+    assert!(err.contains("registries[2]"), "{err}");
+    assert!(err.contains("limits.retries: must be 1 or more"), "{err}");
+    assert!(
+        err.contains("patches[0]: invalid cache key '37000001_../x'"),
+        "{err}"
+    );
+    assert!(err.contains("tag \"../wls/base:x\""), "{err}");
+}
+
+#[test]
 fn domains_sharing_an_image_share_its_rebase() {
     let yaml = |second_base: &str| {
         format!(
