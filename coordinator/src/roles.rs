@@ -48,7 +48,9 @@ fn admit(path: &str, extensions: &http::Extensions, insecure: bool) -> Result<Ca
         .first()
         .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
     let caller = identity_of(leaf.as_ref()).ok_or_else(|| {
-        Status::permission_denied("certificate names no patchfarm role (subject OU)")
+        Status::permission_denied(
+            "certificate names no patchfarm role (subject OU) or no valid name (CN: letters, digits, '.', '-', '_')",
+        )
     })?;
     let roles = allowed(path);
     match caller.role {
@@ -131,6 +133,16 @@ where
     }
 }
 
+/// A certificate's name becomes an agent's name in the state, logs and listings: a DNS-label-like
+/// word, never empty, never a control character.
+fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+}
+
 fn identity_of(der: &[u8]) -> Option<Caller> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let subject = cert.subject();
@@ -143,7 +155,7 @@ fn identity_of(der: &[u8]) -> Option<Caller> {
         .iter_common_name()
         .next()
         .and_then(|a| a.as_str().ok())
-        .unwrap_or_default()
+        .filter(|name| is_valid_name(name))?
         .to_string();
     Some(Caller {
         role: Some(role),
@@ -194,5 +206,27 @@ mod tests {
             init(dir.path(), 1, 1),
             Err(TlsError::Exists { .. })
         ));
+    }
+
+    #[test]
+    fn certificates_without_a_clean_name_name_nobody() {
+        let named = |cn: Option<&str>| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let mut params = rcgen::CertificateParams::default();
+            params.distinguished_name = rcgen::DistinguishedName::new();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::OrganizationalUnitName, "agent");
+            if let Some(cn) = cn {
+                params
+                    .distinguished_name
+                    .push(rcgen::DnType::CommonName, cn);
+            }
+            identity_of(params.self_signed(&key).unwrap().der())
+        };
+        assert_eq!(named(Some("agent-7")).unwrap().name, "agent-7");
+        assert!(named(Some("agent\u{7}7")).is_none());
+        assert!(named(Some("agent 7\nwarn forged")).is_none());
+        assert!(named(None).is_none());
     }
 }

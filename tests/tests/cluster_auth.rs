@@ -113,6 +113,26 @@ async fn certificates_and_roles_are_enforced() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&address), "{stderr}");
 
+    // The farm's CA but a client certificate from another CA: the coordinator's TLS alert is
+    // named at once, not retried on every node until the call's deadline.
+    let mixed = tempfile::tempdir().unwrap();
+    std::fs::copy(certs.join("ca.crt"), mixed.path().join("ca.crt")).unwrap();
+    for file in ["client.crt", "client.key"] {
+        std::fs::copy(other.path().join(file), mixed.path().join(file)).unwrap();
+    }
+    let out = std::process::Command::new(patchfarm_e2e::patchfarm_bin())
+        .args(["--farm", &address, "--tls-dir"])
+        .arg(mixed.path())
+        .args(["cluster", "status"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("TLS refused the connection") && stderr.contains("alert"),
+        "{stderr}"
+    );
+
     let as_client = channel(&address, Some(tls(&certs, Some((&certs, "client")))))
         .await
         .unwrap();

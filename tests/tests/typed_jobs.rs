@@ -78,6 +78,11 @@ async fn bad_specs_are_refused_at_submit_and_outcomes_are_recorded() {
         })),
         ..Default::default()
     };
+    let mut oversized = create_spec("registry.example:5000/wls/base:3", "37000001");
+    if let Some(job_spec::Verb::Create(create)) = oversized.verb.as_mut() {
+        let install = create.install.as_mut().unwrap();
+        install.wdt.as_mut().unwrap().models = vec!["/srv/models/app.yaml".repeat(100); 200];
+    }
     let bad = [
         (
             create_spec("registry.example:5000/wls/base:2", "PSU-2026-10"),
@@ -88,6 +93,7 @@ async fn bad_specs_are_refused_at_submit_and_outcomes_are_recorded() {
             "create.tag",
         ),
         (rebase_without_target, "rebase.target"),
+        (oversized, "spec"),
         (JobSpec::default(), "verb"),
     ];
     for (i, (spec, field)) in bad.into_iter().enumerate() {

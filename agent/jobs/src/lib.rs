@@ -8,7 +8,7 @@ mod run;
 mod wire;
 
 pub use run::{run, JobError, Outcome};
-pub use wire::{verb_name, SpecError};
+pub use wire::{verb_name, SpecError, MAX_SPEC_BYTES};
 
 use patchfarm_engine::image::{ImageRef, Platform};
 use patchfarm_engine::recipe::aux::AuxRequest;

@@ -177,6 +177,13 @@ fn bad_fields_are_refused_by_name() {
     }));
     assert!(targetless.starts_with("rebase.target: "), "{targetless}");
 
+    let oversized = refusal(create_verb(|c| {
+        c.install.as_mut().unwrap().wdt.as_mut().unwrap().models =
+            vec!["/srv/m.yaml".repeat(1000); 30]
+    }));
+    assert!(oversized.starts_with("spec: is "), "{oversized}");
+    assert!(oversized.contains("at most 262144 bytes"), "{oversized}");
+
     let bad_platform = refusal(Verb::Copy(wire::CopyJob {
         from: "registry.example:5000/a:1".into(),
         to: "registry.example:5000/b:1".into(),

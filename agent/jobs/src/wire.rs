@@ -16,6 +16,10 @@ use patchfarm_proto::v1 as wire;
 use patchfarm_proto::v1::job_spec::Verb;
 use std::path::PathBuf;
 
+/// The largest job spec the farm takes: specs are replicated, listed and leased whole, so one
+/// oversized job must not stall the farm.
+pub const MAX_SPEC_BYTES: usize = 256 * 1024;
+
 /// A spec the farm cannot run: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{field}: {reason}")]
@@ -311,6 +315,13 @@ fn aux(spec: &wire::CreateAuxImageJob) -> Result<AuxRequest, SpecError> {
 impl Job {
     /// Reads and validates a spec's verb; the error names the first bad field.
     pub fn from_spec(spec: &wire::JobSpec) -> Result<Job, SpecError> {
+        let size = prost::Message::encoded_len(spec);
+        if size > MAX_SPEC_BYTES {
+            return Err(bad(
+                "spec",
+                format!("is {size} bytes; a job spec is at most {MAX_SPEC_BYTES} bytes"),
+            ));
+        }
         let verb = spec.verb.as_ref().ok_or_else(|| {
             bad(
                 "verb",

@@ -132,6 +132,15 @@ impl FarmClient {
                     self.preferred.store(index, Ordering::Relaxed);
                     return Ok(response.into_inner());
                 }
+                Err(status) if let Some(refusal) = tls_refusal(&status) => {
+                    return Err(ClientError::Refused {
+                        code: status.code(),
+                        message: format!(
+                            "TLS refused the connection: {refusal} (is the certificate in --tls-dir from this farm's CA, and of the right role?)"
+                        ),
+                        address: address.clone(),
+                    })
+                }
                 Err(status) if retryable(&status) => {
                     last = format!("{address}: {}", status.message());
                 }
@@ -161,6 +170,20 @@ impl FarmClient {
             }
         }
     }
+}
+
+/// The peer's TLS alert behind a status (its certificate check refused ours), if that is what
+/// failed: every coordinator of the farm will answer the same, so trying others only hides it.
+fn tls_refusal(status: &Status) -> Option<String> {
+    let mut cause = std::error::Error::source(status);
+    while let Some(error) = cause {
+        let text = error.to_string();
+        if text.contains("alert") {
+            return Some(text);
+        }
+        cause = error.source();
+    }
+    None
 }
 
 fn retryable(status: &Status) -> bool {

@@ -63,6 +63,10 @@ pub struct LayerBlob {
     pub tar_size: u64,
 }
 
+/// Permission bits an input (installer tree, zip) may carry into a layer: setuid and setgid
+/// are dropped, so no installer can plant a privileged program in an image.
+const INPUT_MODE_BITS: u32 = 0o1777;
+
 /// Normalizes an image path (`/a/b`, `a/./b`) to `a/b`, refusing `..` and empty paths.
 pub fn image_path(path: &str) -> Result<String, LayerError> {
     let mut parts = Vec::new();
@@ -178,7 +182,8 @@ impl LayerSpec {
         )
     }
 
-    /// Adds a host directory tree below `dest`, keeping permission bits, with `owner` on everything.
+    /// Adds a host directory tree below `dest`, keeping permission bits (never setuid/setgid),
+    /// with `owner` on everything.
     pub fn add_host_tree(
         &mut self,
         host_dir: &Path,
@@ -193,7 +198,7 @@ impl LayerSpec {
         let meta = std::fs::symlink_metadata(host_dir).map_err(|e| read_err(host_dir, e))?;
         let dest = image_path(dest)?;
         if meta.is_dir() {
-            self.add_dir(&dest, meta.permissions().mode() & 0o7777, owner)?;
+            self.add_dir(&dest, meta.permissions().mode() & INPUT_MODE_BITS, owner)?;
             let mut children: Vec<_> = std::fs::read_dir(host_dir)
                 .map_err(|e| read_err(host_dir, e))?
                 .collect::<Result<_, _>>()
@@ -214,7 +219,7 @@ impl LayerSpec {
             self.add_file(
                 &dest,
                 FileSource::Path(host_dir.into()),
-                meta.permissions().mode() & 0o7777,
+                meta.permissions().mode() & INPUT_MODE_BITS,
                 owner,
             )?;
         }
@@ -255,7 +260,7 @@ impl LayerSpec {
                 continue;
             }
             let path = format!("{dest}/{name}");
-            let unix_mode = member.unix_mode().map(|m| m & 0o7777);
+            let unix_mode = member.unix_mode().map(|m| m & INPUT_MODE_BITS);
             if member.is_dir() {
                 self.add_dir(&path, unix_mode.unwrap_or(0o755), owner)?;
             } else {
@@ -460,6 +465,35 @@ mod tests {
         let parents = spec.with_parents();
         assert_eq!(parents["aux/wdt"].owner, oracle);
         assert_eq!(parents["aux/wdt/bin"].owner, oracle);
+    }
+
+    #[test]
+    fn setuid_and_setgid_bits_never_come_from_an_input() {
+        use std::os::unix::fs::PermissionsExt;
+        let work = tempfile::tempdir().unwrap();
+        let tree = work.path().join("home");
+        std::fs::create_dir_all(tree.join("bin")).unwrap();
+        std::fs::write(tree.join("bin/tool"), b"#!/bin/sh\n").unwrap();
+        let set =
+            |p: &Path, mode| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
+        set(&tree.join("bin/tool"), 0o4755).unwrap();
+        set(&tree.join("bin"), 0o2775).unwrap();
+        let mut spec = LayerSpec::new();
+        spec.add_host_tree(&tree, "/u01/oracle", Owner::default())
+            .unwrap();
+        let modes: Vec<(String, u32)> = spec
+            .listing()
+            .into_iter()
+            .map(|(path, _, mode, _)| (path, mode))
+            .collect();
+        assert!(
+            modes.contains(&("/u01/oracle/bin".into(), 0o775)),
+            "{modes:?}"
+        );
+        assert!(
+            modes.contains(&("/u01/oracle/bin/tool".into(), 0o755)),
+            "{modes:?}"
+        );
     }
 
     #[test]
