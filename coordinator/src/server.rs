@@ -33,8 +33,8 @@ pub struct Options {
     /// Compact the raft log after this many applied entries (lagging nodes then get a snapshot).
     pub compact_after: u64,
     pub scheduler: crate::scheduler::Options,
-    /// Accept the scheduling benchmark's `noop` jobs.
-    pub allow_noop_jobs: bool,
+    /// What farm jobs may do beyond any spec (no-op jobs, OCI layouts on the agents).
+    pub jobs: crate::api::farm::JobPolicy,
     /// Registry access for the artifact store.
     pub registry: patchfarm_engine::transport::RegistryOptions,
 }
@@ -170,7 +170,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
             store: artifact_store,
             spool: options.data_dir.join("uploads"),
         },
-        allow_noop_jobs: options.allow_noop_jobs,
+        policy: options.jobs.clone(),
     };
     let peer = PeerService {
         node: handle.clone(),

@@ -94,6 +94,17 @@ async fn bad_specs_are_refused_at_submit_and_outcomes_are_recorded() {
         ),
         (rebase_without_target, "rebase.target"),
         (oversized, "spec"),
+        (
+            JobSpec {
+                verb: Some(job_spec::Verb::Copy(CopyJob {
+                    from: "registry.example:5000/wls/base:1".into(),
+                    to: "oci:/root/.ssh:x".into(),
+                    platform: "linux/amd64".into(),
+                })),
+                ..Default::default()
+            },
+            "copy.to",
+        ),
         (JobSpec::default(), "verb"),
     ];
     for (i, (spec, field)) in bad.into_iter().enumerate() {

@@ -64,6 +64,32 @@ impl Job {
         }
     }
 
+    /// Every image the job reads or writes, by the spec field that names it.
+    pub fn images(&self) -> Vec<(&'static str, &ImageRef)> {
+        match self {
+            Job::Create(r) => vec![("create.tag", &r.tag), ("create.from_image", &r.from_image)],
+            Job::Update(r) => vec![("update.tag", &r.tag), ("update.from_image", &r.from_image)],
+            Job::Rebase(r) => {
+                let mut images = vec![
+                    ("rebase.source_image", &r.request.source),
+                    ("rebase.tag", &r.request.tag),
+                ];
+                images.extend(r.request.old_base.iter().map(|b| ("rebase.old_base", b)));
+                images.push(match &r.target {
+                    RebaseTarget::Image(image) => ("rebase.target_image", image),
+                    RebaseTarget::Build(c) => ("rebase.build_target.from_image", &c.from_image),
+                });
+                images
+            }
+            Job::CreateAuxImage(r) => vec![
+                ("create_aux_image.tag", &r.tag),
+                ("create_aux_image.from_image", &r.from_image),
+            ],
+            Job::Copy(c) => vec![("copy.from", &c.from), ("copy.to", &c.to)],
+            Job::Noop => Vec::new(),
+        }
+    }
+
     /// The image the job pushes (none for the benchmark's no-op).
     pub fn pushes(&self) -> Option<&ImageRef> {
         match self {

@@ -26,26 +26,55 @@ pub struct FarmService {
     pub address: String,
     pub scheduler: Arc<Scheduler>,
     pub artifacts: super::artifacts::Uploads,
-    /// Accept the benchmark's `noop` job kind.
-    pub allow_noop_jobs: bool,
+    /// What this farm takes in jobs beyond what any spec may say.
+    pub policy: JobPolicy,
 }
 
-/// Reads a submitted spec as a typed job (INVALID_ARGUMENT naming the field if it is not one),
-/// refuses the benchmark-only no-op on a normal farm, and derives the job's inputs (cache
-/// affinity) from the verb rather than trusting the submitter's list.
-fn validate(spec: &mut Option<JobSpec>, allow_noop: bool, at: &str) -> Result<(), Status> {
-    let Some(given) = spec.as_mut() else {
-        return Err(Status::invalid_argument(format!("{at}spec: is missing")));
-    };
-    let job = patchfarm_jobs::Job::from_spec(given)
-        .map_err(|e| Status::invalid_argument(format!("{at}{e}")))?;
-    if matches!(job, patchfarm_jobs::Job::Noop) && !allow_noop {
-        return Err(Status::invalid_argument(format!(
-            "{at}noop: exists only for the scheduling benchmark (coordinators started with --allow-noop-jobs)"
-        )));
+/// What this farm takes in a job beyond what the spec itself allows.
+#[derive(Clone, Debug, Default)]
+pub struct JobPolicy {
+    /// The benchmark's no-op jobs (`--allow-noop-jobs`).
+    pub allow_noop: bool,
+    /// Agents' directories where jobs may read and write OCI layouts (`--allow-layout`); none by
+    /// default: an `oci:` path is the agent's file system, and farm jobs use registries.
+    pub layouts: Vec<std::path::PathBuf>,
+}
+
+impl JobPolicy {
+    fn allows_layout(&self, dir: &std::path::Path) -> bool {
+        let plain = dir.is_absolute()
+            && dir
+                .components()
+                .all(|c| !matches!(c, std::path::Component::ParentDir));
+        plain && self.layouts.iter().any(|allowed| dir.starts_with(allowed))
     }
-    given.inputs = job.inputs();
-    Ok(())
+
+    /// Reads a submitted spec as a typed job (INVALID_ARGUMENT naming the field if it is not
+    /// one, or if this farm does not allow it), and derives the job's inputs (cache affinity)
+    /// from the verb rather than trusting the submitter's list.
+    fn validate(&self, spec: &mut Option<JobSpec>, at: &str) -> Result<(), Status> {
+        let Some(given) = spec.as_mut() else {
+            return Err(Status::invalid_argument(format!("{at}spec: is missing")));
+        };
+        let job = patchfarm_jobs::Job::from_spec(given)
+            .map_err(|e| Status::invalid_argument(format!("{at}{e}")))?;
+        if matches!(job, patchfarm_jobs::Job::Noop) && !self.allow_noop {
+            return Err(Status::invalid_argument(format!(
+                "{at}noop: exists only for the scheduling benchmark (coordinators started with --allow-noop-jobs)"
+            )));
+        }
+        for (field, image) in job.images() {
+            if let patchfarm_engine::image::ImageRef::Layout(layout) = image {
+                if !self.allows_layout(&layout.dir) {
+                    return Err(Status::invalid_argument(format!(
+                        "{at}{field}: {image} is a directory on the agents; farm jobs read and push registry images (a farm's coordinators allow layouts under a directory with --allow-layout DIR)"
+                    )));
+                }
+            }
+        }
+        given.inputs = job.inputs();
+        Ok(())
+    }
 }
 
 /// Where a batch's bad job is: `jobs[3] (request id …): `.
@@ -133,7 +162,7 @@ impl Farm for FarmService {
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<Job>, Status> {
         let mut req = request.into_inner();
-        validate(&mut req.spec, self.allow_noop_jobs, "")?;
+        self.policy.validate(&mut req.spec, "")?;
         Ok(Response::new(self.submit(req).await?))
     }
 
@@ -149,7 +178,7 @@ impl Farm for FarmService {
         let mut ids = String::new();
         for (i, job) in batch.jobs.iter_mut().enumerate() {
             let at = batch_position(i, &job.request_id);
-            validate(&mut job.spec, self.allow_noop_jobs, &at)?;
+            self.policy.validate(&mut job.spec, &at)?;
             job.request_id = request_id(&job.request_id);
             ids.push_str(&job.request_id);
             ids.push('\n');
@@ -310,7 +339,7 @@ impl Farm for FarmService {
         let mut req = request.into_inner();
         for (i, job) in req.jobs.iter_mut().enumerate() {
             let at = batch_position(i, &job.request_id);
-            validate(&mut job.spec, self.allow_noop_jobs, &at)?;
+            self.policy.validate(&mut job.spec, &at)?;
             if job.request_id.is_empty() {
                 return Err(Status::invalid_argument(
                     "every campaign job needs its own request id (dependencies name them)",
@@ -392,5 +421,25 @@ impl Farm for FarmService {
         let id = request_id(&req.request_id);
         outcome(self.node.change_members(&id, req.id, "", true).await?)?;
         Ok(Response::new(self.cluster().await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobPolicy;
+    use std::path::Path;
+
+    #[test]
+    fn layouts_only_under_the_allowed_directories() {
+        let none = JobPolicy::default();
+        assert!(!none.allows_layout(Path::new("/srv/layouts/a")));
+        let some = JobPolicy {
+            layouts: vec!["/srv/layouts".into()],
+            ..Default::default()
+        };
+        assert!(some.allows_layout(Path::new("/srv/layouts/a")));
+        assert!(!some.allows_layout(Path::new("/srv/layouts/../../root/.ssh")));
+        assert!(!some.allows_layout(Path::new("/srv/layouts-evil/a")));
+        assert!(!some.allows_layout(Path::new("srv/layouts/a")));
     }
 }

@@ -59,6 +59,10 @@ struct Args {
     /// Accept the scheduling benchmark's `noop` jobs (never on a real farm).
     #[arg(long = "allow-noop-jobs", hide = true)]
     allow_noop_jobs: bool,
+    /// Let farm jobs read and write OCI layouts (oci:DIR) under this directory of the agents;
+    /// repeat for more. None by default: farm jobs use registries.
+    #[arg(long = "allow-layout", value_name = "DIR")]
+    allow_layouts: Vec<PathBuf>,
     /// Reach this registry (HOST[:PORT]) over plain HTTP (the artifact store's registry).
     #[arg(long = "insecure-registry", value_name = "HOST")]
     insecure_registries: Vec<String>,
@@ -110,7 +114,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             affinity_wait_ms: args.affinity_wait_ms.max(0),
             ..Default::default()
         },
-        allow_noop_jobs: args.allow_noop_jobs,
+        jobs: patchfarm_coordinator::api::farm::JobPolicy {
+            allow_noop: args.allow_noop_jobs,
+            layouts: args.allow_layouts,
+        },
         registry: patchfarm_engine::transport::RegistryOptions {
             insecure_registries: args.insecure_registries,
             ..Default::default()
