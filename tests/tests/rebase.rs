@@ -288,3 +288,54 @@ fn without_a_target_image_the_target_is_built_as_create_would() {
     let (_w, root) = unpack(&rebased);
     assert_domain_moved(&root);
 }
+
+#[test]
+fn a_domain_home_that_is_a_link_or_holds_no_domain_is_refused_on_both_paths() {
+    let (wls, old, new, _domain) = setup();
+    // DOMAIN_HOME links to the real domain elsewhere: the tree never follows it, so moving it
+    // would push an empty domain.
+    let linked = format!("{}/domains/linked:1", wls.registry.host());
+    derive(
+        &old,
+        &linked,
+        |rootfs| {
+            add_domain(rootfs);
+            let elsewhere = rootfs.join("u01/domains/real_domain");
+            std::fs::rename(rootfs.join(DOMAIN), &elsewhere).unwrap();
+            std::os::unix::fs::symlink("/u01/domains/real_domain", rootfs.join(DOMAIN)).unwrap();
+        },
+        DOMAIN_CONFIG,
+    );
+    // A directory without the domain's secret.
+    let hollow = format!("{}/domains/hollow:1", wls.registry.host());
+    derive(
+        &old,
+        &hollow,
+        |rootfs| std::fs::create_dir_all(rootfs.join(DOMAIN).join("config")).unwrap(),
+        DOMAIN_CONFIG,
+    );
+    for (source, why) in [
+        (&linked, "symbolic link"),
+        (&hollow, "SerializedSystemIni.dat"),
+    ] {
+        for path in [&[][..], &["--copyDomain"][..]] {
+            let tag = format!("{}/domains/refused-again:1", wls.registry.host());
+            let mut args = vec![
+                "rebase",
+                "--sourceImage",
+                source.as_str(),
+                "--targetImage",
+                new.as_str(),
+                "--tag",
+                tag.as_str(),
+            ];
+            args.extend_from_slice(path);
+            let err = wls.pf.fails(&args);
+            assert!(
+                err.contains("DOMAIN_HOME /u01/domains/base_domain") && err.contains(why),
+                "{source} {path:?}: {err}"
+            );
+            assert!(wls.registry.tags("domains/refused-again").is_empty());
+        }
+    }
+}

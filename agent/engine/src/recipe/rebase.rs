@@ -226,6 +226,36 @@ fn domain_config(
     config
 }
 
+/// The source's DOMAIN_HOME must be the domain's own directory holding its
+/// `security/SerializedSystemIni.dat` (the secret every encrypted value depends on): a link, a
+/// missing directory or a home without it would move an empty or broken domain.
+async fn check_domain_home(tree: &MergedTree, home: &str) -> Result<(), RecipeError> {
+    let home = home.trim_end_matches('/');
+    let ini = format!("{home}/security/SerializedSystemIni.dat");
+    let found = tree
+        .lookup(&TreeQuery::default().stat(home).stat(&ini))
+        .await?;
+    let what = || format!("rebase: DOMAIN_HOME {home}");
+    match found.get(home).map(|e| &e.kind) {
+        Some(EntryKind::Dir) => {}
+        Some(EntryKind::Symlink(target)) => {
+            return Err(refuse(
+                what(),
+                format!("is a symbolic link (to {target}) in the source image, not the domain's directory; nothing was pushed"),
+            ))
+        }
+        Some(_) => return Err(refuse(what(), "is not a directory in the source image")),
+        None => return Err(refuse(what(), "does not exist in the source image")),
+    }
+    match found.get(&ini).map(|e| &e.kind) {
+        Some(EntryKind::File | EntryKind::Hardlink(_)) => Ok(()),
+        _ => Err(refuse(
+            what(),
+            "holds no regular security/SerializedSystemIni.dat: not a WebLogic domain, nothing was pushed",
+        )),
+    }
+}
+
 /// The domain's files copied from the source's merged layers into one layer owned by `owner`.
 async fn copy_domain(
     tree: &MergedTree,
@@ -306,6 +336,10 @@ pub async fn run(
     let domain_home = source.config.env_var("DOMAIN_HOME").ok_or_else(|| {
         refuse(format!("rebase: --sourceImage {}", request.source), "the source image has no DOMAIN_HOME in its environment, so there is no domain to move (WIT's IMG-0025)")
     })?;
+
+    if !domain_home.is_empty() {
+        check_domain_home(&source_tree, &domain_home).await?;
+    }
 
     let dir = BuildDir::new(engine)?;
     let old_base = if request.copy_domain {
@@ -393,6 +427,7 @@ pub async fn run(
             home.trim_end_matches('/')
         );
         let original = source_tree.read_files(&[&ini]).await?;
+        // check_domain_home found it: a source without it was refused before anything was built.
         if let Some(original) = original.values().next().and_then(|e| e.content.clone()) {
             let rebased = MergedTree::over(image.layers.clone(), engine.cache.layers_dir())
                 .read_files(&[&ini])
