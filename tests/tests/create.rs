@@ -238,20 +238,13 @@ fn bad_patches_and_installers_are_refused_before_anything_is_pushed() {
     );
 }
 
-#[test]
-fn a_patch_writing_through_a_symlink_out_of_oracle_home_is_refused() {
-    let wls = Wls::new();
-    wls.fake_jdk();
-    // An installed Oracle Home (tar.gz) whose wlserver/server/lib points outside it.
-    let home = wls.dir.path().join("home");
-    std::fs::create_dir_all(home.join("inventory")).unwrap();
-    std::fs::create_dir_all(home.join("wlserver/server")).unwrap();
-    std::fs::write(home.join("inventory/registry.xml"), format!("<registry><distributions><distribution name=\"WebLogic Server\" version=\"{WLS_VERSION}\"/></distributions></registry>")).unwrap();
-    std::os::unix::fs::symlink("/etc", home.join("wlserver/server/lib")).unwrap();
-    let tgz = wls.dir.path().join("linked-home.tar.gz");
+/// Packs the Oracle Home directory `home` as NAME.tar.gz (links kept, as GNU tar does) and
+/// caches it as the wls installer in place of the fixture's.
+fn cache_home_tgz(wls: &Wls, home: &std::path::Path, name: &str) {
+    let tgz = wls.dir.path().join(format!("{name}.tar.gz"));
     run(Command::new("tar")
         .arg("-C")
-        .arg(&home)
+        .arg(home)
         .arg("-czf")
         .arg(&tgz)
         .arg("."));
@@ -266,6 +259,19 @@ fn a_patch_writing_through_a_symlink_out_of_oracle_home_is_refused() {
         &tgz.display().to_string(),
         "--force",
     ]);
+}
+
+#[test]
+fn a_patch_writing_through_a_symlink_out_of_oracle_home_is_refused() {
+    let wls = Wls::new();
+    wls.fake_jdk();
+    // An installed Oracle Home (tar.gz) whose wlserver/server/lib points outside it.
+    let home = wls.dir.path().join("home");
+    std::fs::create_dir_all(home.join("inventory")).unwrap();
+    std::fs::create_dir_all(home.join("wlserver/server")).unwrap();
+    std::fs::write(home.join("inventory/registry.xml"), format!("<registry><distributions><distribution name=\"WebLogic Server\" version=\"{WLS_VERSION}\"/></distributions></registry>")).unwrap();
+    std::os::unix::fs::symlink("/etc", home.join("wlserver/server/lib")).unwrap();
+    cache_home_tgz(&wls, &home, "linked-home");
     let err = wls.create_fails(&wls.tag("linked:1"), &["--patches", &key(PSU)]);
     assert!(
         err.contains("symlink") && err.contains("wlserver/server/lib") && err.contains(&key(PSU)),
@@ -365,24 +371,7 @@ fn patch_records_are_never_written_through_links_in_the_oracle_home() {
         let at = home.join(link);
         std::fs::create_dir_all(at.parent().unwrap()).unwrap();
         std::os::unix::fs::symlink(&target, &at).unwrap();
-        let tgz = wls.dir.path().join(format!("home-{name}.tar.gz"));
-        run(Command::new("tar")
-            .arg("-C")
-            .arg(&home)
-            .arg("-czf")
-            .arg(&tgz)
-            .arg("."));
-        wls.pf.ok(&[
-            "cache",
-            "addInstaller",
-            "--type",
-            "wls",
-            "--version",
-            WLS_VERSION,
-            "--path",
-            &tgz.display().to_string(),
-            "--force",
-        ]);
+        cache_home_tgz(&wls, &home, &format!("home-{name}"));
         let tag = wls.tag(&format!("records-{name}:1"));
         let err = wls.create_fails(&tag, &["--patches", &key(PSU)]);
         assert!(
