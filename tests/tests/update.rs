@@ -175,3 +175,110 @@ fn several_platforms_give_an_index_built_from_arch_specific_keys() {
         );
     }
 }
+
+/// Rewrites the one image of the OCI layout `layout` so that no layer holds a directory entry
+/// (as some image tools write layers: a runtime creates the parents of the files).
+fn strip_directory_entries(layout: &std::path::Path) {
+    use sha2::Digest as _;
+    use std::io::{Read, Write};
+    let blob = |digest: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
+        std::fs::write(blob(&digest), bytes).unwrap();
+        (digest, bytes.len())
+    };
+    let read_json = |path: std::path::PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let mut index = read_json(layout.join("index.json"));
+    let mut manifest = read_json(blob(index["manifests"][0]["digest"].as_str().unwrap()));
+    let mut config = read_json(blob(manifest["config"]["digest"].as_str().unwrap()));
+    for (i, layer) in manifest["layers"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        let mut gz = std::fs::File::open(blob(layer["digest"].as_str().unwrap())).unwrap();
+        let mut compressed = Vec::new();
+        gz.read_to_end(&mut compressed).unwrap();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&compressed[..]));
+        let mut out = tar::Builder::new(Vec::new());
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let mut header = entry.header().clone();
+            let path = entry.path().unwrap().into_owned();
+            match header.entry_type() {
+                tar::EntryType::Directory => continue,
+                tar::EntryType::Symlink | tar::EntryType::Link => {
+                    let target = entry.link_name().unwrap().unwrap().into_owned();
+                    out.append_link(&mut header, &path, &target).unwrap();
+                }
+                _ => out.append_data(&mut header, &path, &mut entry).unwrap(),
+            }
+        }
+        let tar_bytes = out.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&tar_bytes).unwrap();
+        let (digest, size) = put(&gz.finish().unwrap());
+        layer["digest"] = digest.into();
+        layer["size"] = size.into();
+        config["rootfs"]["diff_ids"][i] =
+            format!("sha256:{}", hex::encode(sha2::Sha256::digest(&tar_bytes))).into();
+    }
+    let (digest, size) = put(&serde_json::to_vec(&config).unwrap());
+    manifest["config"]["digest"] = digest.into();
+    manifest["config"]["size"] = size.into();
+    let (digest, size) = put(&serde_json::to_vec(&manifest).unwrap());
+    index["manifests"][0]["digest"] = digest.into();
+    index["manifests"][0]["size"] = size.into();
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn update_takes_an_image_whose_layers_name_only_files() {
+    let wls = Wls::new();
+    wls.fake_jdk();
+    let base = wls.tag("implicit:base");
+    wls.create(&base, &[]);
+    // The same image, its layers without directory entries.
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    run(Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false"])
+        .arg(format!("docker://{base}"))
+        .arg(format!("oci:{}:x", layout.display())));
+    strip_directory_entries(&layout);
+    let implicit = wls.tag("implicit:files-only");
+    run(Command::new("skopeo")
+        .args(["copy", "-q", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:x", layout.display()))
+        .arg(format!("docker://{implicit}")));
+
+    let updated = wls.tag("implicit:patched");
+    let out: serde_json::Value = serde_json::from_str(&wls.pf.ok(&[
+        "update",
+        "--json",
+        "--fromImage",
+        &implicit,
+        "--tag",
+        &updated,
+        "--patches",
+        &key(PSU),
+    ]))
+    .unwrap();
+    assert_eq!(out["applied"], serde_json::json!([PSU]));
+    let (_work, root) = unpack(&updated);
+    assert_eq!(
+        jar_entry(&root.join("u01/oracle").join(JAR), "weblogic/Server.class"),
+        b"PSU Server"
+    );
+}

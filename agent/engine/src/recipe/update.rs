@@ -109,8 +109,11 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
         .read("etc/group")
         .list(&format!("{home}/inventory/oneoffs"));
     let facts = tree.lookup(&query).await?;
+    // Layers written by some tools name only files; a runtime creates their parents. Then the
+    // home's owner is its registry's.
     let home_entry = facts
         .get(&home)
+        .or_else(|| facts.get(&format!("{home}/inventory/registry.xml")))
         .ok_or_else(|| {
             RecipeError::input(
                 &what,
@@ -228,7 +231,8 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
     let changes = changes?;
 
     let mut spec = LayerSpec::new();
-    // Parents keep the metadata they have in the image; new ones get the home's owner.
+    // Parents keep the metadata they have in the image; new ones get the home's owner, and
+    // implicit ones above the home what a runtime gives them (root, 0755).
     let mut parents = BTreeSet::new();
     for rel in changes.files.keys() {
         parents.extend(ancestors(&format!("{home}/{rel}")));
@@ -243,7 +247,10 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
                     gid: e.gid,
                 },
             )?,
-            None => spec.add_dir(dir, 0o750, owner)?,
+            None if dir == &home || dir.starts_with(&format!("{home}/")) => {
+                spec.add_dir(dir, 0o750, owner)?
+            }
+            None => spec.add_dir(dir, 0o755, Owner::default())?,
         }
     }
     for (rel, bytes) in &changes.files {
