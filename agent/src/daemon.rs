@@ -56,6 +56,12 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         &options.name,
     )?;
     std::fs::create_dir_all(&options.cache_dir)?;
+    tracing::info!(
+        agent = %options.name,
+        coordinators = %options.coordinators.join(","),
+        slots = options.slots,
+        "agent starting"
+    );
     let agent = Arc::new(Agent {
         fetcher: Fetcher::new(options.cache_dir.clone(), options.registry.clone()),
         options,
@@ -165,7 +171,12 @@ impl Agent {
                 .must_register
                 .load(std::sync::atomic::Ordering::Relaxed)
             {
-                if let Err(e) = self.register().await {
+                // A farm that cannot be reached must not hold a SIGTERM for the call's deadline.
+                let registered = tokio::select! {
+                    registered = self.register() => registered,
+                    _ = stop.cancelled() => return,
+                };
+                if let Err(e) = registered {
                     tracing::warn!(error = %format!("{e:#}"), "cannot register; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}

@@ -9,7 +9,10 @@ pub fn init_daemon_logging(log_format: &str, default: &str) -> anyhow::Result<()
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A write error would be reported with eprintln!, which panics the logging thread once
+        // stderr's pipe is closed (and with it the SIGTERM handler): lost lines beat a lost signal.
+        .log_internal_errors(false);
     match log_format {
         "json" => subscriber.json().init(),
         "text" => subscriber.init(),
