@@ -319,6 +319,11 @@ async fn a_fourth_node_joins_and_a_member_leaves_while_the_cluster_keeps_committ
     cluster.wait_applied(4, commit).await;
     let on_four = all_jobs(&cluster.client_for(std::slice::from_ref(&address))).await;
     assert_eq!(on_four.len(), 10, "the new node holds every job");
+    // And it knows every voter, not just the changes it replayed (else it could elect itself).
+    let four = cluster.status_from(4).await.expect("node 4 answers");
+    let mut voters: Vec<u64> = four.nodes.iter().map(|n| n.id).collect();
+    voters.sort_unstable();
+    assert_eq!(voters, [1, 2, 3, 4], "node 4's own membership");
 
     // Remove a member that is not the leader; the remaining three keep committing.
     let leaving = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();

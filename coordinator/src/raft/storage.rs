@@ -56,6 +56,30 @@ fn store_err(e: StoreError) -> raft::Error {
     raft::Error::Store(StorageError::Other(Box::new(e)))
 }
 
+/// A new cluster's first members start from the same snapshot at index 1 (term 1) holding the
+/// membership, as raft-rs's examples bootstrap: the log then begins at 2, so a node added later
+/// (`--join`, empty log) is sent a snapshot and learns every voter from it. Replaying entries
+/// would have taught it only the changes since, and a joiner believing itself alone elects itself.
+fn bootstrap(meta: &sled::Tree, state: &StateMachine, voters: &[u64]) -> Result<(), StoreError> {
+    let conf_state = ConfState {
+        voters: voters.to_vec(),
+        ..Default::default()
+    };
+    let hard_state = HardState {
+        term: 1,
+        commit: 1,
+        ..Default::default()
+    };
+    let mut compacted = 1u64.to_be_bytes().to_vec();
+    compacted.extend_from_slice(&1u64.to_be_bytes());
+    meta.insert(COMPACTED, compacted)?;
+    meta.insert(HARD_STATE, encode(&hard_state))?;
+    state.skip(1)?;
+    // Written last: its presence is what marks the store as bootstrapped.
+    meta.insert(CONF_STATE, encode(&conf_state))?;
+    Ok(())
+}
+
 impl SledStorage {
     /// Opens the raft trees of `db`. A fresh store with `initial_voters` starts a new cluster
     /// with those members; a fresh store without them waits to be added by a leader.
@@ -66,20 +90,16 @@ impl SledStorage {
     ) -> Result<Self, StoreError> {
         let log = db.open_tree("raft_log")?;
         let meta = db.open_tree("raft_meta")?;
+        if meta.get(CONF_STATE)?.is_none() && !initial_voters.is_empty() {
+            bootstrap(&meta, &state, initial_voters)?;
+        }
         let hard_state = match meta.get(HARD_STATE)? {
             Some(bytes) => decode("HardState", &bytes)?,
             None => HardState::default(),
         };
         let conf_state = match meta.get(CONF_STATE)? {
             Some(bytes) => decode("ConfState", &bytes)?,
-            None => {
-                let cs = ConfState {
-                    voters: initial_voters.to_vec(),
-                    ..Default::default()
-                };
-                meta.insert(CONF_STATE, encode(&cs))?;
-                cs
-            }
+            None => ConfState::default(),
         };
         let compacted = match meta.get(COMPACTED)? {
             Some(bytes) if bytes.len() == 16 => (
