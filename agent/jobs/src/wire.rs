@@ -106,19 +106,13 @@ fn patches(
     };
     let catalog = match choice {
         None => None,
-        Some(choice) => Some((
-            PathBuf::from(
-                not_empty(&format!("{field}.catalog_path"), &selection.catalog_path).map_err(
-                    |_| {
-                        bad(
-                            format!("{field}.catalog_path"),
-                            "is empty: a catalog choice resolves against the fleet's patch catalog",
-                        )
-                    },
-                )?,
-            ),
-            choice,
-        )),
+        Some(_) if selection.catalog_path.is_empty() => {
+            return Err(bad(
+                format!("{field}.catalog_path"),
+                "is empty: a catalog choice resolves against the fleet's patch catalog",
+            ))
+        }
+        Some(choice) => Some((PathBuf::from(&selection.catalog_path), choice)),
     };
     Ok(PatchRequest {
         ids: selection.ids.clone(),
