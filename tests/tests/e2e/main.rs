@@ -1,0 +1,22 @@
+//! End-to-end tests, one module per area, linked into a single test binary: each test binary
+//! links the whole workspace, and nineteen of them filled a CI disk.
+
+mod agent_signals;
+mod aux_image;
+mod bad_input;
+mod cache;
+mod campaign;
+mod cluster;
+mod cluster_auth;
+mod copy;
+mod create;
+mod farm;
+mod farm_routing;
+mod inspect;
+mod layering;
+mod rebase;
+mod registry_auth;
+mod retries;
+mod typed_jobs;
+mod update;
+mod upgrade;
