@@ -248,7 +248,7 @@ impl Agent {
         let spec = job.spec.clone().unwrap_or_default();
         // The coordinator validated the spec at submission; reading it again here guards
         // against a coordinator of another release.
-        let typed = match patchfarm_jobs::Job::from_spec(&spec) {
+        let mut typed = match patchfarm_jobs::Job::from_spec(&spec) {
             Ok(typed) => typed,
             Err(e) => return Err((format!("the job's spec: {e}"), true, String::new())),
         };
@@ -311,6 +311,16 @@ impl Agent {
             &inputs_line,
         )
         .await;
+        // The job's files, by content from the farm's artifact store: never a path on this
+        // machine, whatever a coordinator of another release let through.
+        let _job_files = match self
+            .fetcher
+            .job_files(&mut typed, &spec.artifact_store)
+            .await
+        {
+            Ok(dir) => dir,
+            Err(e) => return Err((format!("the job's files: {e}"), true, inputs_line)),
+        };
         let engine = match Engine::source_date_epoch_from_env() {
             Ok(source_date_epoch) => Engine {
                 cache: self.fetcher.cache(),

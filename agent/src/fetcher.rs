@@ -163,6 +163,56 @@ impl Fetcher {
     }
 }
 
+impl Fetcher {
+    /// Fetches a job's input files (named by content) from `store` into a directory of the job's
+    /// own, each verified and under its submitted name, and points the job at them. The
+    /// directory goes when the returned guard does.
+    pub async fn job_files(
+        &self,
+        job: &mut patchfarm_jobs::Job,
+        store: &str,
+    ) -> Result<Option<tempfile::TempDir>, String> {
+        let files = job
+            .artifact_files()
+            .map_err(|(field, e)| format!("{field}: {e}"))?;
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let store = ArtifactStore::parse(store, self.registries.clone())
+            .map_err(|e| format!("the job's artifact store: {e}"))?;
+        let jobs = self.root.join("jobs");
+        tokio::fs::create_dir_all(&jobs)
+            .await
+            .map_err(|e| format!("creating {}: {e}", jobs.display()))?;
+        let dir = tokio::task::spawn_blocking(move || {
+            tempfile::Builder::new()
+                .prefix("files-")
+                .tempdir_in(&jobs)
+                .map_err(|e| format!("a directory in {}: {e}", jobs.display()))
+        })
+        .await
+        .expect("job directory task")?;
+        let mut local = Vec::with_capacity(files.len());
+        for (i, (field, file)) in files.iter().enumerate() {
+            // One directory per file: two files may share a name.
+            let parent = dir.path().join(i.to_string());
+            tokio::fs::create_dir(&parent)
+                .await
+                .map_err(|e| format!("creating {}: {e}", parent.display()))?;
+            let dest = parent.join(&file.name);
+            store
+                .fetch_to(&file.digest, &dest)
+                .await
+                .map_err(|e| format!("{field}: fetching {file}: {e}"))?;
+            local.push(dest);
+        }
+        for ((_, path), dest) in job.input_files_mut().into_iter().zip(local) {
+            *path = dest;
+        }
+        Ok(Some(dir))
+    }
+}
+
 impl BlobFetcher for Fetcher {
     fn ensure(&self, entry: &CacheEntry, blob: &Path) -> Result<(), String> {
         let digest = entry.digest.to_string();

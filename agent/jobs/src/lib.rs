@@ -3,10 +3,12 @@
 //! and the agent (in the farm) run it through the same [`run`], which answers a typed
 //! [`Outcome`]. Which cache keys a job reads is decided here and nowhere else ([`Job::inputs`]).
 
+pub mod files;
 mod inputs;
 mod run;
 mod wire;
 
+pub use files::ArtifactFile;
 pub use run::{run, JobError, Outcome};
 pub use wire::{verb_name, SpecError, MAX_SPEC_BYTES};
 

@@ -226,3 +226,29 @@ fn inputs_follow_wits_key_rule() {
         .iter()
         .any(|k| k.starts_with("wdt_")));
 }
+
+#[test]
+fn artifact_files_round_trip_and_refuse_paths_and_bad_names() {
+    use crate::ArtifactFile;
+    use std::path::Path;
+    let hex = "ab".repeat(32);
+    let file = ArtifactFile::parse(Path::new(&format!("artifact:sha256:{hex}/model.yaml")))
+        .unwrap()
+        .unwrap();
+    assert_eq!(file.name, "model.yaml");
+    assert_eq!(
+        file.to_string(),
+        format!("artifact:sha256:{hex}/model.yaml")
+    );
+    assert_eq!(ArtifactFile::parse(Path::new("/srv/model.yaml")), Ok(None));
+    for bad in [
+        format!("artifact:sha256:{hex}/.."),
+        format!("artifact:sha256:{hex}/a/b"),
+        format!("artifact:sha256:{hex}/a\nb"),
+        format!("artifact:sha256:{hex}/"),
+        format!("artifact:sha256:{hex}"),
+        "artifact:sha256:beef/x".to_string(),
+    ] {
+        assert!(ArtifactFile::parse(Path::new(&bad)).is_err(), "{bad}");
+    }
+}

@@ -9,15 +9,12 @@ use patchfarm_client::new_request_id;
 use patchfarm_engine::cache::CacheKey;
 use patchfarm_proto::v1::*;
 use std::path::Path;
-use tokio::io::AsyncReadExt as _;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum AgentsCommand {
     /// Every agent: up or down, slots, running jobs, cache size, last heartbeat.
     List,
 }
-
-const CHUNK: usize = 1 << 20;
 
 /// Streams `path` to a coordinator, which stores it and records `key` in the catalog.
 async fn upload(
@@ -27,49 +24,16 @@ async fn upload(
     path: &Path,
     force: bool,
 ) -> anyhow::Result<CatalogEntry> {
-    let meta = tokio::fs::metadata(path)
-        .await
-        .with_context(|| format!("--path {}", path.display()))?;
-    if !meta.is_file() {
-        anyhow::bail!("--path {}: not a regular file", path.display());
-    }
-    let client = farm.client()?;
     let header = ArtifactHeader {
         request_id: new_request_id(),
         key: key.to_string(),
         kind: kind.into(),
-        file_name: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
         force,
+        ..Default::default()
     };
-    let path = path.to_path_buf();
-    client
-        .call(|mut c| {
-            let (header, path) = (header.clone(), path.clone());
-            async move {
-                // Read as the stream is consumed: memory stays at one chunk in flight.
-                let file = tokio::fs::File::open(&path)
-                    .await
-                    .map_err(|e| tonic::Status::aborted(format!("{}: {e}", path.display())))?;
-                let chunks = futures_util::stream::unfold(
-                    (file, Some(header)),
-                    |(mut file, header)| async move {
-                        let mut data = vec![0u8; CHUNK];
-                        let n = file.read(&mut data).await.ok()?;
-                        if n == 0 && header.is_none() {
-                            return None;
-                        }
-                        data.truncate(n);
-                        Some((ArtifactChunk { header, data }, (file, None)))
-                    },
-                );
-                c.put_artifact(chunks).await
-            }
-        })
+    super::uploads::put_file(&farm.client()?, header, path)
         .await
-        .with_context(|| format!("uploading {} for {key}", path.display()))
+        .with_context(|| format!("--path {}: uploading it for {key}", path.display()))
 }
 
 pub async fn run(ctx: &Context, farm: &FarmArgs, command: &Command) -> anyhow::Result<()> {

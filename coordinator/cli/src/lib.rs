@@ -16,6 +16,7 @@ mod progress;
 mod rebase;
 mod submit;
 mod update;
+mod uploads;
 
 use clap::{Parser, Subcommand};
 use patchfarm_engine::cache::Cache;

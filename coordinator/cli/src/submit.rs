@@ -26,12 +26,16 @@ fn parse_constraints(
 pub async fn run(
     ctx: &Context,
     farm: &FarmArgs,
-    job: patchfarm_jobs::Job,
+    mut job: patchfarm_jobs::Job,
     dry_run: bool,
 ) -> anyhow::Result<()> {
     if dry_run {
         bail!("--dryRun plans on this machine: drop --farm (and PATCHFARM_FARM) to see the plan");
     }
+    let client = farm.client()?;
+    super::uploads::InputUploads::new(&client)
+        .confine(&mut job)
+        .await?;
     let spec = JobSpec {
         submitter: farm
             .submitter
@@ -42,7 +46,6 @@ pub async fn run(
         max_attempts: farm.max_attempts.unwrap_or(0),
         ..job.to_spec()
     };
-    let client = farm.client()?;
     let request = SubmitJobRequest {
         request_id: new_request_id(),
         spec: Some(spec),

@@ -9,7 +9,7 @@ use patchfarm_engine::artifact::ArtifactStore;
 use patchfarm_engine::cache::CacheKey;
 use patchfarm_engine::digest::Digest;
 use patchfarm_proto::state::{command::Op, command_result::Outcome};
-use patchfarm_proto::v1::{ArtifactChunk, CatalogEntry};
+use patchfarm_proto::v1::{ArtifactChunk, ArtifactHeader, CatalogEntry};
 use sha2::Digest as _;
 use std::path::PathBuf;
 use tokio::io::AsyncWriteExt as _;
@@ -40,25 +40,19 @@ impl Uploads {
             .header
             .clone()
             .ok_or_else(|| Status::invalid_argument("an upload starts with its header"))?;
-        let key: CacheKey = header
-            .key
-            .parse()
-            .map_err(|e| Status::invalid_argument(format!("cache key {:?}: {e}", header.key)))?;
-        if !matches!(header.kind.as_str(), "installer" | "patch") {
-            return Err(Status::invalid_argument(format!(
-                "artifact kind {:?}: expected installer or patch",
-                header.kind
-            )));
-        }
-        if !header.force {
-            let existing = node.state.catalog().map_err(internal)?;
-            if let Some(e) = existing.iter().find(|e| e.key == key.to_string()) {
-                return Err(Status::already_exists(format!(
-                    "the farm's catalog already has {key} ({}, from {}); pass --force to replace it",
-                    e.digest, e.description
-                )));
-            }
-        }
+        // A job's input file (a WDT model, a build file, a patch catalog) is kept by content
+        // only; installers and patches also become catalog entries under their cache key.
+        let key = if header.kind == "input" {
+            patchfarm_jobs::files::valid_name(&header.file_name)
+                .map_err(|e| Status::invalid_argument(format!("an input file's name: {e}")))?;
+            None
+        } else {
+            Some(self.catalog_key(node, &header)?)
+        };
+        let label = key
+            .as_ref()
+            .map(|k| k.to_string())
+            .unwrap_or_else(|| header.file_name.clone());
 
         tokio::fs::create_dir_all(&self.spool)
             .await
@@ -78,11 +72,17 @@ impl Uploads {
             file.write_all(&part.data).await.map_err(internal)?;
             chunk = chunks.message().await?;
         }
+        if header.size != 0 && size != header.size {
+            return Err(Status::invalid_argument(format!(
+                "the upload of {} for {label} ended after {size} of its {} bytes; nothing was stored",
+                header.file_name, header.size
+            )));
+        }
         file.sync_all().await.map_err(internal)?;
         drop(file);
         if size == 0 {
             return Err(Status::invalid_argument(format!(
-                "{} for {key} is empty",
+                "{} for {label} is empty",
                 header.file_name
             )));
         }
@@ -91,11 +91,21 @@ impl Uploads {
             .put_file(&spooled, &digest, size, &header.kind, &header.file_name)
             .await
             .map_err(|e| {
-                Status::unavailable(format!("storing {key} in the artifact store: {e}"))
+                Status::unavailable(format!("storing {label} in the artifact store: {e}"))
             })?;
         drop(spooled);
-        tracing::info!(key = %key, digest = %digest, size, store = %store.location(), "artifact stored");
+        tracing::info!(item = %label, digest = %digest, size, store = %store.location(), "artifact stored");
 
+        let Some(key) = key else {
+            return Ok(CatalogEntry {
+                kind: header.kind,
+                digest: digest.to_string(),
+                size,
+                location: store.location(),
+                description: header.file_name,
+                ..Default::default()
+            });
+        };
         let entry = CatalogEntry {
             key: key.to_string(),
             kind: header.kind,
@@ -111,5 +121,29 @@ impl Uploads {
                 "catalog put applied with an unexpected outcome",
             )),
         }
+    }
+
+    /// An installer's or patch's cache key, refused if the catalog has it and `force` is unset.
+    fn catalog_key(&self, node: &NodeHandle, header: &ArtifactHeader) -> Result<CacheKey, Status> {
+        let key: CacheKey = header
+            .key
+            .parse()
+            .map_err(|e| Status::invalid_argument(format!("cache key {:?}: {e}", header.key)))?;
+        if !matches!(header.kind.as_str(), "installer" | "patch") {
+            return Err(Status::invalid_argument(format!(
+                "artifact kind {:?}: expected installer, patch or input",
+                header.kind
+            )));
+        }
+        if !header.force {
+            let existing = node.state.catalog().map_err(internal)?;
+            if let Some(e) = existing.iter().find(|e| e.key == key.to_string()) {
+                return Err(Status::already_exists(format!(
+                    "the farm's catalog already has {key} ({}, from {}); pass --force to replace it",
+                    e.digest, e.description
+                )));
+            }
+        }
+        Ok(key)
     }
 }

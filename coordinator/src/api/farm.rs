@@ -38,6 +38,8 @@ pub struct JobPolicy {
     /// Agents' directories where jobs may read and write OCI layouts (`--allow-layout`); none by
     /// default: an `oci:` path is the agent's file system, and farm jobs use registries.
     pub layouts: Vec<std::path::PathBuf>,
+    /// This farm's artifact store (`--artifact-store`), where jobs' input files are.
+    pub artifact_store: Option<String>,
 }
 
 impl JobPolicy {
@@ -56,7 +58,7 @@ impl JobPolicy {
         let Some(given) = spec.as_mut() else {
             return Err(Status::invalid_argument(format!("{at}spec: is missing")));
         };
-        let job = patchfarm_jobs::Job::from_spec(given)
+        let mut job = patchfarm_jobs::Job::from_spec(given)
             .map_err(|e| Status::invalid_argument(format!("{at}{e}")))?;
         if matches!(job, patchfarm_jobs::Job::Noop) && !self.allow_noop {
             return Err(Status::invalid_argument(format!(
@@ -72,6 +74,20 @@ impl JobPolicy {
                 }
             }
         }
+        // Files come from the artifact store only: a path would be read on the agent, which
+        // holds its own key and registry credentials.
+        let files = job
+            .artifact_files()
+            .map_err(|(field, e)| Status::invalid_argument(format!("{at}{field}: {e}")))?;
+        given.artifact_store = match (&self.artifact_store, files.first()) {
+            (_, None) => String::new(),
+            (Some(store), Some(_)) => store.clone(),
+            (None, Some((field, _))) => {
+                return Err(Status::invalid_argument(format!(
+                "{at}{field}: this farm has no artifact store (--artifact-store) to hold job files"
+            )))
+            }
+        };
         given.inputs = job.inputs();
         Ok(())
     }

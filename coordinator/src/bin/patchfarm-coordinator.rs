@@ -117,6 +117,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         jobs: patchfarm_coordinator::api::farm::JobPolicy {
             allow_noop: args.allow_noop_jobs,
             layouts: args.allow_layouts,
+            ..Default::default()
         },
         registry: patchfarm_engine::transport::RegistryOptions {
             insecure_registries: args.insecure_registries,

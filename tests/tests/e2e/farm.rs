@@ -10,6 +10,7 @@ use patchfarm_e2e::wls::{
 };
 use patchfarm_proto::v1::agent_api_client::AgentApiClient;
 use patchfarm_proto::v1::{CompleteRequest, Job, JobState};
+use sha2::Digest as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
@@ -222,6 +223,22 @@ async fn thirty_mixed_jobs_survive_an_agent_and_the_leader_dying() {
         refused.message().contains("stale fencing token"),
         "{refused:?}"
     );
+
+    // The model travelled by content: the jobs name it in the artifact store, never by the
+    // client's path, and the agents read it from there.
+    let model_digest = format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(std::fs::read(&model).unwrap()))
+    );
+    for job in jobs.iter().filter(|j| ids[&j.id].0 == "createAuxImage") {
+        let spec = job.spec.as_ref().unwrap();
+        let Some(patchfarm_proto::v1::job_spec::Verb::CreateAuxImage(aux)) = &spec.verb else {
+            panic!("{job:?}")
+        };
+        let wdt = aux.wdt.as_ref().unwrap();
+        assert_eq!(wdt.models, [format!("artifact:{model_digest}/model.yaml")]);
+        assert!(spec.artifact_store.starts_with("oci:"), "{spec:?}");
+    }
 
     // Every image is in the registry with the digest the job reported.
     let mut by_kind: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();

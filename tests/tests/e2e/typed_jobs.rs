@@ -34,6 +34,33 @@ fn create_spec(tag: &str, patch: &str) -> JobSpec {
     }
 }
 
+fn aux_spec(models: &[&str]) -> JobSpec {
+    JobSpec {
+        verb: Some(job_spec::Verb::CreateAuxImage(CreateAuxImageJob {
+            tag: "registry.example:5000/wdt/app:1".into(),
+            from_image: "registry.example:5000/os/busybox:1".into(),
+            wdt: Some(WdtFiles {
+                models: models.iter().map(|m| m.to_string()).collect(),
+                version: "4.2.1".into(),
+                ..Default::default()
+            }),
+            wdt_home: "/auxiliary".into(),
+            chown: "oracle:root".into(),
+            platform: "linux/amd64".into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+fn with_install(change: impl FnOnce(&mut InstallSpec)) -> JobSpec {
+    let mut spec = create_spec("registry.example:5000/wls/base:4", "37000001");
+    if let Some(job_spec::Verb::Create(create)) = spec.verb.as_mut() {
+        change(create.install.as_mut().unwrap());
+    }
+    spec
+}
+
 async fn job_count(farm: &Farm) -> usize {
     farm.cluster
         .client()
@@ -106,6 +133,39 @@ async fn bad_specs_are_refused_at_submit_and_outcomes_are_recorded() {
             "copy.to",
         ),
         (JobSpec::default(), "verb"),
+        // A farm job's files come from the artifact store, never from the agent's disk.
+        (
+            aux_spec(&["/etc/patchfarm/agent.key"]),
+            "create_aux_image.wdt.models[0]: /etc/patchfarm/agent.key is a path on the agents",
+        ),
+        (
+            aux_spec(&[&format!("artifact:sha256:{}/..", "a".repeat(64))]),
+            "create_aux_image.wdt.models[0]",
+        ),
+        (
+            aux_spec(&["artifact:sha256:beef/model.yaml"]),
+            "create_aux_image.wdt.models[0]",
+        ),
+        (
+            with_install(|i| {
+                i.patches.as_mut().unwrap().catalog_choice = CatalogChoice::Recommended as i32;
+                i.patches.as_mut().unwrap().catalog_path = "/root/.docker/config.json".into();
+            }),
+            "create.install.patches.catalog_path: /root/.docker/config.json is a path",
+        ),
+        (
+            {
+                let mut spec = create_spec("registry.example:5000/wls/base:5", "37000001");
+                if let Some(job_spec::Verb::Create(create)) = spec.verb.as_mut() {
+                    create.additional_files = vec![AdditionalFile {
+                        source: "/var/lib/patchfarm/agent/tls/agent.key".into(),
+                        destination: "/u01/keys/agent.key".into(),
+                    }];
+                }
+                spec
+            },
+            "create.additional_files[0].source",
+        ),
     ];
     for (i, (spec, field)) in bad.into_iter().enumerate() {
         let request = SubmitJobRequest {
@@ -121,8 +181,8 @@ async fn bad_specs_are_refused_at_submit_and_outcomes_are_recorded() {
             .unwrap_err();
         assert_eq!(refused.code(), Some(Code::InvalidArgument), "{refused}");
         assert!(
-            refused.to_string().starts_with(&format!("{field}: ")),
-            "{refused}"
+            refused.to_string().starts_with(field),
+            "{refused} should start with {field}"
         );
         // In a batch too, with the job's place named; nothing of the batch is queued.
         let batch = SubmitJobsRequest {
@@ -220,4 +280,61 @@ async fn bad_specs_are_refused_at_submit_and_outcomes_are_recorded() {
         update_shown["digests"][0],
         format!("{new}@{}", pushed["digest"].as_str().unwrap())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_cut_short_stores_nothing_and_input_files_need_a_plain_name() {
+    let farm = Farm::start(1, &[]);
+    farm.cluster.wait_leader(&[1]).await;
+    let client = farm.cluster.client();
+    let upload = |header: ArtifactHeader, data: Vec<u8>| {
+        let client = client.clone();
+        async move {
+            client
+                .call(|mut c| {
+                    let chunk = ArtifactChunk {
+                        header: Some(header.clone()),
+                        data: data.clone(),
+                    };
+                    async move { c.put_artifact(futures_util::stream::iter([chunk])).await }
+                })
+                .await
+        }
+    };
+    let short = ArtifactHeader {
+        request_id: "short".into(),
+        key: "jdk_17".into(),
+        kind: "installer".into(),
+        file_name: "jdk.tar.gz".into(),
+        size: 1000,
+        ..Default::default()
+    };
+    let refused = upload(short, vec![7; 10]).await.unwrap_err();
+    assert_eq!(refused.code(), Some(Code::InvalidArgument), "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("ended after 10 of its 1000 bytes"),
+        "{refused}"
+    );
+    let catalog = client
+        .call(|mut c| async move { c.catalog_list(CatalogListRequest {}).await })
+        .await
+        .unwrap();
+    assert!(catalog.entries.is_empty(), "{catalog:?}");
+
+    let input = |name: &str| ArtifactHeader {
+        request_id: format!("input-{name}"),
+        kind: "input".into(),
+        file_name: name.into(),
+        size: 3,
+        ..Default::default()
+    };
+    let refused = upload(input("../agent.key"), b"abc".to_vec())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(Code::InvalidArgument), "{refused}");
+    let stored = upload(input("model.yaml"), b"abc".to_vec()).await.unwrap();
+    assert_eq!(stored.key, "", "an input file is no catalog entry");
+    assert!(stored.digest.starts_with("sha256:ba7816bf"), "{stored:?}");
 }

@@ -121,10 +121,24 @@ async fn submit(ctx: &Context, farm: &FarmArgs, file: &PathBuf) -> anyhow::Resul
         .clone()
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_default();
+    let client = farm.client()?;
+    // The patch catalog and any other file travel through the artifact store: uploaded once,
+    // named by content, so resubmitting the same file still yields the same jobs.
+    let mut uploads = crate::uploads::InputUploads::new(&client);
+    let mut typed = Vec::with_capacity(plan.jobs.len());
+    for job in &plan.jobs {
+        let mut confined = job.job.clone();
+        uploads
+            .confine(&mut confined)
+            .await
+            .with_context(|| format!("campaign job {}", job.key))?;
+        typed.push(confined);
+    }
     let jobs = plan
         .jobs
         .iter()
-        .map(|job| SubmitJobRequest {
+        .zip(&typed)
+        .map(|(job, confined)| SubmitJobRequest {
             request_id: report::request_id(&plan.campaign, &job.key),
             spec: Some(JobSpec {
                 submitter: submitter.clone(),
@@ -136,7 +150,7 @@ async fn submit(ctx: &Context, farm: &FarmArgs, file: &PathBuf) -> anyhow::Resul
                     .iter()
                     .map(|k| report::request_id(&plan.campaign, k))
                     .collect(),
-                ..job.job.to_spec()
+                ..confined.to_spec()
             }),
         })
         .collect();
@@ -150,8 +164,7 @@ async fn submit(ctx: &Context, farm: &FarmArgs, file: &PathBuf) -> anyhow::Resul
         }),
         jobs,
     };
-    let done = farm
-        .client()?
+    let done = client
         .call(|mut c| {
             let request = request.clone();
             async move { c.submit_campaign(request).await }
