@@ -55,13 +55,14 @@ fn open_leaf(options: &mut OpenOptions, path: &Path, rel: &str) -> io::Result<Fi
         })
 }
 
-/// Writes `bytes` to `root/rel`, creating missing directories; refuses to pass a link.
-pub fn write(root: &Path, rel: &str, bytes: &[u8]) -> io::Result<()> {
+/// Creates (or truncates) the regular file `root/rel`, creating missing directories; refuses to
+/// pass a link.
+pub fn create(root: &Path, rel: &str) -> io::Result<File> {
     let parts = parts(rel)?;
     let (leaf, dirs) = parts.split_last().expect("split yields one part at least");
     let dir = walk(root, dirs, true)?.expect("created");
     let path = dir.join(leaf);
-    let mut file = open_leaf(
+    let file = open_leaf(
         OpenOptions::new().write(true).create(true).truncate(true),
         &path,
         rel,
@@ -69,7 +70,31 @@ pub fn write(root: &Path, rel: &str, bytes: &[u8]) -> io::Result<()> {
     if !file.metadata()?.is_file() {
         return Err(refused(rel, "is not a regular file"));
     }
-    file.write_all(bytes)
+    Ok(file)
+}
+
+/// Writes `bytes` to `root/rel`, creating missing directories; refuses to pass a link.
+pub fn write(root: &Path, rel: &str, bytes: &[u8]) -> io::Result<()> {
+    create(root, rel)?.write_all(bytes)
+}
+
+/// Creates the directory `root/rel` and any missing above it; refuses to pass a link.
+pub fn mkdir(root: &Path, rel: &str) -> io::Result<PathBuf> {
+    let parts = parts(rel)?;
+    Ok(walk(root, &parts, true)?.expect("created"))
+}
+
+/// Creates the link `root/rel` -> `target` (the link itself is never followed here; what reads
+/// the tree later resolves it beneath the root or refuses it).
+pub fn symlink(root: &Path, rel: &str, target: &str) -> io::Result<()> {
+    let parts = parts(rel)?;
+    let (leaf, dirs) = parts.split_last().expect("split yields one part at least");
+    let dir = walk(root, dirs, true)?.expect("created");
+    let path = dir.join(leaf);
+    if std::fs::symlink_metadata(&path).is_ok() {
+        return Err(refused(rel, "appears twice in the archive"));
+    }
+    std::os::unix::fs::symlink(target, path)
 }
 
 /// Reads `root/rel` if it exists; a link on the way or a file that is not a regular one (a

@@ -8,6 +8,7 @@ pub mod digest;
 pub mod image;
 pub mod installer;
 pub mod layer;
+pub mod limits;
 pub mod opatch;
 pub mod recipe;
 pub mod transport;

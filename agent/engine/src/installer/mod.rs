@@ -2,8 +2,8 @@
 //! directory) and an installed Oracle Home (zip or tar.gz with `inventory/registry.xml`).
 //! Oracle Universal Installer archives are recognised and refused: running one needs a container.
 
-use std::fs::File;
-use std::io::{BufReader, Read};
+mod unpack;
+
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,65 +38,14 @@ pub struct OracleHome {
     pub products: Vec<String>,
 }
 
-/// Unpacks a zip or tar(.gz) into `dest`, refusing entries that would land outside it. Blocking.
+/// Unpacks a zip or tar(.gz) into `dest` within the archive limits. Blocking.
 fn unpack(
     archive: &Path,
     dest: &Path,
     fail: &dyn Fn(String) -> InstallerError,
 ) -> Result<(), InstallerError> {
-    std::fs::create_dir_all(dest).map_err(|e| fail(e.to_string()))?;
-    let mut head = [0u8; 4];
-    let n = File::open(archive)
-        .and_then(|mut f| f.read(&mut head))
-        .map_err(|e| fail(e.to_string()))?;
-    let file = File::open(archive).map_err(|e| fail(e.to_string()))?;
-    if n >= 4 && head == *b"PK\x03\x04" {
-        let mut zip =
-            zip::ZipArchive::new(file).map_err(|e| fail(format!("not a valid zip: {e}")))?;
-        for i in 0..zip.len() {
-            if zip
-                .by_index(i)
-                .map_err(|e| fail(e.to_string()))?
-                .enclosed_name()
-                .is_none()
-            {
-                return Err(fail(format!(
-                    "entry {i} would land outside the installation directory"
-                )));
-            }
-        }
-        zip.extract(dest)
-            .map_err(|e| fail(format!("cannot unpack: {e}")))
-    } else {
-        let reader: Box<dyn Read> = if n >= 2 && head[..2] == [0x1f, 0x8b] {
-            Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
-                1 << 20,
-                file,
-            )))
-        } else {
-            Box::new(BufReader::with_capacity(1 << 20, file))
-        };
-        let mut tar = tar::Archive::new(reader);
-        tar.set_preserve_permissions(true);
-        tar.set_preserve_mtime(false);
-        tar.set_unpack_xattrs(false);
-        let entries = tar
-            .entries()
-            .map_err(|e| fail(format!("not a tar or tar.gz: {e}")))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| fail(format!("corrupt archive: {e}")))?;
-            // unpack_in refuses paths that would escape `dest`.
-            if !entry
-                .unpack_in(dest)
-                .map_err(|e| fail(format!("cannot unpack: {e}")))?
-            {
-                return Err(fail(
-                    "an entry would land outside the installation directory".into(),
-                ));
-            }
-        }
-        Ok(())
-    }
+    let limits = crate::limits::ArchiveLimits::from_env().map_err(fail)?;
+    unpack::unpack(archive, dest, limits).map_err(fail)
 }
 
 fn only_child_dir(dir: &Path) -> Option<PathBuf> {
@@ -237,6 +186,7 @@ pub fn parse_registry(xml: &str) -> (Option<String>, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
 
     /// A JDK tar.gz (top directory `jdk/`, a `bin/`) whose `release` is a link to `target`.
     fn jdk_with_linked_release(path: &Path, target: &Path) {

@@ -238,6 +238,8 @@ impl LayerSpec {
             source: e,
         })?;
         let mut zip = zip::ZipArchive::new(file).map_err(|e| zip_err(e.to_string()))?;
+        let limits = crate::limits::ArchiveLimits::from_env().map_err(&zip_err)?;
+        crate::limits::check_zip(&mut zip, limits).map_err(zip_err)?;
         let dest = image_path(dest)?;
         for index in 0..zip.len() {
             let member = zip.by_index(index).map_err(|e| zip_err(e.to_string()))?;

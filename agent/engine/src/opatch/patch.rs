@@ -6,8 +6,10 @@ use super::OpatchError;
 use crate::cache::{CacheKey, CachedItem};
 use crate::digest::Digest;
 use std::fs::File;
-use std::io::Read;
 use std::path::PathBuf;
+
+/// The most `inventory.xml` or `actions.xml` may hold (real ones hold a few kilobytes).
+const MAX_METADATA_BYTES: u64 = 16 << 20;
 
 /// A parsed patch whose every payload file is known to exist.
 #[derive(Clone, Debug)]
@@ -41,6 +43,9 @@ impl Patch {
                 item.entry.file_name
             ))
         })?;
+        let limits = crate::limits::ArchiveLimits::from_env().map_err(&bad)?;
+        crate::limits::check_zip(&mut zip, limits)
+            .map_err(|e| bad(format!("{}: {e}", item.entry.file_name)))?;
         let root = (0..zip.len())
             .filter_map(|i| {
                 zip.name_for_index(i)
@@ -59,9 +64,16 @@ impl Patch {
             let mut entry = zip
                 .by_name(name)
                 .map_err(|_| bad(format!("the zip lacks {name}")))?;
+            // OPatch's metadata is kilobytes; a huge one is an attack on memory, not a patch.
+            if entry.size() > MAX_METADATA_BYTES {
+                return Err(bad(format!(
+                    "{name} declares {} bytes; patch metadata is at most {MAX_METADATA_BYTES}",
+                    entry.size()
+                )));
+            }
             let mut bytes = Vec::new();
-            entry
-                .read_to_end(&mut bytes)
+            let declared = entry.size();
+            crate::limits::read_declared(&mut entry, declared, &mut bytes, name)
                 .map_err(|e| bad(format!("cannot read {name} from the zip: {e}")))?;
             Ok(bytes)
         };
@@ -129,7 +141,8 @@ impl Patch {
             .by_name(&name)
             .map_err(|e| io(std::io::Error::other(e.to_string())))?;
         let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).map_err(io)?;
+        let declared = entry.size();
+        crate::limits::read_declared(&mut entry, declared, &mut bytes, &name).map_err(io)?;
         Ok(bytes)
     }
 
