@@ -45,6 +45,13 @@ struct Args {
     /// Also trust this CA certificate (PEM) for registry TLS.
     #[arg(long = "registry-ca", value_name = "FILE", value_delimiter = ',')]
     registry_cas: Vec<PathBuf>,
+    /// Give up on a registry call that receives nothing for this many seconds.
+    #[arg(long = "registry-timeout", value_name = "SECS", default_value_t = 60)]
+    registry_timeout_secs: u64,
+    /// Send the docker config's credentials to this registry (repeatable); jobs reach every
+    /// other registry anonymously, so a job cannot aim the agent's password at a host it chose.
+    #[arg(long = "registry-credentials", value_name = "HOST")]
+    registry_credentials: Vec<String>,
     /// On SIGTERM, wait this many seconds for running jobs before handing them back.
     #[arg(long = "drain-timeout-secs", default_value_t = 60)]
     drain_timeout_secs: u64,
@@ -84,10 +91,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         slots: args.slots,
         labels,
         cache_max_bytes: args.cache_max_bytes,
-        registry: patchfarm_engine::transport::RegistryOptions::from_flags(
-            &args.insecure_registries,
-            &args.registry_cas,
-        )?,
+        registry: patchfarm_engine::transport::RegistryOptions {
+            stall_timeout: Duration::from_secs(args.registry_timeout_secs.max(1)),
+            credential_hosts: Some(args.registry_credentials),
+            ..patchfarm_engine::transport::RegistryOptions::from_flags(
+                &args.insecure_registries,
+                &args.registry_cas,
+            )?
+        },
         drain_timeout: Duration::from_secs(args.drain_timeout_secs),
     };
     let shutdown = tokio_util::sync::CancellationToken::new();

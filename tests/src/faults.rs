@@ -1,6 +1,6 @@
 //! A fault-injecting HTTP/1.1 proxy in front of a real registry: it forwards one request per
 //! connection (forcing `Connection: close`) and, for requests matching a rule, answers an error
-//! status or drops the connection instead — to test retries against real failures.
+//! status, drops the connection or stalls instead — to test retries against real failures.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -14,6 +14,9 @@ pub enum Fault {
     Status(u16),
     /// Close the connection without answering.
     Drop,
+    /// Answer nothing and keep the connection open until the client gives up (a stalled
+    /// registry).
+    Stall,
 }
 
 /// Inject `fault` into the first `times` requests whose request line has `method` and contains `path_part`.
@@ -133,6 +136,11 @@ fn serve(
             &mut (&mut reader).take(content_length as u64),
             &mut std::io::sink(),
         )?;
+        if let Fault::Stall = fault {
+            // Hold the connection: returns when the client closes it.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+            return Ok(());
+        }
         if let Fault::Status(code) = fault {
             write!(
                 client,

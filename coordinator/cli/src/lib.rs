@@ -49,6 +49,15 @@ pub struct Cli {
         value_delimiter = ','
     )]
     registry_cas: Vec<PathBuf>,
+    /// Give up on a registry call that receives nothing for this many seconds.
+    #[arg(
+        long = "registry-timeout",
+        global = true,
+        value_name = "SECS",
+        env = "PATCHFARM_REGISTRY_TIMEOUT",
+        default_value_t = 60.0
+    )]
+    registry_timeout: f64,
     /// Print machine-readable JSON where the output is data.
     #[arg(long, global = true)]
     json: bool,
@@ -113,13 +122,25 @@ pub struct Context {
     pub json: bool,
 }
 
+fn registry_options(cli: &Cli) -> anyhow::Result<RegistryOptions> {
+    Ok(RegistryOptions {
+        stall_timeout: seconds("--registry-timeout", cli.registry_timeout)?,
+        ..RegistryOptions::from_flags(&cli.insecure_registries, &cli.registry_cas)?
+    })
+}
+
+/// A positive number of seconds from a flag.
+fn seconds(flag: &str, value: f64) -> anyhow::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| anyhow::anyhow!("{flag} {value}: expected a positive number of seconds"))
+}
+
 fn engine(cli: &Cli) -> anyhow::Result<Engine> {
     Ok(Engine {
         cache: Cache::new(Cache::default_root()),
-        registries: Registries::new(RegistryOptions::from_flags(
-            &cli.insecure_registries,
-            &cli.registry_cas,
-        )?),
+        registries: Registries::new(registry_options(cli)?),
         source_date_epoch: Engine::source_date_epoch_from_env()?,
     })
 }
@@ -222,8 +243,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cluster { command } => farm::cluster(&ctx, &cli.farm, command).await,
         Command::Jobs { command } => farm::jobs(&ctx, &cli.farm, command).await,
         Command::Campaign { command } => {
-            let registry =
-                RegistryOptions::from_flags(&cli.insecure_registries, &cli.registry_cas)?;
+            let registry = registry_options(&cli)?;
             campaign::run(&ctx, &cli.farm, registry, command).await
         }
         Command::Agents { command } => farm_cache::agents(&ctx, &cli.farm, command).await,

@@ -97,3 +97,41 @@ fn a_permanent_failure_is_not_retried_and_tags_nothing() {
     );
     assert!(fx.registry.tags("perm/aux").is_empty());
 }
+
+#[test]
+fn a_stalled_registry_is_reported_at_its_deadline_and_tags_nothing() {
+    let fx = AuxFixture::new();
+    // The base's manifest never comes, then its config blob never comes.
+    for (path_part, what) in [("/manifests/", "manifest"), ("/blobs/sha256:", "blob")] {
+        let proxy = FaultProxy::start(
+            fx.registry.addr,
+            vec![Rule {
+                method: "GET",
+                path_part,
+                fault: Fault::Stall,
+                times: 100,
+            }],
+        );
+        let base = fx.base.replace(&fx.registry.host(), &proxy.host());
+        let tag = format!("{}/stalled/aux:1", fx.registry.host());
+        let err = fx.pf.fails(&[
+            "--registry-timeout",
+            "1",
+            "createAuxImage",
+            "--tag",
+            &tag,
+            "--fromImage",
+            &base,
+            "--wdtModel",
+            &fx.model(),
+            "--wdtVersion",
+            "none",
+        ]);
+        assert!(
+            err.contains(&format!("registry {} sent nothing for 1 s", proxy.host())),
+            "{what}: {err}"
+        );
+        assert_eq!(proxy.injected(), 1, "{what}: a stall is not retried");
+        assert!(fx.registry.tags("stalled/aux").is_empty());
+    }
+}

@@ -10,6 +10,7 @@ pub fn classify(
     registry: &str,
     anonymous: bool,
     what: &str,
+    stall_timeout: std::time::Duration,
 ) -> TransportError {
     let registry = registry.to_string();
     let by_status = |status: u16, message: String| match status {
@@ -50,6 +51,12 @@ pub fn classify(
                     .any(|w| lower.contains(w))
             {
                 TransportError::Unreachable { registry, reason }
+            } else if e.is_timeout() && !e.is_connect() {
+                TransportError::Stalled {
+                    registry,
+                    what: what.into(),
+                    seconds: stall_timeout.as_secs_f64(),
+                }
             } else if e.is_connect() || e.is_timeout() || e.is_request() || e.is_body() {
                 TransportError::Interrupted {
                     registry,

@@ -18,6 +18,14 @@ pub use source::{BlobSource, ResolvedImage};
 pub enum TransportError {
     #[error("registry {registry} is unreachable: {reason}")]
     Unreachable { registry: String, reason: String },
+    /// Not retried: a registry silent for the whole deadline is not a blip, and retrying would
+    /// multiply the wait.
+    #[error("registry {registry} sent nothing for {seconds} s during {what}; giving up (the no-progress deadline, --registry-timeout SECS)")]
+    Stalled {
+        registry: String,
+        what: String,
+        seconds: f64,
+    },
     #[error("connection to registry {registry} broke during {what}: {reason}")]
     Interrupted {
         registry: String,

@@ -24,9 +24,27 @@ pub struct RegistryOptions {
     /// PEM certificates trusted besides the system roots (e.g. a private registry's CA).
     pub extra_ca_pems: Vec<Vec<u8>>,
     pub retry: RetryPolicy,
+    /// A call that receives nothing for this long fails (`--registry-timeout`): a stalled
+    /// registry is reported, not waited on. Zero means the default.
+    pub stall_timeout: std::time::Duration,
+    /// Registries that get the docker config's credentials; `None` = every registry (the CLI on
+    /// its user's machine), `Some` = only these (an agent: `--registry-credentials HOST`),
+    /// anonymous elsewhere, so a job cannot send the agent's password to a host of its choosing.
+    pub credential_hosts: Option<Vec<String>>,
 }
 
+/// No progress for a minute: a registry that is merely slow still sends something in that time.
+pub const DEFAULT_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl RegistryOptions {
+    pub fn stall_timeout(&self) -> std::time::Duration {
+        if self.stall_timeout.is_zero() {
+            DEFAULT_STALL_TIMEOUT
+        } else {
+            self.stall_timeout
+        }
+    }
+
     /// From `--insecure-registry` hosts and `--registry-ca` PEM files (read now; the error
     /// names the file).
     pub fn from_flags(
@@ -75,9 +93,18 @@ impl Registries {
             return c.clone();
         }
         let host = registry.to_string();
-        let credentials = tokio::task::spawn_blocking(move || auth::lookup(&host))
-            .await
-            .unwrap_or(Credentials::Anonymous);
+        let allowed = self
+            .options
+            .credential_hosts
+            .as_ref()
+            .is_none_or(|hosts| hosts.iter().any(|h| h == registry));
+        let credentials = if allowed {
+            tokio::task::spawn_blocking(move || auth::lookup(&host))
+                .await
+                .unwrap_or(Credentials::Anonymous)
+        } else {
+            Credentials::Anonymous
+        };
         let may_be_plain = crate::image::reference::is_loopback_host(registry)
             || self
                 .options
@@ -115,6 +142,7 @@ pub struct RegistryClient {
     /// (a fleet rebase reads the same bases for every domain).
     by_digest: Mutex<HashMap<Digest, Vec<u8>>>,
     retry: RetryPolicy,
+    stall_timeout: std::time::Duration,
     authenticated: tokio::sync::Mutex<std::collections::HashSet<(String, bool)>>,
 }
 
@@ -156,7 +184,8 @@ impl RegistryClient {
                 .collect(),
             platform_resolver: None,
             connect_timeout: Some(std::time::Duration::from_secs(10)),
-            read_timeout: Some(std::time::Duration::from_secs(300)),
+            // reqwest's read timeout is per read: the no-progress deadline, not a cap on a call.
+            read_timeout: Some(options.stall_timeout()),
             user_agent: concat!("patchfarm/", env!("CARGO_PKG_VERSION")),
             ..Default::default()
         };
@@ -168,12 +197,18 @@ impl RegistryClient {
             open_access: Default::default(),
             by_digest: Default::default(),
             retry: options.retry,
+            stall_timeout: options.stall_timeout(),
             authenticated: Default::default(),
         }
     }
 
     pub fn registry(&self) -> &str {
         &self.registry
+    }
+
+    /// Whether this client sends no credentials.
+    pub fn is_anonymous(&self) -> bool {
+        self.credentials.is_anonymous()
     }
 
     fn reference(&self, repository: &str, reference: &str) -> Reference {
@@ -231,7 +266,13 @@ impl RegistryClient {
 
     /// Turns oci-client's errors into ours, naming the registry and never the password.
     fn classify(&self, error: OciDistributionError, what: &str) -> TransportError {
-        super::classify::classify(error, &self.registry, self.credentials.is_anonymous(), what)
+        super::classify::classify(
+            error,
+            &self.registry,
+            self.credentials.is_anonymous(),
+            what,
+            self.stall_timeout,
+        )
     }
 
     /// Fetches a manifest by tag or digest; returns its bytes and digest (verified when by digest).
@@ -508,5 +549,45 @@ impl RegistryClient {
                     .map_err(|e| self.classify(e, &what))
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn credentials_go_only_to_the_registries_listed() {
+        let config = tempfile::tempdir().unwrap();
+        let auth = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "agent:s3cret",
+        );
+        let hosts = ["ours.example:5000", "theirs.example:5000"];
+        let entries: serde_json::Map<String, serde_json::Value> = hosts
+            .iter()
+            .map(|h| (h.to_string(), serde_json::json!({ "auth": auth })))
+            .collect();
+        std::fs::write(
+            config.path().join("config.json"),
+            serde_json::json!({ "auths": entries }).to_string(),
+        )
+        .unwrap();
+        // nextest runs each test in a process of its own: the variable is this test's alone.
+        std::env::set_var("DOCKER_CONFIG", config.path());
+
+        let everywhere = Registries::new(RegistryOptions::default());
+        for host in hosts {
+            assert!(!everywhere.client(host).await.is_anonymous(), "{host}");
+        }
+        let listed = Registries::new(RegistryOptions {
+            credential_hosts: Some(vec![hosts[0].to_string()]),
+            ..Default::default()
+        });
+        assert!(!listed.client(hosts[0]).await.is_anonymous());
+        assert!(
+            listed.client(hosts[1]).await.is_anonymous(),
+            "a registry the agent was not told about gets no password"
+        );
     }
 }
