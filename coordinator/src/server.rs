@@ -37,6 +37,8 @@ pub struct Options {
     pub jobs: crate::api::farm::JobPolicy,
     /// Registry access for the artifact store.
     pub registry: patchfarm_engine::transport::RegistryOptions,
+    /// Connection cap and idle timeout of the gRPC listener.
+    pub connections: crate::listener::Limits,
 }
 
 /// Releases before typed jobs stored a verb and its command line; this release cannot run such
@@ -183,7 +185,10 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         node: handle.clone(),
         scheduler,
     };
-    let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
+    let keepalive = options.connections.keepalive_interval();
+    let mut builder = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(keepalive))
+        .http2_keepalive_timeout(Some(keepalive));
     if let Some(server_tls) = server_tls {
         builder = builder.tls_config(server_tls)?;
     }
@@ -201,7 +206,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
                 .max_encoding_message_size(MAX_RAFT_MESSAGE),
         )
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            crate::listener::incoming(listener, options.connections),
             shutdown.clone().cancelled_owned(),
         );
     tokio::pin!(server);

@@ -41,6 +41,13 @@ struct Args {
     /// Serve Prometheus metrics over HTTP here.
     #[arg(long = "metrics-listen")]
     metrics_listen: Option<SocketAddr>,
+    /// Connections served at once; more are closed as they arrive.
+    #[arg(long = "max-connections", default_value_t = 4096)]
+    max_connections: usize,
+    /// Close a connection that sends nothing for this many seconds (an unfinished TLS
+    /// handshake, a socket left open); live peers answer pings every third of it.
+    #[arg(long = "idle-timeout-secs", default_value_t = 30.0)]
+    idle_timeout_secs: f64,
     /// Where installers and patches live for agents: `oci:DIR` or `HOST/REPO`.
     #[arg(long = "artifact-store", value_name = "REF")]
     artifact_store: Option<String>,
@@ -118,6 +125,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             allow_noop: args.allow_noop_jobs,
             layouts: args.allow_layouts,
             ..Default::default()
+        },
+        connections: patchfarm_coordinator::listener::Limits {
+            max_connections: args.max_connections.max(1),
+            idle_timeout: std::time::Duration::try_from_secs_f64(args.idle_timeout_secs)
+                .ok()
+                .filter(|d| *d >= std::time::Duration::from_millis(100))
+                .context("--idle-timeout-secs: expected at least 0.1 seconds")?,
         },
         registry: patchfarm_engine::transport::RegistryOptions {
             insecure_registries: args.insecure_registries,

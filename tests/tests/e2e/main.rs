@@ -8,6 +8,7 @@ mod cache;
 mod campaign;
 mod cluster;
 mod cluster_auth;
+mod connections;
 mod copy;
 mod create;
 mod farm;

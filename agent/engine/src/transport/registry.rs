@@ -559,10 +559,8 @@ mod tests {
     #[tokio::test]
     async fn credentials_go_only_to_the_registries_listed() {
         let config = tempfile::tempdir().unwrap();
-        let auth = base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            "agent:s3cret",
-        );
+        let auth =
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "agent:s3cret");
         let hosts = ["ours.example:5000", "theirs.example:5000"];
         let entries: serde_json::Map<String, serde_json::Value> = hosts
             .iter()
