@@ -349,7 +349,7 @@ impl Agent {
             Ok(Some(Err(e))) => {
                 let permanent = !e.is_transient();
                 Err((
-                    format!("{:#}", anyhow::Error::new(e)),
+                    patchfarm_client::runtime::error_line(&anyhow::Error::new(e)),
                     permanent,
                     inputs_line,
                 ))

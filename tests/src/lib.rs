@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod farm;
 pub mod faults;
+pub mod hostile;
 pub mod registry;
 pub mod tools;
 pub mod weblogic;

@@ -39,8 +39,41 @@ pub fn run_to_exit(
     match runtime.block_on(main) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_line(&e));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// An error and its causes on one line, each said once: many error types print their source in
+/// their own message as well, and `{:#}` would repeat it ("not a regular file: not a regular
+/// file").
+pub fn error_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_cause_is_said_once() {
+        let inner = std::io::Error::other("not a regular file");
+        let e = anyhow::Error::new(inner)
+            .context("cannot read /dev/zero: not a regular file")
+            .context("cache addInstaller");
+        assert_eq!(
+            super::error_line(&e),
+            "cache addInstaller: cannot read /dev/zero: not a regular file"
+        );
     }
 }

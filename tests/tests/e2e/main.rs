@@ -13,6 +13,7 @@ mod copy;
 mod create;
 mod farm;
 mod farm_routing;
+mod hostile;
 mod inspect;
 mod layering;
 mod rebase;
