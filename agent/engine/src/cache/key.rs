@@ -30,8 +30,11 @@ pub struct CacheKey {
     pub arch: Option<String>,
 }
 
+/// Versions as Oracle spells them (`12.2.1.4.0`, `8u291`, `latest`): they start with a letter or
+/// digit and hold no `..`, so no key ever reads as a path (found by `tests/fuzz.sh`: `0_..`).
 fn valid_version(v: &str) -> bool {
-    !v.is_empty()
+    v.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && !v.contains("..")
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
@@ -59,7 +62,7 @@ impl CacheKey {
         }
         if !valid_version(version) {
             return Err(fail(format!(
-                "version '{version}' may hold only letters, digits, '.' and '-'"
+                "version '{version}' may hold only letters, digits, '.' and '-', starting with a letter or digit, without '..'"
             )));
         }
         let arch = match arch {
@@ -98,7 +101,7 @@ impl CacheKey {
         }
         if !valid_version(version) {
             return Err(fail(
-                "the version may hold only letters, digits, '.' and '-'",
+                "the version may hold only letters, digits, '.' and '-', starting with a letter or digit, without '..'",
             ));
         }
         let arch = match arch {

@@ -193,3 +193,35 @@ domains:
         "{refused}"
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256)
+        ))]
+
+        /// Any text, and the example with bytes changed: parsed or refused, never a panic; what
+        /// parses also plans or is refused.
+        #[test]
+        fn campaign_files_parse_or_refuse_never_panic(
+            text in ".{0,300}",
+            cuts in prop::collection::vec((any::<usize>(), ".{0,6}"), 0..6),
+        ) {
+            let _ = CampaignFile::parse("fuzz.yaml", &text);
+            let mut mutated = EXAMPLE.to_string();
+            for (at, insert) in cuts {
+                let mut at = at % mutated.len();
+                while !mutated.is_char_boundary(at) {
+                    at -= 1;
+                }
+                mutated.insert_str(at, &insert);
+            }
+            if let Ok(file) = CampaignFile::parse("fuzz.yaml", &mutated) {
+                let _ = plan(&file);
+            }
+        }
+    }
+}
