@@ -584,6 +584,29 @@ pub fn cases(ground: &Ground) -> Vec<Case> {
         std::fs::rename(made, &renamed).unwrap();
         renamed
     });
+    // Built safely: the payload is streamed from the zip, never held whole (the corpus's RSS
+    // bound is 256 MiB).
+    // Written in chunks: the test process stays small, since a child's measured peak RSS
+    // starts from what it was forked with.
+    patch_case("patch-payload-320-mib", "37000012", &|d| {
+        let path = d.join("p37000012.zip");
+        let rel = "wlserver/server/lib/big.bin";
+        zip_entries(&path, |z| {
+            z.start_file("37000012/etc/config/inventory.xml", options())
+                .unwrap();
+            z.write_all(format!("<oneoff_inventory><patch_id number=\"37000012\"/><required_components><component internal_name=\"oracle.wls.core.app.server\" version=\"{WLS_VERSION}\"/></required_components></oneoff_inventory>").as_bytes()).unwrap();
+            z.start_file("37000012/etc/config/actions.xml", options())
+                .unwrap();
+            z.write_all(format!("<oneoff_actions><oracle.wls.core.app.server version=\"{WLS_VERSION}\"><copy file_name=\"{rel}\" name=\"big.bin\" path=\"%ORACLE_HOME%/wlserver/server/lib\"/></oracle.wls.core.app.server></oneoff_actions>").as_bytes()).unwrap();
+            z.start_file(format!("37000012/files/{rel}"), options())
+                .unwrap();
+            let chunk = vec![0u8; 1 << 20];
+            for _ in 0..320 {
+                z.write_all(&chunk).unwrap();
+            }
+        });
+        path
+    });
     patch_case("patch-not-a-zip", "37000011", &|d| {
         let path = d.join("p37000011.zip");
         std::fs::write(&path, b"PK\x03\x04 but nothing else").unwrap();

@@ -21,6 +21,40 @@ pub enum FileSource {
     },
 }
 
+impl FileSource {
+    /// Copies the content to `out`, streaming (a zip member is held to its declared size).
+    pub fn copy_to(&self, out: &mut impl Write) -> std::io::Result<u64> {
+        match self {
+            FileSource::Bytes(bytes) => out.write_all(bytes).map(|()| bytes.len() as u64),
+            FileSource::Path(path) => std::io::copy(&mut File::open(path)?, out),
+            FileSource::ZipMember {
+                archive,
+                index,
+                size,
+            } => {
+                let mut zip = zip::ZipArchive::new(File::open(archive)?)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                let member = zip
+                    .by_index(*index)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                crate::limits::read_declared(member, *size, out, &archive.display().to_string())
+            }
+        }
+    }
+
+    /// The whole content in memory (for what must be rewritten, such as a jar).
+    pub fn read_all(&self) -> std::io::Result<Vec<u8>> {
+        match self {
+            FileSource::Bytes(bytes) => Ok(bytes.to_vec()),
+            _ => {
+                let mut out = Vec::new();
+                self.copy_to(&mut out)?;
+                Ok(out)
+            }
+        }
+    }
+}
+
 pub(crate) fn append_file<W: Write>(
     tar: &mut tar::Builder<W>,
     header: &mut tar::Header,
@@ -82,8 +116,9 @@ pub(crate) fn append_file<W: Write>(
             let zip = zips.get_mut(archive).expect("inserted above");
             let member = zip.by_index(*index).map_err(|e| zip_err(e.to_string()))?;
             header.set_size(*size);
+            // One byte past the declaration is enough to tell a lying entry.
             let mut counted = CountingReader {
-                inner: member,
+                inner: member.take(size.saturating_add(1)),
                 count: 0,
             };
             tar.append_data(header, path, &mut counted)

@@ -4,6 +4,7 @@
 
 use super::xml::Action;
 use super::{OpatchError, PatchSet};
+use crate::layer::source::FileSource;
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read, Write};
 
@@ -16,10 +17,12 @@ pub trait HomeFiles {
     fn symlink_on_path(&mut self, rel: &str) -> Result<Option<String>, OpatchError>;
 }
 
-/// Files to write into the Oracle Home (ORACLE_HOME-relative path → new content).
+/// Files to write into the Oracle Home (ORACLE_HOME-relative path → new content). A copied
+/// payload stays in its patch zip until it is written: a gigabyte payload is streamed, never
+/// held in memory.
 #[derive(Clone, Debug, Default)]
 pub struct Changes {
-    pub files: BTreeMap<String, Vec<u8>>,
+    pub files: BTreeMap<String, FileSource>,
 }
 
 /// Applies `set` in order. Blocking (reads patch zips and jars).
@@ -32,20 +35,22 @@ pub fn apply(set: &PatchSet, home: &mut dyn HomeFiles) -> Result<Changes, Opatch
             if let Some(link) = home.symlink_on_path(&target)? {
                 return Err(OpatchError::Escapes { patch: patch.key.to_string(), path: target, reason: format!("it passes through the symlink {link}, which could lead outside ORACLE_HOME") });
             }
-            let payload = patch.payload(action)?;
             match action {
                 Action::Copy { .. } => {
-                    changes.files.insert(target, payload);
+                    changes.files.insert(target, patch.payload_source(action)?);
                 }
                 Action::Jar { class_name, .. } => jar_edits
                     .entry(target)
                     .or_default()
-                    .push((class_name.clone(), payload)),
+                    .push((class_name.clone(), patch.payload(action)?)),
             }
         }
         for (jar, edits) in jar_edits {
             let original = match changes.files.remove(&jar) {
-                Some(bytes) => bytes,
+                Some(earlier) => earlier.read_all().map_err(|e| OpatchError::BadPatch {
+                    patch: patch.key.to_string(),
+                    reason: format!("cannot read {jar} as an earlier patch left it: {e}"),
+                })?,
                 None => home.read(&jar)?.ok_or_else(|| OpatchError::MissingTarget {
                     patch: patch.key.to_string(),
                     target: jar.clone(),
@@ -56,16 +61,19 @@ pub fn apply(set: &PatchSet, home: &mut dyn HomeFiles) -> Result<Changes, Opatch
                     patch: patch.key.to_string(),
                     reason: format!("cannot rewrite {jar}: {reason}"),
                 })?;
-            changes.files.insert(jar, rewritten);
+            changes
+                .files
+                .insert(jar, FileSource::Bytes(rewritten.into()));
         }
         let record = format!("inventory/oneoffs/{}/etc/config", patch.id());
         changes.files.insert(
             format!("{record}/inventory.xml"),
-            patch.inventory_xml.clone(),
+            FileSource::Bytes(patch.inventory_xml.clone().into()),
         );
-        changes
-            .files
-            .insert(format!("{record}/actions.xml"), patch.actions_xml.clone());
+        changes.files.insert(
+            format!("{record}/actions.xml"),
+            FileSource::Bytes(patch.actions_xml.clone().into()),
+        );
     }
     Ok(changes)
 }

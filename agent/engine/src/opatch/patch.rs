@@ -127,7 +127,34 @@ impl Patch {
         }
     }
 
-    /// Reads an action's payload bytes. Blocking.
+    /// Where an action's payload is: its entry in the patch zip, streamed when written. Blocking.
+    pub fn payload_source(
+        &self,
+        action: &Action,
+    ) -> Result<crate::layer::source::FileSource, OpatchError> {
+        let name = self.payload_name(action);
+        let io = |e: std::io::Error| OpatchError::Io {
+            what: format!("{name} in patch {}", self.key),
+            source: e,
+        };
+        let file = File::open(&self.zip).map_err(io)?;
+        let mut zip =
+            zip::ZipArchive::new(file).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        let index = zip
+            .index_for_name(&name)
+            .ok_or_else(|| io(std::io::Error::other("missing from the zip")))?;
+        let size = zip
+            .by_index_raw(index)
+            .map_err(|e| io(std::io::Error::other(e.to_string())))?
+            .size();
+        Ok(crate::layer::source::FileSource::ZipMember {
+            archive: self.zip.clone(),
+            index,
+            size,
+        })
+    }
+
+    /// Reads an action's payload bytes (a class put into a jar). Blocking.
     pub fn payload(&self, action: &Action) -> Result<Vec<u8>, OpatchError> {
         let name = self.payload_name(action);
         let io = |e: std::io::Error| OpatchError::Io {

@@ -105,13 +105,15 @@ impl HomeFiles for DirHome<'_> {
 /// Writes patch results (changed files and the patches' inventory records) into an unpacked
 /// Oracle Home, never through a link the home holds. Blocking.
 pub fn write_changes(root: &Path, changes: &crate::opatch::Changes) -> Result<(), RecipeError> {
-    for (rel, bytes) in &changes.files {
-        crate::beneath::write(root, rel, bytes).map_err(|source| {
-            RecipeError::from(OpatchError::Write {
-                what: format!("{rel} in the Oracle Home"),
-                source,
-            })
-        })?;
+    for (rel, content) in &changes.files {
+        crate::beneath::create(root, rel)
+            .and_then(|mut file| content.copy_to(&mut file))
+            .map_err(|source| {
+                RecipeError::from(OpatchError::Write {
+                    what: format!("{rel} in the Oracle Home"),
+                    source,
+                })
+            })?;
     }
     Ok(())
 }

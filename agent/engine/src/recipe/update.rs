@@ -253,14 +253,14 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
             None => spec.add_dir(dir, 0o755, Owner::default())?,
         }
     }
-    for (rel, bytes) in &changes.files {
+    for (rel, content) in &changes.files {
         let full = format!("{home}/{rel}");
         let mode = image_home
             .answer
             .get(&full)
             .map(|e| e.mode & 0o7777)
             .unwrap_or(0o640);
-        spec.add_bytes(&full, bytes.clone(), mode, owner)?;
+        spec.add_file(&full, content.clone(), mode, owner)?;
     }
     let wdt_item = request
         .wdt
