@@ -52,6 +52,10 @@ struct Args {
     /// other registry anonymously, so a job cannot aim the agent's password at a host it chose.
     #[arg(long = "registry-credentials", value_name = "HOST")]
     registry_credentials: Vec<String>,
+    /// Keep setuid and setgid bits from installers in the images this agent builds (dropped by
+    /// default); also PATCHFARM_KEEP_SETUID=1.
+    #[arg(long = "keep-setuid")]
+    keep_setuid: bool,
     /// On SIGTERM, wait this many seconds for running jobs before handing them back.
     #[arg(long = "drain-timeout-secs", default_value_t = 60)]
     drain_timeout_secs: u64,
@@ -63,6 +67,10 @@ struct Args {
 fn main() -> std::process::ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
+    if args.keep_setuid {
+        // Read by the engine where it masks installer modes; set before any thread starts.
+        std::env::set_var("PATCHFARM_KEEP_SETUID", "1");
+    }
     let logging =
         patchfarm_client::runtime::init_daemon_logging(&args.log_format, "info,h2=warn,tower=warn");
     patchfarm_client::runtime::run_to_exit(async move {

@@ -58,6 +58,10 @@ pub struct Cli {
         default_value_t = 60.0
     )]
     registry_timeout: f64,
+    /// Keep setuid and setgid bits from installers (dropped by default); also
+    /// PATCHFARM_KEEP_SETUID=1.
+    #[arg(long = "keep-setuid", alias = "keepSetuid", global = true)]
+    keep_setuid: bool,
     /// Print machine-readable JSON where the output is data.
     #[arg(long, global = true)]
     json: bool,
@@ -256,6 +260,10 @@ pub fn main() -> std::process::ExitCode {
     // oci-client and tonic may each bring a rustls backend; pick one explicitly.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
+    if cli.keep_setuid {
+        // Read by the engine where it masks installer modes; set before any thread starts.
+        std::env::set_var("PATCHFARM_KEEP_SETUID", "1");
+    }
     init_logging(cli.verbose);
     patchfarm_client::runtime::run_to_exit(run(cli))
 }

@@ -387,3 +387,39 @@ fn patch_records_are_never_written_through_links_in_the_oracle_home() {
         assert!(wls.registry.tags(&format!("wls/records-{name}")).is_empty());
     }
 }
+
+#[test]
+fn setuid_bits_from_an_installer_are_dropped_unless_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let wls = Wls::new();
+    let staging = tempfile::tempdir().unwrap();
+    let jdk = staging.path().join("jdk-suid");
+    std::fs::create_dir_all(jdk.join("bin")).unwrap();
+    std::fs::write(jdk.join("release"), "JAVA_VERSION=\"17.0.99\"\n").unwrap();
+    std::fs::write(jdk.join("bin/helper"), "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(
+        jdk.join("bin/helper"),
+        std::fs::Permissions::from_mode(0o4755),
+    )
+    .unwrap();
+    let archive = staging.path().join("jdk.tar.gz");
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(staging.path())
+        .arg("-czf")
+        .arg(&archive)
+        .arg("jdk-suid"));
+    wls.add_installer("jdk", "17", &archive);
+    let mode = |extra: &[&str], name: &str| {
+        let tag = wls.tag(name);
+        wls.create(&tag, extra);
+        let (_work, root) = unpack(&tag);
+        std::fs::metadata(root.join("u01/jdk/bin/helper"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!(mode(&[], "suid:dropped"), 0o755);
+    assert_eq!(mode(&["--keep-setuid"], "suid:kept"), 0o4755);
+}

@@ -39,9 +39,30 @@ struct Entry {
 }
 
 /// What one layer will contain, keyed by path inside the image (no leading `/`).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct LayerSpec {
     entries: BTreeMap<String, Entry>,
+    /// Permission bits an input (installer tree, zip) may carry into the layer.
+    input_mode_bits: u32,
+}
+
+impl Default for LayerSpec {
+    fn default() -> Self {
+        LayerSpec {
+            entries: BTreeMap::new(),
+            input_mode_bits: if keep_setuid_from_env() {
+                0o7777
+            } else {
+                INPUT_MODE_BITS
+            },
+        }
+    }
+}
+
+/// `PATCHFARM_KEEP_SETUID=1` (the CLI's and the agent's `--keep-setuid`): installers' setuid and
+/// setgid bits reach the image, for the rare product that needs them.
+fn keep_setuid_from_env() -> bool {
+    std::env::var("PATCHFARM_KEEP_SETUID").is_ok_and(|v| matches!(v.as_str(), "1" | "true"))
 }
 
 /// Settings that affect the bytes of a layer.
@@ -63,8 +84,8 @@ pub struct LayerBlob {
     pub tar_size: u64,
 }
 
-/// Permission bits an input (installer tree, zip) may carry into a layer: setuid and setgid
-/// are dropped, so no installer can plant a privileged program in an image.
+/// Permission bits an input (installer tree, zip) may carry into a layer by default: setuid and
+/// setgid are dropped, so no installer can plant a privileged program in an image.
 const INPUT_MODE_BITS: u32 = 0o1777;
 
 /// Normalizes an image path (`/a/b`, `a/./b`) to `a/b`, refusing `..` and empty paths.
@@ -97,6 +118,12 @@ pub fn image_path(path: &str) -> Result<String, LayerError> {
 impl LayerSpec {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Keeps (or drops) installers' setuid and setgid bits, whatever the environment says.
+    pub fn keep_setuid(mut self, keep: bool) -> Self {
+        self.input_mode_bits = if keep { 0o7777 } else { INPUT_MODE_BITS };
+        self
     }
 
     pub fn is_empty(&self) -> bool {
@@ -198,7 +225,11 @@ impl LayerSpec {
         let meta = std::fs::symlink_metadata(host_dir).map_err(|e| read_err(host_dir, e))?;
         let dest = image_path(dest)?;
         if meta.is_dir() {
-            self.add_dir(&dest, meta.permissions().mode() & INPUT_MODE_BITS, owner)?;
+            self.add_dir(
+                &dest,
+                meta.permissions().mode() & self.input_mode_bits,
+                owner,
+            )?;
             let mut children: Vec<_> = std::fs::read_dir(host_dir)
                 .map_err(|e| read_err(host_dir, e))?
                 .collect::<Result<_, _>>()
@@ -219,7 +250,7 @@ impl LayerSpec {
             self.add_file(
                 &dest,
                 FileSource::Path(host_dir.into()),
-                meta.permissions().mode() & INPUT_MODE_BITS,
+                meta.permissions().mode() & self.input_mode_bits,
                 owner,
             )?;
         }
@@ -262,7 +293,7 @@ impl LayerSpec {
                 continue;
             }
             let path = format!("{dest}/{name}");
-            let unix_mode = member.unix_mode().map(|m| m & INPUT_MODE_BITS);
+            let unix_mode = member.unix_mode().map(|m| m & self.input_mode_bits);
             if member.is_dir() {
                 self.add_dir(&path, unix_mode.unwrap_or(0o755), owner)?;
             } else {
@@ -480,21 +511,33 @@ mod tests {
             |p: &Path, mode| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
         set(&tree.join("bin/tool"), 0o4755).unwrap();
         set(&tree.join("bin"), 0o2775).unwrap();
-        let mut spec = LayerSpec::new();
-        spec.add_host_tree(&tree, "/u01/oracle", Owner::default())
-            .unwrap();
-        let modes: Vec<(String, u32)> = spec
-            .listing()
-            .into_iter()
-            .map(|(path, _, mode, _)| (path, mode))
-            .collect();
+        let modes = |spec: LayerSpec| -> Vec<(String, u32)> {
+            let mut spec = spec;
+            spec.add_host_tree(&tree, "/u01/oracle", Owner::default())
+                .unwrap();
+            spec.listing()
+                .into_iter()
+                .map(|(path, _, mode, _)| (path, mode))
+                .collect()
+        };
+        let dropped = modes(LayerSpec::new().keep_setuid(false));
         assert!(
-            modes.contains(&("/u01/oracle/bin".into(), 0o775)),
-            "{modes:?}"
+            dropped.contains(&("/u01/oracle/bin".into(), 0o775)),
+            "{dropped:?}"
         );
         assert!(
-            modes.contains(&("/u01/oracle/bin/tool".into(), 0o755)),
-            "{modes:?}"
+            dropped.contains(&("/u01/oracle/bin/tool".into(), 0o755)),
+            "{dropped:?}"
+        );
+        // Kept only when asked (--keep-setuid).
+        let kept = modes(LayerSpec::new().keep_setuid(true));
+        assert!(
+            kept.contains(&("/u01/oracle/bin/tool".into(), 0o4755)),
+            "{kept:?}"
+        );
+        assert!(
+            kept.contains(&("/u01/oracle/bin".into(), 0o2775)),
+            "{kept:?}"
         );
     }
 
