@@ -11,17 +11,12 @@ old_src=${COMPARE_SRC:-target/compare/src}
 old_target=${COMPARE_TARGET_DIR:-target/compare/target}
 bash tests/deps.sh --bench
 
-if [ ! -e "$old_src/Cargo.toml" ]; then
-  git worktree add --force --detach "$old_src" "$rev" >/dev/null
-fi
-old_src=$(cd "$old_src" && pwd)
-mkdir -p "$old_target"
-old_target=$(cd "$old_target" && pwd)
+source tests/bench/rev.sh
 echo "== building $rev (old) and this checkout (new), release" >&2
-(cd "$old_src" && CARGO_TARGET_DIR="$old_target" cargo build --release --locked -q --workspace --bins)
+build_rev "$rev" "$old_src" "$old_target" --workspace --bins
 cargo build --release --locked -q --workspace --bins
 new_bin=$(pwd)/target/release
-old_bin=$old_target/release
+old_bin=$rev_bin
 
 log=$(mktemp -d)
 for mode in sched raft; do

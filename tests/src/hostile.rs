@@ -44,7 +44,8 @@ fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|a| a.to_string()).collect()
 }
 
-fn add(kind: &str, version: &str, path: &Path) -> Vec<String> {
+/// `cache addInstaller` of `path` as `kind`_`version`.
+pub fn add(kind: &str, version: &str, path: &Path) -> Vec<String> {
     s(&[
         "cache",
         "addInstaller",

@@ -7,11 +7,14 @@
 //!        patchfarm-bench raft            (only the coordinator cluster against etcd)
 //!        patchfarm-bench sched           (only scheduling: 10,000 no-op jobs, 100 simulated agents)
 //!        patchfarm-bench campaign        (only campaigns: the demo and a 200-domain fleet)
+//!        patchfarm-bench safety OLD NEW  (two `patchfarm` binaries: JDK layer and fast-path
+//!                                         rebase, then the bombs with NEW; tests/bench/safety.sh)
 //!        patchfarm-bench layer DIR OUT   (internal: one layer build, for RSS measurement)
 
 mod campaign;
 mod raft;
 mod rebase;
+mod safety;
 mod sched;
 
 use patchfarm_e2e::{patchfarm_bin, require_tool, run, Registry};
@@ -39,6 +42,10 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("sched") {
         sched::sched_bench();
         campaign::campaign_bench();
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("safety") {
+        safety::safety_bench(Path::new(&args[2]), Path::new(&args[3]));
         return;
     }
     if args.get(1).map(String::as_str) == Some("layer") {
@@ -206,8 +213,17 @@ fn peak_rss_mib(time_output: &str) -> f64 {
     kb / 1024.0
 }
 
-/// Runs a command under `/usr/bin/time -v`: (wall seconds, peak RSS MiB, stdout).
-fn time_v(cmd: &mut Command) -> (f64, f64, String) {
+/// A finished command under `/usr/bin/time -v`.
+struct TimedRun {
+    secs: f64,
+    rss_mib: f64,
+    stdout: String,
+    stderr: String,
+    success: bool,
+}
+
+/// Runs a command under `/usr/bin/time -v`, whatever its exit status.
+fn time_v_any(cmd: &Command) -> TimedRun {
     let mut timed = Command::new("/usr/bin/time");
     timed.arg("-v").arg(cmd.get_program()).args(cmd.get_args());
     for (k, v) in cmd.get_envs() {
@@ -219,13 +235,21 @@ fn time_v(cmd: &mut Command) -> (f64, f64, String) {
     let start = Instant::now();
     let out = timed.output().unwrap();
     let secs = start.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{cmd:?} failed:\n{stderr}");
-    (
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    TimedRun {
         secs,
-        peak_rss_mib(&stderr),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+        rss_mib: peak_rss_mib(&stderr),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+        success: out.status.success(),
+    }
+}
+
+/// Runs a command under `/usr/bin/time -v`: (wall seconds, peak RSS MiB, stdout); it must succeed.
+fn time_v(cmd: &mut Command) -> (f64, f64, String) {
+    let run = time_v_any(cmd);
+    assert!(run.success, "{cmd:?} failed:\n{}", run.stderr);
+    (run.secs, run.rss_mib, run.stdout)
 }
 
 fn timed_layer(dir: &Path, out: &Path) -> (f64, f64, serde_json::Value) {
