@@ -96,17 +96,35 @@ pub async fn run(ctx: &Context, command: &Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::DeleteEntry { key } => {
+            if key.eq_ignore_ascii_case(DELETE_ALL) {
+                let removed = blocking(move || Ok(cache.clear()?)).await?;
+                if json {
+                    println!("{}", serde_json::json!({ "cleared": removed }));
+                } else {
+                    println!("deleted all {removed} entries from the cache");
+                }
+                return Ok(());
+            }
+            if key.eq_ignore_ascii_case("cache.dir") {
+                println!("cannot delete key: {key}");
+                return Ok(());
+            }
             let key: CacheKey = key.parse()?;
-            let entry = blocking(move || Ok(cache.delete(&key)?)).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&entry)?);
-            } else {
-                println!("deleted {}", entry.key);
+            let wanted = key.clone();
+            let removed = blocking(move || Ok(cache.remove(&wanted)?)).await?;
+            // As WIT: a missing key is reported, not an error (scripts run with `set -e`).
+            match (json, &removed) {
+                (true, _) => println!("{}", serde_json::json!({ "deleted": removed })),
+                (false, Some(entry)) => println!("deleted {}", entry.key),
+                (false, None) => println!("nothing to delete for key: {key}"),
             }
             Ok(())
         }
     }
 }
+
+/// WIT's `deleteEntry` key that empties the whole cache.
+pub const DELETE_ALL: &str = "DELETE_ALL_FOR_SURE";
 
 fn print_added(json: bool, entry: &patchfarm_engine::cache::CacheEntry) -> anyhow::Result<()> {
     if json {

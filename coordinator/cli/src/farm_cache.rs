@@ -93,22 +93,38 @@ pub async fn run(ctx: &Context, farm: &FarmArgs, command: &Command) -> anyhow::R
             Ok(())
         }
         Command::DeleteEntry { key } => {
+            if key.eq_ignore_ascii_case(super::cache::DELETE_ALL) {
+                anyhow::bail!(
+                    "--key {key} empties this machine's cache; the farm's catalog is shared, so its entries are deleted one --key at a time"
+                );
+            }
             let key: CacheKey = key.parse()?;
             let request = CatalogDeleteRequest {
                 request_id: new_request_id(),
                 key: key.to_string(),
             };
-            client
+            let deleted = client
                 .call(|mut c| {
                     let request = request.clone();
                     async move { c.catalog_delete(request).await }
                 })
-                .await
-                .with_context(|| format!("deleting {key} from the farm's catalog"))?;
-            if ctx.json {
-                println!("{}", serde_json::json!({"deleted": key.to_string()}));
-            } else {
-                println!("deleted {key}");
+                .await;
+            // As WIT's deleteEntry: a key that is not there is said, and is no failure.
+            let deleted = match deleted {
+                Ok(_) => true,
+                Err(e) if e.code() == Some(tonic::Code::NotFound) => false,
+                Err(e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("deleting {key} from the farm's catalog")))
+                }
+            };
+            match (ctx.json, deleted) {
+                (true, _) => println!(
+                    "{}",
+                    serde_json::json!({"key": key.to_string(), "deleted": deleted})
+                ),
+                (false, true) => println!("deleted {key}"),
+                (false, false) => println!("nothing to delete for key: {key}"),
             }
             Ok(())
         }

@@ -51,8 +51,12 @@ fn add_list_delete_with_wit_keys() {
     assert!(listing.contains("jdk_8u401_arm64="), "{listing}");
     assert!(listing.contains("37000001_12.2.1.4.0="), "{listing}");
     let only_jdk: serde_json::Value =
-        serde_json::from_str(&pf.ok(&["cache", "listItems", "--key", "^jdk", "--json"])).unwrap();
+        serde_json::from_str(&pf.ok(&["cache", "listItems", "--key", "jdk.*", "--json"])).unwrap();
     assert_eq!(only_jdk.as_array().unwrap().len(), 2);
+    // As WIT (Java's `matches`): the pattern matches whole keys.
+    let none: serde_json::Value =
+        serde_json::from_str(&pf.ok(&["cache", "listItems", "--key", "jdk", "--json"])).unwrap();
+    assert_eq!(none.as_array().unwrap().len(), 0, "{none}");
 
     let err = pf.fails(&[
         "cache",
@@ -103,14 +107,30 @@ fn add_list_delete_with_wit_keys() {
     let err = pf.fails(&["cache", "listItems", "--key", "("]);
     assert!(err.contains("--key"), "{err}");
 
-    pf.ok(&["cache", "deleteEntry", "--key", "jdk_8u401"]);
-    let err = pf.fails(&["cache", "deleteEntry", "--key", "jdk_8u401"]);
+    // Keys are case-insensitive, as WIT's.
+    let out = pf.ok(&["cache", "deleteEntry", "--key", "JDK_8U401"]);
+    assert!(out.contains("deleted jdk_8u401"), "{out}");
+    // A key that is not there is said and is no failure (WIT scripts run with `set -e`).
+    let out = pf.ok(&["cache", "deleteEntry", "--key", "jdk_8u401"]);
     assert!(
-        err.contains("jdk_8u401") && err.contains("not found"),
-        "{err}"
+        out.contains("nothing to delete for key: jdk_8u401"),
+        "{out}"
     );
     // The arm64 entry shares the content and keeps it.
     assert!(pf.ok(&["cache", "listItems"]).contains("jdk_8u401_arm64="));
+    // WIT's key that empties the cache.
+    let out = pf.ok(&["cache", "deleteEntry", "--key", "DELETE_ALL_FOR_SURE"]);
+    assert!(out.contains("deleted all 2 entries"), "{out}");
+    let left: serde_json::Value =
+        serde_json::from_str(&pf.ok(&["cache", "listItems", "--json"])).unwrap();
+    assert_eq!(left.as_array().unwrap().len(), 0, "{left}");
+    assert_eq!(
+        std::fs::read_dir(pf.cache_dir().join("blobs/sha256"))
+            .unwrap()
+            .count(),
+        0,
+        "content goes with the entries"
+    );
 }
 
 #[test]

@@ -42,6 +42,19 @@ async fn jobs_follow_their_installers_and_each_is_fetched_once_per_agent() {
         );
         assert_eq!(manifest["layers"][0]["digest"], digest);
     }
+    // deleteEntry of a key the catalog lacks is said, not failed (as WIT's); emptying the whole
+    // shared catalog at once is refused.
+    let out = farm.ok(&["cache", "deleteEntry", "--key", "wdt_0.0.0"]);
+    assert!(
+        out.contains("nothing to delete for key: wdt_0.0.0"),
+        "{out}"
+    );
+    let refused = farm.cli(&["cache", "deleteEntry", "--key", "DELETE_ALL_FOR_SURE"]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("one --key at a time"),
+        "{err}"
+    );
     let model = farm.dir.path().join("model.yaml");
     std::fs::write(&model, "topology: {}\n").unwrap();
     let model = model.display().to_string();

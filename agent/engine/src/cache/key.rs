@@ -73,9 +73,10 @@ impl CacheKey {
                     .to_string(),
             ),
         };
+        // Keys are case-insensitive, as in WIT: `--version LATEST` is `wdt_latest`.
         Ok(CacheKey {
             name: kind,
-            version: version.into(),
+            version: version.to_ascii_lowercase(),
             arch,
         })
     }
@@ -114,7 +115,7 @@ impl CacheKey {
         };
         Ok(CacheKey {
             name: bug.into(),
-            version: version.into(),
+            version: version.to_ascii_lowercase(),
             arch,
         })
     }
@@ -194,5 +195,25 @@ mod tests {
         assert!(CacheKey::installer("wls", "1/2", None).is_err());
         assert!(CacheKey::installer("wls", "1", Some("sparc")).is_err());
         assert!("nounderscore".parse::<CacheKey>().is_err());
+    }
+
+    #[test]
+    fn keys_are_case_insensitive_as_in_wit() {
+        assert_eq!(
+            "WDT_LATEST".parse::<CacheKey>().unwrap().to_string(),
+            "wdt_latest"
+        );
+        assert_eq!(
+            CacheKey::installer("JDK", "8U291", Some("AMD64"))
+                .unwrap()
+                .to_string(),
+            "jdk_8u291_amd64"
+        );
+        assert_eq!(
+            CacheKey::patch("29135930_12.2.1.4.0_ARM64")
+                .unwrap()
+                .to_string(),
+            "29135930_12.2.1.4.0_arm64"
+        );
     }
 }

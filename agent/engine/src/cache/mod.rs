@@ -350,11 +350,12 @@ impl Cache {
         }
     }
 
-    /// Every entry whose key matches `pattern` (a regex, as WIT's `--key`), sorted by key.
+    /// Every entry whose whole key matches `pattern` (a regex, as WIT's `--key`: Java's
+    /// `matches`, so `jdk` alone matches no key and `jdk.*` every JDK), sorted by key.
     pub fn list(&self, pattern: Option<&str>) -> Result<Vec<CacheEntry>, CacheError> {
         let regex = pattern
             .map(|p| {
-                regex::Regex::new(p).map_err(|e| CacheError::Pattern {
+                regex::Regex::new(&format!("^(?:{p})$")).map_err(|e| CacheError::Pattern {
                     pattern: p.into(),
                     reason: e.to_string(),
                 })
@@ -388,18 +389,39 @@ impl Cache {
 
     /// Removes `key`; its content goes too unless another key shares it.
     pub fn delete(&self, key: &CacheKey) -> Result<CacheEntry, CacheError> {
-        let _lock = self.lock()?;
-        let entry = self.entry(key)?.ok_or_else(|| CacheError::NotFound {
+        self.remove(key)?.ok_or_else(|| CacheError::NotFound {
             key: key.to_string(),
             root: self.root.display().to_string(),
             hint: String::new(),
-        })?;
+        })
+    }
+
+    /// Removes `key` if it is here (WIT's `deleteEntry`: a missing key is not an error).
+    pub fn remove(&self, key: &CacheKey) -> Result<Option<CacheEntry>, CacheError> {
+        let _lock = self.lock()?;
+        let Some(entry) = self.entry(key)? else {
+            return Ok(None);
+        };
         std::fs::remove_file(self.entry_path(key)).map_err(self.store_err())?;
         let shared = self.list(None)?.iter().any(|e| e.digest == entry.digest);
         if !shared {
             let _ = std::fs::remove_file(self.blob_path(&entry.digest));
         }
-        Ok(entry)
+        Ok(Some(entry))
+    }
+
+    /// Removes every entry and its content (WIT's `deleteEntry --key DELETE_ALL_FOR_SURE`);
+    /// answers how many entries went. Built layers and build directories are left to their own
+    /// clean-up.
+    pub fn clear(&self) -> Result<usize, CacheError> {
+        let _lock = self.lock()?;
+        let entries = self.list(None)?;
+        for entry in &entries {
+            let key: CacheKey = entry.key.parse()?;
+            std::fs::remove_file(self.entry_path(&key)).map_err(self.store_err())?;
+            let _ = std::fs::remove_file(self.blob_path(&entry.digest));
+        }
+        Ok(entries.len())
     }
 
     /// Path of the stored content for a digest (for tests and tools that inspect the store).
@@ -428,8 +450,12 @@ mod tests {
         cache.add(&key, &input, true).unwrap();
         assert_eq!(cache.get_verified(&key).unwrap().entry, entry);
         assert_eq!(cache.find_for_arch(&key, "arm64").unwrap().entry, entry);
-        assert_eq!(cache.list(Some("^jdk")).unwrap().len(), 1);
-        assert!(cache.list(Some("^wls")).unwrap().is_empty());
+        assert_eq!(cache.list(Some("jdk.*")).unwrap().len(), 1);
+        assert!(
+            cache.list(Some("jdk")).unwrap().is_empty(),
+            "the whole key must match, as in WIT"
+        );
+        assert!(cache.list(Some("wls.*")).unwrap().is_empty());
 
         std::fs::write(cache.content_path(&entry.digest), b"tampered").unwrap();
         let err = cache.get_verified(&key).unwrap_err().to_string();
