@@ -3,6 +3,7 @@
 //! farm's listings and certificates. One module per verb; errors print their whole cause chain
 //! and exit non-zero.
 
+mod argfile;
 mod aux;
 pub mod cache;
 pub mod campaign;
@@ -259,7 +260,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 pub fn main() -> std::process::ExitCode {
     // oci-client and tonic may each bring a rustls backend; pick one explicitly.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cli = Cli::parse();
+    let args = match argfile::expand(std::env::args_os()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("error: {}", patchfarm_client::runtime::error_line(&e));
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     if cli.keep_setuid {
         // Read by the engine where it masks installer modes; set before any thread starts.
         std::env::set_var("PATCHFARM_KEEP_SETUID", "1");

@@ -53,6 +53,16 @@ fn add_list_delete_with_wit_keys() {
     let only_jdk: serde_json::Value =
         serde_json::from_str(&pf.ok(&["cache", "listItems", "--key", "jdk.*", "--json"])).unwrap();
     assert_eq!(only_jdk.as_array().unwrap().len(), 2);
+    // The same through a picocli argument file, as WIT users keep them.
+    let args = dir.path().join("list_args");
+    std::fs::write(
+        &args,
+        "# listed by an argument file\ncache listItems\n--key 'jdk.*' --json\n",
+    )
+    .unwrap();
+    let from_file: serde_json::Value =
+        serde_json::from_str(&pf.ok(&[&format!("@{}", args.display())])).unwrap();
+    assert_eq!(from_file, only_jdk);
     // As WIT (Java's `matches`): the pattern matches whole keys.
     let none: serde_json::Value =
         serde_json::from_str(&pf.ok(&["cache", "listItems", "--key", "jdk", "--json"])).unwrap();
