@@ -67,7 +67,8 @@ pub struct WdtArgs {
     /// WDT to install from cache key wdt_VERSION, or `none`.
     #[arg(long = "wdtVersion", alias = "wdt-version", default_value = "latest")]
     pub wdt_version: String,
-    /// Accepted for WIT compatibility: patchfarm only places models (Model in Image).
+    /// Place the model files only (Model in Image). Required with WDT files: without it WIT
+    /// runs WDT to create the domain, which needs a build step patchfarm does not run yet.
     #[arg(long = "wdtModelOnly", alias = "wdt-model-only")]
     pub wdt_model_only: bool,
     /// WIT's domain creation step; refused, since running WDT needs a container.
@@ -79,6 +80,12 @@ impl WdtArgs {
     pub fn request(&self) -> anyhow::Result<WdtRequest> {
         if let Some(op) = &self.wdt_operation {
             bail!("--wdtOperation {op}: running WDT to create or update a domain needs a container, which the native engine does not run; patchfarm places the model under /u01/wdt/models (Model in Image) — drop --wdtOperation, or use --wdtModelOnly");
+        }
+        let files = !self.wdt_model.is_empty()
+            || !self.wdt_archive.is_empty()
+            || !self.wdt_variables.is_empty();
+        if files && !self.wdt_model_only {
+            bail!("--wdtModel/--wdtArchive/--wdtVariables without --wdtModelOnly: WIT runs WDT to create the domain in the image (Domain in Image), which needs a build step that runs programs, and patchfarm does not run those yet; add --wdtModelOnly to place the files under /u01/wdt/models for Model in Image");
         }
         Ok(WdtRequest {
             models: self.wdt_model.clone(),
@@ -143,6 +150,9 @@ pub struct Args {
     #[command(flatten)]
     install: InstallArgs,
     /// Files to place in the image, FILE:/IMAGE/PATH (or FILE, placed under /u01/files/).
+    #[arg(long = "addFile", alias = "add-file", value_delimiter = ',')]
+    add_files: Vec<String>,
+    /// WIT's build-context files for --additionalBuildCommands: refused until build steps run.
     #[arg(
         long = "additionalBuildFiles",
         alias = "additional-build-files",
@@ -165,10 +175,13 @@ impl Args {
             .iter()
             .map(|p| p.parse::<Platform>().context("--platform"))
             .collect::<anyhow::Result<_>>()?;
+        if let Some(file) = self.additional_build_files.first() {
+            bail!("--additionalBuildFiles {file}: in WIT these files are the build context of --additionalBuildCommands, which need a build step that runs programs, and patchfarm does not run those yet; to place a file in the image use --addFile FILE[:/IMAGE/PATH]");
+        }
         Ok(Job::Create(self.install.request(
             self.tag.parse::<ImageRef>().context("--tag")?,
             self.from_image.parse::<ImageRef>().context("--fromImage")?,
-            additional_files(&self.additional_build_files),
+            additional_files(&self.add_files),
             platforms,
         )?))
     }

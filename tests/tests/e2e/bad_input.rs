@@ -213,3 +213,31 @@ domains:
     assert_eq!(plan["jobs"].as_array().unwrap().len(), 3, "{plan}");
     assert_eq!(plan["domains"][2]["imageFrom"], "base/wls14");
 }
+
+/// WIT flags whose meaning patchfarm cannot honour yet are refused by name, never given another
+/// meaning: WDT files without --wdtModelOnly (WIT creates the domain) and --additionalBuildFiles
+/// (WIT's build context for --additionalBuildCommands).
+#[test]
+fn wit_flags_that_need_build_steps_are_refused_by_name() {
+    let s = setup();
+    let model = s.model();
+    for (verb, extra) in [
+        ("create", vec!["--wdtModel", model.as_str()]),
+        ("update", vec!["--wdtModel", model.as_str()]),
+        ("create", vec!["--additionalBuildFiles", model.as_str()]),
+    ] {
+        let mut args = vec![verb, "--tag", "127.0.0.1:1/wit/x:1", "--fromImage", &s.base];
+        args.extend(extra.iter().copied());
+        let err = s.pf.fails(&args);
+        let named = if extra[0] == "--wdtModel" {
+            "--wdtModelOnly"
+        } else {
+            "--additionalBuildFiles"
+        };
+        assert!(
+            err.contains(named) && err.contains("does not run those yet"),
+            "{verb} {extra:?}: {err}"
+        );
+    }
+    s.assert_nothing_tagged();
+}

@@ -301,9 +301,10 @@ fn dry_run_shows_inputs_patches_and_config_and_pushes_nothing() {
         &format!("{},{}", key(OVERLAY), key(PSU)),
         "--wdtModel",
         &model.display().to_string(),
+        "--wdtModelOnly",
         "--wdtVersion",
         "none",
-        "--additionalBuildFiles",
+        "--addFile",
         &format!("{}:/u01/oracle/start.sh", extra.display()),
     ];
     let plan: serde_json::Value = serde_json::from_str(&wls.pf.ok(&args)).unwrap();
