@@ -2,7 +2,7 @@
 
 use super::Context;
 use anyhow::Context as _;
-use patchfarm_engine::cache::{Cache, CacheKey};
+use patchfarm_engine::cache::{wit, Cache, CacheKey};
 use std::path::PathBuf;
 
 #[derive(clap::Subcommand, Debug)]
@@ -44,6 +44,34 @@ pub enum Command {
         #[arg(long)]
         key: String,
     },
+    /// Copy a WebLogic Image Tool cache (its .metadata) into this verified store.
+    Import {
+        /// WIT's cache directory (default $WLSIMG_CACHEDIR, else ~/cache).
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
+}
+
+/// Each `.metadata` key and what became of it (imported, already here, or why not).
+fn import(
+    cache: &Cache,
+    dir: &std::path::Path,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let metadata = wit::read_metadata(dir)
+        .with_context(|| format!("reading {}", dir.join(".metadata").display()))?;
+    let mut report = std::collections::BTreeMap::new();
+    for (key, path) in metadata {
+        let outcome = match key.parse::<CacheKey>() {
+            Err(e) => format!("skipped: {e}"),
+            Ok(parsed) if cache.entry(&parsed)?.is_some() => "already here".to_string(),
+            Ok(parsed) => match cache.add(&parsed, &path, false) {
+                Ok(entry) => format!("imported {} ({})", path.display(), entry.digest),
+                Err(e) => format!("skipped: {e}"),
+            },
+        };
+        report.insert(key, outcome);
+    }
+    Ok(report)
 }
 
 async fn blocking<T: Send + 'static>(
@@ -55,9 +83,24 @@ async fn blocking<T: Send + 'static>(
 }
 
 pub async fn run(ctx: &Context, command: &Command) -> anyhow::Result<()> {
-    let cache = Cache::new(Cache::default_root());
+    let cache = Cache::new(Cache::default_root()).with_wit_cache(wit::default_dir());
     let json = ctx.json;
     match command {
+        Command::Import { from } => {
+            let dir = from
+                .clone()
+                .or_else(wit::default_dir)
+                .context("no WebLogic Image Tool cache found: pass --from DIR (the directory holding .metadata), or set WLSIMG_CACHEDIR")?;
+            let report = blocking(move || import(&cache, &dir)).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for (key, outcome) in &report {
+                    println!("{key}: {outcome}");
+                }
+            }
+            Ok(())
+        }
         Command::AddInstaller {
             kind,
             version,

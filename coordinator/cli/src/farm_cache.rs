@@ -39,6 +39,9 @@ async fn upload(
 pub async fn run(ctx: &Context, farm: &FarmArgs, command: &Command) -> anyhow::Result<()> {
     let client = farm.client()?;
     match command {
+        Command::Import { .. } => anyhow::bail!(
+            "cache import copies a WebLogic Image Tool cache into this machine's store; for the farm, add each item with cache addInstaller/addPatch --farm"
+        ),
         Command::AddInstaller {
             kind,
             version,

@@ -144,7 +144,8 @@ fn seconds(flag: &str, value: f64) -> anyhow::Result<std::time::Duration> {
 
 fn engine(cli: &Cli) -> anyhow::Result<Engine> {
     Ok(Engine {
-        cache: Cache::new(Cache::default_root()),
+        cache: Cache::new(Cache::default_root())
+            .with_wit_cache(patchfarm_engine::cache::wit::default_dir()),
         registries: Registries::new(registry_options(cli)?),
         source_date_epoch: Engine::source_date_epoch_from_env()?,
     })

@@ -209,3 +209,68 @@ fn two_processes_adding_at_once_leave_a_consistent_cache() {
         "temporary files left behind: {leftovers:?}"
     );
 }
+
+/// A WIT user's cache works as it is: `create` takes what `.metadata` names (copied into the
+/// verified store on first use), and `cache import` copies the rest.
+#[test]
+fn an_existing_wit_cache_is_used_unchanged() {
+    use patchfarm_e2e::weblogic::{fake_jdk_tgz, oracle_home_zip, WLS_VERSION};
+    let registry = patchfarm_e2e::Registry::start();
+    let base = patchfarm_e2e::busybox_base(&registry);
+    let wit = tempfile::tempdir().unwrap();
+    let (jdk, home) = (wit.path().join("jdk.tar.gz"), wit.path().join("wls.zip"));
+    fake_jdk_tgz(&jdk, "17.0.99");
+    oracle_home_zip(&home, WLS_VERSION);
+    let wdt = wit.path().join("weblogic-deploy.zip");
+    std::fs::write(&wdt, b"not used by create").unwrap();
+    // As WIT writes it: a properties file, keys as typed (WIT lowercases them), escapes allowed.
+    std::fs::write(
+        wit.path().join(".metadata"),
+        format!(
+            "#Wed Nov 25 10:00:00 UTC 2026\ncache.dir={}\nJDK_17={}\nwls_12.2.1.4.0={}\nwdt_latest={}\nnot-a-key=/x\n",
+            wit.path().display().to_string().replace(':', "\\:"),
+            jdk.display(),
+            home.display(),
+            wdt.display()
+        ),
+    )
+    .unwrap();
+    let mut pf = Patchfarm::new();
+    pf.extra_env
+        .push(("WLSIMG_CACHEDIR".into(), wit.path().display().to_string()));
+    let tag = format!("{}/wit/cache:1", registry.host());
+    pf.ok(&[
+        "create",
+        "--tag",
+        &tag,
+        "--fromImage",
+        &base,
+        "--jdkVersion",
+        "17",
+    ]);
+    let listed = pf.ok(&["cache", "listItems"]);
+    assert!(
+        listed.contains("jdk_17=jdk.tar.gz") && listed.contains("wls_12.2.1.4.0=wls.zip"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains("wdt_latest"),
+        "only what create used: {listed}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&pf.ok(&["cache", "import", "--json"])).unwrap();
+    assert_eq!(report["jdk_17"], "already here", "{report}");
+    assert!(
+        report["wdt_latest"]
+            .as_str()
+            .unwrap()
+            .starts_with("imported"),
+        "{report}"
+    );
+    assert!(
+        report["not-a-key"].as_str().unwrap().starts_with("skipped"),
+        "{report}"
+    );
+    // WIT's cache itself is untouched.
+    assert!(jdk.is_file() && home.is_file() && wdt.is_file());
+}

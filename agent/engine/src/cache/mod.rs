@@ -6,6 +6,7 @@
 //! Blobs appear by rename (complete or absent); entries change under an exclusive file lock.
 
 pub mod key;
+pub mod wit;
 
 pub use key::{CacheKey, KeyError};
 
@@ -87,6 +88,8 @@ pub trait BlobFetcher: Send + Sync {
 pub struct Cache {
     root: PathBuf,
     fetcher: Option<std::sync::Arc<dyn BlobFetcher>>,
+    /// A WebLogic Image Tool cache to take missing keys from (the CLI's, never an agent's).
+    wit: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -103,7 +106,14 @@ impl Cache {
         Cache {
             root: root.into(),
             fetcher: None,
+            wit: None,
         }
+    }
+
+    /// A cache that takes keys it lacks from WIT's cache in `dir` (its `.metadata`).
+    pub fn with_wit_cache(mut self, dir: Option<PathBuf>) -> Self {
+        self.wit = dir;
+        self
     }
 
     /// A cache whose entries name content that `fetcher` brings in when first used.
@@ -271,6 +281,9 @@ impl Cache {
 
     /// The item for `key`, its content re-hashed against the recorded sha256. Blocking.
     pub fn get_verified(&self, key: &CacheKey) -> Result<CachedItem, CacheError> {
+        if let (None, Some(wit)) = (self.entry(key)?, &self.wit) {
+            self.import_from_wit(wit, key)?;
+        }
         let entry = self.entry(key)?.ok_or_else(|| CacheError::NotFound {
             key: key.to_string(),
             root: self.root.display().to_string(),
@@ -310,6 +323,9 @@ impl Cache {
     /// WIT's lookup order: the architecture-specific key first, then the plain one.
     pub fn find_for_arch(&self, key: &CacheKey, arch: &str) -> Result<CachedItem, CacheError> {
         let specific = key.with_arch(arch);
+        if let (None, Some(wit)) = (self.entry(&specific)?, &self.wit) {
+            self.import_from_wit(wit, &specific)?;
+        }
         if self.entry(&specific)?.is_some() {
             return self.get_verified(&specific);
         }
