@@ -10,12 +10,16 @@ pub enum Command {
     /// Add an installer (jdk, wls, fmw, wdt, …) under TYPE_VERSION[_ARCH].
     #[command(name = "addInstaller", alias = "add-installer")]
     AddInstaller {
+        /// Installer type: jdk, wls, fmw, wdt, … (the key's first part).
         #[arg(long = "type")]
         kind: String,
+        /// The installer's version (the key's second part).
         #[arg(long)]
         version: String,
+        /// The installer file, copied into the cache and hashed.
         #[arg(long)]
         path: PathBuf,
+        /// amd64 or arm64 (x86_64/aarch64 accepted): an architecture-specific entry.
         #[arg(long, alias = "arch")]
         architecture: Option<String>,
         /// Replace an existing entry.
@@ -25,22 +29,27 @@ pub enum Command {
     /// Add a patch under BUGNUMBER_VERSION[_ARCH].
     #[command(name = "addPatch", alias = "add-patch")]
     AddPatch {
+        /// BUGNUMBER_VERSION[_ARCH], e.g. 29135930_12.2.1.4.0.
         #[arg(long = "patchId", alias = "patch-id")]
         patch_id: String,
+        /// The patch zip (p<bug>_<release>_<platform>.zip), copied into the cache and hashed.
         #[arg(long)]
         path: PathBuf,
+        /// Replace an existing entry.
         #[arg(long)]
         force: bool,
     },
     /// List cache entries (optionally those whose key matches a regex).
     #[command(name = "listItems", alias = "list-items")]
     ListItems {
+        /// Only keys this regex matches whole (as WIT: `jdk.*`).
         #[arg(long)]
         key: Option<String>,
     },
     /// Remove an entry.
     #[command(name = "deleteEntry", alias = "delete-entry")]
     DeleteEntry {
+        /// The key to delete, or DELETE_ALL_FOR_SURE to empty the cache.
         #[arg(long)]
         key: String,
     },

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 pub enum CertsCommand {
     /// Write ca.crt/.key, coordinator-<id>.crt/.key, agent-<k>.crt/.key and client.crt/.key.
     Init {
+        /// Directory to write the certificate set into (refused if it holds one).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
         /// Coordinator certificates to issue (coordinator-1 ... coordinator-N).

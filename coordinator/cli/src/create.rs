@@ -58,10 +58,13 @@ impl PatchArgs {
 /// WDT flags shared by `create` and `update` (models are placed, never run).
 #[derive(clap::Args, Debug, Clone)]
 pub struct WdtArgs {
+    /// WDT model files (YAML), placed under /u01/wdt/models.
     #[arg(long = "wdtModel", alias = "wdt-model", value_delimiter = ',')]
     pub wdt_model: Vec<PathBuf>,
+    /// WDT archive files (zip), placed beside the models.
     #[arg(long = "wdtArchive", alias = "wdt-archive", value_delimiter = ',')]
     pub wdt_archive: Vec<PathBuf>,
+    /// WDT variable files (properties), placed beside the models.
     #[arg(long = "wdtVariables", alias = "wdt-variables", value_delimiter = ',')]
     pub wdt_variables: Vec<PathBuf>,
     /// WDT to install from cache key wdt_VERSION, or `none`.
@@ -72,7 +75,7 @@ pub struct WdtArgs {
     #[arg(long = "wdtModelOnly", alias = "wdt-model-only")]
     pub wdt_model_only: bool,
     /// WIT's domain creation step; refused, since running WDT needs a container.
-    #[arg(long = "wdtOperation", alias = "wdt-operation", hide = true)]
+    #[arg(long = "wdtOperation", alias = "wdt-operation")]
     pub wdt_operation: Option<String>,
 }
 
@@ -142,6 +145,7 @@ impl InstallArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// The image to push: a registry reference HOST[:PORT]/REPO:TAG or oci:DIR[:TAG].
     #[arg(long, short = 't')]
     tag: String,
     /// Base OS image (needs glibc for the JDK to run). Required: no default registry is reachable.

@@ -12,6 +12,8 @@ mod copy;
 mod create;
 pub mod farm;
 mod farm_cache;
+#[cfg(test)]
+mod help_tests;
 mod inspect;
 mod progress;
 mod rebase;

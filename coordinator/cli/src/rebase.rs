@@ -12,6 +12,7 @@ pub struct Args {
     /// The Domain-in-Image image to move.
     #[arg(long = "sourceImage", alias = "source-image")]
     source_image: String,
+    /// The image to push: a registry reference HOST[:PORT]/REPO:TAG or oci:DIR[:TAG].
     #[arg(long, short = 't')]
     tag: String,
     /// The new base; without it, the target is built as `create` would from the flags below.
@@ -26,6 +27,7 @@ pub struct Args {
     /// Copy DOMAIN_HOME into a new layer even when the old base is known (WIT's way).
     #[arg(long = "copyDomain", alias = "copy-domain")]
     copy_domain: bool,
+    /// The platform (os/arch) of the image to read and write.
     #[arg(long, default_value = "linux/amd64")]
     platform: String,
     /// Base OS image for building the target (no --targetImage).

@@ -8,6 +8,7 @@ use patchfarm_jobs::Job;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// The image to push: a registry reference HOST[:PORT]/REPO:TAG or oci:DIR[:TAG].
     #[arg(long, short = 't')]
     tag: String,
     /// The WebLogic image to patch (ORACLE_HOME and JAVA_HOME are read from its environment).
@@ -20,6 +21,7 @@ pub struct Args {
     chown: Option<String>,
     #[command(flatten)]
     wdt: WdtArgs,
+    /// The platform (os/arch) of the image to read and write.
     #[arg(long, default_value = "linux/amd64")]
     platform: String,
 }

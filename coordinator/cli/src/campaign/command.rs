@@ -32,6 +32,7 @@ pub enum CampaignCommand {
     /// Write report.json and report.md (old and new image per domain, Domain patches).
     Report {
         name: String,
+        /// Directory for report.md and report.json.
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
