@@ -150,7 +150,10 @@ fn aux_image_is_readable_by_skopeo_umoci_and_docker() {
     let inspected: serde_json::Value =
         serde_json::from_str(&pf.ok(&["inspect", "--image", &tag])).unwrap();
     assert_eq!(inspected["os"]["id"], "busybox");
-    assert_eq!(inspected["os"]["architecture"], "amd64");
+    assert_eq!(
+        inspected["os"]["architecture"], "x86_64",
+        "uname -m, as WIT prints it"
+    );
     assert_eq!(inspected["packageManager"], "NONE");
     assert_eq!(inspected["wdtHome"], "/auxiliary");
     assert_eq!(inspected["wdtModelHome"], "/auxiliary/models");

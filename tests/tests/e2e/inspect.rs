@@ -60,6 +60,11 @@ fn docker_format_weblogic_image(registry: &Registry) -> String {
                 ONEOFF_XML,
             );
             write(root, "u01/oracle/wlserver/server/lib/weblogic.jar", "jar");
+            write(
+                root,
+                "u01/oracle/OPatch/version.txt",
+                "OPATCH_VERSION:13.9.4.2.17\n",
+            );
             for dir in ["u01/oracle", "u01/oracle/inventory", "u01/oracle/wlserver"] {
                 chown(root.join(dir), Some(1000), Some(1000)).unwrap();
             }
@@ -100,7 +105,10 @@ fn inspects_a_docker_format_image_written_by_skopeo() {
     assert_eq!(out["os"]["id"], "debian");
     assert_eq!(out["os"]["name"], "Debian GNU/Linux");
     assert_eq!(out["os"]["version"], "12");
-    assert_eq!(out["os"]["architecture"], "amd64");
+    assert_eq!(
+        out["os"]["architecture"], "x86_64",
+        "uname -m, as WIT prints it"
+    );
     assert_eq!(out["packageManager"], "APTGET");
     assert_eq!(out["javaHome"], "/u01/jdk");
     assert_eq!(out["javaVersion"], "1.8.0_401");
@@ -110,6 +118,11 @@ fn inspects_a_docker_format_image_written_by_skopeo() {
     assert_eq!(out["wlsVersion"], "12.2.1.4.0");
     assert_eq!(out["oracleInstalledProducts"], "WLS,COH");
     assert_eq!(out["domainHome"], "/u01/domains/base_domain");
+    assert_eq!(out["opatchVersion"], "13.9.4.2.17");
+    assert_eq!(
+        out["wdtModelOnly"], true,
+        "DOMAIN_HOME is set but the image holds no domain there (WIT's rule)"
+    );
     assert_eq!(out["oraclePatches"][0]["patch"], "37000001");
     assert_eq!(
         out["oraclePatches"][0]["description"],

@@ -58,6 +58,11 @@ fn fast_path_reuses_the_domain_layer_by_digest() {
         ],
     );
     assert_eq!(out["path"], "fast", "{out}");
+    // A Domain-in-Image image holds its domain: inspect does not call it model-only.
+    let inspected: serde_json::Value =
+        serde_json::from_str(&wls.pf.ok(&["inspect", "--image", &domain])).unwrap();
+    assert_eq!(inspected["domainHome"], "/u01/domains/base_domain");
+    assert!(inspected.get("wdtModelOnly").is_none(), "{inspected}");
     assert!(
         out["detail"]
             .as_str()

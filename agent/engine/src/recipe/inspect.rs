@@ -16,7 +16,17 @@ pub struct OsInfo {
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// As WIT prints it (`uname -m`): x86_64, aarch64.
     pub architecture: String,
+}
+
+/// The OCI architecture as `uname -m` names it, which is what WIT's inspect prints.
+fn uname_machine(oci: &str) -> String {
+    match oci {
+        "amd64" => "x86_64".into(),
+        "arm64" => "aarch64".into(),
+        other => other.into(),
+    }
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -47,7 +57,12 @@ pub struct Inspection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oracle_installed_products: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub opatch_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub domain_home: Option<String>,
+    /// As WIT: true when DOMAIN_HOME is set but missing or empty in the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wdt_model_only: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wdt_home: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -137,7 +152,7 @@ pub async fn inspect(
         wdt_home: env("WDT_HOME"),
         wdt_model_home: env("WDT_MODEL_HOME"),
         os: OsInfo {
-            architecture: config.architecture().to_string(),
+            architecture: uname_machine(config.architecture()),
             ..Default::default()
         },
         ..Default::default()
@@ -154,6 +169,7 @@ pub async fn inspect(
     }
     if let Some(o) = &out.oracle_home {
         reads.push(join(o, "inventory/registry.xml"));
+        reads.push(join(o, "OPatch/version.txt"));
     }
     if let Some(w) = &out.wdt_home {
         reads.push(join(w, "weblogic-deploy/VERSION.txt"));
@@ -191,6 +207,16 @@ pub async fn inspect(
             out.oracle_installed_products = Some(products.join(","));
         }
     }
+    // OPatch's version.txt: `OPATCH_VERSION:13.9.4.2.17`.
+    out.opatch_version = out
+        .oracle_home
+        .as_deref()
+        .and_then(|o| text(&join(o, "OPatch/version.txt")))
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.trim().strip_prefix("OPATCH_VERSION:"))
+                .map(|v| v.trim().to_string())
+        });
     if let Some(v) = out
         .wdt_home
         .as_deref()
@@ -202,6 +228,9 @@ pub async fn inspect(
     let mut query = TreeQuery::default();
     for (_, binary) in PACKAGE_MANAGERS {
         query = query.stat(binary).stat(&binary.replacen("usr/", "", 1));
+    }
+    if let Some(d) = &out.domain_home {
+        query = query.list(d);
     }
     if let Some(o) = &out.oracle_home {
         query = query.stat(o);
@@ -219,6 +248,12 @@ pub async fn inspect(
             .map(|(name, _)| name.to_string())
             .unwrap_or_else(|| "NONE".into()),
     );
+    if let Some(d) = &out.domain_home {
+        let listed = answer.listed.get(&crate::layer::reader::normalize(d));
+        if listed.is_none_or(|entries| entries.is_empty()) {
+            out.wdt_model_only = Some(true);
+        }
+    }
     if let Some(home) = out.oracle_home.as_deref().and_then(|o| answer.get(o)) {
         out.oracle_home_user = Some(name_of(text("etc/passwd").as_deref(), home.uid));
         out.oracle_home_group = Some(name_of(text("etc/group").as_deref(), home.gid));
