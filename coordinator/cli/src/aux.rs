@@ -43,6 +43,8 @@ pub struct Args {
     /// Print the plan (layers, files, config) and push nothing.
     #[arg(long = "dryRun", alias = "dry-run")]
     pub dry_run: bool,
+    #[command(flatten)]
+    build_engine: super::build_engine::BuildEngineArgs,
 }
 
 fn image_ref(flag: &str, value: &str) -> anyhow::Result<ImageRef> {
@@ -52,6 +54,7 @@ fn image_ref(flag: &str, value: &str) -> anyhow::Result<ImageRef> {
 impl Args {
     /// The typed job these flags describe.
     pub fn job(&self) -> anyhow::Result<Job> {
+        self.build_engine.say();
         Ok(Job::CreateAuxImage(AuxRequest {
             tag: image_ref("tag", &self.tag)?,
             from_image: image_ref("fromImage", &self.from_image)?,

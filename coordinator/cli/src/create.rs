@@ -169,11 +169,14 @@ pub struct Args {
     /// Print the plan and push nothing.
     #[arg(long = "dryRun", alias = "dry-run")]
     pub dry_run: bool,
+    #[command(flatten)]
+    build_engine: super::build_engine::BuildEngineArgs,
 }
 
 impl Args {
     /// The typed job these flags describe.
     pub fn job(&self) -> anyhow::Result<Job> {
+        self.build_engine.say();
         let platforms = self
             .platform
             .iter()

@@ -5,6 +5,7 @@
 
 mod argfile;
 mod aux;
+mod build_engine;
 pub mod cache;
 pub mod campaign;
 mod certs;

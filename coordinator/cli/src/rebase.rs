@@ -35,12 +35,15 @@ pub struct Args {
     from_image: Option<String>,
     #[command(flatten)]
     install: InstallArgs,
+    #[command(flatten)]
+    build_engine: super::build_engine::BuildEngineArgs,
 }
 
 impl Args {
     /// The typed job these flags describe: onto `--targetImage`, or onto a target built as
     /// `create` would build it from `--fromImage` and create's flags.
     pub fn job(&self) -> anyhow::Result<Job> {
+        self.build_engine.say();
         let platform: Platform = self.platform.parse().context("--platform")?;
         let request = RebaseRequest {
             source: self

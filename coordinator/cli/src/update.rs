@@ -24,11 +24,14 @@ pub struct Args {
     /// The platform (os/arch) of the image to read and write.
     #[arg(long, default_value = "linux/amd64")]
     platform: String,
+    #[command(flatten)]
+    build_engine: super::build_engine::BuildEngineArgs,
 }
 
 impl Args {
     /// The typed job these flags describe.
     pub fn job(&self) -> anyhow::Result<Job> {
+        self.build_engine.say();
         Ok(Job::Update(UpdateRequest {
             tag: self.tag.parse::<ImageRef>().context("--tag")?,
             from_image: self.from_image.parse::<ImageRef>().context("--fromImage")?,

@@ -22,3 +22,4 @@ mod retries;
 mod typed_jobs;
 mod update;
 mod upgrade;
+mod wit_command_lines;

@@ -1,0 +1,223 @@
+//! Command lines as WIT's user guide writes them, `imagetool.sh` replaced by `patchfarm` (tags
+//! on a local registry, the fixture cache): each runs, or is refused only for what patchfarm
+//! does not do yet, saying so.
+
+use patchfarm_e2e::wls::{key, Wls, PSU, REC};
+use patchfarm_e2e::write_wdt_zip;
+
+enum Expect {
+    Runs,
+    /// Runs and prints this note on stderr.
+    RunsSaying(&'static str),
+    /// Refused, saying this.
+    Refused(&'static str),
+}
+
+#[test]
+fn wit_user_guide_command_lines_run_unchanged() {
+    let wls = Wls::new();
+    wls.fake_jdk();
+    let wdt = wls.dir.path().join("weblogic-deploy.zip");
+    write_wdt_zip(&wdt, "4.2.1");
+    wls.pf.add_wdt(&wdt);
+    let model = wls.dir.path().join("model.yaml");
+    std::fs::write(&model, "domainInfo: {}\n").unwrap();
+    let model = model.display().to_string();
+    let args_file = wls.dir.path().join("build_args");
+    let (base, t1, t2, aux) = (
+        wls.base.clone(),
+        wls.tag("wit:1"),
+        wls.tag("wit:2"),
+        wls.tag("wit-aux:1"),
+    );
+    std::fs::write(&args_file, format!("inspect\n--image {t1}\n--patches\n")).unwrap();
+    let jdk = wls.dir.path().join("jdk-8u401.tar.gz");
+    std::fs::write(&jdk, b"not really a jdk").unwrap();
+    let (psu, rec) = (key(PSU), key(REC));
+    let lines: Vec<(Vec<String>, Expect)> = vec![
+        (
+            vec![
+                "create",
+                "--tag",
+                &t1,
+                "--fromImage",
+                &base,
+                "--jdkVersion",
+                "17",
+                "--version",
+                "12.2.1.4.0",
+                "--patches",
+                &psu,
+            ],
+            Expect::Runs,
+        ),
+        (
+            vec![
+                "create",
+                "--tag",
+                &t1,
+                "--fromImage",
+                &base,
+                "--jdkVersion",
+                "17",
+                "--type",
+                "wls",
+                "--dryRun",
+            ],
+            Expect::Runs,
+        ),
+        (
+            vec![
+                "create",
+                "--tag",
+                &t1,
+                "--fromImage",
+                &base,
+                "--jdkVersion",
+                "17",
+                "--builder",
+                "podman",
+                "--pull",
+                "--build-arg",
+                "A=B",
+            ],
+            Expect::RunsSaying("note: --builder: patchfarm assembles the image itself"),
+        ),
+        (
+            vec![
+                "create",
+                "-t",
+                &t1,
+                "--fromImage",
+                &base,
+                "--jdkVersion",
+                "17",
+                "-b",
+                "docker",
+                "--skipcleanup",
+                "--buildNetwork",
+                "host",
+            ],
+            Expect::RunsSaying("note: --buildNetwork: no build step runs"),
+        ),
+        (
+            vec![
+                "update",
+                "--fromImage",
+                &t1,
+                "--tag",
+                &t2,
+                "--patches",
+                &rec,
+            ],
+            Expect::Runs,
+        ),
+        (
+            // WIT defaults --fromImage to Docker Hub's busybox, which is not reachable here.
+            vec![
+                "createAuxImage",
+                "--tag",
+                &aux,
+                "--fromImage",
+                &base,
+                "--wdtModel",
+                &model,
+            ],
+            Expect::Runs,
+        ),
+        (vec!["inspect", "--image", &t2, "--patches"], Expect::Runs),
+        (vec![&format!("@{}", args_file.display())], Expect::Runs),
+        (vec!["cache", "listItems"], Expect::Runs),
+        (
+            vec![
+                "cache",
+                "addInstaller",
+                "--type",
+                "jdk",
+                "--version",
+                "8u401",
+                "--path",
+                &jdk.display().to_string(),
+            ],
+            Expect::Runs,
+        ),
+        (
+            vec!["cache", "deleteEntry", "--key", "jdk_8u401"],
+            Expect::Runs,
+        ),
+        (
+            vec!["cache", "deleteEntry", "--key", "jdk_8u401"],
+            Expect::Runs,
+        ),
+        (
+            vec![
+                "create",
+                "--tag",
+                &t1,
+                "--fromImage",
+                &base,
+                "--jdkVersion",
+                "17",
+                "--wdtModel",
+                &model,
+                "--wdtOperation",
+                "CREATE",
+            ],
+            Expect::Refused("running WDT to create or update a domain needs a container"),
+        ),
+        (
+            vec![
+                "create",
+                "--tag",
+                &t1,
+                "--fromImage",
+                &base,
+                "--jdkVersion",
+                "17",
+                "--wdtModel",
+                &model,
+            ],
+            Expect::Refused("does not run those yet"),
+        ),
+        (
+            vec![
+                "update",
+                "--fromImage",
+                &t1,
+                "--tag",
+                &t2,
+                "--wdtModel",
+                &model,
+            ],
+            Expect::Refused("does not run those yet"),
+        ),
+    ]
+    .into_iter()
+    .map(|(args, expect)| (args.into_iter().map(String::from).collect(), expect))
+    .collect();
+    let mut failures = Vec::new();
+    for (args, expect) in &lines {
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = wls.pf.output(&argv);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let fine = match expect {
+            Expect::Runs => out.status.success(),
+            Expect::RunsSaying(note) => out.status.success() && stderr.contains(note),
+            Expect::Refused(why) => !out.status.success() && stderr.contains(why),
+        };
+        if !fine {
+            failures.push(format!(
+                "patchfarm {}\n  -> {:?}: {stderr}",
+                args.join(" "),
+                out.status
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} WIT command lines:\n{}",
+        failures.len(),
+        lines.len(),
+        failures.join("\n")
+    );
+}
