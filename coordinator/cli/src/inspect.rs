@@ -11,14 +11,23 @@ pub struct Args {
     #[arg(long, short = 'i')]
     image: String,
     /// Also list the Oracle Home's one-off patches.
-    #[arg(long)]
+    #[arg(long, short = 'p')]
     patches: bool,
+    /// Output format: JSON, the only one (as WIT).
+    #[arg(long, short = 'f', default_value = "JSON", ignore_case = true, value_parser = ["JSON"])]
+    format: String,
+    /// WIT: the engine that would run the image to inspect it. patchfarm reads the layers.
+    #[arg(long, short = 'b', value_name = "EXECUTABLE")]
+    builder: Option<String>,
     /// Platform to inspect in a multi-platform image.
     #[arg(long, default_value = "linux/amd64")]
     platform: String,
 }
 
 pub async fn run(_ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<()> {
+    if args.builder.is_some() {
+        eprintln!("note: --builder: patchfarm reads the image's layers without running it; it has no effect");
+    }
     let image: ImageRef = args.image.parse().context("--image")?;
     let platform: Platform = args.platform.parse().context("--platform")?;
     let result = inspect::inspect(engine, &image, &platform, args.patches)

@@ -126,6 +126,11 @@ fn wit_user_guide_command_lines_run_unchanged() {
             Expect::Runs,
         ),
         (vec!["inspect", "--image", &t2, "--patches"], Expect::Runs),
+        (vec!["inspect", "-i", &t2, "-p", "-f", "json"], Expect::Runs),
+        (
+            vec!["inspect", "--image", &t2, "--builder", "podman"],
+            Expect::RunsSaying("note: --builder: patchfarm reads the image's layers"),
+        ),
         (vec![&format!("@{}", args_file.display())], Expect::Runs),
         (vec!["cache", "listItems"], Expect::Runs),
         (
