@@ -262,6 +262,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Entry point of the `patchfarm` binary.
 pub fn main() -> std::process::ExitCode {
+    // A closed pipe (`patchfarm cache listItems | head -1`) ends the process quietly, as it
+    // ends every Unix filter, instead of a panic from println!.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     // oci-client and tonic may each bring a rustls backend; pick one explicitly.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = match argfile::expand(std::env::args_os()) {

@@ -274,3 +274,39 @@ fn an_existing_wit_cache_is_used_unchanged() {
     // WIT's cache itself is untouched.
     assert!(jdk.is_file() && home.is_file() && wdt.is_file());
 }
+
+/// `patchfarm … | head -1`: a reader that goes away ends patchfarm quietly, never with a panic.
+#[test]
+fn a_closed_pipe_ends_the_listing_quietly() {
+    let pf = Patchfarm::new();
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..200 {
+        let file = dir.path().join(format!("i{i}.zip"));
+        std::fs::write(&file, format!("item {i}")).unwrap();
+        let version = format!("1.{i}");
+        pf.ok(&[
+            "cache",
+            "addInstaller",
+            "--type",
+            "wls",
+            "--version",
+            &version,
+            "--path",
+            &file.display().to_string(),
+        ]);
+    }
+    let mut child = pf
+        .command(&["cache", "listItems"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.trim().is_empty(),
+        "nothing to say about a closed pipe: {stderr}"
+    );
+}
