@@ -196,6 +196,11 @@ fn wit_user_guide_command_lines_run_unchanged() {
             ],
             Expect::Refused("does not run those yet"),
         ),
+        // WIT's own examples tag into the local engine's store, which patchfarm does not write.
+        (
+            vec!["create", "--tag", "wls:12.2.1.4.0", "--fromImage", &base, "--jdkVersion", "17"],
+            Expect::Refused("use a registry reference (HOST[:PORT]/wls:12.2.1.4.0) or an OCI layout (oci:DIR:12.2.1.4.0)"),
+        ),
     ]
     .into_iter()
     .map(|(args, expect)| (args.into_iter().map(String::from).collect(), expect))

@@ -172,17 +172,24 @@ impl FromStr for ImageRef {
             ),
             None => (input, None),
         };
-        let (host, path) = name.split_once('/').ok_or_else(|| {
-            fail("expected HOST[:PORT]/REPO[:TAG]; patchfarm has no default registry, so the registry host is required")
-        })?;
+        // WIT's examples name local engine images (`wls:12.2.1.4.0`); patchfarm writes no
+        // engine image store yet, so say both ways it can go.
+        let no_registry = || {
+            fail(&format!(
+                "it names no registry, and patchfarm does not write the local container engine's image store yet: use a registry reference (HOST[:PORT]/{input}) or an OCI layout (oci:DIR:{})",
+                input.rsplit_once(':').map(|(_, tag)| tag).filter(|t| !t.contains('/')).unwrap_or("latest")
+            ))
+        };
+        let (host, path) = name.split_once('/').ok_or_else(no_registry)?;
         let looks_like_host = host.contains('.')
             || host.contains(':')
             || host == "localhost"
             || host.starts_with('[');
-        if !looks_like_host || !is_valid_host(host) {
-            return Err(fail(&format!(
-                "'{host}' is not a registry host; patchfarm has no default registry, so write HOST[:PORT]/REPO[:TAG]"
-            )));
+        if !looks_like_host {
+            return Err(no_registry());
+        }
+        if !is_valid_host(host) {
+            return Err(fail(&format!("'{host}' is not a registry host")));
         }
         let (repository, tag) = match path.rsplit_once(':') {
             Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag)),
