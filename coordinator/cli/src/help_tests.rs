@@ -41,3 +41,33 @@ fn every_option_is_in_help_with_a_description() {
         missing.join("\n")
     );
 }
+
+#[test]
+fn completions_and_the_man_page_cover_every_command() {
+    let mut command = crate::Cli::command();
+    let mut script = Vec::new();
+    clap_complete::generate(
+        clap_complete::Shell::Bash,
+        &mut command,
+        "patchfarm",
+        &mut script,
+    );
+    let script = String::from_utf8(script).unwrap();
+    let mut man = Vec::new();
+    clap_mangen::Man::new(crate::Cli::command())
+        .render(&mut man)
+        .unwrap();
+    let man = String::from_utf8(man).unwrap();
+    assert!(man.contains(".TH patchfarm 1"), "{man}");
+    for sub in crate::Cli::command().get_subcommands() {
+        let name = sub.get_name();
+        assert!(script.contains(name), "completion lacks {name}");
+        assert!(man.contains(name), "man page lacks {name}");
+    }
+    // The script is valid bash.
+    let checked = std::process::Command::new("bash")
+        .args(["-n", "-c", &script])
+        .status()
+        .unwrap();
+    assert!(checked.success());
+}

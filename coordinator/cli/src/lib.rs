@@ -123,6 +123,13 @@ enum Command {
         #[command(subcommand)]
         command: certs::CertsCommand,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) for patchfarm.
+    Completions {
+        /// The shell the script is for.
+        shell: clap_complete::Shell,
+    },
+    /// Print patchfarm's man page (roff), made from the same definitions as --help.
+    Man,
 }
 
 /// Shared by every verb: output mode.
@@ -257,6 +264,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Agents { command } => farm_cache::agents(&ctx, &cli.farm, command).await,
         Command::Certs { command } => certs::run(command),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "patchfarm", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
+            Ok(())
+        }
     }
 }
 
