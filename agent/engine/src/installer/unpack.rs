@@ -111,52 +111,8 @@ fn unpack_zip(file: File, dest: &Path, limits: ArchiveLimits) -> Result<(), Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::bombs::{overlapping_zip, sparse_tgz as sparse_bomb};
     use std::io::Write;
-
-    /// A tar.gz holding one GNU sparse file that stores 512 bytes and stands for `real` bytes.
-    pub fn sparse_bomb(path: &Path, real: u64) {
-        let gz = flate2::write::GzEncoder::new(File::create(path).unwrap(), Default::default());
-        let mut tar = tar::Builder::new(gz);
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::GNUSparse);
-        header.set_mode(0o644);
-        header.set_size(512);
-        let gnu = header.as_gnu_mut().unwrap();
-        gnu.set_real_size(real);
-        gnu.sparse[0].set_offset(real - 512);
-        gnu.sparse[0].set_length(512);
-        header.set_path("jdk/huge").unwrap();
-        header.set_cksum();
-        tar.append(&header, &[0u8; 512][..]).unwrap();
-        tar.into_inner().unwrap().finish().unwrap();
-    }
-
-    /// A zip whose central directory lists one stored member `copies` times under other names:
-    /// every entry expands the same bytes (the overlapping construction of zip bombs).
-    pub fn overlapping_zip(path: &Path, member: &[u8], copies: usize) {
-        let mut plain = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        plain
-            .start_file("f0000", zip::write::SimpleFileOptions::default())
-            .unwrap();
-        plain.write_all(member).unwrap();
-        let bytes = plain.finish().unwrap().into_inner();
-        let eocd = bytes.len() - 22;
-        let le32 = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        let (cd_size, cd_offset) = (le32(eocd + 12), le32(eocd + 16));
-        let record = &bytes[cd_offset..cd_offset + cd_size];
-        let mut out = bytes[..cd_offset].to_vec();
-        for i in 0..copies {
-            let mut copy = record.to_vec();
-            copy[46..51].copy_from_slice(format!("f{i:04}").as_bytes());
-            out.extend_from_slice(&copy);
-        }
-        let mut end = bytes[eocd..].to_vec();
-        end[8..10].copy_from_slice(&(copies as u16).to_le_bytes());
-        end[10..12].copy_from_slice(&(copies as u16).to_le_bytes());
-        end[12..16].copy_from_slice(&((cd_size * copies) as u32).to_le_bytes());
-        out.extend_from_slice(&end);
-        std::fs::write(path, out).unwrap();
-    }
 
     #[test]
     fn a_sparse_tar_is_measured_by_the_size_it_stands_for() {
