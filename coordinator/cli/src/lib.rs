@@ -277,12 +277,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// A closed pipe on stdout (`patchfarm cache listItems | head -1`) ends the process quietly, as
+/// it ends every Unix filter, instead of println!'s panic. SIGPIPE itself stays ignored: network
+/// writes to a peer that closed must come back as errors, not kill the process.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 /// Entry point of the `patchfarm` binary.
 pub fn main() -> std::process::ExitCode {
-    // A closed pipe (`patchfarm cache listItems | head -1`) ends the process quietly, as it
-    // ends every Unix filter, instead of a panic from println!.
-    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    quiet_on_closed_stdout();
     // oci-client and tonic may each bring a rustls backend; pick one explicitly.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = match argfile::expand(std::env::args_os()) {
