@@ -2,7 +2,8 @@
 //! on a local registry, the fixture cache): each runs, or is refused only for what patchfarm
 //! does not do yet, saying so.
 
-use patchfarm_e2e::wls::{key, Wls, PSU, REC};
+use patchfarm_e2e::weblogic::{self, WLS_VERSION};
+use patchfarm_e2e::wls::{add_domain, derive, key, Wls, DOMAIN_CONFIG, PSU, REC};
 use patchfarm_e2e::write_wdt_zip;
 
 enum Expect {
@@ -34,6 +35,16 @@ fn wit_user_guide_command_lines_run_unchanged() {
     let jdk = wls.dir.path().join("jdk-8u401.tar.gz");
     std::fs::write(&jdk, b"not really a jdk").unwrap();
     let (psu, rec) = (key(PSU), key(REC));
+    // A Domain-in-Image image on a base of its own, for WIT's rebase example.
+    let (t0, domain, t3) = (
+        wls.tag("wit:0"),
+        wls.tag("wit-domain:1"),
+        wls.tag("wit-domain:2"),
+    );
+    wls.create(&t0, &[]);
+    derive(&t0, &domain, add_domain, DOMAIN_CONFIG);
+    let patch_dir = tempfile::tempdir().unwrap();
+    let patch = weblogic::patch_zip(patch_dir.path(), "37000009", WLS_VERSION, &[], &[]);
     let lines: Vec<(Vec<String>, Expect)> = vec![
         (
             vec![
@@ -132,7 +143,15 @@ fn wit_user_guide_command_lines_run_unchanged() {
             Expect::RunsSaying("note: --builder: patchfarm reads the image's layers"),
         ),
         (vec![&format!("@{}", args_file.display())], Expect::Runs),
+        (
+            vec!["rebase", "--tag", &t3, "--sourceImage", &domain, "--targetImage", &t2],
+            Expect::Runs,
+        ),
         (vec!["cache", "listItems"], Expect::Runs),
+        (
+            vec!["cache", "addPatch", "--patchId", "37000009_12.2.1.4.0", "--path", &patch.display().to_string()],
+            Expect::Runs,
+        ),
         (
             vec![
                 "cache",
@@ -205,6 +224,7 @@ fn wit_user_guide_command_lines_run_unchanged() {
     .into_iter()
     .map(|(args, expect)| (args.into_iter().map(String::from).collect(), expect))
     .collect();
+    assert!(lines.len() >= 20, "the table shrank to {}", lines.len());
     let mut failures = Vec::new();
     for (args, expect) in &lines {
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
