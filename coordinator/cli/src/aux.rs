@@ -57,7 +57,7 @@ impl Args {
         self.build_engine.say();
         Ok(Job::CreateAuxImage(AuxRequest {
             tag: image_ref("tag", &self.tag)?,
-            from_image: image_ref("fromImage", &self.from_image)?,
+            from_image: ImageRef::parse_source(&self.from_image).context("--fromImage")?,
             wdt_models: self.wdt_model.clone(),
             wdt_archives: self.wdt_archive.clone(),
             wdt_variables: self.wdt_variables.clone(),

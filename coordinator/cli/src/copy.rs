@@ -19,7 +19,8 @@ impl Args {
     /// The typed job these arguments describe.
     pub fn job(&self) -> anyhow::Result<Job> {
         Ok(Job::Copy(CopyJob {
-            from: self.from.parse().context("source image")?,
+            from: patchfarm_engine::image::ImageRef::parse_source(&self.from)
+                .context("source image")?,
             to: self.to.parse().context("destination image")?,
             platform: self.platform.parse::<Platform>().context("--platform")?,
         }))

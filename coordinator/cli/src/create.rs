@@ -187,7 +187,7 @@ impl Args {
         }
         Ok(Job::Create(self.install.request(
             self.tag.parse::<ImageRef>().context("--tag")?,
-            self.from_image.parse::<ImageRef>().context("--fromImage")?,
+            ImageRef::parse_source(&self.from_image).context("--fromImage")?,
             additional_files(&self.add_files),
             platforms,
         )?))

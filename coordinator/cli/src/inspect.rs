@@ -28,7 +28,7 @@ pub async fn run(_ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result
     if args.builder.is_some() {
         eprintln!("note: --builder: patchfarm reads the image's layers without running it; it has no effect");
     }
-    let image: ImageRef = args.image.parse().context("--image")?;
+    let image = ImageRef::parse_source(&args.image).context("--image")?;
     let platform: Platform = args.platform.parse().context("--platform")?;
     let result = inspect::inspect(engine, &image, &platform, args.patches)
         .await

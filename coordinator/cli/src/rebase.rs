@@ -46,15 +46,12 @@ impl Args {
         self.build_engine.say();
         let platform: Platform = self.platform.parse().context("--platform")?;
         let request = RebaseRequest {
-            source: self
-                .source_image
-                .parse::<ImageRef>()
-                .context("--sourceImage")?,
+            source: ImageRef::parse_source(&self.source_image).context("--sourceImage")?,
             tag: self.tag.parse::<ImageRef>().context("--tag")?,
             old_base: self
                 .old_base
                 .as_deref()
-                .map(|b| b.parse::<ImageRef>().context("--oldBase"))
+                .map(|b| ImageRef::parse_source(b).context("--oldBase"))
                 .transpose()?,
             force: self.force,
             copy_domain: self.copy_domain,
@@ -62,11 +59,11 @@ impl Args {
         };
         let target = match (&self.target_image, &self.from_image) {
             (Some(reference), _) => {
-                RebaseTarget::Image(reference.parse().context("--targetImage")?)
+                RebaseTarget::Image(ImageRef::parse_source(reference).context("--targetImage")?)
             }
             (None, Some(from_image)) => RebaseTarget::Build(Box::new(self.install.request(
                 request.tag.clone(),
-                from_image.parse().context("--fromImage")?,
+                ImageRef::parse_source(from_image).context("--fromImage")?,
                 Vec::new(),
                 vec![platform],
             )?)),

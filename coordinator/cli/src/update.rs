@@ -34,7 +34,7 @@ impl Args {
         self.build_engine.say();
         Ok(Job::Update(UpdateRequest {
             tag: self.tag.parse::<ImageRef>().context("--tag")?,
-            from_image: self.from_image.parse::<ImageRef>().context("--fromImage")?,
+            from_image: ImageRef::parse_source(&self.from_image).context("--fromImage")?,
             patches: self.patches.request()?,
             chown: self.chown.clone(),
             wdt: self.wdt.request()?,

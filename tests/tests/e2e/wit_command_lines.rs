@@ -215,6 +215,11 @@ fn wit_user_guide_command_lines_run_unchanged() {
             ],
             Expect::Refused("does not run those yet"),
         ),
+        // A Docker Hub short name is read as the container tools read it (unreachable here).
+        (
+            vec!["inspect", "--image", "busybox"],
+            Expect::Refused("inspecting docker.io/library/busybox:latest"),
+        ),
         // WIT's own examples tag into the local engine's store, which patchfarm does not write.
         (
             vec!["create", "--tag", "wls:12.2.1.4.0", "--fromImage", &base, "--jdkVersion", "17"],

@@ -133,6 +133,41 @@ fn is_valid_host(host: &str) -> bool {
     port_ok && host_ok
 }
 
+impl ImageRef {
+    /// A reference to read from, as the container tools read short names: `busybox` is
+    /// `docker.io/library/busybox:latest` and `org/app:1` is `docker.io/org/app:1` (WIT's
+    /// command lines name bases that way). Images written take no such default: a tag must say
+    /// where it goes.
+    pub fn parse_source(text: &str) -> Result<ImageRef, ReferenceError> {
+        text.parse().or_else(|e| match docker_hub(text) {
+            Some(full) => full.parse(),
+            None => Err(e),
+        })
+    }
+}
+
+/// `NAME[:TAG]` or `ORG/NAME[:TAG|@DIGEST]` spelled out on Docker Hub; `None` when the first
+/// part names a registry host (or the text is a layout or a URL).
+fn docker_hub(text: &str) -> Option<String> {
+    if text.starts_with("oci:") || text.contains("://") || text.is_empty() {
+        return None;
+    }
+    let path = match text.split_once('/') {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            return None
+        }
+        Some(_) => text.to_string(),
+        None => format!("library/{text}"),
+    };
+    let name = path.split('@').next().unwrap_or(&path);
+    let tagged = path.contains('@') || name.rsplit('/').next().is_some_and(|n| n.contains(':'));
+    Some(if tagged {
+        format!("docker.io/{path}")
+    } else {
+        format!("docker.io/{path}:latest")
+    })
+}
+
 impl FromStr for ImageRef {
     type Err = ReferenceError;
 
@@ -308,5 +343,25 @@ mod tests {
             let err = bad.parse::<ImageRef>().unwrap_err();
             assert!(err.to_string().contains(bad), "{err}");
         }
+    }
+
+    #[test]
+    fn sources_read_docker_hub_short_names_as_the_container_tools_do() {
+        for (short, full) in [
+            ("busybox", "docker.io/library/busybox:latest"),
+            ("busybox:1.36", "docker.io/library/busybox:1.36"),
+            (
+                "oracle/weblogic:12.2.1.4",
+                "docker.io/oracle/weblogic:12.2.1.4",
+            ),
+            ("reg.example:5000/wls/base:1", "reg.example:5000/wls/base:1"),
+        ] {
+            assert_eq!(ImageRef::parse_source(short).unwrap().to_string(), full);
+        }
+        assert!(ImageRef::parse_source("Busybox").is_err());
+        assert!(
+            "busybox".parse::<ImageRef>().is_err(),
+            "a tag to write takes no default registry"
+        );
     }
 }
