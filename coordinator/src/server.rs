@@ -168,10 +168,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         peer_tls,
         address: options.advertise.clone(),
         scheduler: scheduler.clone(),
-        policy: crate::api::farm::JobPolicy {
-            artifact_store: artifact_store.as_ref().map(|s| s.location()),
-            ..options.jobs.clone()
-        },
+        policy: options.jobs.clone(),
         artifacts: crate::api::artifacts::Uploads {
             store: artifact_store,
             spool: options.data_dir.join("uploads"),

@@ -63,16 +63,26 @@ pub fn valid_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn wdt_files<'a>(field: &str, wdt: &'a mut WdtRequest, out: &mut Vec<(String, &'a mut PathBuf)>) {
-    for (list, paths) in [
-        ("models", &mut wdt.models),
-        ("archives", &mut wdt.archives),
-        ("variables", &mut wdt.variables),
-    ] {
+/// WDT's three file lists under `field` (`….models[0]`, `….archives[0]`, `….variables[0]`).
+fn wdt_lists<'a>(
+    field: &str,
+    lists: [(&str, &'a mut Vec<PathBuf>); 3],
+    out: &mut Vec<(String, &'a mut PathBuf)>,
+) {
+    for (list, paths) in lists {
         for (i, path) in paths.iter_mut().enumerate() {
             out.push((format!("{field}.{list}[{i}]"), path));
         }
     }
+}
+
+fn wdt_files<'a>(field: &str, wdt: &'a mut WdtRequest, out: &mut Vec<(String, &'a mut PathBuf)>) {
+    let lists = [
+        ("models", &mut wdt.models),
+        ("archives", &mut wdt.archives),
+        ("variables", &mut wdt.variables),
+    ];
+    wdt_lists(field, lists, out);
 }
 
 fn catalog<'a>(
@@ -113,15 +123,12 @@ impl Job {
                 }
             }
             Job::CreateAuxImage(aux) => {
-                for (list, paths) in [
+                let lists = [
                     ("models", &mut aux.wdt_models),
                     ("archives", &mut aux.wdt_archives),
                     ("variables", &mut aux.wdt_variables),
-                ] {
-                    for (i, path) in paths.iter_mut().enumerate() {
-                        files.push((format!("create_aux_image.wdt.{list}[{i}]"), path));
-                    }
-                }
+                ];
+                wdt_lists("create_aux_image.wdt", lists, &mut files);
             }
             Job::Copy(_) | Job::Noop => {}
         }

@@ -38,8 +38,6 @@ pub struct JobPolicy {
     /// Agents' directories where jobs may read and write OCI layouts (`--allow-layout`); none by
     /// default: an `oci:` path is the agent's file system, and farm jobs use registries.
     pub layouts: Vec<std::path::PathBuf>,
-    /// This farm's artifact store (`--artifact-store`), where jobs' input files are.
-    pub artifact_store: Option<String>,
 }
 
 impl JobPolicy {
@@ -54,7 +52,13 @@ impl JobPolicy {
     /// Reads a submitted spec as a typed job (INVALID_ARGUMENT naming the field if it is not
     /// one, or if this farm does not allow it), and derives the job's inputs (cache affinity)
     /// from the verb rather than trusting the submitter's list.
-    fn validate(&self, spec: &mut Option<JobSpec>, at: &str) -> Result<(), Status> {
+    /// `artifact_store` is this farm's store (`--artifact-store`), where jobs' files are.
+    fn validate(
+        &self,
+        spec: &mut Option<JobSpec>,
+        at: &str,
+        artifact_store: Option<String>,
+    ) -> Result<(), Status> {
         let Some(given) = spec.as_mut() else {
             return Err(Status::invalid_argument(format!("{at}spec: is missing")));
         };
@@ -79,9 +83,9 @@ impl JobPolicy {
         let files = job
             .artifact_files()
             .map_err(|(field, e)| Status::invalid_argument(format!("{at}{field}: {e}")))?;
-        given.artifact_store = match (&self.artifact_store, files.first()) {
+        given.artifact_store = match (artifact_store, files.first()) {
             (_, None) => String::new(),
-            (Some(store), Some(_)) => store.clone(),
+            (Some(store), Some(_)) => store,
             (None, Some((field, _))) => {
                 return Err(Status::invalid_argument(format!(
                 "{at}{field}: this farm has no artifact store (--artifact-store) to hold job files"
@@ -108,6 +112,12 @@ fn job_of(outcome: Outcome) -> Result<Job, Status> {
 }
 
 impl FarmService {
+    /// A submitted spec checked against this farm's policy and artifact store.
+    fn validate(&self, spec: &mut Option<JobSpec>, at: &str) -> Result<(), Status> {
+        let store = self.artifacts.store.as_ref().map(|s| s.location());
+        self.policy.validate(spec, at, store)
+    }
+
     async fn submit(&self, req: SubmitJobRequest) -> Result<Job, Status> {
         let id = request_id(&req.request_id);
         let req = SubmitJobRequest {
@@ -178,7 +188,7 @@ impl Farm for FarmService {
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<Job>, Status> {
         let mut req = request.into_inner();
-        self.policy.validate(&mut req.spec, "")?;
+        self.validate(&mut req.spec, "")?;
         Ok(Response::new(self.submit(req).await?))
     }
 
@@ -194,7 +204,7 @@ impl Farm for FarmService {
         let mut ids = String::new();
         for (i, job) in batch.jobs.iter_mut().enumerate() {
             let at = batch_position(i, &job.request_id);
-            self.policy.validate(&mut job.spec, &at)?;
+            self.validate(&mut job.spec, &at)?;
             job.request_id = request_id(&job.request_id);
             ids.push_str(&job.request_id);
             ids.push('\n');
@@ -355,7 +365,7 @@ impl Farm for FarmService {
         let mut req = request.into_inner();
         for (i, job) in req.jobs.iter_mut().enumerate() {
             let at = batch_position(i, &job.request_id);
-            self.policy.validate(&mut job.spec, &at)?;
+            self.validate(&mut job.spec, &at)?;
             if job.request_id.is_empty() {
                 return Err(Status::invalid_argument(
                     "every campaign job needs its own request id (dependencies name them)",

@@ -124,7 +124,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         jobs: patchfarm_coordinator::api::farm::JobPolicy {
             allow_noop: args.allow_noop_jobs,
             layouts: args.allow_layouts,
-            ..Default::default()
         },
         connections: patchfarm_coordinator::listener::Limits {
             max_connections: args.max_connections.max(1),

@@ -281,10 +281,12 @@ impl Cache {
 
     /// The item for `key`, its content re-hashed against the recorded sha256. Blocking.
     pub fn get_verified(&self, key: &CacheKey) -> Result<CachedItem, CacheError> {
-        if let (None, Some(wit)) = (self.entry(key)?, &self.wit) {
-            self.import_from_wit(wit, key)?;
-        }
-        let entry = self.entry(key)?.ok_or_else(|| CacheError::NotFound {
+        let entry = match (self.entry(key)?, &self.wit) {
+            (Some(entry), _) => Some(entry),
+            (None, Some(wit)) if self.import_from_wit(wit, key)? => self.entry(key)?,
+            (None, _) => None,
+        };
+        let entry = entry.ok_or_else(|| CacheError::NotFound {
             key: key.to_string(),
             root: self.root.display().to_string(),
             hint: self.hint_for(key),
@@ -322,11 +324,16 @@ impl Cache {
 
     /// WIT's lookup order: the architecture-specific key first, then the plain one.
     pub fn find_for_arch(&self, key: &CacheKey, arch: &str) -> Result<CachedItem, CacheError> {
+        // get_verified also takes the key from a WIT cache: so does the arch-specific lookup.
         let specific = key.with_arch(arch);
-        if let (None, Some(wit)) = (self.entry(&specific)?, &self.wit) {
-            self.import_from_wit(wit, &specific)?;
-        }
-        if self.entry(&specific)?.is_some() {
+        let here = self.entry(&specific)?.is_some()
+            || self
+                .wit
+                .as_ref()
+                .map(|wit| self.import_from_wit(wit, &specific))
+                .transpose()?
+                .unwrap_or(false);
+        if here {
             return self.get_verified(&specific);
         }
         self.get_verified(&key.without_arch()).map_err(|e| match e {
