@@ -8,6 +8,7 @@ mod cache;
 mod campaign;
 mod cluster;
 mod cluster_auth;
+mod concurrent_push;
 mod connections;
 mod copy;
 mod create;

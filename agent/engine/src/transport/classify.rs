@@ -71,7 +71,18 @@ pub fn classify(
                 }
             }
         }
-        OciDistributionError::ServerError { code, message, .. } => by_status(code, message),
+        OciDistributionError::ServerError { code, message, .. } => {
+            let digests = unknown_blobs(&message);
+            if code == 400 && !digests.is_empty() {
+                TransportError::BlobsUnknown {
+                    registry,
+                    what: what.into(),
+                    digests,
+                }
+            } else {
+                by_status(code, message)
+            }
+        }
         OciDistributionError::UnauthorizedError { .. } => by_status(401, String::new()),
         OciDistributionError::AuthenticationFailure(_) => {
             TransportError::AuthenticationFailed { registry }
@@ -85,6 +96,19 @@ pub fn classify(
                 .map(|e| e.message.clone())
                 .collect::<Vec<_>>()
                 .join("; ");
+            let unknown: Vec<String> = envelope
+                .errors
+                .iter()
+                .filter(|e| e.code == OciErrorCode::ManifestBlobUnknown)
+                .map(|e| detail_digest(&e.detail))
+                .collect();
+            if !unknown.is_empty() {
+                return TransportError::BlobsUnknown {
+                    registry,
+                    what: what.into(),
+                    digests: unknown,
+                };
+            }
             match code {
                 Some(OciErrorCode::Unauthorized) => by_status(401, message),
                 Some(OciErrorCode::Denied) => by_status(403, message),
@@ -115,6 +139,29 @@ pub fn classify(
     }
 }
 
+/// The digests a registry's error body names as MANIFEST_BLOB_UNKNOWN (oci-client keeps bodies
+/// with codes it does not know, such as DIGEST_INVALID, as plain text).
+fn unknown_blobs(body: &str) -> Vec<String> {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    value["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["code"] == "MANIFEST_BLOB_UNKNOWN")
+        .map(|e| detail_digest(&e["detail"]))
+        .collect()
+}
+
+/// A blob-unknown error's detail: the digest itself, or an object holding it (`{"digest": …}`).
+fn detail_digest(detail: &serde_json::Value) -> String {
+    match detail {
+        serde_json::Value::String(s) => s.clone(),
+        other => other["digest"].as_str().unwrap_or("?").to_string(),
+    }
+}
+
 fn root_cause(e: &dyn std::error::Error) -> String {
     let mut cause = e.to_string();
     let mut source = e.source();
@@ -123,4 +170,34 @@ fn root_cause(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     cause
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_naming_unknown_blobs_says_which() {
+        // What Debian's docker-registry answered when a manifest raced a re-link of its layer.
+        let body = r#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:51ea"}]}"#;
+        let error = OciDistributionError::ServerError {
+            code: 400,
+            url: "http://r/v2/x/manifests/1".into(),
+            message: body.into(),
+        };
+        let classified = classify(error, "r", true, "pushing manifest", Default::default());
+        match classified {
+            TransportError::BlobsUnknown { digests, .. } => assert_eq!(digests, ["sha256:51ea"]),
+            other => panic!("expected BlobsUnknown, got {other:?}"),
+        }
+        let plain = OciDistributionError::ServerError {
+            code: 400,
+            url: "http://r/v2/x/manifests/1".into(),
+            message: r#"{"errors":[{"code":"MANIFEST_INVALID","message":"bad"}]}"#.into(),
+        };
+        assert!(matches!(
+            classify(plain, "r", true, "pushing manifest", Default::default()),
+            TransportError::Status { status: 400, .. }
+        ));
+    }
 }

@@ -55,6 +55,15 @@ pub enum TransportError {
         what: String,
         reason: String,
     },
+    /// The registry did not find blobs a pushed manifest names. Under concurrent pushes of the
+    /// same blobs to one repository this passes: the distribution registry rewrites a blob's
+    /// link in place (truncate, then write), so a manifest checked meanwhile reads an empty link.
+    #[error("registry {registry} does not know blob(s) {} named by {what}", digests.join(", "))]
+    BlobsUnknown {
+        registry: String,
+        what: String,
+        digests: Vec<String>,
+    },
     #[error("{what}: digest mismatch (expected {expected}, got {actual})")]
     DigestMismatch {
         what: String,

@@ -328,16 +328,42 @@ async fn push_to_registry(
         .tag
         .clone()
         .unwrap_or_else(|| image.manifest_digest().to_string());
-    client
-        .put_manifest(
-            repository,
-            &reference,
-            &image.manifest_bytes,
-            &image.manifest_media_type,
-        )
-        .await?;
-    Ok(report)
+    let mut delay = std::time::Duration::from_millis(100);
+    let mut attempt = 1;
+    loop {
+        let put = client
+            .put_manifest(
+                repository,
+                &reference,
+                &image.manifest_bytes,
+                &image.manifest_media_type,
+            )
+            .await;
+        match put {
+            Err(TransportError::BlobsUnknown { digests, .. }) if attempt < MANIFEST_ATTEMPTS => {
+                // Another push relinking the same blobs; make sure each is there, then again.
+                tracing::warn!(
+                    ?digests,
+                    attempt,
+                    "registry did not see pushed blobs; pushing them again"
+                );
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                for blob in all
+                    .iter()
+                    .filter(|b| digests.contains(&b.descriptor.digest.to_string()))
+                {
+                    push_blob(&client, repository, blob, registries, locations).await?;
+                }
+                attempt += 1;
+            }
+            other => return other.map(|()| report),
+        }
+    }
 }
+
+/// How often a manifest is pushed when the registry briefly does not see its blobs.
+const MANIFEST_ATTEMPTS: u32 = 5;
 
 async fn push_blob(
     client: &Arc<RegistryClient>,
