@@ -67,6 +67,20 @@ pub fn oracle_home_zip(path: &Path, version: &str) {
     );
 }
 
+/// One more product installed into an Oracle Home (what OUI leaves after SOA's installer ran
+/// over FMW's, say), as a zip: its registry.xml names `product`, beside `files`.
+pub fn product_home_zip(path: &Path, version: &str, product: &str, files: &[(&str, &[u8])]) {
+    let registry = format!(
+        "<?xml version=\"1.0\"?>\n<registry home=\"/u01/oracle\"><distributions>\n<distribution status=\"installed\" name=\"{product}\" version=\"{version}\"/>\n</distributions></registry>\n"
+    );
+    let mut entries: Vec<(&str, &[u8])> = vec![
+        ("inventory/", b""),
+        ("inventory/registry.xml", registry.as_bytes()),
+    ];
+    entries.extend_from_slice(files);
+    zip_with(path, &entries);
+}
+
 /// An Oracle Universal Installer archive (what Oracle ships: a .jar inside a zip).
 pub fn oui_installer_zip(path: &Path) {
     zip_with(

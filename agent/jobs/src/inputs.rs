@@ -1,8 +1,9 @@
 //! Which cache keys a job reads: the one home of WIT's key rule (`jdk_V`, `TYPE_V`,
-//! `BUG_V[_ARCH]` with a bare bug number taking the product's version, `wdt_V` unless `none`).
+//! every installer of the `--type` set as `INSTALLER_V`, `BUG_V[_ARCH]` with a bare bug number taking the product's version, `wdt_V` unless `none`).
 //! The scheduler routes by these keys (cache affinity); agents count how many they held.
 
 use crate::{Job, RebaseTarget};
+use patchfarm_engine::installer::InstallerSet;
 use patchfarm_engine::recipe::create::{CreateRequest, WdtRequest};
 use patchfarm_engine::recipe::patching::PatchRequest;
 
@@ -33,10 +34,12 @@ fn placed_wdt_key(wdt: &WdtRequest) -> Option<String> {
 }
 
 fn install_keys(request: &CreateRequest) -> Vec<String> {
-    let mut keys = vec![
-        format!("jdk_{}", request.jdk_version),
-        format!("{}_{}", request.kind, request.version),
-    ];
+    let mut keys = vec![format!("jdk_{}", request.jdk_version)];
+    match InstallerSet::parse(&request.kind) {
+        Ok(set) => keys.extend(set.keys(&request.version)),
+        // Refused at submit; nothing to route by.
+        Err(_) => keys.push(format!("{}_{}", request.kind, request.version)),
+    }
     keys.extend(patch_keys(&request.patches, Some(&request.version)));
     keys.extend(placed_wdt_key(&request.wdt));
     keys

@@ -140,6 +140,14 @@ fn bad_fields_are_refused_by_name() {
         "{bad_patch}"
     );
 
+    let bad_type = refusal(create_verb(|c| {
+        c.install.as_mut().unwrap().r#type = "weblogic".into()
+    }));
+    assert!(
+        bad_type.starts_with("create.install.type: ") && bad_type.contains("SOA_OSB"),
+        "{bad_type}"
+    );
+
     let no_catalog = refusal(create_verb(|c| {
         c.install
             .as_mut()
@@ -225,6 +233,18 @@ fn inputs_follow_wits_key_rule() {
         .inputs()
         .iter()
         .any(|k| k.starts_with("wdt_")));
+    // An installer set reads each of its installers, in WIT's order.
+    let mut soa = create();
+    soa.kind = "soa_osb".into();
+    assert_eq!(
+        Job::Create(soa).inputs()[..4],
+        [
+            "jdk_17",
+            "fmw_12.2.1.4.0",
+            "soa_12.2.1.4.0",
+            "osb_12.2.1.4.0"
+        ]
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use crate::{CopyJob, Job, RebaseJob, RebaseTarget};
 use patchfarm_engine::cache::CacheKey;
 use patchfarm_engine::image::{ImageRef, Platform};
+use patchfarm_engine::installer::InstallerSet;
 use patchfarm_engine::opatch::CatalogChoice;
 use patchfarm_engine::recipe::aux::AuxRequest;
 use patchfarm_engine::recipe::create::{CreateRequest, WdtRequest};
@@ -168,13 +169,14 @@ fn install(
         not_empty(&format!("{field}.type"), &spec.r#type)?,
         not_empty(&format!("{field}.version"), &spec.version)?,
     );
+    let set = InstallerSet::parse(kind).map_err(|e| bad(format!("{field}.type"), e))?;
     CacheKey::installer(kind, version, None).map_err(|e| bad(format!("{field}.version"), e))?;
     let jdk = not_empty(&format!("{field}.jdk_version"), &spec.jdk_version)?;
     CacheKey::installer("jdk", jdk, None).map_err(|e| bad(format!("{field}.jdk_version"), e))?;
     Ok(CreateRequest {
         tag,
         from_image,
-        kind: kind.to_string(),
+        kind: set.name.to_ascii_lowercase(),
         version: version.to_string(),
         jdk_version: jdk.to_string(),
         patches: patches(&format!("{field}.patches"), &spec.patches)?,

@@ -4,6 +4,7 @@
 use super::{progress, Context};
 use anyhow::{bail, Context as _};
 use patchfarm_engine::image::{ImageRef, Platform};
+use patchfarm_engine::installer::InstallerSet;
 use patchfarm_engine::opatch::CatalogChoice;
 use patchfarm_engine::recipe::create::{self, CreateRequest, WdtRequest};
 use patchfarm_engine::recipe::patching::PatchRequest;
@@ -102,8 +103,11 @@ impl WdtArgs {
 /// What `create` installs: shared with `rebase`, which can build its target the same way.
 #[derive(clap::Args, Debug)]
 pub struct InstallArgs {
-    /// Installer type: the Oracle Home comes from cache key TYPE_VERSION.
-    #[arg(long = "type", default_value = "wls")]
+    /// Installer type, one of WIT's sets (WLS, WLSSLIM, WLSDEV, FMW, OSB, SOA, SOA_OSB,
+    /// SOA_OSB_B2B, MFT, IDM, IDM_WLS, OAM, OIG, OUD, OUD_WLS, OID, WCC, WCP, WCS, OHS, ODI; any
+    /// case): the Oracle Home is its installers in WIT's order, each from cache key
+    /// INSTALLER_VERSION (SOA: fmw_VERSION, then soa_VERSION).
+    #[arg(long = "type", default_value = "wls", value_parser = installer_type)]
     kind: String,
     #[arg(long, default_value = "12.2.1.4.0")]
     version: String,
@@ -117,6 +121,11 @@ pub struct InstallArgs {
     chown: String,
     #[command(flatten)]
     wdt: WdtArgs,
+}
+
+/// `--type` as WIT reads it, kept lowercase as cache keys and catalogs spell it.
+fn installer_type(text: &str) -> Result<String, String> {
+    InstallerSet::parse(text).map(|set| set.name.to_ascii_lowercase())
 }
 
 impl InstallArgs {

@@ -16,6 +16,7 @@ mod farm;
 mod farm_routing;
 mod hostile;
 mod inspect;
+mod installer_sets;
 mod layering;
 mod rebase;
 mod registry_auth;

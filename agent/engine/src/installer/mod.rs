@@ -2,7 +2,10 @@
 //! directory) and an installed Oracle Home (zip or tar.gz with `inventory/registry.xml`).
 //! Oracle Universal Installer archives are recognised and refused: running one needs a container.
 
+pub mod sets;
 mod unpack;
+
+pub use sets::InstallerSet;
 
 use std::path::{Path, PathBuf};
 
@@ -142,6 +145,81 @@ pub fn unpack_oracle_home(
         version,
         products,
     })
+}
+
+/// One installer of an Oracle Home: its cache key, the cached file and the file's name.
+pub struct HomePart<'a> {
+    pub key: &'a str,
+    pub archive: &'a Path,
+    pub file_name: &'a str,
+}
+
+/// Unpacks the installers of one Oracle Home (an installer set: FMW, then SOA, …) in order, each
+/// installed on top of the ones before as OUI installs them; every part must be an installed
+/// Oracle Home of the same version. Blocking.
+pub fn unpack_oracle_homes(parts: &[HomePart], dest: &Path) -> Result<OracleHome, InstallerError> {
+    let (first, rest) = parts
+        .split_first()
+        .expect("an installer set names an installer");
+    let mut home = unpack_oracle_home(first.key, first.archive, first.file_name, &dest.join("0"))?;
+    for (i, part) in rest.iter().enumerate() {
+        let next = unpack_oracle_home(
+            part.key,
+            part.archive,
+            part.file_name,
+            &dest.join((i + 1).to_string()),
+        )?;
+        let fail = |reason: String| InstallerError::Bad {
+            key: part.key.into(),
+            file: part.file_name.into(),
+            reason,
+        };
+        if next.version != home.version {
+            return Err(fail(format!(
+                "its inventory/registry.xml says version {}, but {} is {}",
+                next.version, first.key, home.version
+            )));
+        }
+        merge_tree(&next.root, &home.root, "").map_err(|e| fail(e.to_string()))?;
+        for product in next.products {
+            if !home.products.contains(&product) {
+                home.products.push(product);
+            }
+        }
+    }
+    Ok(home)
+}
+
+/// Moves every entry of `from` into `into` (later installers win over earlier files), creating
+/// directories beneath `into` without passing a link.
+fn merge_tree(from: &Path, into: &Path, rel: &str) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(from.join(rel))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let child = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        if entry.file_type()?.is_dir() {
+            crate::beneath::mkdir(into, &child)?;
+            merge_tree(from, into, &child)?;
+        } else {
+            let parent = match rel {
+                "" => into.to_path_buf(),
+                _ => crate::beneath::mkdir(into, rel)?,
+            };
+            let target = parent.join(&name);
+            if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+                return Err(std::io::Error::other(format!(
+                    "{child} is a directory in the Oracle Home so far and not one in this installer"
+                )));
+            }
+            // rename replaces a leaf without following it, a link included.
+            std::fs::rename(entry.path(), target)?;
+        }
+    }
+    Ok(())
 }
 
 /// Product version and product codes from an Oracle Home's `inventory/registry.xml`.

@@ -119,7 +119,8 @@ pub struct PlatformPlan {
     pub base: ResolvedImage,
     pub owner: ResolvedOwner,
     pub jdk_item: CachedItem,
-    pub home_item: CachedItem,
+    /// The installers of the Oracle Home, in install order (one unless `--type` names a set).
+    pub home_items: Vec<CachedItem>,
     pub wdt_item: Option<CachedItem>,
     pub jdk: Jdk,
     pub home: OracleHome,
@@ -177,30 +178,34 @@ async fn plan_platform(
         arch,
     )
     .await?;
-    let home_item = cached(
-        engine,
-        CacheKey::installer(&request.kind, &request.version, None)?,
-        arch,
-    )
-    .await?;
+    let set = installer::InstallerSet::parse(&request.kind)
+        .map_err(|e| RecipeError::input("--type", e))?;
+    let mut home_items = Vec::new();
+    for installer in set.installers(&request.version) {
+        let key = CacheKey::installer(installer, &request.version, None)?;
+        home_items.push(cached(engine, key, arch).await?);
+    }
     let wdt_item = request.wdt.installer(engine, arch).await?;
     let patch_keys = request.patches.keys(&request.kind, &request.version)?;
     let patches = patching::open_patches(engine, patch_keys, arch).await?;
 
     let dir = BuildDir::new(engine)?;
     let (home_path, jdk_path) = (dir.path().join("oracle"), dir.path().join("jdk"));
-    let (hi, ji) = (home_item.clone(), jdk_item.clone());
+    let (hi, ji) = (home_items.clone(), jdk_item.clone());
     let version = request.version.clone();
     let (home, jdk, patch_set) = tokio::task::spawn_blocking(move || -> Result<_, RecipeError> {
-        let home = installer::unpack_oracle_home(
-            &hi.entry.key,
-            &hi.path,
-            &hi.entry.file_name,
-            &home_path,
-        )?;
+        let parts: Vec<_> = hi
+            .iter()
+            .map(|item| installer::HomePart {
+                key: &item.entry.key,
+                archive: &item.path,
+                file_name: &item.entry.file_name,
+            })
+            .collect();
+        let home = installer::unpack_oracle_homes(&parts, &home_path)?;
         if home.version != version {
             return Err(RecipeError::input(
-                format!("installer {}", hi.entry.key),
+                format!("installer {}", hi[0].entry.key),
                 format!(
                     "its inventory/registry.xml says version {}, not {version}",
                     home.version
@@ -259,7 +264,11 @@ async fn plan_platform(
         );
     }
     let mut inputs: std::collections::BTreeMap<String, String> = patch_set.digests();
-    for item in [&jdk_item, &home_item].into_iter().chain(wdt_item.as_ref()) {
+    for item in [&jdk_item]
+        .into_iter()
+        .chain(&home_items)
+        .chain(wdt_item.as_ref())
+    {
         inputs.insert(item.entry.key.clone(), item.entry.digest.to_string());
     }
     config.set_label(
@@ -271,7 +280,7 @@ async fn plan_platform(
         base,
         owner,
         jdk_item,
-        home_item,
+        home_items,
         wdt_item,
         jdk,
         home,
@@ -282,6 +291,13 @@ async fn plan_platform(
 }
 
 impl PlatformPlan {
+    fn home_keys(&self) -> Vec<&str> {
+        self.home_items
+            .iter()
+            .map(|i| i.entry.key.as_str())
+            .collect()
+    }
+
     fn layer_specs(
         &self,
         request: &CreateRequest,
@@ -320,7 +336,7 @@ impl PlatformPlan {
                 home,
                 format!(
                     "patchfarm create: {} at {ORACLE_HOME} with patches [{}]",
-                    self.home_item.entry.key,
+                    self.home_keys().join("+"),
                     self.patches.ids().join(",")
                 ),
             ),
@@ -354,7 +370,7 @@ impl PlatformPlan {
         Ok(json!({
             "platform": self.platform.to_string(),
             "base": {"image": self.base.reference.to_string(), "digest": self.base.manifest_digest.to_string()},
-            "oracleHome": {"key": self.home_item.entry.key, "version": self.home.version, "products": self.home.products},
+            "oracleHome": {"keys": self.home_keys(), "version": self.home.version, "products": self.home.products},
             "jdk": {"key": self.jdk_item.entry.key, "version": self.jdk.version},
             "patches": self.patches.patches.iter().map(|p| json!({"key": p.key.to_string(), "sha256": p.digest.to_string(), "description": p.inventory.description})).collect::<Vec<_>>(),
             "layers": layers,
