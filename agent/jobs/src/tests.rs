@@ -7,6 +7,7 @@ use patchfarm_engine::recipe::create::{CreateRequest, WdtRequest};
 use patchfarm_engine::recipe::patching::PatchRequest;
 use patchfarm_engine::recipe::rebase::RebaseRequest;
 use patchfarm_engine::recipe::update::UpdateRequest;
+use patchfarm_engine::recipe::Target;
 use patchfarm_proto::v1::job_spec::Verb;
 use patchfarm_proto::v1::{self as wire, JobSpec};
 
@@ -28,6 +29,7 @@ fn create() -> CreateRequest {
             variables: vec!["/srv/vars.properties".into()],
             version: "4.2.1".into(),
         },
+        target: Target::OpenShift,
         additional_files: vec![("/srv/extra.txt".into(), "/u01/files/extra.txt".into())],
         platforms: vec![
             "linux/amd64".parse().unwrap(),
@@ -60,6 +62,7 @@ fn every_verb() -> Vec<Job> {
                 ..Default::default()
             },
             platform: "linux/arm64".parse().unwrap(),
+            target: Target::Default,
         }),
         Job::Rebase(RebaseJob {
             request: rebase.clone(),
@@ -85,6 +88,7 @@ fn every_verb() -> Vec<Job> {
             wdt_model_home: None,
             chown: "oracle:root".into(),
             platform: "linux/amd64".parse().unwrap(),
+            target: Target::OpenShift,
         }),
         Job::Copy(CopyJob {
             from: "registry.example:5000/wls/base:2".parse().unwrap(),

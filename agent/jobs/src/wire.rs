@@ -13,6 +13,7 @@ use patchfarm_engine::recipe::owner::parse_chown;
 use patchfarm_engine::recipe::patching::PatchRequest;
 use patchfarm_engine::recipe::rebase::RebaseRequest;
 use patchfarm_engine::recipe::update::UpdateRequest;
+use patchfarm_engine::recipe::Target;
 use patchfarm_proto::v1 as wire;
 use patchfarm_proto::v1::job_spec::Verb;
 use std::path::PathBuf;
@@ -182,6 +183,7 @@ fn install(
         patches: patches(&format!("{field}.patches"), &spec.patches)?,
         chown: chown(&format!("{field}.chown"), &spec.chown)?,
         wdt: wdt(&format!("{field}.wdt"), &spec.wdt)?,
+        target: kube_target(&format!("{field}.target"), &spec.target)?,
         additional_files: Vec::new(),
         platforms: Vec::new(),
     })
@@ -195,6 +197,7 @@ fn install_spec(request: &CreateRequest) -> wire::InstallSpec {
         patches: Some(patch_selection(&request.patches)),
         chown: request.chown.clone(),
         wdt: Some(wdt_files(&request.wdt)),
+        target: kube_target_spec(request.target),
     }
 }
 
@@ -235,6 +238,18 @@ fn create(spec: &wire::CreateJob) -> Result<CreateRequest, SpecError> {
     Ok(request)
 }
 
+fn kube_target(field: &str, value: &str) -> Result<Target, SpecError> {
+    Target::parse(value).map_err(|e| bad(field, e))
+}
+
+/// Default travels as empty, so specs written before `--target` existed read the same.
+fn kube_target_spec(target: Target) -> String {
+    match target {
+        Target::Default => String::new(),
+        other => other.as_str().to_string(),
+    }
+}
+
 fn update(spec: &wire::UpdateJob) -> Result<UpdateRequest, SpecError> {
     Ok(UpdateRequest {
         tag: target("update.tag", &spec.tag)?,
@@ -246,6 +261,7 @@ fn update(spec: &wire::UpdateJob) -> Result<UpdateRequest, SpecError> {
         },
         wdt: wdt("update.wdt", &spec.wdt)?,
         platform: platform("update.platform", &spec.platform)?,
+        target: kube_target("update.target", &spec.target)?,
     })
 }
 
@@ -305,6 +321,7 @@ fn aux(spec: &wire::CreateAuxImageJob) -> Result<AuxRequest, SpecError> {
         wdt_model_home: (!spec.wdt_model_home.is_empty()).then(|| spec.wdt_model_home.clone()),
         chown: chown("create_aux_image.chown", &spec.chown)?,
         platform: platform("create_aux_image.platform", &spec.platform)?,
+        target: kube_target("create_aux_image.target", &spec.target)?,
     })
 }
 
@@ -362,6 +379,7 @@ impl Job {
                 chown: r.chown.clone().unwrap_or_default(),
                 wdt: Some(wdt_files(&r.wdt)),
                 platform: r.platform.to_string(),
+                target: kube_target_spec(r.target),
             }),
             Job::Rebase(r) => Verb::Rebase(wire::RebaseJob {
                 source_image: r.request.source.to_string(),
@@ -400,6 +418,7 @@ impl Job {
                 wdt_model_home: r.wdt_model_home.clone().unwrap_or_default(),
                 chown: r.chown.clone(),
                 platform: r.platform.to_string(),
+                target: kube_target_spec(r.target),
             }),
             Job::Copy(c) => Verb::Copy(wire::CopyJob {
                 from: c.from.to_string(),

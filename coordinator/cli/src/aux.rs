@@ -34,9 +34,12 @@ pub struct Args {
     /// Where models, archives and variables go (default: <wdtHome>/models).
     #[arg(long = "wdtModelHome", alias = "wdt-model-home")]
     wdt_model_home: Option<String>,
-    /// Owner of the added files, USER:GROUP (names are added to the base's /etc/passwd when missing).
-    #[arg(long, default_value = "oracle:oracle")]
-    chown: String,
+    /// Owner of the added files, USER:GROUP (names are added to the base's /etc/passwd when
+    /// missing); default oracle:oracle, or oracle:root with --target OpenShift.
+    #[arg(long)]
+    chown: Option<String>,
+    #[command(flatten)]
+    target: super::create::TargetArgs,
     /// Platform to take from a multi-platform base.
     #[arg(long, default_value = "linux/amd64")]
     platform: String,
@@ -64,8 +67,9 @@ impl Args {
             wdt_version: self.wdt_version.clone(),
             wdt_home: self.wdt_home.clone(),
             wdt_model_home: self.wdt_model_home.clone(),
-            chown: self.chown.clone(),
+            chown: self.target.chown(&self.chown),
             platform: self.platform.parse::<Platform>().context("--platform")?,
+            target: self.target.target,
         }))
     }
 }

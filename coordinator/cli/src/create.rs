@@ -8,7 +8,7 @@ use patchfarm_engine::installer::InstallerSet;
 use patchfarm_engine::opatch::CatalogChoice;
 use patchfarm_engine::recipe::create::{self, CreateRequest, WdtRequest};
 use patchfarm_engine::recipe::patching::PatchRequest;
-use patchfarm_engine::recipe::Engine;
+use patchfarm_engine::recipe::{Engine, Target};
 use patchfarm_jobs::Job;
 use std::path::PathBuf;
 
@@ -116,11 +116,32 @@ pub struct InstallArgs {
     jdk_version: String,
     #[command(flatten)]
     patches: PatchArgs,
-    /// Owner of /u01 (added to the base's account files when missing).
-    #[arg(long, default_value = "oracle:oracle")]
-    chown: String,
+    /// Owner of /u01 (added to the base's account files when missing); default oracle:oracle,
+    /// or oracle:root with --target OpenShift.
+    #[arg(long)]
+    chown: Option<String>,
     #[command(flatten)]
     wdt: WdtArgs,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+/// WIT's `--target`, shared by the verbs that write files the server uses.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TargetArgs {
+    /// The environment the image is for: Default, or OpenShift (group root by default, and the
+    /// group gets the owner's permissions on OPatch's logs, the domains and WDT, as WIT does).
+    #[arg(long, default_value = "Default", value_parser = Target::parse)]
+    pub target: Target,
+}
+
+impl TargetArgs {
+    /// `--chown` as given, or the target's default.
+    pub fn chown(&self, given: &Option<String>) -> String {
+        given
+            .clone()
+            .unwrap_or_else(|| self.target.default_chown().to_string())
+    }
 }
 
 /// `--type` as WIT reads it, kept lowercase as cache keys and catalogs spell it.
@@ -144,8 +165,9 @@ impl InstallArgs {
             version: self.version.clone(),
             jdk_version: self.jdk_version.clone(),
             patches: self.patches.request()?,
-            chown: self.chown.clone(),
+            chown: self.target.chown(&self.chown),
             wdt: self.wdt.request()?,
+            target: self.target.target,
             additional_files,
             platforms,
         })

@@ -1,6 +1,6 @@
 //! `patchfarm update`: patches applied to an existing image as one new layer.
 
-use super::create::{PatchArgs, WdtArgs};
+use super::create::{PatchArgs, TargetArgs, WdtArgs};
 use anyhow::Context as _;
 use patchfarm_engine::image::{ImageRef, Platform};
 use patchfarm_engine::recipe::update::UpdateRequest;
@@ -21,6 +21,8 @@ pub struct Args {
     chown: Option<String>,
     #[command(flatten)]
     wdt: WdtArgs,
+    #[command(flatten)]
+    target: TargetArgs,
     /// The platform (os/arch) of the image to read and write.
     #[arg(long, default_value = "linux/amd64")]
     platform: String,
@@ -39,6 +41,7 @@ impl Args {
             chown: self.chown.clone(),
             wdt: self.wdt.request()?,
             platform: self.platform.parse::<Platform>().context("--platform")?,
+            target: self.target.target,
         }))
     }
 }

@@ -21,6 +21,7 @@ mod layering;
 mod rebase;
 mod registry_auth;
 mod retries;
+mod target;
 mod typed_jobs;
 mod update;
 mod upgrade;

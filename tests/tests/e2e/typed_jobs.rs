@@ -26,6 +26,7 @@ fn create_spec(tag: &str, patch: &str) -> JobSpec {
                     version: "latest".into(),
                     ..Default::default()
                 }),
+                ..Default::default()
             }),
             platforms: vec!["linux/amd64".into()],
             ..Default::default()

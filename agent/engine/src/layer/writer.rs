@@ -149,6 +149,20 @@ impl LayerSpec {
             .collect()
     }
 
+    /// `chmod g=u` on `path` (and on everything below it when `recursive`): OpenShift runs a
+    /// container as an arbitrary user in group root, which must be able to do what the owner can.
+    pub fn group_like_owner(&mut self, path: &str, recursive: bool) -> Result<(), LayerError> {
+        let path = image_path(path)?;
+        let below = format!("{path}/");
+        for (p, e) in &mut self.entries {
+            let hit = *p == path || (recursive && p.starts_with(&below));
+            if hit && !matches!(e.body, Body::Symlink(_)) {
+                e.mode = (e.mode & !0o070) | ((e.mode & 0o700) >> 3);
+            }
+        }
+        Ok(())
+    }
+
     fn insert(&mut self, path: &str, entry: Entry) -> Result<(), LayerError> {
         let path = image_path(path)?;
         self.entries.insert(path, entry);

@@ -26,6 +26,8 @@ pub struct AuxRequest {
     pub wdt_model_home: Option<String>,
     pub chown: String,
     pub platform: Platform,
+    /// WIT's `--target`.
+    pub target: super::Target,
 }
 
 /// A validated plan: what the one new layer holds and the config it gets.
@@ -116,6 +118,10 @@ pub async fn plan(engine: &Engine, request: AuxRequest) -> Result<AuxPlan, Recip
             owner.owner,
         )?;
     }
+    request.target.apply(
+        &mut spec,
+        &[(wdt_home.as_str(), true), (wdt_model_home.as_str(), true)],
+    )?;
 
     let mut config = base.config.clone();
     config.set_env("AUXILIARY_IMAGE_PATH", &wdt_home);

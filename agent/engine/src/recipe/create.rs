@@ -5,7 +5,7 @@
 use super::build::{self, BuildDir};
 use super::owner::ResolvedOwner;
 use super::patching::{self, DirHome, PatchRequest};
-use super::{Engine, RecipeError};
+use super::{Engine, RecipeError, Target};
 use crate::cache::{CacheKey, CachedItem};
 use crate::image::{ImageConfig, ImageRef, Platform};
 use crate::installer::{self, Jdk, OracleHome};
@@ -22,6 +22,15 @@ pub const ORACLE_HOME: &str = "/u01/oracle";
 pub const DOMAIN_HOME: &str = "/u01/domains/base_domain";
 pub const WDT_HOME: &str = "/u01/wdt";
 pub const WDT_MODEL_HOME: &str = "/u01/wdt/models";
+
+/// Where WIT gives the group the owner's permissions for `--target OpenShift` (path, recursive):
+/// OPatch's logs and lock, the domains' parent and WDT.
+pub(crate) const OPENSHIFT_GROUP_WRITABLE: &[(&str, bool)] = &[
+    ("/u01/oracle/cfgtoollogs", false),
+    ("/u01/oracle/inventory/locks/oh.lock", false),
+    ("/u01/domains", true),
+    (WDT_HOME, true),
+];
 
 /// WDT inputs placed in the image (running WDT itself is not native).
 #[derive(Clone, Debug, Default)]
@@ -108,6 +117,8 @@ pub struct CreateRequest {
     pub patches: PatchRequest,
     pub chown: String,
     pub wdt: WdtRequest,
+    /// WIT's `--target`.
+    pub target: Target,
     /// Files placed into the image as `(host file, image path)`.
     pub additional_files: Vec<(PathBuf, String)>,
     pub platforms: Vec<Platform>,
@@ -356,6 +367,9 @@ impl PlatformPlan {
                 extra,
                 "patchfarm create: WDT model files and additional build files".into(),
             ));
+        }
+        for (spec, _) in &mut layers {
+            request.target.apply(spec, OPENSHIFT_GROUP_WRITABLE)?;
         }
         Ok(layers)
     }

@@ -48,6 +48,59 @@ impl RecipeError {
     }
 }
 
+/// WIT's `--target`: the environment the image is for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Target {
+    #[default]
+    Default,
+    /// Files the server writes get group permissions equal to the owner's, and the default
+    /// group is root: OpenShift runs containers as an arbitrary uid in group root.
+    OpenShift,
+}
+
+impl Target {
+    /// WIT's spelling, `Default` or `OpenShift`, matched ignoring case.
+    pub fn parse(text: &str) -> Result<Target, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "default" | "" => Ok(Target::Default),
+            "openshift" => Ok(Target::OpenShift),
+            _ => Err(format!(
+                "unknown target {text:?}; WIT's targets are Default and OpenShift"
+            )),
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Target::Default => "Default",
+            Target::OpenShift => "OpenShift",
+        }
+    }
+
+    /// The `--chown` to use when none is given: `oracle:root` for OpenShift, as WIT.
+    pub fn default_chown(&self) -> &'static str {
+        match self {
+            Target::Default => "oracle:oracle",
+            Target::OpenShift => "oracle:root",
+        }
+    }
+
+    /// For OpenShift, `chmod g=u` where WIT does it: each `(path, recursive)` of `paths`
+    /// present in `spec`.
+    pub(crate) fn apply(
+        &self,
+        spec: &mut crate::layer::LayerSpec,
+        paths: &[(&str, bool)],
+    ) -> Result<(), RecipeError> {
+        if *self == Target::OpenShift {
+            for (path, recursive) in paths {
+                spec.group_like_owner(path, *recursive)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Every file named by `flag` must be a readable regular file; the error names flag and file.
 pub(crate) fn check_input_files<'a>(
     flag: &str,

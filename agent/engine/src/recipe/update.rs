@@ -26,6 +26,8 @@ pub struct UpdateRequest {
     pub chown: Option<String>,
     pub wdt: WdtRequest,
     pub platform: Platform,
+    /// WIT's `--target`.
+    pub target: super::Target,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -297,6 +299,9 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
     );
 
     let dir = BuildDir::new(engine)?;
+    request
+        .target
+        .apply(&mut spec, super::create::OPENSHIFT_GROUP_WRITABLE)?;
     let layer = dir.write_layer(engine, spec).await?;
     let created_by = format!(
         "patchfarm update: patches [{}] on {oracle_home}",

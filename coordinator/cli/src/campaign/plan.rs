@@ -177,6 +177,7 @@ pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
                 version: defaults::WDT_VERSION.into(),
                 ..Default::default()
             },
+            target: Default::default(),
             additional_files: Vec::new(),
             platforms: vec![default_platform()],
         });
