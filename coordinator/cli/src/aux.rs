@@ -48,6 +48,8 @@ pub struct Args {
     pub dry_run: bool,
     #[command(flatten)]
     build_engine: super::build_engine::BuildEngineArgs,
+    #[command(flatten)]
+    steps: super::not_yet::StepArgs,
 }
 
 fn image_ref(flag: &str, value: &str) -> anyhow::Result<ImageRef> {
@@ -58,6 +60,7 @@ impl Args {
     /// The typed job these flags describe.
     pub fn job(&self) -> anyhow::Result<Job> {
         self.build_engine.say();
+        self.steps.check()?;
         Ok(Job::CreateAuxImage(AuxRequest {
             tag: image_ref("tag", &self.tag)?,
             from_image: ImageRef::parse_source(&self.from_image).context("--fromImage")?,

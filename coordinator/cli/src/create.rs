@@ -35,10 +35,13 @@ pub struct PatchArgs {
         env = "PATCHFARM_PATCH_CATALOG"
     )]
     pub patch_catalog: Option<PathBuf>,
+    #[command(flatten)]
+    aru: super::not_yet::AruArgs,
 }
 
 impl PatchArgs {
     pub fn request(&self) -> anyhow::Result<PatchRequest> {
+        self.aru.check()?;
         let choice = match (self.recommended_patches, self.latest_psu) {
             (true, _) => Some(CatalogChoice::Recommended),
             (_, true) => Some(CatalogChoice::LatestPsu),
@@ -124,6 +127,8 @@ pub struct InstallArgs {
     wdt: WdtArgs,
     #[command(flatten)]
     target: TargetArgs,
+    #[command(flatten)]
+    installer: super::not_yet::InstallerArgs,
 }
 
 /// WIT's `--target`, shared by the verbs that write files the server uses.
@@ -158,6 +163,7 @@ impl InstallArgs {
         additional_files: Vec<(PathBuf, String)>,
         platforms: Vec<Platform>,
     ) -> anyhow::Result<CreateRequest> {
+        self.installer.check()?;
         Ok(CreateRequest {
             tag,
             from_image,
@@ -202,12 +208,15 @@ pub struct Args {
     pub dry_run: bool,
     #[command(flatten)]
     build_engine: super::build_engine::BuildEngineArgs,
+    #[command(flatten)]
+    steps: super::not_yet::StepArgs,
 }
 
 impl Args {
     /// The typed job these flags describe.
     pub fn job(&self) -> anyhow::Result<Job> {
         self.build_engine.say();
+        self.steps.check()?;
         let platforms = self
             .platform
             .iter()

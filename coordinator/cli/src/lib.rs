@@ -16,6 +16,7 @@ mod farm_cache;
 #[cfg(test)]
 mod help_tests;
 mod inspect;
+mod not_yet;
 mod progress;
 mod rebase;
 mod submit;

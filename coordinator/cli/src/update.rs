@@ -28,12 +28,15 @@ pub struct Args {
     platform: String,
     #[command(flatten)]
     build_engine: super::build_engine::BuildEngineArgs,
+    #[command(flatten)]
+    steps: super::not_yet::StepArgs,
 }
 
 impl Args {
     /// The typed job these flags describe.
     pub fn job(&self) -> anyhow::Result<Job> {
         self.build_engine.say();
+        self.steps.check()?;
         Ok(Job::Update(UpdateRequest {
             tag: self.tag.parse::<ImageRef>().context("--tag")?,
             from_image: ImageRef::parse_source(&self.from_image).context("--fromImage")?,

@@ -1,0 +1,206 @@
+//! WIT options patchfarm cannot honour yet: each is accepted by name, so a WIT command line
+//! parses, and refused before anything is read or built with what it needs and what to do
+//! instead — never silently ignored.
+
+use anyhow::bail;
+
+/// Options that run programs during the build (WIT's RUN steps) or reach the network for them.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct StepArgs {
+    /// WIT: a file of Dockerfile instructions added to the build. Refused until build steps run.
+    #[arg(long = "additionalBuildCommands", value_name = "FILE")]
+    additional_build_commands: Option<String>,
+    /// WIT: the package manager for OS packages the installers need (OS, NONE, YUM, DNF,
+    /// MICRODNF, APTGET, APK, ZYPPER). patchfarm installs no OS packages: NONE is accepted.
+    #[arg(long = "packageManager", value_name = "MANAGER")]
+    package_manager: Option<String>,
+    /// WIT: proxy for HTTP during the build. Refused: nothing here would use it yet.
+    #[arg(long = "httpProxyUrl", value_name = "URL")]
+    http_proxy_url: Option<String>,
+    /// WIT: proxy for HTTPS during the build and to Oracle's patch service. Refused: nothing
+    /// here would use it yet.
+    #[arg(long = "httpsProxyUrl", value_name = "URL")]
+    https_proxy_url: Option<String>,
+}
+
+const STEPS: &str =
+    "it needs a build step that runs programs inside the image, which patchfarm does not run yet";
+
+impl StepArgs {
+    pub fn check(&self) -> anyhow::Result<()> {
+        if let Some(file) = &self.additional_build_commands {
+            bail!("--additionalBuildCommands {file}: {STEPS}; place files with --addFile instead");
+        }
+        if let Some(manager) = self
+            .package_manager
+            .as_ref()
+            .filter(|m| !m.eq_ignore_ascii_case("NONE"))
+        {
+            bail!("--packageManager {manager}: installing OS packages needs a build step that runs programs, which patchfarm does not run yet; give a base image that has them and --packageManager NONE (or leave it out)");
+        }
+        for (flag, url) in [
+            ("--httpProxyUrl", &self.http_proxy_url),
+            ("--httpsProxyUrl", &self.https_proxy_url),
+        ] {
+            if url.is_some() {
+                bail!("{flag}: WIT uses the proxy for Oracle's patch service and the build's RUN steps, and patchfarm does not reach either yet; drop it (registries are reached directly)");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Options for Oracle's patch service (ARU) and OPatch itself.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AruArgs {
+    /// WIT: Oracle Support user for downloading patches. Refused until the ARU client lands.
+    #[arg(long, value_name = "EMAIL")]
+    user: Option<String>,
+    /// WIT: the Oracle Support password (asked for when no value follows). Refused with --user.
+    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "PASSWORD")]
+    password: Option<String>,
+    /// WIT: environment variable holding the Oracle Support password. Refused with --user.
+    #[arg(long = "passwordEnv", value_name = "NAME")]
+    password_env: Option<String>,
+    /// WIT: file holding the Oracle Support password. Refused with --user.
+    #[arg(long = "passwordFile", value_name = "FILE")]
+    password_file: Option<String>,
+    /// WIT: the OPatch patch to upgrade OPatch with (28186730). Refused: upgrading OPatch runs
+    /// its installer, a build step patchfarm does not run yet.
+    #[arg(long = "opatchBugNumber", value_name = "BUG")]
+    opatch_bug_number: Option<String>,
+    /// WIT: apply patches one at a time, in order. patchfarm always does.
+    #[arg(long = "strictPatchOrdering")]
+    strict_patch_ordering: bool,
+}
+
+impl AruArgs {
+    pub fn check(&self) -> anyhow::Result<()> {
+        let credentials = self.user.is_some()
+            || self.password.is_some()
+            || self.password_env.is_some()
+            || self.password_file.is_some();
+        if credentials {
+            let flag = if self.user.is_some() {
+                "--user"
+            } else {
+                "--password/--passwordEnv/--passwordFile"
+            };
+            bail!("{flag}: downloading patches from Oracle's patch service (ARU) is not supported yet; download the zips, cache them with `patchfarm cache addPatch --patchId BUG_VERSION --path FILE`, and name them with --patches (or a --patchCatalog for --latestPSU/--recommendedPatches)");
+        }
+        if let Some(bug) = &self.opatch_bug_number {
+            bail!("--opatchBugNumber {bug}: upgrading OPatch runs its installer inside the image, a build step patchfarm does not run yet; patchfarm applies patches natively, without OPatch, so leave it out");
+        }
+        if self.strict_patch_ordering {
+            eprintln!("note: --strictPatchOrdering: patches are always applied one at a time, bases before their overlays");
+        }
+        Ok(())
+    }
+}
+
+/// Options of Oracle's installers (OUI), which patchfarm does not run yet.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct InstallerArgs {
+    /// WIT: response files for the installers. Refused until installers run as build steps.
+    #[arg(
+        long = "installerResponseFile",
+        value_delimiter = ',',
+        value_name = "FILE"
+    )]
+    installer_response_file: Vec<String>,
+    /// WIT: the oraInst.loc to install with. Refused until installers run as build steps.
+    #[arg(long = "inventoryPointerFile", value_name = "FILE")]
+    inventory_pointer_file: Option<String>,
+    /// WIT: where the inventory pointer goes. Refused until installers run as build steps.
+    #[arg(long = "inventoryPointerInstallLoc", value_name = "DIR")]
+    inventory_pointer_install_loc: Option<String>,
+}
+
+impl InstallerArgs {
+    pub fn check(&self) -> anyhow::Result<()> {
+        let given = [
+            (
+                "--installerResponseFile",
+                !self.installer_response_file.is_empty(),
+            ),
+            (
+                "--inventoryPointerFile",
+                self.inventory_pointer_file.is_some(),
+            ),
+            (
+                "--inventoryPointerInstallLoc",
+                self.inventory_pointer_install_loc.is_some(),
+            ),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
+            bail!("{flag}: it configures Oracle's installer (OUI), and running OUI needs a build step that runs programs inside the image, which patchfarm does not run yet; cache an installed Oracle Home (a zip or tar.gz whose root holds inventory/registry.xml) and leave it out");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    /// The error a WIT command line gets: it must parse, then be refused naming `flag`.
+    fn refusal(line: &str) -> String {
+        let args = std::iter::once("patchfarm").chain(line.split_whitespace());
+        let cli = crate::Cli::try_parse_from(args)
+            .unwrap_or_else(|e| panic!("{line}: must parse as WIT's does: {e}"));
+        let job = match &cli.command {
+            crate::Command::Create(a) => a.job(),
+            crate::Command::Update(a) => a.job(),
+            crate::Command::CreateAuxImage(a) => a.job(),
+            crate::Command::Rebase(a) => a.job(),
+            _ => unreachable!("only building verbs here"),
+        };
+        format!("{:#}", job.expect_err(line))
+    }
+
+    #[test]
+    fn wit_options_that_need_what_is_missing_are_refused_by_name() {
+        let create = "create --tag r.example:5000/wls:1 --fromImage r.example:5000/os:9";
+        let update = "update --tag r.example:5000/wls:2 --fromImage r.example:5000/wls:1";
+        let aux = "createAuxImage --tag r.example:5000/aux:1 --fromImage r.example:5000/os:9";
+        let cases = [
+            (format!("{create} --additionalBuildCommands cmds.txt"), "--additionalBuildCommands"),
+            (format!("{aux} --additionalBuildCommands cmds.txt"), "--additionalBuildCommands"),
+            (format!("{create} --packageManager YUM"), "--packageManager YUM"),
+            (format!("{update} --httpsProxyUrl http://proxy:80"), "--httpsProxyUrl"),
+            (format!("{create} --httpProxyUrl http://proxy:80"), "--httpProxyUrl"),
+            (format!("{create} --user a@example.com --passwordEnv PW --latestPSU"), "--user"),
+            (format!("{update} --user a@example.com --password --patches 1"), "--user"),
+            (format!("{update} --passwordFile pw.txt"), "--password"),
+            (format!("{create} --opatchBugNumber 28186730"), "--opatchBugNumber 28186730"),
+            (format!("{create} --installerResponseFile a.rsp,b.rsp"), "--installerResponseFile"),
+            (format!("{create} --inventoryPointerFile oraInst.loc"), "--inventoryPointerFile"),
+            (
+                "rebase --tag r.example:5000/d:2 --sourceImage r.example:5000/d:1 --fromImage r.example:5000/os:9 --inventoryPointerInstallLoc /u01".into(),
+                "--inventoryPointerInstallLoc",
+            ),
+        ];
+        for (line, flag) in &cases {
+            let error = refusal(line);
+            assert!(error.starts_with(flag), "{line}: {error}");
+            assert!(
+                error.contains("not") && error.len() > 80,
+                "{line}: say why: {error}"
+            );
+        }
+        // What patchfarm does anyway is accepted.
+        for ok in [
+            format!("{create} --packageManager none --strictPatchOrdering"),
+            format!("{update} --strictPatchOrdering"),
+        ] {
+            let args = std::iter::once("patchfarm").chain(ok.split_whitespace());
+            let cli = crate::Cli::try_parse_from(args).unwrap();
+            let job = match &cli.command {
+                crate::Command::Create(a) => a.job(),
+                crate::Command::Update(a) => a.job(),
+                _ => unreachable!(),
+            };
+            assert!(job.is_ok(), "{ok}: {job:?}");
+        }
+    }
+}
