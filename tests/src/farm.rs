@@ -193,16 +193,8 @@ impl Farm {
     }
 
     pub fn add_installer(&self, kind: &str, version: &str, path: &Path) {
-        self.ok(&[
-            "cache",
-            "addInstaller",
-            "--type",
-            kind,
-            "--version",
-            version,
-            "--path",
-            &path.display().to_string(),
-        ]);
+        let args = crate::tools::add_installer_args(kind, version, path);
+        self.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     }
 
     /// Submits `verb ARGS` through the farm; returns the job id.

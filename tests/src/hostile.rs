@@ -40,22 +40,10 @@ impl Ground {
     }
 }
 
+use crate::tools::add_installer_args as add;
+
 fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|a| a.to_string()).collect()
-}
-
-/// `cache addInstaller` of `path` as `kind`_`version`.
-pub fn add(kind: &str, version: &str, path: &Path) -> Vec<String> {
-    s(&[
-        "cache",
-        "addInstaller",
-        "--type",
-        kind,
-        "--version",
-        version,
-        "--path",
-        &path.display().to_string(),
-    ])
 }
 
 fn add_patch(key: &str, path: &Path) -> Vec<String> {
@@ -67,6 +55,33 @@ fn add_patch(key: &str, path: &Path) -> Vec<String> {
         "--path",
         &path.display().to_string(),
     ])
+}
+
+/// Caches a JDK, an Oracle Home and a patch, then creates `tag` on `base` with that patch.
+fn patched_create(
+    tag: &str,
+    base: &str,
+    jdk: &Path,
+    home: &Path,
+    patch_key: &str,
+    patch: &Path,
+) -> Vec<Vec<String>> {
+    vec![
+        add("jdk", "17", jdk),
+        add("wls", WLS_VERSION, home),
+        add_patch(patch_key, patch),
+        s(&[
+            "create",
+            "--tag",
+            tag,
+            "--fromImage",
+            base,
+            "--jdkVersion",
+            "17",
+            "--patches",
+            patch_key,
+        ]),
+    ]
 }
 
 /// A tar.gz of raw entries: (name bytes, type, mode, data, link target).
@@ -400,22 +415,7 @@ pub fn cases(ground: &Ground) -> Vec<Case> {
         let tag = ground.tag(name);
         cases.push(Case {
             name: name.into(),
-            steps: vec![
-                add("jdk", "17", &good_jdk),
-                add("wls", WLS_VERSION, &path),
-                add_patch(&psu_key, &psu),
-                s(&[
-                    "create",
-                    "--tag",
-                    &tag,
-                    "--fromImage",
-                    &ground.base,
-                    "--jdkVersion",
-                    "17",
-                    "--patches",
-                    &psu_key,
-                ]),
-            ],
+            steps: patched_create(&tag, &ground.base, &good_jdk, &path, &psu_key, &psu),
             env: Vec::new(),
             names: vec![
                 "wls_12.2.1.4.0".into(),
@@ -493,22 +493,7 @@ pub fn cases(ground: &Ground) -> Vec<Case> {
         let tag = ground.tag(name);
         cases.push(Case {
             name: name.into(),
-            steps: vec![
-                add("jdk", "17", &good_jdk),
-                add("wls", WLS_VERSION, &good_home),
-                add_patch(&key, &path),
-                s(&[
-                    "create",
-                    "--tag",
-                    &tag,
-                    "--fromImage",
-                    &ground.base,
-                    "--jdkVersion",
-                    "17",
-                    "--patches",
-                    &key,
-                ]),
-            ],
+            steps: patched_create(&tag, &ground.base, &good_jdk, &good_home, &key, &path),
             env: Vec::new(),
             names: vec![key],
         });

@@ -272,17 +272,13 @@ impl Patchfarm {
 
     /// Caches `zip` as the WDT installer `wdt_latest`.
     pub fn add_wdt(&self, zip: &Path) {
-        let zip = zip.display().to_string();
-        self.ok(&[
-            "cache",
-            "addInstaller",
-            "--type",
-            "wdt",
-            "--version",
-            "latest",
-            "--path",
-            &zip,
-        ]);
+        self.add_installer("wdt", "latest", zip);
+    }
+
+    /// `cache addInstaller` of `path` as KIND_VERSION.
+    pub fn add_installer(&self, kind: &str, version: &str, path: &Path) {
+        let args = add_installer_args(kind, version, path);
+        self.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     }
 
     /// Runs and expects success; returns stdout.
@@ -373,4 +369,21 @@ pub fn free_ports(n: usize) -> Vec<u16> {
     held.iter()
         .map(|l| l.local_addr().unwrap().port())
         .collect()
+}
+
+/// The arguments of `cache addInstaller` of `path` as KIND_VERSION.
+pub fn add_installer_args(kind: &str, version: &str, path: &Path) -> Vec<String> {
+    let path = path.display().to_string();
+    [
+        "cache",
+        "addInstaller",
+        "--type",
+        kind,
+        "--version",
+        version,
+        "--path",
+        &path,
+    ]
+    .map(String::from)
+    .to_vec()
 }

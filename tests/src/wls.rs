@@ -119,16 +119,7 @@ impl Wls {
     }
 
     pub fn add_installer(&self, kind: &str, version: &str, path: &Path) {
-        self.pf.ok(&[
-            "cache",
-            "addInstaller",
-            "--type",
-            kind,
-            "--version",
-            version,
-            "--path",
-            &path.display().to_string(),
-        ]);
+        self.pf.add_installer(kind, version, path);
     }
 
     pub fn add_patch(&self, bug: &str, path: &Path) {

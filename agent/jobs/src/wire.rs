@@ -177,7 +177,7 @@ fn install(
     Ok(CreateRequest {
         tag,
         from_image,
-        kind: set.name.to_ascii_lowercase(),
+        kind: set.kind(),
         version: version.to_string(),
         jdk_version: jdk.to_string(),
         patches: patches(&format!("{field}.patches"), &spec.patches)?,

@@ -151,7 +151,7 @@ impl TargetArgs {
 
 /// `--type` as WIT reads it, kept lowercase as cache keys and catalogs spell it.
 fn installer_type(text: &str) -> Result<String, String> {
-    InstallerSet::parse(text).map(|set| set.name.to_ascii_lowercase())
+    InstallerSet::parse(text).map(|set| set.kind())
 }
 
 impl InstallArgs {

@@ -45,194 +45,105 @@ fn wit_user_guide_command_lines_run_unchanged() {
     derive(&t0, &domain, add_domain, DOMAIN_CONFIG);
     let patch_dir = tempfile::tempdir().unwrap();
     let patch = weblogic::patch_zip(patch_dir.path(), "37000009", WLS_VERSION, &[], &[]);
-    let lines: Vec<(Vec<String>, Expect)> = vec![
+    let (patch, jdk, args_file) = (
+        patch.display().to_string(),
+        jdk.display().to_string(),
+        args_file.display().to_string(),
+    );
+    // Each line as WIT's guide writes it (words split on spaces; no path here holds one).
+    let lines: Vec<(String, Expect)> = vec![
         (
-            vec![
-                "create",
-                "--tag",
-                &t1,
-                "--fromImage",
-                &base,
-                "--jdkVersion",
-                "17",
-                "--version",
-                "12.2.1.4.0",
-                "--patches",
-                &psu,
-            ],
+            format!("create --tag {t1} --fromImage {base} --jdkVersion 17 --version 12.2.1.4.0 --patches {psu}"),
             Expect::Runs,
         ),
         (
-            vec![
-                "create",
-                "--tag",
-                &t1,
-                "--fromImage",
-                &base,
-                "--jdkVersion",
-                "17",
-                "--type",
-                "wls",
-                "--dryRun",
-            ],
+            format!("create --tag {t1} --fromImage {base} --jdkVersion 17 --type wls --dryRun"),
             Expect::Runs,
         ),
         (
-            vec![
-                "create",
-                "--tag",
-                &t1,
-                "--fromImage",
-                &base,
-                "--jdkVersion",
-                "17",
-                "--builder",
-                "podman",
-                "--pull",
-                "--build-arg",
-                "A=B",
-            ],
+            format!("create --tag {t1} --fromImage {base} --jdkVersion 17 --builder podman --pull --build-arg A=B"),
             Expect::RunsSaying("note: --builder: patchfarm assembles the image itself"),
         ),
         (
-            vec![
-                "create",
-                "-t",
-                &t1,
-                "--fromImage",
-                &base,
-                "--jdkVersion",
-                "17",
-                "-b",
-                "docker",
-                "--skipcleanup",
-                "--buildNetwork",
-                "host",
-            ],
+            format!("create -t {t1} --fromImage {base} --jdkVersion 17 -b docker --skipcleanup --buildNetwork host"),
             Expect::RunsSaying("note: --buildNetwork: no build step runs"),
         ),
         (
-            vec![
-                "update",
-                "--fromImage",
-                &t1,
-                "--tag",
-                &t2,
-                "--patches",
-                &rec,
-            ],
+            format!("update --fromImage {t1} --tag {t2} --patches {rec}"),
+            Expect::Runs,
+        ),
+        // WIT defaults --fromImage to Docker Hub's busybox, which is not reachable here.
+        (
+            format!("createAuxImage --tag {aux} --fromImage {base} --wdtModel {model}"),
             Expect::Runs,
         ),
         (
-            // WIT defaults --fromImage to Docker Hub's busybox, which is not reachable here.
-            vec![
-                "createAuxImage",
-                "--tag",
-                &aux,
-                "--fromImage",
-                &base,
-                "--wdtModel",
-                &model,
-            ],
+            format!("inspect --image {t2} --patches"),
             Expect::Runs,
         ),
-        (vec!["inspect", "--image", &t2, "--patches"], Expect::Runs),
-        (vec!["inspect", "-i", &t2, "-p", "-f", "json"], Expect::Runs),
         (
-            vec!["inspect", "--image", &t2, "--builder", "podman"],
+            format!("inspect -i {t2} -p -f json"),
+            Expect::Runs,
+        ),
+        (
+            format!("inspect --image {t2} --builder podman"),
             Expect::RunsSaying("note: --builder: patchfarm reads the image's layers"),
         ),
-        (vec![&format!("@{}", args_file.display())], Expect::Runs),
         (
-            vec!["rebase", "--tag", &t3, "--sourceImage", &domain, "--targetImage", &t2],
-            Expect::Runs,
-        ),
-        (vec!["cache", "listItems"], Expect::Runs),
-        (
-            vec!["cache", "addPatch", "--patchId", "37000009_12.2.1.4.0", "--path", &patch.display().to_string()],
+            format!("@{args_file}"),
             Expect::Runs,
         ),
         (
-            vec![
-                "cache",
-                "addInstaller",
-                "--type",
-                "jdk",
-                "--version",
-                "8u401",
-                "--path",
-                &jdk.display().to_string(),
-            ],
+            format!("rebase --tag {t3} --sourceImage {domain} --targetImage {t2}"),
             Expect::Runs,
         ),
         (
-            vec!["cache", "deleteEntry", "--key", "jdk_8u401"],
+            "cache listItems".to_string(),
             Expect::Runs,
         ),
         (
-            vec!["cache", "deleteEntry", "--key", "jdk_8u401"],
+            format!("cache addPatch --patchId 37000009_12.2.1.4.0 --path {patch}"),
             Expect::Runs,
         ),
         (
-            vec![
-                "create",
-                "--tag",
-                &t1,
-                "--fromImage",
-                &base,
-                "--jdkVersion",
-                "17",
-                "--wdtModel",
-                &model,
-                "--wdtOperation",
-                "CREATE",
-            ],
+            format!("cache addInstaller --type jdk --version 8u401 --path {jdk}"),
+            Expect::Runs,
+        ),
+        (
+            "cache deleteEntry --key jdk_8u401".to_string(),
+            Expect::Runs,
+        ),
+        (
+            "cache deleteEntry --key jdk_8u401".to_string(),
+            Expect::Runs,
+        ),
+        (
+            format!("create --tag {t1} --fromImage {base} --jdkVersion 17 --wdtModel {model} --wdtOperation CREATE"),
             Expect::Refused("running WDT to create or update a domain needs a container"),
         ),
         (
-            vec![
-                "create",
-                "--tag",
-                &t1,
-                "--fromImage",
-                &base,
-                "--jdkVersion",
-                "17",
-                "--wdtModel",
-                &model,
-            ],
+            format!("create --tag {t1} --fromImage {base} --jdkVersion 17 --wdtModel {model}"),
             Expect::Refused("does not run those yet"),
         ),
         (
-            vec![
-                "update",
-                "--fromImage",
-                &t1,
-                "--tag",
-                &t2,
-                "--wdtModel",
-                &model,
-            ],
+            format!("update --fromImage {t1} --tag {t2} --wdtModel {model}"),
             Expect::Refused("does not run those yet"),
         ),
         // A Docker Hub short name is read as the container tools read it (unreachable here).
         (
-            vec!["inspect", "--image", "busybox"],
+            "inspect --image busybox".to_string(),
             Expect::Refused("inspecting docker.io/library/busybox:latest"),
         ),
         // WIT's own examples tag into the local engine's store, which patchfarm does not write.
         (
-            vec!["create", "--tag", "wls:12.2.1.4.0", "--fromImage", &base, "--jdkVersion", "17"],
+            format!("create --tag wls:12.2.1.4.0 --fromImage {base} --jdkVersion 17"),
             Expect::Refused("use a registry reference (HOST[:PORT]/wls:12.2.1.4.0) or an OCI layout (oci:DIR:12.2.1.4.0)"),
         ),
-    ]
-    .into_iter()
-    .map(|(args, expect)| (args.into_iter().map(String::from).collect(), expect))
-    .collect();
+    ];
     assert!(lines.len() >= 20, "the table shrank to {}", lines.len());
     let mut failures = Vec::new();
     for (args, expect) in &lines {
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let argv: Vec<&str> = args.split_whitespace().collect();
         let out = wls.pf.output(&argv);
         let stderr = String::from_utf8_lossy(&out.stderr);
         let fine = match expect {
@@ -241,11 +152,7 @@ fn wit_user_guide_command_lines_run_unchanged() {
             Expect::Refused(why) => !out.status.success() && stderr.contains(why),
         };
         if !fine {
-            failures.push(format!(
-                "patchfarm {}\n  -> {:?}: {stderr}",
-                args.join(" "),
-                out.status
-            ));
+            failures.push(format!("patchfarm {args}\n  -> {:?}: {stderr}", out.status));
         }
     }
     assert!(

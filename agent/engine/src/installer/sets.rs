@@ -54,6 +54,12 @@ impl InstallerSet {
             })
     }
 
+    /// The set's name as a request's `kind` carries it: lowercase, as cache keys and catalogs
+    /// spell product types.
+    pub fn kind(&self) -> String {
+        self.name.to_ascii_lowercase()
+    }
+
     /// The installer types (cache key prefixes) for `version`, in install order: the HTTP
     /// Server 12.2.1.4.0 also takes the 19c database client, as in WIT.
     pub fn installers(&self, version: &str) -> Vec<&'static str> {

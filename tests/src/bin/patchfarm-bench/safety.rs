@@ -4,7 +4,8 @@
 //! binary meets the 64 GiB sparse JDK and the 4 GiB overlapping-zip JDK, with its peak RSS.
 //! Figures are printed (medians, ratio new/old), never asserted.
 
-use patchfarm_e2e::hostile::{add, overlapping_zip, sparse};
+use patchfarm_e2e::hostile::{overlapping_zip, sparse};
+use patchfarm_e2e::tools::add_installer_args as add;
 use patchfarm_e2e::weblogic::{oracle_home_zip, patch_zip, real_jdk_tgz, Act, WLS_VERSION};
 use patchfarm_e2e::wls::{add_domain, derive, DOMAIN_CONFIG};
 use patchfarm_e2e::{busybox_base, Registry};
