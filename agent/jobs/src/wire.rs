@@ -50,6 +50,7 @@ fn target(field: &str, value: &str) -> Result<ImageRef, SpecError> {
     let tagged = match &reference {
         ImageRef::Registry(r) => r.tag.is_some() && r.digest.is_none(),
         ImageRef::Layout(l) => l.tag.is_some(),
+        ImageRef::Engine(_) => true,
     };
     if !tagged {
         return Err(bad(

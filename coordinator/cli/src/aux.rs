@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Image to build: HOST[:PORT]/REPO:TAG or oci:DIR:TAG.
+    /// Image to build: HOST[:PORT]/REPO:TAG, oci:DIR:TAG, or NAME:TAG for the local Docker engine.
     #[arg(long, short = 't')]
     tag: String,
     /// Base image (small, e.g. busybox). Required: there is no default registry to take one from.

@@ -6,7 +6,8 @@ use patchfarm_jobs::{CopyJob, Job};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Image to copy: HOST[:PORT]/REPO[:TAG|@DIGEST] or oci:DIR[:TAG].
+    /// Image to copy: HOST[:PORT]/REPO[:TAG|@DIGEST], oci:DIR[:TAG], or NAME[:TAG] (the local
+    /// Docker engine's image, else Docker Hub's).
     from: String,
     /// Destination: HOST[:PORT]/REPO[:TAG] or oci:DIR[:TAG].
     to: String,

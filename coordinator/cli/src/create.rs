@@ -182,7 +182,8 @@ impl InstallArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The image to push: a registry reference HOST[:PORT]/REPO:TAG or oci:DIR[:TAG].
+    /// The image to push: HOST[:PORT]/REPO:TAG, oci:DIR[:TAG], or NAME[:TAG] (no registry) for the
+    /// local Docker engine's image store.
     #[arg(long, short = 't')]
     tag: String,
     /// Base OS image (needs glibc for the JDK to run). Required: no default registry is reachable.

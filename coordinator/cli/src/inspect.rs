@@ -7,7 +7,8 @@ use patchfarm_engine::recipe::{inspect, Engine};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Image to inspect: HOST[:PORT]/REPO[:TAG|@DIGEST] or oci:DIR[:TAG].
+    /// Image to inspect: HOST[:PORT]/REPO[:TAG|@DIGEST], oci:DIR[:TAG], or NAME[:TAG] (the local
+    /// Docker engine's image, else Docker Hub's).
     #[arg(long, short = 'i')]
     image: String,
     /// Also list the Oracle Home's one-off patches.

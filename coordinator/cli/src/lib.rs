@@ -141,6 +141,7 @@ pub struct Context {
 fn registry_options(cli: &Cli) -> anyhow::Result<RegistryOptions> {
     Ok(RegistryOptions {
         stall_timeout: seconds("--registry-timeout", cli.registry_timeout)?,
+        engine_exports: Some(Cache::default_root().join("engine-images")),
         ..RegistryOptions::from_flags(&cli.insecure_registries, &cli.registry_cas)?
     })
 }

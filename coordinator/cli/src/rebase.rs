@@ -12,7 +12,8 @@ pub struct Args {
     /// The Domain-in-Image image to move.
     #[arg(long = "sourceImage", alias = "source-image")]
     source_image: String,
-    /// The image to push: a registry reference HOST[:PORT]/REPO:TAG or oci:DIR[:TAG].
+    /// The image to push: HOST[:PORT]/REPO:TAG, oci:DIR[:TAG], or NAME[:TAG] (no registry) for the
+    /// local Docker engine's image store.
     #[arg(long, short = 't')]
     tag: String,
     /// The new base; without it, the target is built as `create` would from the flags below.

@@ -8,7 +8,8 @@ use patchfarm_jobs::Job;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The image to push: a registry reference HOST[:PORT]/REPO:TAG or oci:DIR[:TAG].
+    /// The image to push: HOST[:PORT]/REPO:TAG, oci:DIR[:TAG], or NAME[:TAG] (no registry) for the
+    /// local Docker engine's image store.
     #[arg(long, short = 't')]
     tag: String,
     /// The WebLogic image to patch (ORACLE_HOME and JAVA_HOME are read from its environment).

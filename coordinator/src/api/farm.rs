@@ -70,6 +70,12 @@ impl JobPolicy {
             )));
         }
         for (field, image) in job.images() {
+            if let patchfarm_engine::image::ImageRef::Engine(name) = image {
+                return Err(Status::invalid_argument(format!(
+                    "{at}{field}: {image} names no registry, so it is an image of one machine's container engine; farm jobs read and push registry images: name one ({})",
+                    name.in_registry()
+                )));
+            }
             if let patchfarm_engine::image::ImageRef::Layout(layout) = image {
                 if !self.allows_layout(&layout.dir) {
                     return Err(Status::invalid_argument(format!(

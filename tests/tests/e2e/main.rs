@@ -12,6 +12,7 @@ mod concurrent_push;
 mod connections;
 mod copy;
 mod create;
+mod engine_store;
 mod farm;
 mod farm_routing;
 mod hostile;

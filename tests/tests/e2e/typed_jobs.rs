@@ -134,6 +134,11 @@ async fn bad_specs_are_refused_at_submit_and_outcomes_are_recorded() {
             "copy.to",
         ),
         (JobSpec::default(), "verb"),
+        // A name without a registry is one machine's engine image: no place for a farm job.
+        (
+            create_spec("wls:12.2.1.4.0", "37000001"),
+            "create.tag: docker-daemon:wls:12.2.1.4.0 names no registry",
+        ),
         // A farm job's files come from the artifact store, never from the agent's disk.
         (
             aux_spec(&["/etc/patchfarm/agent.key"]),

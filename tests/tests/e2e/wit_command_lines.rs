@@ -16,7 +16,10 @@ enum Expect {
 
 #[test]
 fn wit_user_guide_command_lines_run_unchanged() {
-    let wls = Wls::new();
+    let mut wls = Wls::new();
+    // No engine here: the table checks what happens without one (engine_store.rs uses one).
+    let no_engine = format!("unix://{}", wls.dir.path().join("no-engine.sock").display());
+    wls.pf.extra_env.push(("DOCKER_HOST".into(), no_engine));
     wls.fake_jdk();
     let wdt = wls.dir.path().join("weblogic-deploy.zip");
     write_wdt_zip(&wdt, "4.2.1");
@@ -129,15 +132,17 @@ fn wit_user_guide_command_lines_run_unchanged() {
             format!("update --fromImage {t1} --tag {t2} --wdtModel {model}"),
             Expect::Refused("does not run those yet"),
         ),
-        // A Docker Hub short name is read as the container tools read it (unreachable here).
+        // A Docker Hub short name is read as docker reads it: the engine's (none reachable
+        // here), else pulled from Docker Hub (unreachable here).
         (
             "inspect --image busybox".to_string(),
-            Expect::Refused("inspecting docker.io/library/busybox:latest"),
+            Expect::Refused("nor from docker.io/library/busybox:latest"),
         ),
-        // WIT's own examples tag into the local engine's store, which patchfarm does not write.
+        // WIT's own examples tag into the local engine's store (engine_store.rs loads them into
+        // a real one); with none reachable the refusal names the two ways out.
         (
             format!("create --tag wls:12.2.1.4.0 --fromImage {base} --jdkVersion 17"),
-            Expect::Refused("use a registry reference (HOST[:PORT]/wls:12.2.1.4.0) or an OCI layout (oci:DIR:12.2.1.4.0)"),
+            Expect::Refused("name a registry (HOST[:PORT]/wls:12.2.1.4.0) or an OCI layout (oci:DIR:12.2.1.4.0)"),
         ),
     ];
     assert!(lines.len() >= 20, "the table shrank to {}", lines.len());

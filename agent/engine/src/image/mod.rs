@@ -8,7 +8,7 @@ pub mod reference;
 pub use config::ImageConfig;
 pub use manifest::{Descriptor, Manifest, ManifestKind};
 pub use platform::Platform;
-pub use reference::{ImageRef, LayoutRef, RegistryRef};
+pub use reference::{EngineRef, ImageRef, LayoutRef, RegistryRef};
 
 /// Media types patchfarm reads and writes.
 pub mod media {

@@ -1,4 +1,6 @@
-//! Image references: `HOST[:PORT]/REPO[:TAG|@sha256:…]` for registries, `oci:DIR[:TAG]` for OCI layouts.
+//! Image references: `HOST[:PORT]/REPO[:TAG|@sha256:…]` for registries, `oci:DIR[:TAG]` for OCI
+//! layouts, and names without a registry (`wls:12.2.1.4.0`, `docker-daemon:NAME`) for the local
+//! container engine's image store, as WIT's `docker build -t` leaves them.
 
 use crate::digest::Digest;
 use std::fmt;
@@ -18,6 +20,42 @@ pub struct ReferenceError {
 pub enum ImageRef {
     Registry(RegistryRef),
     Layout(LayoutRef),
+    Engine(EngineRef),
+}
+
+/// An image in the local container engine's store, named as the container tools normalise a
+/// name without a registry: `wls:test` is `docker.io/library/wls:test`.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct EngineRef {
+    /// `docker.io/library/wls`, `docker.io/org/app`.
+    pub repository: String,
+    pub tag: String,
+}
+
+impl EngineRef {
+    /// The name as `docker images` shows it (`wls:test`, `org/app:1`).
+    pub fn familiar(&self) -> String {
+        let short = match self.repository.strip_prefix("docker.io/") {
+            Some(path) => path.strip_prefix("library/").unwrap_or(path),
+            None => &self.repository,
+        };
+        format!("{short}:{}", self.tag)
+    }
+
+    /// The same name in its registry (Docker Hub for short names), where the container tools
+    /// pull it from when the engine lacks it.
+    pub fn in_registry(&self) -> RegistryRef {
+        let (registry, repository) = self
+            .repository
+            .split_once('/')
+            .expect("engine repositories are normalised with a registry");
+        RegistryRef {
+            registry: registry.into(),
+            repository: repository.into(),
+            tag: Some(self.tag.clone()),
+            digest: None,
+        }
+    }
 }
 
 /// An image in a registry, named by tag, digest or both.
@@ -134,16 +172,54 @@ fn is_valid_host(host: &str) -> bool {
 }
 
 impl ImageRef {
-    /// A reference to read from, as the container tools read short names: `busybox` is
-    /// `docker.io/library/busybox:latest` and `org/app:1` is `docker.io/org/app:1` (WIT's
-    /// command lines name bases that way). Images written take no such default: a tag must say
-    /// where it goes.
+    /// A reference to read from. Same rules as one to write; kept apart because a name without
+    /// a registry reads as docker does: the engine's image if it has one, else Docker Hub's.
     pub fn parse_source(text: &str) -> Result<ImageRef, ReferenceError> {
-        text.parse().or_else(|e| match docker_hub(text) {
-            Some(full) => full.parse(),
-            None => Err(e),
-        })
+        text.parse()
     }
+}
+
+fn engine_ref(input: &str, name: &str) -> Result<EngineRef, ReferenceError> {
+    let fail = |reason: String| ReferenceError {
+        input: input.into(),
+        reason,
+    };
+    if name.contains('@') {
+        return Err(fail(
+            "an image of the local container engine is named NAME[:TAG]; a digest needs a registry (HOST[:PORT]/REPO@sha256:…)".into(),
+        ));
+    }
+    // A name with a registry (`docker-daemon:reg.example/app:1`, as `docker pull` stores it)
+    // keeps it; any other is Docker Hub's.
+    let Some(full) = docker_hub(name) else {
+        if name.is_empty() || name.starts_with("oci:") || name.contains("://") {
+            return Err(fail("it names no image".into()));
+        }
+        // The first part names a registry host, so this parses as a registry reference.
+        return match name.parse::<ImageRef>()? {
+            ImageRef::Registry(r) => Ok(EngineRef {
+                repository: format!("{}/{}", r.registry, r.repository),
+                tag: r.tag.unwrap_or_else(|| "latest".into()),
+            }),
+            _ => Err(fail("it names no image".into())),
+        };
+    };
+    let (repository, tag) = full
+        .rsplit_once(':')
+        .expect("docker_hub always writes a tag");
+    let path = repository.trim_start_matches("docker.io/");
+    if !is_valid_repository(path) {
+        return Err(fail(format!(
+            "'{path}' is not a valid repository name (lowercase letters, digits, '.', '_', '-' and '/')"
+        )));
+    }
+    if !is_valid_tag(tag) {
+        return Err(fail(format!("'{tag}' is not a valid tag")));
+    }
+    Ok(EngineRef {
+        repository: repository.into(),
+        tag: tag.into(),
+    })
 }
 
 /// `NAME[:TAG]` or `ORG/NAME[:TAG|@DIGEST]` spelled out on Docker Hub; `None` when the first
@@ -197,6 +273,9 @@ impl FromStr for ImageRef {
                 tag: tag.map(str::to_owned),
             }));
         }
+        if let Some(name) = input.strip_prefix("docker-daemon:") {
+            return engine_ref(input, name).map(ImageRef::Engine);
+        }
         if input.contains("://") {
             return Err(fail("write HOST[:PORT]/REPO[:TAG] without a URL scheme"));
         }
@@ -207,22 +286,17 @@ impl FromStr for ImageRef {
             ),
             None => (input, None),
         };
-        // WIT's examples name local engine images (`wls:12.2.1.4.0`); patchfarm writes no
-        // engine image store yet, so say both ways it can go.
-        let no_registry = || {
-            fail(&format!(
-                "it names no registry, and patchfarm does not write the local container engine's image store yet: use a registry reference (HOST[:PORT]/{input}) or an OCI layout (oci:DIR:{})",
-                input.rsplit_once(':').map(|(_, tag)| tag).filter(|t| !t.contains('/')).unwrap_or("latest")
-            ))
+        // A first part that is no host (`wls:12.2.1.4.0`, `oracle/weblogic:14`) names an image of
+        // the local container engine, as in WIT's examples.
+        let host_and_path = name.split_once('/').filter(|(host, _)| {
+            host.contains('.')
+                || host.contains(':')
+                || *host == "localhost"
+                || host.starts_with('[')
+        });
+        let Some((host, path)) = host_and_path else {
+            return engine_ref(input, input).map(ImageRef::Engine);
         };
-        let (host, path) = name.split_once('/').ok_or_else(no_registry)?;
-        let looks_like_host = host.contains('.')
-            || host.contains(':')
-            || host == "localhost"
-            || host.starts_with('[');
-        if !looks_like_host {
-            return Err(no_registry());
-        }
         if !is_valid_host(host) {
             return Err(fail(&format!("'{host}' is not a registry host")));
         }
@@ -273,6 +347,7 @@ impl fmt::Display for ImageRef {
                 }
                 Ok(())
             }
+            ImageRef::Engine(e) => write!(f, "docker-daemon:{}", e.familiar()),
         }
     }
 }
@@ -331,8 +406,10 @@ mod tests {
     #[test]
     fn rejects_malformed() {
         for bad in [
-            "busybox",
-            "busybox:latest",
+            "busybox@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "Busybox:latest",
+            "docker-daemon:",
+            "docker-daemon:oci:/tmp/x",
             "https://reg.example.com/x",
             "reg.example.com/UPPER:tag",
             "reg.example.com/x:bad tag",
@@ -346,22 +423,57 @@ mod tests {
     }
 
     #[test]
-    fn sources_read_docker_hub_short_names_as_the_container_tools_do() {
-        for (short, full) in [
-            ("busybox", "docker.io/library/busybox:latest"),
-            ("busybox:1.36", "docker.io/library/busybox:1.36"),
+    fn names_without_a_registry_are_the_engines_as_the_container_tools_normalise_them() {
+        for (short, repository, tag, shown) in [
             (
-                "oracle/weblogic:12.2.1.4",
-                "docker.io/oracle/weblogic:12.2.1.4",
+                "busybox",
+                "docker.io/library/busybox",
+                "latest",
+                "busybox:latest",
             ),
-            ("reg.example:5000/wls/base:1", "reg.example:5000/wls/base:1"),
+            (
+                "wls:12.2.1.4.0",
+                "docker.io/library/wls",
+                "12.2.1.4.0",
+                "wls:12.2.1.4.0",
+            ),
+            (
+                "oracle/weblogic:14",
+                "docker.io/oracle/weblogic",
+                "14",
+                "oracle/weblogic:14",
+            ),
+            (
+                "docker-daemon:wls:test",
+                "docker.io/library/wls",
+                "test",
+                "wls:test",
+            ),
+            (
+                "docker-daemon:reg.example:5000/app",
+                "reg.example:5000/app",
+                "latest",
+                "reg.example:5000/app:latest",
+            ),
         ] {
-            assert_eq!(ImageRef::parse_source(short).unwrap().to_string(), full);
+            match ImageRef::parse_source(short).unwrap() {
+                ImageRef::Engine(e) => {
+                    assert_eq!((e.repository.as_str(), e.tag.as_str()), (repository, tag));
+                    assert_eq!(e.familiar(), shown);
+                    assert_eq!(
+                        ImageRef::Engine(e.clone()).to_string(),
+                        format!("docker-daemon:{shown}")
+                    );
+                    assert_eq!(e.in_registry().to_string(), format!("{repository}:{tag}"));
+                }
+                other => panic!("{short}: expected an engine image, got {other}"),
+            }
         }
-        assert!(ImageRef::parse_source("Busybox").is_err());
-        assert!(
-            "busybox".parse::<ImageRef>().is_err(),
-            "a tag to write takes no default registry"
-        );
+        let shown = ImageRef::parse_source("wls:test").unwrap().to_string();
+        assert_eq!(shown.parse::<ImageRef>().unwrap().to_string(), shown);
+        assert!(matches!(
+            ImageRef::parse_source("reg.example:5000/wls/base:1").unwrap(),
+            ImageRef::Registry(_)
+        ));
     }
 }

@@ -1,8 +1,11 @@
-//! Transports: where images are read from and written to — registries (through oci-client)
-//! and OCI image layout directories — behind one set of operations.
+//! Transports: where images are read from and written to — registries (through oci-client),
+//! OCI image layout directories and the local container engine's store — behind one set of
+//! operations.
 
 pub mod auth;
 mod classify;
+pub mod docker_archive;
+pub mod engine_store;
 pub mod layout;
 mod probe;
 pub mod push;
@@ -76,6 +79,8 @@ pub enum TransportError {
         #[source]
         source: std::io::Error,
     },
+    #[error("container engine at {engine}: {reason}")]
+    Engine { engine: String, reason: String },
     #[error("OCI layout {dir}: {reason}")]
     Layout { dir: String, reason: String },
     #[error(transparent)]

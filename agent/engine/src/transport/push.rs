@@ -118,6 +118,7 @@ pub async fn push(
 ) -> Result<PushReport, TransportError> {
     match target {
         ImageRef::Registry(r) => push_to_registry(image, r, registries, locations).await,
+        ImageRef::Engine(e) => super::engine_store::load_image(image, e, registries).await,
         ImageRef::Layout(l) => {
             let report = write_to_layout(image, &l.dir, target).await?;
             let descriptor = Descriptor::new(
@@ -144,6 +145,10 @@ pub async fn push_index(
     registries: &Registries,
     locations: &BlobLocations,
 ) -> Result<PushReport, TransportError> {
+    if let ImageRef::Engine(e) = target {
+        // An engine's store holds one platform per name, as `docker buildx --load` does.
+        return super::engine_store::load_platform_of_engine(images, e, registries).await;
+    }
     let mut report = PushReport {
         reference: target.to_string(),
         ..Default::default()
@@ -151,6 +156,7 @@ pub async fn push_index(
     let mut entries = Vec::new();
     for (image, platform) in images {
         let part = match target {
+            ImageRef::Engine(_) => unreachable!("loaded above"),
             ImageRef::Registry(r) => {
                 push_to_registry(
                     image,
@@ -189,6 +195,7 @@ pub async fn push_index(
                 .put_manifest(&r.repository, &reference, &index, media::OCI_INDEX)
                 .await?;
         }
+        ImageRef::Engine(_) => unreachable!("loaded above"),
         ImageRef::Layout(l) => {
             let (dir, tag) = (l.dir.clone(), l.tag.clone());
             tokio::task::spawn_blocking(move || -> Result<(), TransportError> {
@@ -208,7 +215,7 @@ pub async fn push_index(
 }
 
 /// Writes every blob and the manifest of `image` into the layout at `dir` (no tag).
-async fn write_to_layout(
+pub(super) async fn write_to_layout(
     image: &PushedImage,
     dir: &Path,
     target: &ImageRef,

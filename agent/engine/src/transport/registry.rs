@@ -31,6 +31,9 @@ pub struct RegistryOptions {
     /// its user's machine), `Some` = only these (an agent: `--registry-credentials HOST`),
     /// anonymous elsewhere, so a job cannot send the agent's password to a host of its choosing.
     pub credential_hosts: Option<Vec<String>>,
+    /// Where images of the local container engine are unpacked to be read (`None`: this
+    /// process reads and writes registries and layouts only, as an agent does).
+    pub engine_exports: Option<std::path::PathBuf>,
 }
 
 /// No progress for a minute: a registry that is merely slow still sends something in that time.
@@ -81,6 +84,11 @@ impl Registries {
             options,
             clients: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Where this process unpacks the local container engine's images, if it uses one.
+    pub fn engine_exports(&self) -> Option<&Path> {
+        self.options.engine_exports.as_deref()
     }
 
     pub async fn client(&self, registry: &str) -> Arc<RegistryClient> {

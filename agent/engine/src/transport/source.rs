@@ -6,7 +6,7 @@ use super::registry::{Registries, RegistryClient};
 use super::TransportError;
 use crate::digest::Digest;
 use crate::image::manifest::{select_platform, ManifestKind};
-use crate::image::{ImageConfig, ImageRef, Manifest, Platform};
+use crate::image::{ImageConfig, ImageRef, LayoutRef, Manifest, Platform};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -95,7 +95,31 @@ impl ResolvedImage {
         registries: &Registries,
     ) -> Result<Self, TransportError> {
         let what = reference.to_string();
-        let (source, mut bytes, mut digest) = match reference {
+        // A name without a registry reads as docker reads it: the engine's image if it holds
+        // one, else the same name pulled from its registry (Docker Hub for short names).
+        let effective = match reference {
+            ImageRef::Engine(name) => match super::engine_store::read_image(registries, name).await
+            {
+                Ok(Some(dir)) => ImageRef::Layout(LayoutRef { dir, tag: None }),
+                Ok(None) => ImageRef::Registry(name.in_registry()),
+                Err(engine) => {
+                    let pulled = ImageRef::Registry(name.in_registry());
+                    return Box::pin(Self::fetch(&pulled, platform, registries))
+                        .await
+                        .map(|image| ResolvedImage {
+                            reference: reference.clone(),
+                            ..image
+                        })
+                        .map_err(|registry| TransportError::NotFound {
+                            what: format!(
+                                "{what}: not read from the local container engine ({engine}), nor from {pulled} ({registry})"
+                            ),
+                        });
+                }
+            },
+            other => other.clone(),
+        };
+        let (source, mut bytes, mut digest) = match &effective {
             ImageRef::Registry(r) => {
                 let client = registries.client(&r.registry).await;
                 let (bytes, digest) = client.get_manifest(r).await?;
@@ -110,6 +134,7 @@ impl ResolvedImage {
             }
             ImageRef::Layout(l) => {
                 let l = l.clone();
+                let dir = l.dir.clone();
                 let (bytes, digest) =
                     tokio::task::spawn_blocking(move || -> Result<_, TransportError> {
                         let descriptor = layout::find_manifest(&l)?;
@@ -120,17 +145,9 @@ impl ResolvedImage {
                     })
                     .await
                     .expect("layout read task")?;
-                (
-                    BlobSource::Layout {
-                        dir: match reference {
-                            ImageRef::Layout(l) => l.dir.clone(),
-                            _ => unreachable!(),
-                        },
-                    },
-                    bytes,
-                    digest,
-                )
+                (BlobSource::Layout { dir }, bytes, digest)
             }
+            ImageRef::Engine(_) => unreachable!("resolved to a layout or registry above"),
         };
         // Indexes may nest (an index inside a layout's index.json): follow at most a few levels.
         let mut manifest = None;
@@ -144,7 +161,7 @@ impl ResolvedImage {
                     let chosen = select_platform(&entries, platform, &what)?.digest.clone();
                     bytes = match &source {
                         BlobSource::Registry { client, repository } => {
-                            let by_digest = match reference {
+                            let by_digest = match &effective {
                                 ImageRef::Registry(r) => r.with_digest(chosen.clone()),
                                 _ => unreachable!("registry source"),
                             };
