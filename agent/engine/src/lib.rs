@@ -2,6 +2,7 @@
 //! No gRPC, raft or proto types here: the CLI and the agent both drive this crate.
 
 pub mod artifact;
+pub mod aru;
 pub mod beneath;
 pub mod cache;
 pub mod digest;

@@ -18,15 +18,12 @@ pub struct PatchArgs {
     /// Patch ids, BUGNUMBER_VERSION[_ARCH] (a bare bug number means the product's version).
     #[arg(long, value_delimiter = ',')]
     pub patches: Vec<String>,
-    /// Apply the catalog's PSU and recommended patches for the product and version.
+    /// Apply the PSU and recommended patches for the product and version: from Oracle's patch
+    /// service with --user, else from the fleet's --patchCatalog.
     #[arg(long = "recommendedPatches", alias = "recommended-patches")]
     pub recommended_patches: bool,
-    /// Apply the catalog's PSU only.
-    #[arg(
-        long = "latestPSU",
-        alias = "latest-psu",
-        conflicts_with = "recommended_patches"
-    )]
+    /// Apply the catalog's PSU only (with --recommendedPatches too, that one wins, as in WIT).
+    #[arg(long = "latestPSU", alias = "latest-psu")]
     pub latest_psu: bool,
     /// The fleet's patch catalog (YAML, see README).
     #[arg(
@@ -36,12 +33,22 @@ pub struct PatchArgs {
     )]
     pub patch_catalog: Option<PathBuf>,
     #[command(flatten)]
-    aru: super::not_yet::AruArgs,
+    account: super::aru::AccountArgs,
+    #[command(flatten)]
+    opatch: super::not_yet::OpatchArgs,
 }
 
 impl PatchArgs {
+    /// The patches named here; with an Oracle Support account they are resolved online
+    /// instead (`aru::prepare` fills the request before the job runs or is submitted).
     pub fn request(&self) -> anyhow::Result<PatchRequest> {
-        self.aru.check()?;
+        self.opatch.check()?;
+        if self.account.given() {
+            if let Some(catalog) = &self.patch_catalog {
+                eprintln!("note: --patchCatalog {}: with --user the patches come from Oracle's patch service", catalog.display());
+            }
+            return Ok(PatchRequest::default());
+        }
         let choice = match (self.recommended_patches, self.latest_psu) {
             (true, _) => Some(CatalogChoice::Recommended),
             (_, true) => Some(CatalogChoice::LatestPsu),
@@ -56,6 +63,19 @@ impl PatchArgs {
             ids: self.patches.clone(),
             catalog,
         })
+    }
+
+    /// What to ask Oracle's patch service for, when an account is given.
+    pub fn online(
+        &self,
+        proxies: (Option<&str>, Option<&str>),
+    ) -> anyhow::Result<Option<super::aru::Online>> {
+        self.account.online(
+            self.recommended_patches,
+            self.latest_psu,
+            &self.patches,
+            proxies,
+        )
     }
 }
 
@@ -155,6 +175,14 @@ fn installer_type(text: &str) -> Result<String, String> {
 }
 
 impl InstallArgs {
+    /// What to ask Oracle's patch service for, when an account is given.
+    pub fn online(
+        &self,
+        proxies: (Option<&str>, Option<&str>),
+    ) -> anyhow::Result<Option<super::aru::Online>> {
+        self.patches.online(proxies)
+    }
+
     /// A `create` request for these installation flags.
     pub fn request(
         &self,
@@ -235,6 +263,13 @@ impl Args {
     }
 }
 
+impl Args {
+    /// What to ask Oracle's patch service for, when an account is given.
+    pub fn online(&self) -> anyhow::Result<Option<super::aru::Online>> {
+        self.install.online(self.steps.proxies())
+    }
+}
+
 fn additional_files(specs: &[String]) -> Vec<(PathBuf, String)> {
     specs
         .iter()
@@ -252,7 +287,10 @@ fn additional_files(specs: &[String]) -> Vec<(PathBuf, String)> {
 }
 
 pub async fn run(ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<()> {
-    let job = args.job()?;
+    let mut job = args.job()?;
+    if let Some(online) = args.online()? {
+        super::aru::prepare(&mut job, &online, engine).await?;
+    }
     if !args.dry_run {
         return super::run_job(ctx, engine, &job).await;
     }

@@ -36,6 +36,22 @@ async fn upload(
         .with_context(|| format!("--path {}: uploading it for {key}", path.display()))
 }
 
+/// Uploads cached patches (resolved on this machine) to the farm's catalog under their keys.
+pub async fn upload_cached(
+    farm: &FarmArgs,
+    cache: &patchfarm_engine::cache::Cache,
+    keys: &[CacheKey],
+) -> anyhow::Result<()> {
+    for key in keys {
+        let (store, k) = (cache.clone(), key.clone());
+        let item = tokio::task::spawn_blocking(move || store.get_verified(&k))
+            .await
+            .expect("cache read task")?;
+        upload(farm, key, "patch", &item.path, true).await?;
+    }
+    Ok(())
+}
+
 pub async fn run(ctx: &Context, farm: &FarmArgs, command: &Command) -> anyhow::Result<()> {
     let client = farm.client()?;
     match command {

@@ -4,6 +4,7 @@
 //! and exit non-zero.
 
 mod argfile;
+mod aru;
 mod aux;
 mod build_engine;
 pub mod cache;
@@ -173,6 +174,19 @@ async fn run_job(ctx: &Context, engine: &Engine, job: &patchfarm_jobs::Job) -> a
     print_outcome(ctx, &outcome)
 }
 
+/// Runs a job here after resolving its patches with Oracle's patch service, when asked.
+async fn run_patching_job(
+    ctx: &Context,
+    engine: &Engine,
+    mut job: patchfarm_jobs::Job,
+    online: Option<aru::Online>,
+) -> anyhow::Result<()> {
+    if let Some(online) = online {
+        aru::prepare(&mut job, &online, engine).await?;
+    }
+    run_job(ctx, engine, &job).await
+}
+
 /// Prints what a job did: JSON with `--json`, else one line per fact.
 fn print_outcome(ctx: &Context, outcome: &patchfarm_jobs::Outcome) -> anyhow::Result<()> {
     use patchfarm_jobs::Outcome;
@@ -236,17 +250,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Context { json: cli.json };
     if !cli.farm.farm.is_empty() {
         let job = match &cli.command {
-            Command::CreateAuxImage(args) => Some((args.job()?, args.dry_run)),
-            Command::Create(args) => Some((args.job()?, args.dry_run)),
-            Command::Update(args) => Some((args.job()?, false)),
-            Command::Rebase(args) => Some((args.job()?, false)),
-            Command::Copy(args) => Some((args.job()?, false)),
+            Command::CreateAuxImage(args) => Some((args.job()?, args.dry_run, None)),
+            Command::Create(args) => Some((args.job()?, args.dry_run, args.online()?)),
+            Command::Update(args) => Some((args.job()?, false, args.online()?)),
+            Command::Rebase(args) => Some((args.job()?, false, args.online()?)),
+            Command::Copy(args) => Some((args.job()?, false, None)),
             Command::Cache { command } => {
                 return farm_cache::run(&ctx, &cli.farm, command).await;
             }
             _ => None,
         };
-        if let Some((job, dry_run)) = job {
+        if let Some((mut job, dry_run, online)) = job {
+            if let Some(online) = online {
+                // Resolved here, so the account never leaves this machine: the farm gets the
+                // verified zips and a job that names them by key.
+                let engine = engine(&cli)?;
+                let keys = aru::prepare(&mut job, &online, &engine).await?;
+                farm_cache::upload_cached(&cli.farm, &engine.cache, &keys).await?;
+            }
             return submit::run(&ctx, &cli.farm, job, dry_run).await;
         }
     }
@@ -255,8 +276,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CreateAuxImage(args) => aux::run(&ctx, &engine(&cli)?, args).await,
         Command::Inspect(args) => inspect::run(&ctx, &engine(&cli)?, args).await,
         Command::Create(args) => create::run(&ctx, &engine(&cli)?, args).await,
-        Command::Update(args) => run_job(&ctx, &engine(&cli)?, &args.job()?).await,
-        Command::Rebase(args) => run_job(&ctx, &engine(&cli)?, &args.job()?).await,
+        Command::Update(args) => {
+            run_patching_job(&ctx, &engine(&cli)?, args.job()?, args.online()?).await
+        }
+        Command::Rebase(args) => {
+            run_patching_job(&ctx, &engine(&cli)?, args.job()?, args.online()?).await
+        }
         Command::Copy(args) => run_job(&ctx, &engine(&cli)?, &args.job()?).await,
         Command::Cluster { command } => farm::cluster(&ctx, &cli.farm, command).await,
         Command::Jobs { command } => farm::jobs(&ctx, &cli.farm, command).await,

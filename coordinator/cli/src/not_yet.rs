@@ -14,11 +14,10 @@ pub struct StepArgs {
     /// MICRODNF, APTGET, APK, ZYPPER). patchfarm installs no OS packages: NONE is accepted.
     #[arg(long = "packageManager", value_name = "MANAGER")]
     package_manager: Option<String>,
-    /// WIT: proxy for HTTP during the build. Refused: nothing here would use it yet.
+    /// WIT: proxy for HTTP: used to reach Oracle's patch service when its URL is plain HTTP.
     #[arg(long = "httpProxyUrl", value_name = "URL")]
     http_proxy_url: Option<String>,
-    /// WIT: proxy for HTTPS during the build and to Oracle's patch service. Refused: nothing
-    /// here would use it yet.
+    /// WIT: proxy for HTTPS: used to reach Oracle's patch service (with --user).
     #[arg(long = "httpsProxyUrl", value_name = "URL")]
     https_proxy_url: Option<String>,
 }
@@ -43,28 +42,24 @@ impl StepArgs {
             ("--httpsProxyUrl", &self.https_proxy_url),
         ] {
             if url.is_some() {
-                bail!("{flag}: WIT uses the proxy for Oracle's patch service and the build's RUN steps, and patchfarm does not reach either yet; drop it (registries are reached directly)");
+                eprintln!("note: {flag}: used to reach Oracle's patch service (with --user); registries are reached directly and no build step runs");
             }
         }
         Ok(())
     }
+
+    /// `--httpProxyUrl` and `--httpsProxyUrl`.
+    pub fn proxies(&self) -> (Option<&str>, Option<&str>) {
+        (
+            self.http_proxy_url.as_deref(),
+            self.https_proxy_url.as_deref(),
+        )
+    }
 }
 
-/// Options for Oracle's patch service (ARU) and OPatch itself.
+/// OPatch's own options.
 #[derive(clap::Args, Debug, Clone, Default)]
-pub struct AruArgs {
-    /// WIT: Oracle Support user for downloading patches. Refused until the ARU client lands.
-    #[arg(long, value_name = "EMAIL")]
-    user: Option<String>,
-    /// WIT: the Oracle Support password (asked for when no value follows). Refused with --user.
-    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "PASSWORD")]
-    password: Option<String>,
-    /// WIT: environment variable holding the Oracle Support password. Refused with --user.
-    #[arg(long = "passwordEnv", value_name = "NAME")]
-    password_env: Option<String>,
-    /// WIT: file holding the Oracle Support password. Refused with --user.
-    #[arg(long = "passwordFile", value_name = "FILE")]
-    password_file: Option<String>,
+pub struct OpatchArgs {
     /// WIT: the OPatch patch to upgrade OPatch with (28186730). Refused: upgrading OPatch runs
     /// its installer, a build step patchfarm does not run yet.
     #[arg(long = "opatchBugNumber", value_name = "BUG")]
@@ -74,20 +69,8 @@ pub struct AruArgs {
     strict_patch_ordering: bool,
 }
 
-impl AruArgs {
+impl OpatchArgs {
     pub fn check(&self) -> anyhow::Result<()> {
-        let credentials = self.user.is_some()
-            || self.password.is_some()
-            || self.password_env.is_some()
-            || self.password_file.is_some();
-        if credentials {
-            let flag = if self.user.is_some() {
-                "--user"
-            } else {
-                "--password/--passwordEnv/--passwordFile"
-            };
-            bail!("{flag}: downloading patches from Oracle's patch service (ARU) is not supported yet; download the zips, cache them with `patchfarm cache addPatch --patchId BUG_VERSION --path FILE`, and name them with --patches (or a --patchCatalog for --latestPSU/--recommendedPatches)");
-        }
         if let Some(bug) = &self.opatch_bug_number {
             bail!("--opatchBugNumber {bug}: upgrading OPatch runs its installer inside the image, a build step patchfarm does not run yet; patchfarm applies patches natively, without OPatch, so leave it out");
         }
@@ -167,11 +150,6 @@ mod tests {
             (format!("{create} --additionalBuildCommands cmds.txt"), "--additionalBuildCommands"),
             (format!("{aux} --additionalBuildCommands cmds.txt"), "--additionalBuildCommands"),
             (format!("{create} --packageManager YUM"), "--packageManager YUM"),
-            (format!("{update} --httpsProxyUrl http://proxy:80"), "--httpsProxyUrl"),
-            (format!("{create} --httpProxyUrl http://proxy:80"), "--httpProxyUrl"),
-            (format!("{create} --user a@example.com --passwordEnv PW --latestPSU"), "--user"),
-            (format!("{update} --user a@example.com --password --patches 1"), "--user"),
-            (format!("{update} --passwordFile pw.txt"), "--password"),
             (format!("{create} --opatchBugNumber 28186730"), "--opatchBugNumber 28186730"),
             (format!("{create} --installerResponseFile a.rsp,b.rsp"), "--installerResponseFile"),
             (format!("{create} --inventoryPointerFile oraInst.loc"), "--inventoryPointerFile"),
@@ -191,7 +169,10 @@ mod tests {
         // What patchfarm does anyway is accepted.
         for ok in [
             format!("{create} --packageManager none --strictPatchOrdering"),
-            format!("{update} --strictPatchOrdering"),
+            format!("{update} --strictPatchOrdering --httpsProxyUrl http://proxy:80"),
+            format!(
+                "{create} --user a@example.com --passwordEnv PW --latestPSU --recommendedPatches"
+            ),
         ] {
             let args = std::iter::once("patchfarm").chain(ok.split_whitespace());
             let cli = crate::Cli::try_parse_from(args).unwrap();

@@ -41,6 +41,11 @@ pub struct Args {
 }
 
 impl Args {
+    /// What to ask Oracle's patch service for, when an account is given (for a built target).
+    pub fn online(&self) -> anyhow::Result<Option<super::aru::Online>> {
+        self.install.online((None, None))
+    }
+
     /// The typed job these flags describe: onto `--targetImage`, or onto a target built as
     /// `create` would build it from `--fromImage` and create's flags.
     pub fn job(&self) -> anyhow::Result<Job> {

@@ -34,6 +34,11 @@ pub struct Args {
 }
 
 impl Args {
+    /// What to ask Oracle's patch service for, when an account is given.
+    pub fn online(&self) -> anyhow::Result<Option<super::aru::Online>> {
+        self.patches.online(self.steps.proxies())
+    }
+
     /// The typed job these flags describe.
     pub fn job(&self) -> anyhow::Result<Job> {
         self.build_engine.say();

@@ -2,6 +2,7 @@
 //! links the whole workspace, and nineteen of them filled a CI disk.
 
 mod agent_signals;
+mod aru;
 mod aux_image;
 mod bad_input;
 mod cache;

@@ -31,6 +31,21 @@ fn contested(a: &(&str, String), b: &(&str, String)) -> bool {
         )
 }
 
+/// A patch keyed `12.2.1.4.260120` (ARU files PSU overlays under the PSU's release) goes on a
+/// `12.2.1.4.0` home: the first four parts name the release, the fifth only the bundle.
+fn same_release(patch_version: &str, home_version: &str) -> bool {
+    if patch_version == home_version {
+        return true;
+    }
+    let release = |v: &str| {
+        let parts: Vec<&str> = v.split('.').collect();
+        (parts.len() == 5).then(|| parts[..4].join("."))
+    };
+    home_version.ends_with(".0")
+        && release(patch_version).is_some()
+        && release(patch_version) == release(home_version)
+}
+
 /// Checks `patches` against the home's product version and the patches already applied
 /// (`installed`), and orders them. Nothing is built before this returns Ok.
 pub fn check(
@@ -41,7 +56,7 @@ pub fn check(
     let mut seen = BTreeSet::new();
     patches.retain(|p| seen.insert(p.id().to_string()));
     for p in &patches {
-        if p.key.version != home_version {
+        if !same_release(&p.key.version, home_version) {
             return Err(OpatchError::VersionMismatch {
                 patch: p.key.to_string(),
                 patch_version: p.key.version.clone(),
@@ -117,5 +132,18 @@ impl PatchSet {
             .iter()
             .map(|p| (p.key.to_string(), p.digest.to_string()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn psu_level_versions_belong_to_their_release() {
+        use super::same_release;
+        assert!(same_release("12.2.1.4.0", "12.2.1.4.0"));
+        assert!(same_release("12.2.1.4.260120", "12.2.1.4.0"));
+        assert!(!same_release("14.1.1.0.0", "12.2.1.4.0"));
+        assert!(!same_release("12.2.1.3.260120", "12.2.1.4.0"));
+        assert!(!same_release("12.2.1.4.0", "12.2.1.4.260120"));
     }
 }
