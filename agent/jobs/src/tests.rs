@@ -35,6 +35,7 @@ fn create() -> CreateRequest {
             "linux/amd64".parse().unwrap(),
             "linux/arm64".parse().unwrap(),
         ],
+        build_commands: None,
     }
 }
 

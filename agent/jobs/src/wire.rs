@@ -187,6 +187,7 @@ fn install(
         target: kube_target(&format!("{field}.target"), &spec.target)?,
         additional_files: Vec::new(),
         platforms: Vec::new(),
+        build_commands: None,
     })
 }
 

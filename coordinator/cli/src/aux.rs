@@ -61,6 +61,7 @@ impl Args {
     pub fn job(&self) -> anyhow::Result<Job> {
         self.build_engine.say();
         self.steps.check()?;
+        self.steps.refuse_build_commands()?;
         Ok(Job::CreateAuxImage(AuxRequest {
             tag: image_ref("tag", &self.tag)?,
             from_image: ImageRef::parse_source(&self.from_image).context("--fromImage")?,

@@ -8,6 +8,7 @@ use patchfarm_engine::installer::InstallerSet;
 use patchfarm_engine::opatch::CatalogChoice;
 use patchfarm_engine::recipe::create::{self, CreateRequest, WdtRequest};
 use patchfarm_engine::recipe::patching::PatchRequest;
+use patchfarm_engine::recipe::steps;
 use patchfarm_engine::recipe::{Engine, Target};
 use patchfarm_jobs::Job;
 use std::path::PathBuf;
@@ -204,6 +205,7 @@ impl InstallArgs {
             target: self.target.target,
             additional_files,
             platforms,
+            build_commands: None,
         })
     }
 }
@@ -222,7 +224,8 @@ pub struct Args {
     /// Files to place in the image, FILE:/IMAGE/PATH (or FILE, placed under /u01/files/).
     #[arg(long = "addFile", alias = "add-file", value_delimiter = ',')]
     add_files: Vec<String>,
-    /// WIT's build-context files for --additionalBuildCommands: refused until build steps run.
+    /// WIT's build-context files for --additionalBuildCommands: what its COPY directives read
+    /// (as files/NAME).
     #[arg(
         long = "additionalBuildFiles",
         alias = "additional-build-files",
@@ -251,15 +254,23 @@ impl Args {
             .iter()
             .map(|p| p.parse::<Platform>().context("--platform"))
             .collect::<anyhow::Result<_>>()?;
-        if let Some(file) = self.additional_build_files.first() {
-            bail!("--additionalBuildFiles {file}: in WIT these files are the build context of --additionalBuildCommands, which need a build step that runs programs, and patchfarm does not run those yet; to place a file in the image use --addFile FILE[:/IMAGE/PATH]");
-        }
-        Ok(Job::Create(self.install.request(
+        let mut request = self.install.request(
             self.tag.parse::<ImageRef>().context("--tag")?,
             ImageRef::parse_source(&self.from_image).context("--fromImage")?,
             additional_files(&self.add_files),
             platforms,
-        )?))
+        )?;
+        let files: Vec<PathBuf> = self
+            .additional_build_files
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        request.build_commands = match self.steps.build_commands() {
+            Some(file) => Some(steps::parse(std::path::Path::new(file), files)?),
+            None if !files.is_empty() => bail!("--additionalBuildFiles: in WIT these files are what --additionalBuildCommands' COPY reads; give that file too (or place files with --addFile FILE[:/IMAGE/PATH])"),
+            None => None,
+        };
+        Ok(Job::Create(request))
     }
 }
 

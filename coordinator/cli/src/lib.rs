@@ -261,6 +261,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             _ => None,
         };
         if let Some((mut job, dry_run, online)) = job {
+            if let patchfarm_jobs::Job::Create(create) = &job {
+                if create.build_commands.is_some() {
+                    anyhow::bail!("--additionalBuildCommands: farm agents do not run build steps yet; build it here (without --farm), where the steps run under runc");
+                }
+            }
             if let Some(online) = online {
                 // Resolved here, so the account never leaves this machine: the farm gets the
                 // verified zips and a job that names them by key.

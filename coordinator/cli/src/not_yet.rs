@@ -7,7 +7,9 @@ use anyhow::bail;
 /// Options that run programs during the build (WIT's RUN steps) or reach the network for them.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct StepArgs {
-    /// WIT: a file of Dockerfile instructions added to the build. Refused until build steps run.
+    /// WIT: a file of sections of Dockerfile directives (RUN, COPY, ENV, LABEL, USER, WORKDIR,
+    /// EXPOSE). `create` runs its [final-build-commands] through the executor (runc); the other
+    /// verbs refuse it until they do.
     #[arg(long = "additionalBuildCommands", value_name = "FILE")]
     additional_build_commands: Option<String>,
     /// WIT: the package manager for OS packages the installers need (OS, NONE, YUM, DNF,
@@ -22,14 +24,21 @@ pub struct StepArgs {
     https_proxy_url: Option<String>,
 }
 
-const STEPS: &str =
-    "it needs a build step that runs programs inside the image, which patchfarm does not run yet";
-
 impl StepArgs {
-    pub fn check(&self) -> anyhow::Result<()> {
+    /// For the verbs that run no build commands yet.
+    pub fn refuse_build_commands(&self) -> anyhow::Result<()> {
         if let Some(file) = &self.additional_build_commands {
-            bail!("--additionalBuildCommands {file}: {STEPS}; place files with --addFile instead");
+            bail!("--additionalBuildCommands {file}: this verb does not run build steps yet (create does); place files with --addFile instead");
         }
+        Ok(())
+    }
+
+    /// `--additionalBuildCommands`, for the verbs that run it.
+    pub fn build_commands(&self) -> Option<&str> {
+        self.additional_build_commands.as_deref()
+    }
+
+    pub fn check(&self) -> anyhow::Result<()> {
         if let Some(manager) = self
             .package_manager
             .as_ref()
@@ -147,7 +156,6 @@ mod tests {
         let update = "update --tag r.example:5000/wls:2 --fromImage r.example:5000/wls:1";
         let aux = "createAuxImage --tag r.example:5000/aux:1 --fromImage r.example:5000/os:9";
         let cases = [
-            (format!("{create} --additionalBuildCommands cmds.txt"), "--additionalBuildCommands"),
             (format!("{aux} --additionalBuildCommands cmds.txt"), "--additionalBuildCommands"),
             (format!("{create} --packageManager YUM"), "--packageManager YUM"),
             (format!("{create} --opatchBugNumber 28186730"), "--opatchBugNumber 28186730"),

@@ -43,6 +43,7 @@ impl Args {
     pub fn job(&self) -> anyhow::Result<Job> {
         self.build_engine.say();
         self.steps.check()?;
+        self.steps.refuse_build_commands()?;
         Ok(Job::Update(UpdateRequest {
             tag: self.tag.parse::<ImageRef>().context("--tag")?,
             from_image: ImageRef::parse_source(&self.from_image).context("--fromImage")?,

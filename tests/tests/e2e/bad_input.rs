@@ -215,8 +215,8 @@ domains:
 }
 
 /// WIT flags whose meaning patchfarm cannot honour yet are refused by name, never given another
-/// meaning: WDT files without --wdtModelOnly (WIT creates the domain) and --additionalBuildFiles
-/// (WIT's build context for --additionalBuildCommands).
+/// meaning: WDT files without --wdtModelOnly (WIT creates the domain); --additionalBuildFiles
+/// alone (WIT's build context for --additionalBuildCommands) is refused asking for that file.
 #[test]
 fn wit_flags_that_need_build_steps_are_refused_by_name() {
     let s = setup();
@@ -229,13 +229,13 @@ fn wit_flags_that_need_build_steps_are_refused_by_name() {
         let mut args = vec![verb, "--tag", "127.0.0.1:1/wit/x:1", "--fromImage", &s.base];
         args.extend(extra.iter().copied());
         let err = s.pf.fails(&args);
-        let named = if extra[0] == "--wdtModel" {
-            "--wdtModelOnly"
+        let (named, why) = if extra[0] == "--wdtModel" {
+            ("--wdtModelOnly", "does not run those yet")
         } else {
-            "--additionalBuildFiles"
+            ("--additionalBuildFiles", "give that file too")
         };
         assert!(
-            err.contains(named) && err.contains("does not run those yet"),
+            err.contains(named) && err.contains(why),
             "{verb} {extra:?}: {err}"
         );
     }

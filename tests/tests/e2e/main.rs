@@ -5,6 +5,7 @@ mod agent_signals;
 mod aru;
 mod aux_image;
 mod bad_input;
+mod build_steps;
 mod cache;
 mod campaign;
 mod cluster;

@@ -1,8 +1,10 @@
 //! Layers: the deterministic writer (tar → gzip → file with diffID and digest in one pass)
 //! and the reader used by the merged tree view.
 
+pub mod capture;
 pub mod compress;
 pub mod reader;
+pub mod rootfs;
 pub mod source;
 pub mod writer;
 

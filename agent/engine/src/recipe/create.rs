@@ -122,6 +122,8 @@ pub struct CreateRequest {
     /// Files placed into the image as `(host file, image path)`.
     pub additional_files: Vec<(PathBuf, String)>,
     pub platforms: Vec<Platform>,
+    /// WIT's `--additionalBuildCommands` (run through the executor, on this machine only).
+    pub build_commands: Option<super::steps::BuildCommands>,
 }
 
 /// Everything known and checked for one platform; the Oracle Home is unpacked and patched.
@@ -402,12 +404,25 @@ impl PlatformPlan {
         for (spec, created_by) in self.layer_specs(request)? {
             layers.push((self.dir.write_layer(engine, spec).await?, created_by));
         }
-        Ok(build::assemble(
-            engine,
-            &self.base,
-            self.config.clone(),
-            &layers,
-        ))
+        let built = build::assemble(engine, &self.base, self.config.clone(), &layers);
+        let Some(commands) = &request.build_commands else {
+            return Ok(built);
+        };
+        // The section runs on the finished image: its changes are one more layer on top.
+        let config = crate::image::ImageConfig::parse(&built.config_bytes, "built config")
+            .expect("a config this build wrote parses");
+        let (layer, config) =
+            super::steps::run_final(engine, &self.dir, &built.layers, config, commands).await?;
+        let created_by = format!(
+            "patchfarm: additionalBuildCommands [{}] {}",
+            super::steps::FINAL,
+            commands.file.display()
+        );
+        layers.push((layer, created_by));
+        // Assembled again from the base's layers, now with the section's layer on top.
+        let mut config = config;
+        config.set_layers(&self.config.diff_ids(), self.config.history());
+        Ok(build::assemble(engine, &self.base, config, &layers))
     }
 }
 

@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod owner;
 pub mod patching;
 pub mod rebase;
+pub mod steps;
 pub mod update;
 
 use crate::cache::{Cache, CacheError};

@@ -180,6 +180,7 @@ pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
             target: Default::default(),
             additional_files: Vec::new(),
             platforms: vec![default_platform()],
+            build_commands: None,
         });
         jobs.push(planned(key.clone(), job, Vec::new()));
         copies(file, &key, &path, &mut jobs)?;

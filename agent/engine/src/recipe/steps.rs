@@ -1,0 +1,422 @@
+//! WIT's `--additionalBuildCommands FILE`: sections of Dockerfile directives. The
+//! `[final-build-commands]` section runs on top of the built image through the executor: RUN
+//! steps in a sandbox over the image's unpacked layers, COPY from `--additionalBuildFiles`,
+//! ENV/LABEL/USER/WORKDIR/EXPOSE into the config; everything the section changed on disk
+//! becomes one layer.
+
+use super::build::BuildDir;
+use super::{Engine, RecipeError};
+use crate::image::ImageConfig;
+use crate::layer::rootfs::{self, LayerFile};
+use crate::layer::LayerBlob;
+use crate::transport::push::{BlobOrigin, OutBlob};
+use patchfarm_executor::{Sandbox, Step};
+use std::path::{Path, PathBuf};
+
+/// WIT's sections, in the order its Dockerfile runs them.
+pub const SECTIONS: &[&str] = &[
+    "package-manager-packages",
+    "before-jdk-install",
+    "after-jdk-install",
+    "before-fmw-install",
+    "after-fmw-install",
+    "before-wdt-command",
+    "after-wdt-command",
+    "final-build-commands",
+];
+
+/// The section patchfarm runs today.
+pub const FINAL: &str = "final-build-commands";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Directive {
+    /// Shell form (`/bin/sh -c`) or exec form (JSON array).
+    Run(Vec<String>),
+    Env(Vec<(String, String)>),
+    Label(Vec<(String, String)>),
+    User(String),
+    Workdir(String),
+    Expose(Vec<String>),
+    Copy {
+        chown: Option<String>,
+        sources: Vec<String>,
+        dest: String,
+    },
+}
+
+/// A parsed `--additionalBuildCommands` file with the `--additionalBuildFiles` COPY reads from.
+#[derive(Clone, Debug, Default)]
+pub struct BuildCommands {
+    pub file: PathBuf,
+    /// `[final-build-commands]`' directives with their line numbers.
+    pub final_commands: Vec<(usize, Directive)>,
+    pub files: Vec<PathBuf>,
+}
+
+fn pairs(file: &str, line: usize, text: &str) -> Result<Vec<(String, String)>, RecipeError> {
+    let unquote = |s: &str| s.trim_matches('"').to_string();
+    if !text.contains('=') {
+        // Legacy `ENV NAME VALUE`.
+        let (name, value) = text
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| RecipeError::input(format!("{file}:{line}"), "expected NAME=VALUE"))?;
+        return Ok(vec![(name.into(), unquote(value.trim()))]);
+    }
+    text.split_whitespace()
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(k, v)| (unquote(k), unquote(v)))
+                .ok_or_else(|| {
+                    RecipeError::input(
+                        format!("{file}:{line}"),
+                        format!("{pair:?}: expected NAME=VALUE"),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Reads the file, keeping the `[final-build-commands]` directives; any other WIT section is
+/// refused by name (they run between installation steps patchfarm runs natively), as is an
+/// unknown section or directive, with file and line.
+pub fn parse(file: &Path, files: Vec<PathBuf>) -> Result<BuildCommands, RecipeError> {
+    let shown = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        RecipeError::input(format!("--additionalBuildCommands {shown}"), e.to_string())
+    })?;
+    let mut out = BuildCommands {
+        file: file.to_path_buf(),
+        files,
+        ..Default::default()
+    };
+    let mut section: Option<String> = None;
+    let mut pending = String::new();
+    let mut start = 0;
+    for (index, raw) in text.lines().enumerate() {
+        let line_no = index + 1;
+        let trimmed = raw.trim();
+        if pending.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
+            continue;
+        }
+        if pending.is_empty() {
+            start = line_no;
+        }
+        if let Some(rest) = trimmed.strip_suffix('\\') {
+            pending.push_str(rest);
+            pending.push(' ');
+            continue;
+        }
+        pending.push_str(trimmed);
+        let line = std::mem::take(&mut pending);
+        let at = format!("{shown}:{start}");
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            let name = name.trim().to_ascii_lowercase();
+            if !SECTIONS.contains(&name.as_str()) {
+                return Err(RecipeError::input(
+                    at,
+                    format!(
+                        "unknown section [{name}]; WIT's sections are {}",
+                        SECTIONS.join(", ")
+                    ),
+                ));
+            }
+            if name != FINAL {
+                return Err(RecipeError::input(at, format!("section [{name}] runs between installation steps, which patchfarm performs natively without steps; only [{FINAL}] runs yet")));
+            }
+            section = Some(name);
+            continue;
+        }
+        if section.is_none() {
+            return Err(RecipeError::input(at, "a directive before any [section]"));
+        }
+        let (keyword, rest) = line.split_once(char::is_whitespace).unwrap_or((&line, ""));
+        let rest = rest.trim();
+        let directive = match keyword.to_ascii_uppercase().as_str() {
+            "RUN" if rest.starts_with('[') => Directive::Run(
+                serde_json::from_str(rest).map_err(|e| RecipeError::input(&at, format!("RUN [...]: {e}")))?,
+            ),
+            "RUN" => Directive::Run(vec!["/bin/sh".into(), "-c".into(), rest.into()]),
+            "ENV" => Directive::Env(pairs(&shown, start, rest)?),
+            "LABEL" => Directive::Label(pairs(&shown, start, rest)?),
+            "USER" => Directive::User(rest.into()),
+            "WORKDIR" => Directive::Workdir(rest.into()),
+            "EXPOSE" => Directive::Expose(rest.split_whitespace().map(str::to_owned).collect()),
+            "COPY" => {
+                let mut words: Vec<&str> = rest.split_whitespace().collect();
+                let chown = match words.first().and_then(|w| w.strip_prefix("--chown=")) {
+                    Some(owner) => {
+                        let owner = owner.to_string();
+                        words.remove(0);
+                        Some(owner)
+                    }
+                    None => None,
+                };
+                let Some((dest, sources)) = words.split_last().filter(|(_, s)| !s.is_empty()) else {
+                    return Err(RecipeError::input(at, "COPY needs a source and a destination"));
+                };
+                Directive::Copy {
+                    chown,
+                    sources: sources.iter().map(|s| s.to_string()).collect(),
+                    dest: dest.to_string(),
+                }
+            }
+            other => {
+                return Err(RecipeError::input(at, format!("directive {other} is not one WIT's additional build commands take (RUN, COPY, ENV, LABEL, USER, WORKDIR, EXPOSE)")))
+            }
+        };
+        if matches!(&directive, Directive::User(u) | Directive::Workdir(u) if u.is_empty()) {
+            return Err(RecipeError::input(at, format!("{keyword} needs a value")));
+        }
+        out.final_commands.push((start, directive));
+    }
+    Ok(out)
+}
+
+/// `NAME[:GROUP]` (names or ids) as numeric ids, read from the image's account files.
+fn resolve_user(root: &Path, user: &str) -> Result<(u32, u32), RecipeError> {
+    let (name, group) = user
+        .split_once(':')
+        .map_or((user, None), |(u, g)| (u, Some(g)));
+    let lookup = |file: &str, key: &str| -> Option<(u32, u32)> {
+        let text = crate::beneath::read(root, file).ok().flatten()?;
+        String::from_utf8_lossy(&text).lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 3 && f[0] == key)
+                .then(|| (f[2].parse().ok(), f[3].parse().ok()))
+                .and_then(|(a, b)| Some((a?, b.unwrap_or(0))))
+        })
+    };
+    let (uid, primary) = match name.parse::<u32>() {
+        Ok(uid) => (uid, lookup("etc/passwd", name).map_or(0, |(_, g)| g)),
+        Err(_) => lookup("etc/passwd", name).ok_or_else(|| {
+            RecipeError::input(
+                "USER",
+                format!("{name} is not an account in the image's /etc/passwd"),
+            )
+        })?,
+    };
+    let gid = match group {
+        None => primary,
+        Some(g) => match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => lookup("etc/group", g).map(|(gid, _)| gid).ok_or_else(|| {
+                RecipeError::input(
+                    "USER",
+                    format!("{g} is not a group in the image's /etc/group"),
+                )
+            })?,
+        },
+    };
+    Ok((uid, gid))
+}
+
+/// Runs `[final-build-commands]` on the image made of `layers` with `config`; returns the layer
+/// of its changes and the config its ENV/LABEL/USER/WORKDIR/EXPOSE made.
+pub async fn run_final(
+    engine: &Engine,
+    dir: &BuildDir,
+    layers: &[OutBlob],
+    mut config: ImageConfig,
+    commands: &BuildCommands,
+) -> Result<(LayerBlob, ImageConfig), RecipeError> {
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads)
+        .map_err(|e| RecipeError::input("build steps", e.to_string()))?;
+    let mut files = Vec::new();
+    for blob in layers {
+        let path = match &blob.origin {
+            BlobOrigin::Local(path) => path.clone(),
+            BlobOrigin::Remote(source) => {
+                source
+                    .local_path(&blob.descriptor.digest, &downloads)
+                    .await?
+            }
+            BlobOrigin::Memory(_) => continue,
+        };
+        files.push((
+            path,
+            blob.descriptor.digest.to_string(),
+            blob.descriptor.media_type.clone(),
+        ));
+    }
+    let root = dir.path().join("rootfs");
+    let unpack_root = root.clone();
+    tokio::task::spawn_blocking(move || {
+        let layers: Vec<LayerFile<'_>> = files
+            .iter()
+            .map(|(path, digest, media_type)| LayerFile {
+                path,
+                digest: digest.clone(),
+                media_type: media_type.clone(),
+            })
+            .collect();
+        rootfs::unpack(&layers, &unpack_root)
+    })
+    .await
+    .expect("unpack task")?;
+
+    let shown = commands.file.display().to_string();
+    let mut sandbox = Sandbox::new(std::slice::from_ref(&root), dir.path()).map_err(|e| {
+        RecipeError::input(format!("--additionalBuildCommands {shown}"), e.to_string())
+    })?;
+    let mut user = config.user().unwrap_or_default();
+    let mut cwd = config.working_dir().unwrap_or_else(|| "/".into());
+    for (line, directive) in &commands.final_commands {
+        let at = format!("{shown}:{line}");
+        match directive {
+            Directive::Run(args) => {
+                let (uid, gid) = if user.is_empty() {
+                    (0, 0)
+                } else {
+                    resolve_user(&root, &user)?
+                };
+                let mut step = Step::shell("");
+                step.args = args.clone();
+                step.env = config
+                    .env()
+                    .into_iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                step.cwd = cwd.clone();
+                (step.uid, step.gid) = (uid, gid);
+                let mut print = |l: &str| tracing::info!(target: "patchfarm::step", "{l}");
+                sandbox
+                    .run(&step, &mut print)
+                    .await
+                    .map_err(|e| RecipeError::input(at, e.to_string()))?;
+            }
+            Directive::Env(pairs) => pairs.iter().for_each(|(k, v)| config.set_env(k, v)),
+            Directive::Label(pairs) => pairs.iter().for_each(|(k, v)| config.set_label(k, v)),
+            Directive::User(u) => {
+                user = u.clone();
+                config.set_user(u);
+            }
+            Directive::Workdir(w) => {
+                cwd = if w.starts_with('/') {
+                    w.clone()
+                } else {
+                    format!("{}/{w}", cwd.trim_end_matches('/'))
+                };
+                config.set_working_dir(&cwd);
+            }
+            Directive::Expose(ports) => {
+                let mut exposed = config
+                    .runtime_value("ExposedPorts")
+                    .cloned()
+                    .unwrap_or(serde_json::json!({}));
+                for port in ports {
+                    let port = if port.contains('/') {
+                        port.clone()
+                    } else {
+                        format!("{port}/tcp")
+                    };
+                    exposed[port] = serde_json::json!({});
+                }
+                config.set_runtime_value("ExposedPorts", exposed);
+            }
+            Directive::Copy {
+                chown,
+                sources,
+                dest,
+            } => {
+                let owner = match chown {
+                    Some(c) => Some(resolve_user(&sandbox.merged(), c)?),
+                    None => None,
+                };
+                copy_in(&sandbox.merged(), commands, sources, dest, owner)
+                    .map_err(|e| RecipeError::input(at, e))?;
+            }
+        }
+    }
+    let upper = sandbox.finish().map_err(|e| {
+        RecipeError::input(format!("--additionalBuildCommands {shown}"), e.to_string())
+    })?;
+    let spec = tokio::task::spawn_blocking(move || crate::layer::capture::capture(&upper))
+        .await
+        .expect("capture task")?;
+    let blob = dir.write_layer(engine, spec).await?;
+    drop(sandbox);
+    Ok((blob, config))
+}
+
+/// WIT's COPY: sources are `files/NAME` (or `NAME`) of an `--additionalBuildFiles` entry.
+fn copy_in(
+    merged: &Path,
+    commands: &BuildCommands,
+    sources: &[String],
+    dest: &str,
+    owner: Option<(u32, u32)>,
+) -> Result<(), String> {
+    let into_dir = dest.ends_with('/') || sources.len() > 1;
+    let dest = crate::layer::writer::image_path(dest).map_err(|e| e.to_string())?;
+    for source in sources {
+        let name = source.strip_prefix("files/").unwrap_or(source);
+        let host = commands
+            .files
+            .iter()
+            .find(|f| f.file_name().is_some_and(|n| n.to_string_lossy() == name))
+            .ok_or_else(|| {
+                format!("COPY {source}: no --additionalBuildFiles entry is named {name}")
+            })?;
+        let target = if into_dir {
+            format!("{dest}/{name}")
+        } else {
+            dest.clone()
+        };
+        let mut file = crate::beneath::create(merged, &target)
+            .map_err(|e| format!("COPY {source} {target}: {e}"))?;
+        std::io::copy(
+            &mut std::fs::File::open(host).map_err(|e| format!("COPY {}: {e}", host.display()))?,
+            &mut file,
+        )
+        .map_err(|e| format!("COPY {source}: {e}"))?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::lchown(merged.join(&target), Some(uid), Some(gid))
+                .map_err(|e| format!("COPY --chown: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wits_file_parses_and_bad_lines_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cmds.txt");
+        std::fs::write(&file, "# comment\n[final-build-commands]\nRUN echo a \\\n  && echo b\nENV A=1 B=\"two\"\nLABEL team=ops\nUSER oracle\nCOPY --chown=oracle:root files/x.sh /u01/\n").unwrap();
+        let parsed = parse(&file, vec![]).unwrap();
+        assert_eq!(parsed.final_commands.len(), 5);
+        assert_eq!(parsed.final_commands[0].0, 3);
+        assert_eq!(
+            parsed.final_commands[0].1,
+            Directive::Run(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "echo a  && echo b".into()
+            ])
+        );
+        assert_eq!(
+            parsed.final_commands[1].1,
+            Directive::Env(vec![("A".into(), "1".into()), ("B".into(), "two".into())])
+        );
+        for (body, needle) in [
+            (
+                "[final-build-commands]\nADD x /y\n",
+                "cmds.txt:2: directive ADD",
+            ),
+            ("[nonsense]\n", "cmds.txt:1: unknown section"),
+            (
+                "[after-fmw-install]\nRUN true\n",
+                "cmds.txt:1: section [after-fmw-install]",
+            ),
+            ("RUN true\n", "cmds.txt:1: a directive before any"),
+        ] {
+            std::fs::write(&file, body).unwrap();
+            let err = parse(&file, vec![]).unwrap_err().to_string();
+            assert!(err.contains(needle), "{body}: {err}");
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! WIT's `--additionalBuildCommands` on `create`: the `[final-build-commands]` section runs
+//! through the executor (runc, no Docker daemon) on the built image — RUN as the image's user
+//! and as the USER the section names, COPY from `--additionalBuildFiles`, ENV and LABEL into the config — and its
+//! changes are one layer (a deleted file a whiteout); the same inputs give the same digest; an
+//! unknown directive is refused with file:line and nothing is pushed.
+
+use patchfarm_e2e::tools::in_ci;
+use patchfarm_e2e::wls::{raw, raw_digest, unpack, Wls};
+use std::os::unix::fs::MetadataExt;
+
+/// Steps need root and runc: CI has both and must run this; elsewhere it skips, saying why.
+fn steps_available(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let runc = std::process::Command::new("runc")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !(root && runc) {
+        assert!(!in_ci(), "{test}: build steps need root and runc in CI");
+        eprintln!("SKIP {test}: build steps need root and runc");
+    }
+    root && runc
+}
+
+const COMMANDS: &str = r#"# as WIT's user guide writes them
+[final-build-commands]
+ENV GREETING=hello
+LABEL team=ops
+RUN echo "$GREETING from $(id -un)" > /u01/oracle/greeting.txt \
+    && busybox rm /u01/oracle/wlserver/server/lib/readme.txt
+USER root
+RUN busybox mkdir -p /opt/by-root && id -un > /opt/by-root/who
+COPY --chown=oracle:oracle files/extra.sh /u01/tools/
+USER oracle
+WORKDIR /u01/oracle
+RUN busybox touch by-oracle
+"#;
+
+#[test]
+fn final_build_commands_run_in_the_image_and_become_one_reproducible_layer() {
+    if !steps_available("final_build_commands_run_in_the_image") {
+        return;
+    }
+    let wls = Wls::new();
+    wls.fake_jdk();
+    let dir = wls.dir.path();
+    let commands = dir.join("commands.txt");
+    std::fs::write(&commands, COMMANDS).unwrap();
+    let extra = dir.join("extra.sh");
+    std::fs::write(&extra, "#!/bin/sh\necho extra\n").unwrap();
+    let steps = [
+        "--additionalBuildCommands",
+        &commands.display().to_string(),
+        "--additionalBuildFiles",
+        &extra.display().to_string(),
+    ]
+    .map(str::to_owned);
+    let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
+    let (first, second, plain) = (wls.tag("steps:1"), wls.tag("steps:2"), wls.tag("steps:0"));
+    wls.create(&first, &steps);
+    wls.create(&second, &steps);
+    wls.create(&plain, &[]);
+    assert_eq!(
+        raw_digest(&first),
+        raw_digest(&second),
+        "same inputs, same digest"
+    );
+
+    let manifest = raw(&first);
+    let layers = manifest["layers"].as_array().unwrap().len();
+    assert_eq!(
+        layers,
+        raw(&plain)["layers"].as_array().unwrap().len() + 1,
+        "the section is one layer on top"
+    );
+    let (_work, rootfs) = unpack(&first);
+    let home = rootfs.join("u01/oracle");
+    assert_eq!(
+        std::fs::read_to_string(home.join("greeting.txt")).unwrap(),
+        "hello from oracle\n",
+        "a step runs as the image's user, as in WIT's Dockerfile"
+    );
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("opt/by-root/who")).unwrap(),
+        "root\n"
+    );
+    assert_eq!(
+        std::fs::metadata(rootfs.join("opt/by-root/who"))
+            .unwrap()
+            .uid(),
+        0
+    );
+    assert!(
+        !home.join("wlserver/server/lib/readme.txt").exists(),
+        "a whiteout"
+    );
+    let oracle_uid = std::fs::metadata(&home).unwrap().uid();
+    assert_ne!(oracle_uid, 0);
+    assert_eq!(
+        std::fs::metadata(home.join("by-oracle")).unwrap().uid(),
+        oracle_uid
+    );
+    let copied = rootfs.join("u01/tools/extra.sh");
+    assert_eq!(
+        std::fs::read_to_string(&copied).unwrap(),
+        "#!/bin/sh\necho extra\n"
+    );
+    assert_eq!(std::fs::metadata(&copied).unwrap().uid(), oracle_uid);
+    assert!(!rootfs
+        .join("tmp")
+        .read_dir()
+        .is_ok_and(|mut d| d.next().is_some()));
+
+    let config = &raw_config(&first)["config"];
+    assert!(
+        config["Env"].to_string().contains("GREETING=hello"),
+        "{config}"
+    );
+    assert_eq!(config["Labels"]["team"], "ops");
+    assert_eq!(config["User"], "oracle");
+    assert_eq!(config["WorkingDir"], "/u01/oracle");
+}
+
+fn raw_config(image: &str) -> serde_json::Value {
+    serde_json::from_str(&patchfarm_e2e::run(
+        std::process::Command::new("skopeo")
+            .args(["inspect", "--config", "--tls-verify=false"])
+            .arg(format!("docker://{image}")),
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_bad_directive_or_a_failing_step_pushes_nothing() {
+    if !steps_available("a_bad_directive_or_a_failing_step_pushes_nothing") {
+        return;
+    }
+    let wls = Wls::new();
+    wls.fake_jdk();
+    let commands = wls.dir.path().join("commands.txt");
+    let tag = wls.tag("steps:never");
+    for (body, needle) in [
+        (
+            "[final-build-commands]\nRUN true\nADD https://example.com/x /x\n",
+            "commands.txt:3: directive ADD",
+        ),
+        (
+            "[final-build-commands]\nRUN echo last words; exit 3\n",
+            "last words",
+        ),
+    ] {
+        std::fs::write(&commands, body).unwrap();
+        let err = wls.create_fails(
+            &tag,
+            &["--additionalBuildCommands", &commands.display().to_string()],
+        );
+        assert!(err.contains(needle), "{body}: {err}");
+    }
+    let out = std::process::Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{tag}"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "nothing was pushed");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let cache = wls.pf.cache_dir().display().to_string();
+    assert!(!mounts.contains(&cache), "no sandbox left mounted");
+    let builds = wls.pf.cache_dir().join("build");
+    let left: Vec<_> = std::fs::read_dir(&builds)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "no build directory left: {left:?}");
+}
