@@ -21,6 +21,7 @@ mod hostile;
 mod inspect;
 mod installer_sets;
 mod layering;
+mod oui_install;
 mod rebase;
 mod registry_auth;
 mod retries;

@@ -1,6 +1,6 @@
 //! Installers in native form, unpacked into a build directory: a JDK (tar.gz with one top
 //! directory) and an installed Oracle Home (zip or tar.gz with `inventory/registry.xml`).
-//! Oracle Universal Installer archives are recognised and refused: running one needs a container.
+//! Oracle Universal Installer zips are run by `recipe::oui` through the executor instead.
 
 pub mod sets;
 mod unpack;
@@ -17,7 +17,7 @@ pub enum InstallerError {
         file: String,
         reason: String,
     },
-    #[error("installer {key} ({file}) is an Oracle Universal Installer archive ({inner} inside): running it needs an executor that runs it inside a container, which the native engine does not have; cache an installed Oracle Home instead (a zip or tar.gz whose root holds inventory/registry.xml)")]
+    #[error("installer {key} ({file}) holds an Oracle Universal Installer ({inner}) packed as patchfarm does not run it: cache the zip Oracle ships (the .jar or .bin at its top) or the .jar itself, or an installed Oracle Home (a zip or tar.gz whose root holds inventory/registry.xml)")]
     OuiInstaller {
         key: String,
         file: String,
@@ -135,9 +135,26 @@ pub fn unpack_oracle_home(
             }
         }
     };
-    let xml = std::fs::read_to_string(root.join("inventory/registry.xml"))
-        .map_err(|e| fail(e.to_string()))?;
-    let (version, products) = parse_registry(&xml);
+    installed_home(root, key, file_name)
+}
+
+/// The Oracle Home at `root` (an installer wrote it, or an archive held it), read from its
+/// `inventory/registry.xml`; `key` and `file_name` name the installer in errors.
+pub fn installed_home(
+    root: PathBuf,
+    key: &str,
+    file_name: &str,
+) -> Result<OracleHome, InstallerError> {
+    let fail = |reason: String| InstallerError::Bad {
+        key: key.into(),
+        file: file_name.into(),
+        reason,
+    };
+    // Read beneath the home: a link there could name the host's files.
+    let xml = crate::beneath::read(&root, "inventory/registry.xml")
+        .map_err(|e| fail(e.to_string()))?
+        .ok_or_else(|| fail("inventory/registry.xml is missing".into()))?;
+    let (version, products) = parse_registry(&String::from_utf8_lossy(&xml));
     let version = version
         .ok_or_else(|| fail("inventory/registry.xml names no <distribution version=…>".into()))?;
     Ok(OracleHome {

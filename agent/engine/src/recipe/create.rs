@@ -3,6 +3,7 @@
 //! one or several platforms (an OCI index), with what went in recorded in labels.
 
 use super::build::{self, BuildDir};
+use super::oui;
 use super::owner::ResolvedOwner;
 use super::patching::{self, DirHome, PatchRequest};
 use super::{Engine, RecipeError, Target};
@@ -203,39 +204,76 @@ async fn plan_platform(
     let patches = patching::open_patches(engine, patch_keys, arch).await?;
 
     let dir = BuildDir::new(engine)?;
+    let base = build::fetch_base(engine, &request.from_image, platform).await?;
+    let owner = build::resolve_owner(engine, &base, &request.chown).await?;
     let (home_path, jdk_path) = (dir.path().join("oracle"), dir.path().join("jdk"));
-    let (hi, ji) = (home_items.clone(), jdk_item.clone());
-    let version = request.version.clone();
-    let (home, jdk, patch_set) = tokio::task::spawn_blocking(move || -> Result<_, RecipeError> {
-        let parts: Vec<_> = hi
+    let ji = jdk_item.clone();
+    let jdk = tokio::task::spawn_blocking(move || {
+        installer::unpack_jdk(&ji.entry.key, &ji.path, &ji.entry.file_name, &jdk_path)
+    })
+    .await
+    .expect("unpack task")?;
+    // Oracle's own installers run through the executor; installed-home archives unpack natively.
+    let oui_installers: Vec<Option<String>> = home_items.iter().map(oui::installer_in).collect();
+    let home = if oui_installers.iter().any(Option::is_some) {
+        if let Some(i) = oui_installers.iter().position(Option::is_none) {
+            return Err(RecipeError::input(
+                format!("installer {}", home_items[i].entry.key),
+                "an installed Oracle Home archive cannot be mixed with Oracle installers in one set: cache the set's installers alike",
+            ));
+        }
+        let items: Vec<(CachedItem, String)> = home_items
             .iter()
-            .map(|item| installer::HomePart {
-                key: &item.entry.key,
-                archive: &item.path,
-                file_name: &item.entry.file_name,
-            })
+            .cloned()
+            .zip(oui_installers.into_iter().flatten())
             .collect();
-        let home = installer::unpack_oracle_homes(&parts, &home_path)?;
+        oui::install(
+            &dir,
+            &base,
+            &jdk,
+            &owner,
+            &set,
+            &request.version,
+            &items,
+            &home_path.join("0"),
+        )
+        .await?
+    } else {
+        let (hi, hp) = (home_items.clone(), home_path.clone());
+        tokio::task::spawn_blocking(move || {
+            let parts: Vec<_> = hi
+                .iter()
+                .map(|item| installer::HomePart {
+                    key: &item.entry.key,
+                    archive: &item.path,
+                    file_name: &item.entry.file_name,
+                })
+                .collect();
+            installer::unpack_oracle_homes(&parts, &hp)
+        })
+        .await
+        .expect("unpack task")?
+    };
+    let version = request.version.clone();
+    let first_key = home_items[0].entry.key.clone();
+    let (home, patch_set) = tokio::task::spawn_blocking(move || -> Result<_, RecipeError> {
         if home.version != version {
             return Err(RecipeError::input(
-                format!("installer {}", hi[0].entry.key),
+                format!("installer {first_key}"),
                 format!(
                     "its inventory/registry.xml says version {}, not {version}",
                     home.version
                 ),
             ));
         }
-        let set = opatch::check(patches, &home.version, &BTreeSet::new())?;
-        let changes = opatch::apply(&set, &mut DirHome { root: &home.root })?;
+        let checked = opatch::check(patches, &home.version, &BTreeSet::new())?;
+        let changes = opatch::apply(&checked, &mut DirHome { root: &home.root })?;
         patching::write_changes(&home.root, &changes)?;
-        let jdk = installer::unpack_jdk(&ji.entry.key, &ji.path, &ji.entry.file_name, &jdk_path)?;
-        Ok((home, jdk, set))
+        Ok((home, checked))
     })
     .await
-    .expect("unpack task")?;
+    .expect("patch task")?;
 
-    let base = build::fetch_base(engine, &request.from_image, platform).await?;
-    let owner = build::resolve_owner(engine, &base, &request.chown).await?;
     let mut config = base.config.clone();
     let path = config
         .env_var("PATH")

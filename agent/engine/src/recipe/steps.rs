@@ -219,41 +219,8 @@ pub async fn run_final(
     mut config: ImageConfig,
     commands: &BuildCommands,
 ) -> Result<(LayerBlob, ImageConfig), RecipeError> {
-    let downloads = dir.path().join("downloads");
-    std::fs::create_dir_all(&downloads)
-        .map_err(|e| RecipeError::input("build steps", e.to_string()))?;
-    let mut files = Vec::new();
-    for blob in layers {
-        let path = match &blob.origin {
-            BlobOrigin::Local(path) => path.clone(),
-            BlobOrigin::Remote(source) => {
-                source
-                    .local_path(&blob.descriptor.digest, &downloads)
-                    .await?
-            }
-            BlobOrigin::Memory(_) => continue,
-        };
-        files.push((
-            path,
-            blob.descriptor.digest.to_string(),
-            blob.descriptor.media_type.clone(),
-        ));
-    }
     let root = dir.path().join("rootfs");
-    let unpack_root = root.clone();
-    tokio::task::spawn_blocking(move || {
-        let layers: Vec<LayerFile<'_>> = files
-            .iter()
-            .map(|(path, digest, media_type)| LayerFile {
-                path,
-                digest: digest.clone(),
-                media_type: media_type.clone(),
-            })
-            .collect();
-        rootfs::unpack(&layers, &unpack_root)
-    })
-    .await
-    .expect("unpack task")?;
+    unpack_image(dir, layers, &root).await?;
 
     let shown = commands.file.display().to_string();
     let mut sandbox = Sandbox::new(std::slice::from_ref(&root), dir.path()).map_err(|e| {
@@ -337,6 +304,50 @@ pub async fn run_final(
     let blob = dir.write_layer(engine, spec).await?;
     drop(sandbox);
     Ok((blob, config))
+}
+
+/// Unpacks an image's layers (downloading the remote ones into the build directory) into
+/// `root`, as the lower directory of a sandbox.
+pub(super) async fn unpack_image(
+    dir: &BuildDir,
+    layers: &[OutBlob],
+    root: &Path,
+) -> Result<(), RecipeError> {
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads)
+        .map_err(|e| RecipeError::input("build steps", e.to_string()))?;
+    let mut files = Vec::new();
+    for blob in layers {
+        let path = match &blob.origin {
+            BlobOrigin::Local(path) => path.clone(),
+            BlobOrigin::Remote(source) => {
+                source
+                    .local_path(&blob.descriptor.digest, &downloads)
+                    .await?
+            }
+            BlobOrigin::Memory(_) => continue,
+        };
+        files.push((
+            path,
+            blob.descriptor.digest.to_string(),
+            blob.descriptor.media_type.clone(),
+        ));
+    }
+    let root = root.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let layers: Vec<LayerFile<'_>> = files
+            .iter()
+            .map(|(path, digest, media_type)| LayerFile {
+                path,
+                digest: digest.clone(),
+                media_type: media_type.clone(),
+            })
+            .collect();
+        rootfs::unpack(&layers, &root)
+    })
+    .await
+    .expect("unpack task")?;
+    Ok(())
 }
 
 /// WIT's COPY: sources are `files/NAME` (or `NAME`) of an `--additionalBuildFiles` entry.

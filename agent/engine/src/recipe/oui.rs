@@ -1,0 +1,265 @@
+//! Oracle Universal Installer archives, as Oracle ships them (a zip holding one `.jar` or `.bin`,
+//! or the jar itself), installed as WIT installs them: silently, one after another in the
+//! installer set's order, as the Oracle Home's owner, on the base image with the JDK at
+//! `/u01/jdk` — here through the executor instead of `docker build`. What they write under
+//! `/u01/oracle` becomes the Oracle Home the rest of `create` patches and layers as usual.
+
+use super::build::{base_layers, BuildDir};
+use super::owner::ResolvedOwner;
+use super::steps::unpack_image;
+use super::RecipeError;
+use crate::cache::CachedItem;
+use crate::installer::{self, InstallerSet, Jdk, OracleHome};
+use crate::transport::ResolvedImage;
+use patchfarm_executor::{Input, Sandbox, Step};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+/// WIT's paths: installers and response files under `/tmp/imagetool/<type>/`, the inventory
+/// pointer in the Oracle Home.
+const TEMP_DIR: &str = "/tmp/imagetool";
+const INV_PTR: &str = "/u01/oracle/oraInst.loc";
+
+/// An installer runs at most this long.
+const INSTALL_LIMIT: Duration = Duration::from_secs(60 * 60);
+
+/// The installer a cached file holds when it is an OUI archive: the `.jar`/`.bin` at the top
+/// of a zip, or the file itself when it is a jar (`None`: an installed Oracle Home archive).
+pub fn installer_in(item: &CachedItem) -> Option<String> {
+    let name = &item.entry.file_name;
+    if name.ends_with(".jar") || name.ends_with(".bin") {
+        return Some(name.clone());
+    }
+    let file = std::fs::File::open(&item.path).ok()?;
+    let zip = zip::ZipArchive::new(file).ok()?;
+    let found = zip
+        .file_names()
+        .flatten()
+        .find(|n| !n.contains('/') && (n.ends_with(".jar") || n.ends_with(".bin")))
+        .map(|n| n.to_string());
+    found
+}
+
+/// WIT's `INSTALL_TYPE` per installer (`DefaultResponseFile`).
+fn install_type(installer: &str, set: &InstallerSet) -> &'static str {
+    match installer {
+        "fmw" => "Fusion Middleware Infrastructure",
+        "soa" => "SOA Suite",
+        "osb" => "Service Bus",
+        "b2b" => "B2B",
+        "mft" => "",
+        "idm" if set.name == "IDM" => {
+            "Standalone Oracle Identity and Access Manager(Managed independently of WebLogic server)"
+        }
+        "idm" | "oam" => "Collocated Oracle Identity and Access Manager (Managed through WebLogic server)",
+        "ohs" => "Standalone HTTP Server (Managed independently of WebLogic server)",
+        "oud" => "Installation for Oracle Unified Directory",
+        "oid" => "Collocated Oracle Internet Directory Server (Managed through WebLogic server)",
+        "wcc" => "WebCenter Content",
+        "wcp" => "WebCenter Portal",
+        "wcs" => "WebCenter Sites",
+        "odi" => "Oracle Data Integrator",
+        _ => "WebLogic Server",
+    }
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RecipeError {
+    let what = what.into();
+    move |e| RecipeError::input(what, e.to_string())
+}
+
+/// Hard-links `from`'s tree into `to` (same filesystem, nothing copied); links stay links.
+fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            link_tree(&source, &target)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&source)?, &target)?;
+        } else if kind.is_file() {
+            std::fs::hard_link(&source, &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// The directory mounted at `/tmp/imagetool/<type>`: the installer taken out of its zip and the
+/// response file.
+fn stage_installer(
+    item: &CachedItem,
+    inner: &str,
+    installer: &str,
+    set: &InstallerSet,
+    dir: &Path,
+) -> Result<(), RecipeError> {
+    let fail = io(format!("installer {}", item.entry.key));
+    std::fs::create_dir_all(dir).map_err(io(format!("installer {}", item.entry.key)))?;
+    let target = dir.join(inner);
+    if item.entry.file_name == inner {
+        std::fs::copy(&item.path, &target).map_err(fail)?;
+    } else {
+        let file =
+            std::fs::File::open(&item.path).map_err(io(format!("installer {}", item.entry.key)))?;
+        let mut zip = zip::ZipArchive::new(file).map_err(|e| {
+            RecipeError::input(format!("installer {}", item.entry.key), e.to_string())
+        })?;
+        let mut entry = zip.by_name(inner).map_err(|e| {
+            RecipeError::input(format!("installer {}", item.entry.key), e.to_string())
+        })?;
+        let mut out =
+            std::fs::File::create(&target).map_err(io(format!("installer {}", item.entry.key)))?;
+        std::io::copy(&mut entry, &mut out).map_err(io(format!("installer {}", item.entry.key)))?;
+    }
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
+        .map_err(io(format!("installer {}", item.entry.key)))?;
+    let response = format!(
+        "[ENGINE]\nResponse File Version=1.0.0.0.0\n[GENERIC]\nINSTALL_TYPE={}\nDECLINE_SECURITY_UPDATES=true\nSECURITY_UPDATES_VIA_MYORACLESUPPORT=false\n",
+        install_type(installer, set)
+    );
+    std::fs::write(dir.join(format!("{installer}.rsp")), response)
+        .map_err(io(format!("installer {}", item.entry.key)))?;
+    Ok(())
+}
+
+/// The command line WIT's Dockerfile runs for one installer.
+fn command(installer: &str, inner: &str) -> Vec<String> {
+    let staged = format!("{TEMP_DIR}/{installer}");
+    let response = format!("{staged}/{installer}.rsp");
+    let words: Vec<String> = if inner.ends_with(".bin") {
+        vec![
+            format!("{staged}/{inner}"),
+            "-force".into(),
+            "-ignoreSysPrereqs".into(),
+            "-silent".into(),
+            "-responseFile".into(),
+            response,
+            "-invPtrLoc".into(),
+            INV_PTR.into(),
+            format!("ORACLE_HOME={}", super::create::ORACLE_HOME),
+            "-jreLoc".into(),
+            super::create::JAVA_HOME.into(),
+        ]
+    } else {
+        vec![
+            format!("{}/bin/java", super::create::JAVA_HOME),
+            "-Xmx1024m".into(),
+            "-jar".into(),
+            format!("{staged}/{inner}"),
+            "-silent".into(),
+            format!("ORACLE_HOME={}", super::create::ORACLE_HOME),
+            "-responseFile".into(),
+            response,
+            "-invPtrLoc".into(),
+            INV_PTR.into(),
+            "-ignoreSysPrereqs".into(),
+            "-force".into(),
+            "-novalidation".into(),
+        ]
+    };
+    words
+}
+
+/// Runs the set's installers on `base` with `jdk`; returns the Oracle Home they wrote, moved
+/// to `dest`.
+#[allow(clippy::too_many_arguments)]
+pub async fn install(
+    dir: &BuildDir,
+    base: &ResolvedImage,
+    jdk: &Jdk,
+    owner: &ResolvedOwner,
+    set: &InstallerSet,
+    version: &str,
+    items: &[(CachedItem, String)],
+    dest: &Path,
+) -> Result<OracleHome, RecipeError> {
+    let rootfs = dir.path().join("oui-base");
+    unpack_image(dir, &base_layers(base), &rootfs).await?;
+    // What WIT's Dockerfile sets up before installing: the JDK, the owner's home directories,
+    // the inventory pointer, the account files.
+    let prep = dir.path().join("oui-prep");
+    let (uid, gid) = (owner.owner.uid as u32, owner.owner.gid as u32);
+    let setup = || -> std::io::Result<()> {
+        link_tree(&jdk.root, &prep.join("u01/jdk"))?;
+        for path in ["u01", "u01/oracle", "u01/oracle/oraInventory"] {
+            std::fs::create_dir_all(prep.join(path))?;
+            std::os::unix::fs::chown(prep.join(path), Some(uid), Some(gid))?;
+        }
+        let pointer = prep.join("u01/oracle/oraInst.loc");
+        std::fs::write(
+            &pointer,
+            format!(
+                "inventory_loc=/u01/oracle/oraInventory\ninst_group={}\n",
+                owner.group
+            ),
+        )?;
+        std::os::unix::fs::chown(&pointer, Some(uid), Some(gid))?;
+        std::fs::create_dir_all(prep.join("etc"))?;
+        if let Some(passwd) = &owner.passwd {
+            std::fs::write(prep.join("etc/passwd"), passwd)?;
+        }
+        if let Some(group) = &owner.group_file {
+            std::fs::write(prep.join("etc/group"), group)?;
+        }
+        Ok(())
+    };
+    setup().map_err(io("preparing the installers' root filesystem"))?;
+    let installers = set.installers(version);
+    let mut steps = Vec::new();
+    for ((item, inner), installer) in items.iter().zip(&installers) {
+        let staged = dir.path().join("oui-installers").join(installer);
+        stage_installer(item, inner, installer, set, &staged)?;
+        let mut step = Step::shell("");
+        step.args = command(installer, inner);
+        step.env = vec![
+            format!("JAVA_HOME={}", super::create::JAVA_HOME),
+            format!("ORACLE_HOME={}", super::create::ORACLE_HOME),
+            "HOME=/u01/oracle".into(),
+            "OPATCH_NO_FUSER=true".into(),
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        ];
+        step.cwd = "/u01/oracle".into();
+        (step.uid, step.gid) = (uid, gid);
+        step.time_limit = INSTALL_LIMIT;
+        step.inputs.push(Input {
+            host: staged,
+            dest: format!("{TEMP_DIR}/{installer}"),
+        });
+        steps.push((item.entry.key.clone(), step));
+    }
+    let mut sandbox = Sandbox::new(&[prep.clone(), rootfs.clone()], dir.path()).map_err(|e| {
+        RecipeError::input(format!("installer {}", items[0].0.entry.key), e.to_string())
+    })?;
+    for (key, step) in &steps {
+        let mut print =
+            |l: &str| tracing::info!(target: "patchfarm::step", installer = %key, "{l}");
+        sandbox
+            .run(step, &mut print)
+            .await
+            .map_err(|e| RecipeError::input(format!("installer {key}"), e.to_string()))?;
+    }
+    let upper = sandbox
+        .finish()
+        .map_err(|e| RecipeError::input("installers", e.to_string()))?;
+    let written = upper.join("u01/oracle");
+    if !written.join("inventory/registry.xml").is_file() {
+        return Err(RecipeError::input(
+            format!("installer {}", items[0].0.entry.key),
+            "it ended without writing an Oracle Home (no /u01/oracle/inventory/registry.xml)",
+        ));
+    }
+    std::fs::create_dir_all(dest.parent().unwrap_or(dest))
+        .map_err(io("keeping the Oracle Home"))?;
+    std::fs::rename(&written, dest).map_err(io("keeping the Oracle Home"))?;
+    drop(sandbox);
+    let _ = std::fs::remove_dir_all(&rootfs);
+    let first = &items[0].0.entry;
+    Ok(installer::installed_home(
+        dest.to_path_buf(),
+        &first.key,
+        &first.file_name,
+    )?)
+}

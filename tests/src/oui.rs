@@ -1,0 +1,43 @@
+//! Stand-ins for Oracle Universal Installer archives, built with the machine's JDK: `Installer.java`
+//! compiled into a jar, zipped as Oracle ships its installers.
+
+use crate::run;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `fmw_VERSION_wls_lite_Disk1_1of1.zip` holding `fmw_VERSION_wls_lite_generic.jar`, whose
+/// silent install writes a WebLogic Server `version` Oracle Home.
+pub fn installer_zip(dir: &Path, version: &str) -> PathBuf {
+    crate::require_tool("javac");
+    crate::require_tool("jar");
+    let work = dir.join(format!("oui-{version}"));
+    let classes = work.join("classes");
+    std::fs::create_dir_all(&classes).unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/oui/Installer.java");
+    run(Command::new("javac")
+        .args(["--release", "11", "-d"])
+        .arg(&classes)
+        .arg(&source));
+    std::fs::write(classes.join("version.txt"), version).unwrap();
+    let jar_name = format!("fmw_{version}_wls_lite_generic.jar");
+    let jar = work.join(&jar_name);
+    run(Command::new("jar")
+        .args(["--create", "--file"])
+        .arg(&jar)
+        .args(["--main-class", "Installer", "-C"])
+        .arg(&classes)
+        .arg("."));
+    let zip_path = dir.join(format!("fmw_{version}_wls_lite_Disk1_1of1.zip"));
+    zip_holding(&zip_path, &jar_name, &std::fs::read(&jar).unwrap());
+    zip_path
+}
+
+/// A zip holding one entry.
+pub fn zip_holding(path: &Path, name: &str, bytes: &[u8]) {
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    zip.start_file(name, zip::write::SimpleFileOptions::default())
+        .unwrap();
+    zip.write_all(bytes).unwrap();
+    zip.finish().unwrap();
+}
