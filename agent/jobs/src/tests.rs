@@ -36,6 +36,8 @@ fn create() -> CreateRequest {
             "linux/arm64".parse().unwrap(),
         ],
         build_commands: None,
+        installer_options: Default::default(),
+        step_network: false,
     }
 }
 

@@ -188,6 +188,8 @@ fn install(
         additional_files: Vec::new(),
         platforms: Vec::new(),
         build_commands: None,
+        installer_options: Default::default(),
+        step_network: false,
     })
 }
 

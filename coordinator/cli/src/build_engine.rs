@@ -68,9 +68,16 @@ impl BuildEngineArgs {
         say(
             self.build_network.is_some(),
             "--buildNetwork",
-            "no build step runs, so there is no network to choose",
+            "build steps (Oracle's installers, --additionalBuildCommands) get the build host's network; without it they have none (NAME is not a Docker network here; `none` keeps it off)",
         );
         notes
+    }
+
+    /// Whether build steps get the network (`--buildNetwork NAME`, any name but `none`).
+    pub fn step_network(&self) -> bool {
+        self.build_network
+            .as_deref()
+            .is_some_and(|n| !n.eq_ignore_ascii_case("none"))
     }
 
     /// Prints [`notes`](Self::notes) to stderr.

@@ -7,6 +7,7 @@ use patchfarm_engine::image::{ImageRef, Platform};
 use patchfarm_engine::installer::InstallerSet;
 use patchfarm_engine::opatch::CatalogChoice;
 use patchfarm_engine::recipe::create::{self, CreateRequest, WdtRequest};
+use patchfarm_engine::recipe::oui;
 use patchfarm_engine::recipe::patching::PatchRequest;
 use patchfarm_engine::recipe::steps;
 use patchfarm_engine::recipe::{Engine, Target};
@@ -149,7 +150,36 @@ pub struct InstallArgs {
     #[command(flatten)]
     target: TargetArgs,
     #[command(flatten)]
-    installer: super::not_yet::InstallerArgs,
+    installer: InstallerArgs,
+}
+
+/// WIT's options for Oracle's installers (used when the installers are OUI zips).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct InstallerArgs {
+    /// Response files for the installers, one per installer of --type, in order (default:
+    /// WIT's per type).
+    #[arg(
+        long = "installerResponseFile",
+        value_delimiter = ',',
+        value_name = "FILE"
+    )]
+    installer_response_file: Vec<PathBuf>,
+    /// The oraInst.loc to install with (default: inventory_loc=/u01/oracle/oraInventory).
+    #[arg(long = "inventoryPointerFile", value_name = "FILE")]
+    inventory_pointer_file: Option<PathBuf>,
+    /// Where the inventory pointer goes in the image (default /u01/oracle).
+    #[arg(long = "inventoryPointerInstallLoc", value_name = "DIR")]
+    inventory_pointer_install_loc: Option<String>,
+}
+
+impl InstallerArgs {
+    fn options(&self) -> oui::InstallerOptions {
+        oui::InstallerOptions {
+            response_files: self.installer_response_file.clone(),
+            inventory_pointer: self.inventory_pointer_file.clone(),
+            inventory_pointer_dir: self.inventory_pointer_install_loc.clone(),
+        }
+    }
 }
 
 /// WIT's `--target`, shared by the verbs that write files the server uses.
@@ -192,7 +222,6 @@ impl InstallArgs {
         additional_files: Vec<(PathBuf, String)>,
         platforms: Vec<Platform>,
     ) -> anyhow::Result<CreateRequest> {
-        self.installer.check()?;
         Ok(CreateRequest {
             tag,
             from_image,
@@ -206,6 +235,8 @@ impl InstallArgs {
             additional_files,
             platforms,
             build_commands: None,
+            installer_options: self.installer.options(),
+            step_network: false,
         })
     }
 }
@@ -265,6 +296,7 @@ impl Args {
             .iter()
             .map(PathBuf::from)
             .collect();
+        request.step_network = self.build_engine.step_network();
         request.build_commands = match self.steps.build_commands() {
             Some(file) => Some(steps::parse(std::path::Path::new(file), files)?),
             None if !files.is_empty() => bail!("--additionalBuildFiles: in WIT these files are what --additionalBuildCommands' COPY reads; give that file too (or place files with --addFile FILE[:/IMAGE/PATH])"),

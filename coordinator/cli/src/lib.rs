@@ -174,6 +174,25 @@ async fn run_job(ctx: &Context, engine: &Engine, job: &patchfarm_jobs::Job) -> a
     print_outcome(ctx, &outcome)
 }
 
+/// Flags a farm job cannot carry yet, if the job uses them.
+fn local_only(job: &patchfarm_jobs::Job) -> Option<&'static str> {
+    let create = match job {
+        patchfarm_jobs::Job::Create(create) => create,
+        patchfarm_jobs::Job::Rebase(patchfarm_jobs::RebaseJob {
+            target: patchfarm_jobs::RebaseTarget::Build(create),
+            ..
+        }) => create,
+        _ => return None,
+    };
+    if create.build_commands.is_some() {
+        Some("--additionalBuildCommands")
+    } else if !create.installer_options.is_empty() {
+        Some("--installerResponseFile/--inventoryPointerFile/--inventoryPointerInstallLoc")
+    } else {
+        None
+    }
+}
+
 /// Runs a job here after resolving its patches with Oracle's patch service, when asked.
 async fn run_patching_job(
     ctx: &Context,
@@ -261,10 +280,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             _ => None,
         };
         if let Some((mut job, dry_run, online)) = job {
-            if let patchfarm_jobs::Job::Create(create) = &job {
-                if create.build_commands.is_some() {
-                    anyhow::bail!("--additionalBuildCommands: farm agents do not run build steps yet; build it here (without --farm), where the steps run under runc");
-                }
+            if let Some(flags) = local_only(&job) {
+                anyhow::bail!("{flags}: farm jobs do not carry build steps or installer files yet; build it here (without --farm), where steps run under runc");
             }
             if let Some(online) = online {
                 // Resolved here, so the account never leaves this machine: the farm gets the

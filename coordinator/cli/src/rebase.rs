@@ -67,12 +67,16 @@ impl Args {
             (Some(reference), _) => {
                 RebaseTarget::Image(ImageRef::parse_source(reference).context("--targetImage")?)
             }
-            (None, Some(from_image)) => RebaseTarget::Build(Box::new(self.install.request(
-                request.tag.clone(),
-                ImageRef::parse_source(from_image).context("--fromImage")?,
-                Vec::new(),
-                vec![platform],
-            )?)),
+            (None, Some(from_image)) => {
+                let mut build = self.install.request(
+                    request.tag.clone(),
+                    ImageRef::parse_source(from_image).context("--fromImage")?,
+                    Vec::new(),
+                    vec![platform],
+                )?;
+                build.step_network = self.build_engine.step_network();
+                RebaseTarget::Build(Box::new(build))
+            }
             (None, None) => bail!(
                 "rebase needs --targetImage, or --fromImage (and create's flags) to build the target"
             ),

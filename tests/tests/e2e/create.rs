@@ -229,7 +229,10 @@ fn bad_patches_and_installers_are_refused_before_anything_is_pushed() {
     ]);
     // Run as Oracle's installer (through the executor), it fails: no Java here, no installer.
     let err = wls.create_fails(&tag, &[]);
-    assert!(err.contains(&format!("installer wls_{WLS_VERSION}")), "{err}");
+    assert!(
+        err.contains(&format!("installer wls_{WLS_VERSION}")),
+        "{err}"
+    );
     assert!(
         wls.registry.tags("wls/refused").is_empty(),
         "nothing may be pushed"

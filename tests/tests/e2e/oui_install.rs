@@ -100,6 +100,49 @@ fn an_oracle_installer_zip_is_installed_silently_as_wit_installs_it() {
         "installers never land in a layer"
     );
 
+    // WIT's installer options: a response file of the user's, an inventory pointer of theirs,
+    // placed where they say; the inventory it names is kept in the image.
+    let response = wls.dir.path().join("custom.rsp");
+    std::fs::write(
+        &response,
+        "[ENGINE]\nResponse File Version=1.0.0.0.0\n[GENERIC]\nINSTALL_TYPE=Fusion Middleware Infrastructure\n",
+    )
+    .unwrap();
+    let pointer = wls.dir.path().join("oraInst.loc");
+    std::fs::write(
+        &pointer,
+        "inventory_loc=/u01/inventory\ninst_group=oracle\n",
+    )
+    .unwrap();
+    let custom = wls.tag("oui:custom");
+    wls.create(
+        &custom,
+        &[
+            "--version",
+            VERSION,
+            "--installerResponseFile",
+            &response.display().to_string(),
+            "--inventoryPointerFile",
+            &pointer.display().to_string(),
+            "--inventoryPointerInstallLoc",
+            "/u01/pointer",
+        ],
+    );
+    let (_custom_work, custom_root) = unpack(&custom);
+    assert!(
+        std::fs::read_to_string(custom_root.join("u01/oracle/wlserver/server/bin/hello.sh"))
+            .unwrap()
+            .contains("Fusion Middleware Infrastructure"),
+        "the response file given was used"
+    );
+    assert_eq!(
+        std::fs::read_to_string(custom_root.join("u01/pointer/oraInst.loc")).unwrap(),
+        "inventory_loc=/u01/inventory\ninst_group=oracle\n"
+    );
+    assert!(custom_root
+        .join("u01/inventory/ContentsXML/inventory.xml")
+        .is_file());
+
     if docker_available("an_oracle_installer_zip_is_installed_silently") {
         run(Command::new("docker").args(["pull", "-q", &first]));
         let out = Command::new("docker")
@@ -161,6 +204,10 @@ fn a_broken_installer_fails_with_its_last_lines_and_pushes_nothing() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "nothing was pushed");
+    // The installer options configure Oracle's installer: with an installed Oracle Home archive
+    // (no installer runs) they are refused, not ignored.
+    let err = wls.create_fails(&tag, &["--installerResponseFile", "/nonexistent.rsp"]);
+    assert!(err.contains("installed Oracle Home archive"), "{err}");
     let builds = wls.pf.cache_dir().join("build");
     let left: Vec<_> = std::fs::read_dir(&builds)
         .map(|d| d.flatten().collect())

@@ -69,7 +69,7 @@ fn wit_user_guide_command_lines_run_unchanged() {
         ),
         (
             format!("create -t {t1} --fromImage {base} --jdkVersion 17 -b docker --skipcleanup --buildNetwork host"),
-            Expect::RunsSaying("note: --buildNetwork: no build step runs"),
+            Expect::RunsSaying("note: --buildNetwork: build steps"),
         ),
         (
             format!("update --fromImage {t1} --tag {t2} --patches {rec}"),

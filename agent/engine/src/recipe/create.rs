@@ -125,6 +125,10 @@ pub struct CreateRequest {
     pub platforms: Vec<Platform>,
     /// WIT's `--additionalBuildCommands` (run through the executor, on this machine only).
     pub build_commands: Option<super::steps::BuildCommands>,
+    /// WIT's installer options (Oracle's installers only).
+    pub installer_options: oui::InstallerOptions,
+    /// `--buildNetwork`: build steps get the host's network (off by default).
+    pub step_network: bool,
 }
 
 /// Everything known and checked for one platform; the Oracle Home is unpacked and patched.
@@ -138,9 +142,20 @@ pub struct PlatformPlan {
     pub wdt_item: Option<CachedItem>,
     pub jdk: Jdk,
     pub home: OracleHome,
+    /// What the installers wrote outside the Oracle Home (a custom inventory), as (host
+    /// directory, image path).
+    pub extra_trees: Vec<(PathBuf, String)>,
     pub patches: PatchSet,
     pub config: ImageConfig,
     dir: BuildDir,
+}
+
+/// The `inventory_loc` an inventory pointer names.
+pub(crate) fn inventory_dir(pointer: &str) -> Option<String> {
+    installer::key_values(pointer)
+        .get("inventory_loc")
+        .filter(|v| v.starts_with('/'))
+        .cloned()
 }
 
 async fn cached(engine: &Engine, key: CacheKey, arch: &str) -> Result<CachedItem, RecipeError> {
@@ -215,6 +230,7 @@ async fn plan_platform(
     .expect("unpack task")?;
     // Oracle's own installers run through the executor; installed-home archives unpack natively.
     let oui_installers: Vec<Option<String>> = home_items.iter().map(oui::installer_in).collect();
+    let mut extra_trees = Vec::new();
     let home = if oui_installers.iter().any(Option::is_some) {
         if let Some(i) = oui_installers.iter().position(Option::is_none) {
             return Err(RecipeError::input(
@@ -227,7 +243,7 @@ async fn plan_platform(
             .cloned()
             .zip(oui_installers.into_iter().flatten())
             .collect();
-        oui::install(
+        let (home, extras) = oui::install(
             &dir,
             &base,
             &jdk,
@@ -236,9 +252,19 @@ async fn plan_platform(
             &request.version,
             &items,
             &home_path.join("0"),
+            &request.installer_options,
+            request.step_network,
         )
-        .await?
+        .await?;
+        extra_trees = extras;
+        home
     } else {
+        if !request.installer_options.is_empty() {
+            return Err(RecipeError::input(
+                "--installerResponseFile/--inventoryPointerFile/--inventoryPointerInstallLoc",
+                format!("they configure Oracle's installer, and {} is an installed Oracle Home archive (no installer runs)", home_items[0].entry.key),
+            ));
+        }
         let (hi, hp) = (home_items.clone(), home_path.clone());
         tokio::task::spawn_blocking(move || {
             let parts: Vec<_> = hi
@@ -335,6 +361,7 @@ async fn plan_platform(
         wdt_item,
         jdk,
         home,
+        extra_trees,
         patches: patch_set,
         config,
         dir,
@@ -364,13 +391,15 @@ impl PlatformPlan {
         home.add_dir("/u01", 0o755, owner)?;
         home.add_host_tree(&self.home.root, ORACLE_HOME, owner)?;
         home.add_dir(&format!("{ORACLE_HOME}/oraInventory"), 0o750, owner)?;
+        for (tree, at) in &self.extra_trees {
+            home.add_host_tree(tree, at, owner)?;
+        }
+        let options = &request.installer_options;
+        let pointer_dir = options.pointer_dir()?;
+        home.add_dir(&pointer_dir, 0o755, owner)?;
         home.add_bytes(
-            &format!("{ORACLE_HOME}/oraInst.loc"),
-            format!(
-                "inventory_loc={ORACLE_HOME}/oraInventory\ninst_group={}\n",
-                self.owner.group
-            )
-            .into_bytes(),
+            &format!("{}/oraInst.loc", pointer_dir.trim_end_matches('/')),
+            options.pointer_text(&self.owner.group)?.into_bytes(),
             0o644,
             owner,
         )?;
@@ -449,8 +478,15 @@ impl PlatformPlan {
         // The section runs on the finished image: its changes are one more layer on top.
         let config = crate::image::ImageConfig::parse(&built.config_bytes, "built config")
             .expect("a config this build wrote parses");
-        let (layer, config) =
-            super::steps::run_final(engine, &self.dir, &built.layers, config, commands).await?;
+        let (layer, config) = super::steps::run_final(
+            engine,
+            &self.dir,
+            &built.layers,
+            config,
+            commands,
+            request.step_network,
+        )
+        .await?;
         let created_by = format!(
             "patchfarm: additionalBuildCommands [{}] {}",
             super::steps::FINAL,

@@ -13,13 +13,56 @@ use crate::installer::{self, InstallerSet, Jdk, OracleHome};
 use crate::transport::ResolvedImage;
 use patchfarm_executor::{Input, Sandbox, Step};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// WIT's paths: installers and response files under `/tmp/imagetool/<type>/`, the inventory
 /// pointer in the Oracle Home.
 const TEMP_DIR: &str = "/tmp/imagetool";
-const INV_PTR: &str = "/u01/oracle/oraInst.loc";
+
+/// WIT's installer options: response files (one per installer of the set, in order) and a
+/// custom inventory pointer (`oraInst.loc`) with the directory it goes to.
+#[derive(Clone, Debug, Default)]
+pub struct InstallerOptions {
+    pub response_files: Vec<PathBuf>,
+    pub inventory_pointer: Option<PathBuf>,
+    /// Where the pointer goes (default `/u01/oracle`).
+    pub inventory_pointer_dir: Option<String>,
+}
+
+impl InstallerOptions {
+    pub fn is_empty(&self) -> bool {
+        self.response_files.is_empty()
+            && self.inventory_pointer.is_none()
+            && self.inventory_pointer_dir.is_none()
+    }
+
+    /// The directory the pointer goes to, checked: absolute, plain.
+    pub fn pointer_dir(&self) -> Result<String, RecipeError> {
+        let dir = self
+            .inventory_pointer_dir
+            .clone()
+            .unwrap_or_else(|| "/u01/oracle".into());
+        crate::layer::writer::image_path(&dir)
+            .map(|plain| format!("/{plain}"))
+            .map_err(|e| RecipeError::input("--inventoryPointerInstallLoc", e.to_string()))
+    }
+
+    /// The pointer's text: the given file's, else WIT's default for `group`.
+    pub fn pointer_text(&self, group: &str) -> Result<String, RecipeError> {
+        match &self.inventory_pointer {
+            Some(file) => std::fs::read_to_string(file).map_err(|e| {
+                RecipeError::input(
+                    format!("--inventoryPointerFile {}", file.display()),
+                    e.to_string(),
+                )
+            }),
+            None => Ok(format!(
+                "inventory_loc=/u01/oracle/oraInventory\ninst_group={group}\n"
+            )),
+        }
+    }
+}
 
 /// An installer runs at most this long.
 const INSTALL_LIMIT: Duration = Duration::from_secs(60 * 60);
@@ -94,6 +137,7 @@ fn stage_installer(
     inner: &str,
     installer: &str,
     set: &InstallerSet,
+    response_file: Option<&PathBuf>,
     dir: &Path,
 ) -> Result<(), RecipeError> {
     let fail = io(format!("installer {}", item.entry.key));
@@ -116,17 +160,22 @@ fn stage_installer(
     }
     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
         .map_err(io(format!("installer {}", item.entry.key)))?;
-    let response = format!(
-        "[ENGINE]\nResponse File Version=1.0.0.0.0\n[GENERIC]\nINSTALL_TYPE={}\nDECLINE_SECURITY_UPDATES=true\nSECURITY_UPDATES_VIA_MYORACLESUPPORT=false\n",
-        install_type(installer, set)
-    );
+    let response = match response_file {
+        Some(file) => std::fs::read_to_string(file).map_err(|e| {
+            RecipeError::input(format!("--installerResponseFile {}", file.display()), e.to_string())
+        })?,
+        None => format!(
+            "[ENGINE]\nResponse File Version=1.0.0.0.0\n[GENERIC]\nINSTALL_TYPE={}\nDECLINE_SECURITY_UPDATES=true\nSECURITY_UPDATES_VIA_MYORACLESUPPORT=false\n",
+            install_type(installer, set)
+        ),
+    };
     std::fs::write(dir.join(format!("{installer}.rsp")), response)
         .map_err(io(format!("installer {}", item.entry.key)))?;
     Ok(())
 }
 
 /// The command line WIT's Dockerfile runs for one installer.
-fn command(installer: &str, inner: &str) -> Vec<String> {
+fn command(installer: &str, inner: &str, pointer: &str) -> Vec<String> {
     let staged = format!("{TEMP_DIR}/{installer}");
     let response = format!("{staged}/{installer}.rsp");
     let words: Vec<String> = if inner.ends_with(".bin") {
@@ -138,7 +187,7 @@ fn command(installer: &str, inner: &str) -> Vec<String> {
             "-responseFile".into(),
             response,
             "-invPtrLoc".into(),
-            INV_PTR.into(),
+            pointer.into(),
             format!("ORACLE_HOME={}", super::create::ORACLE_HOME),
             "-jreLoc".into(),
             super::create::JAVA_HOME.into(),
@@ -154,7 +203,7 @@ fn command(installer: &str, inner: &str) -> Vec<String> {
             "-responseFile".into(),
             response,
             "-invPtrLoc".into(),
-            INV_PTR.into(),
+            pointer.into(),
             "-ignoreSysPrereqs".into(),
             "-force".into(),
             "-novalidation".into(),
@@ -175,7 +224,22 @@ pub async fn install(
     version: &str,
     items: &[(CachedItem, String)],
     dest: &Path,
-) -> Result<OracleHome, RecipeError> {
+    options: &InstallerOptions,
+    network: bool,
+) -> Result<(OracleHome, Vec<(PathBuf, String)>), RecipeError> {
+    if !options.response_files.is_empty() && options.response_files.len() != items.len() {
+        return Err(RecipeError::input(
+            "--installerResponseFile",
+            format!(
+                "give one response file per installer of --type {} ({}), in that order",
+                set.name,
+                set.installers(version).join(", ")
+            ),
+        ));
+    }
+    let pointer_dir = options.pointer_dir()?;
+    let pointer_text = options.pointer_text(&owner.group)?;
+    let inventory = super::create::inventory_dir(&pointer_text);
     let rootfs = dir.path().join("oui-base");
     unpack_image(dir, &base_layers(base), &rootfs).await?;
     // What WIT's Dockerfile sets up before installing: the JDK, the owner's home directories,
@@ -184,18 +248,23 @@ pub async fn install(
     let (uid, gid) = (owner.owner.uid as u32, owner.owner.gid as u32);
     let setup = || -> std::io::Result<()> {
         link_tree(&jdk.root, &prep.join("u01/jdk"))?;
-        for path in ["u01", "u01/oracle", "u01/oracle/oraInventory"] {
-            std::fs::create_dir_all(prep.join(path))?;
-            std::os::unix::fs::chown(prep.join(path), Some(uid), Some(gid))?;
+        let owned = ["u01", "u01/oracle", "u01/oracle/oraInventory"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain([pointer_dir.trim_start_matches('/').to_owned()])
+            .chain(
+                inventory
+                    .iter()
+                    .map(|i| i.trim_start_matches('/').to_owned()),
+            );
+        for path in owned {
+            std::fs::create_dir_all(prep.join(&path))?;
+            std::os::unix::fs::chown(prep.join(&path), Some(uid), Some(gid))?;
         }
-        let pointer = prep.join("u01/oracle/oraInst.loc");
-        std::fs::write(
-            &pointer,
-            format!(
-                "inventory_loc=/u01/oracle/oraInventory\ninst_group={}\n",
-                owner.group
-            ),
-        )?;
+        let pointer = prep
+            .join(pointer_dir.trim_start_matches('/'))
+            .join("oraInst.loc");
+        std::fs::write(&pointer, &pointer_text)?;
         std::os::unix::fs::chown(&pointer, Some(uid), Some(gid))?;
         std::fs::create_dir_all(prep.join("etc"))?;
         if let Some(passwd) = &owner.passwd {
@@ -209,11 +278,19 @@ pub async fn install(
     setup().map_err(io("preparing the installers' root filesystem"))?;
     let installers = set.installers(version);
     let mut steps = Vec::new();
-    for ((item, inner), installer) in items.iter().zip(&installers) {
+    let pointer_path = format!("{}/oraInst.loc", pointer_dir.trim_end_matches('/'));
+    for (i, ((item, inner), installer)) in items.iter().zip(&installers).enumerate() {
         let staged = dir.path().join("oui-installers").join(installer);
-        stage_installer(item, inner, installer, set, &staged)?;
+        stage_installer(
+            item,
+            inner,
+            installer,
+            set,
+            options.response_files.get(i),
+            &staged,
+        )?;
         let mut step = Step::shell("");
-        step.args = command(installer, inner);
+        step.args = command(installer, inner, &pointer_path);
         step.env = vec![
             format!("JAVA_HOME={}", super::create::JAVA_HOME),
             format!("ORACLE_HOME={}", super::create::ORACLE_HOME),
@@ -224,6 +301,7 @@ pub async fn install(
         step.cwd = "/u01/oracle".into();
         (step.uid, step.gid) = (uid, gid);
         step.time_limit = INSTALL_LIMIT;
+        step.network = network;
         step.inputs.push(Input {
             host: staged,
             dest: format!("{TEMP_DIR}/{installer}"),
@@ -254,12 +332,19 @@ pub async fn install(
     std::fs::create_dir_all(dest.parent().unwrap_or(dest))
         .map_err(io("keeping the Oracle Home"))?;
     std::fs::rename(&written, dest).map_err(io("keeping the Oracle Home"))?;
+    // A custom inventory outside the Oracle Home is kept too (WIT's image has it).
+    let mut extras = Vec::new();
+    if let Some(at) = inventory.filter(|i| !i.starts_with("/u01/oracle/") && i != "/u01/oracle") {
+        let tree = upper.join(at.trim_start_matches('/'));
+        if tree.is_dir() {
+            let kept = dir.path().join("oui-inventory");
+            std::fs::rename(&tree, &kept).map_err(io("keeping the inventory"))?;
+            extras.push((kept, at));
+        }
+    }
     drop(sandbox);
     let _ = std::fs::remove_dir_all(&rootfs);
     let first = &items[0].0.entry;
-    Ok(installer::installed_home(
-        dest.to_path_buf(),
-        &first.key,
-        &first.file_name,
-    )?)
+    let home = installer::installed_home(dest.to_path_buf(), &first.key, &first.file_name)?;
+    Ok((home, extras))
 }

@@ -218,6 +218,7 @@ pub async fn run_final(
     layers: &[OutBlob],
     mut config: ImageConfig,
     commands: &BuildCommands,
+    network: bool,
 ) -> Result<(LayerBlob, ImageConfig), RecipeError> {
     let root = dir.path().join("rootfs");
     unpack_image(dir, layers, &root).await?;
@@ -245,6 +246,7 @@ pub async fn run_final(
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect();
                 step.cwd = cwd.clone();
+                step.network = network;
                 (step.uid, step.gid) = (uid, gid);
                 let mut print = |l: &str| tracing::info!(target: "patchfarm::step", "{l}");
                 sandbox

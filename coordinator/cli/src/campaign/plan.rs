@@ -181,6 +181,8 @@ pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
             additional_files: Vec::new(),
             platforms: vec![default_platform()],
             build_commands: None,
+            installer_options: Default::default(),
+            step_network: false,
         });
         jobs.push(planned(key.clone(), job, Vec::new()));
         copies(file, &key, &path, &mut jobs)?;
