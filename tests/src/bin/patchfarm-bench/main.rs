@@ -7,6 +7,8 @@
 //!        patchfarm-bench raft            (only the coordinator cluster against etcd)
 //!        patchfarm-bench sched           (only scheduling: 10,000 no-op jobs, 100 simulated agents)
 //!        patchfarm-bench campaign        (only campaigns: the demo and a 200-domain fleet)
+//!        patchfarm-bench steps           (build steps: OUI installer and RUN steps against
+//!                                         docker build + push, same base and JDK)
 //!        patchfarm-bench safety OLD NEW  (two `patchfarm` binaries: JDK layer and fast-path
 //!                                         rebase, then the bombs with NEW; tests/bench/safety.sh)
 //!        patchfarm-bench layer DIR OUT   (internal: one layer build, for RSS measurement)
@@ -16,6 +18,7 @@ mod raft;
 mod rebase;
 mod safety;
 mod sched;
+mod steps;
 
 use patchfarm_e2e::{patchfarm_bin, require_tool, run, Registry};
 use patchfarm_engine::digest::Digest;
@@ -42,6 +45,10 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("sched") {
         sched::sched_bench();
         campaign::campaign_bench();
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("steps") {
+        steps::steps_bench();
         return;
     }
     if args.get(1).map(String::as_str) == Some("safety") {
