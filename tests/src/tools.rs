@@ -40,6 +40,22 @@ pub fn docker_available(test: &str) -> bool {
     ok
 }
 
+/// Whether build steps can run (root and runc); in CI their absence fails the test, elsewhere it
+/// skips.
+pub fn steps_available(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let runc = Command::new("runc")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !(root && runc) {
+        assert!(!in_ci(), "{test}: build steps need root and runc in CI");
+        eprintln!("SKIP {test}: build steps need root and runc");
+    }
+    root && runc
+}
+
 /// Runs a command, panicking with its output if it fails; returns stdout.
 pub fn run(cmd: &mut Command) -> String {
     let out = cmd

@@ -202,6 +202,16 @@ pub fn raw(reference: &str) -> serde_json::Value {
     .unwrap()
 }
 
+/// Fails unless `reference` is absent from its registry (a failed build tagged nothing).
+pub fn assert_not_pushed(reference: &str) {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{reference} was pushed");
+}
+
 /// The manifest digest of `reference` as the registry reports it.
 pub fn raw_digest(reference: &str) -> String {
     run(Command::new("skopeo")

@@ -8,7 +8,7 @@
 use patchfarm_e2e::aru::AruServer;
 use patchfarm_e2e::farm::Farm;
 use patchfarm_e2e::weblogic::{self, Act, WLS_VERSION};
-use patchfarm_e2e::wls::{unpack, Wls};
+use patchfarm_e2e::wls::{assert_not_pushed, unpack, Wls};
 use std::io::Read;
 use std::path::Path;
 use std::process::Command;
@@ -363,12 +363,7 @@ fn wrong_password_lying_digest_unknown_bug_and_no_service_fail_clearly_pushing_n
         Some(format!("http://127.0.0.1:{closed}/Orion/Services")),
     );
     assert!(err.contains("unreachable"), "{err}");
-    let out = Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false"])
-        .arg(format!("docker://{tag}"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "nothing was pushed");
+    assert_not_pushed(&tag);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,24 +4,9 @@
 //! changes are one layer (a deleted file a whiteout); the same inputs give the same digest; an
 //! unknown directive is refused with file:line and nothing is pushed.
 
-use patchfarm_e2e::tools::in_ci;
-use patchfarm_e2e::wls::{raw, raw_digest, unpack, Wls};
+use patchfarm_e2e::tools::steps_available;
+use patchfarm_e2e::wls::{assert_not_pushed, raw, raw_digest, unpack, Wls};
 use std::os::unix::fs::MetadataExt;
-
-/// Steps need root and runc: CI has both and must run this; elsewhere it skips, saying why.
-fn steps_available(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let runc = std::process::Command::new("runc")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !(root && runc) {
-        assert!(!in_ci(), "{test}: build steps need root and runc in CI");
-        eprintln!("SKIP {test}: build steps need root and runc");
-    }
-    root && runc
-}
 
 const COMMANDS: &str = r#"# as WIT's user guide writes them
 [final-build-commands]
@@ -157,12 +142,7 @@ fn a_bad_directive_or_a_failing_step_pushes_nothing() {
         );
         assert!(err.contains(needle), "{body}: {err}");
     }
-    let out = std::process::Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false"])
-        .arg(format!("docker://{tag}"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "nothing was pushed");
+    assert_not_pushed(&tag);
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let cache = wls.pf.cache_dir().display().to_string();
     assert!(!mounts.contains(&cache), "no sandbox left mounted");

@@ -5,28 +5,14 @@
 //! inputs give the same digest; a broken installer fails with its last lines, pushing nothing.
 
 use patchfarm_e2e::oui::{installer_zip, zip_holding};
-use patchfarm_e2e::tools::{docker_available, in_ci, run};
+use patchfarm_e2e::tools::{docker_available, run, steps_available};
 use patchfarm_e2e::weblogic;
-use patchfarm_e2e::wls::{raw_digest, unpack, Wls};
+use patchfarm_e2e::wls::{assert_not_pushed, raw_digest, unpack, Wls};
 use patchfarm_e2e::Registry;
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 
 const VERSION: &str = "14.1.1.0.0";
-
-fn steps_available(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let runc = Command::new("runc")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !(root && runc) {
-        assert!(!in_ci(), "{test}: installers need root and runc in CI");
-        eprintln!("SKIP {test}: installers need root and runc");
-    }
-    root && runc
-}
 
 #[test]
 fn an_oracle_installer_zip_is_installed_silently_as_wit_installs_it() {
@@ -198,12 +184,7 @@ fn a_broken_installer_fails_with_its_last_lines_and_pushes_nothing() {
         err.contains("installer wls_14.1.1.0.0") && err.contains("jarfile"),
         "{err}"
     );
-    let out = Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false"])
-        .arg(format!("docker://{tag}"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "nothing was pushed");
+    assert_not_pushed(&tag);
     // The installer options configure Oracle's installer: with an installed Oracle Home archive
     // (no installer runs) they are refused, not ignored.
     let err = wls.create_fails(&tag, &["--installerResponseFile", "/nonexistent.rsp"]);
