@@ -76,12 +76,20 @@ pub fn installer_in(item: &CachedItem) -> Option<String> {
     }
     let file = std::fs::File::open(&item.path).ok()?;
     let zip = zip::ZipArchive::new(file).ok()?;
-    let found = zip
-        .file_names()
-        .flatten()
+    // An installed Oracle Home (registry.xml at its root or under one top directory) is never
+    // taken for an installer, whatever files sit beside it.
+    let names: Vec<String> = zip.file_names().flatten().map(|n| n.into_owned()).collect();
+    let installed = names.iter().any(|n| {
+        n == "inventory/registry.xml"
+            || n.split_once('/')
+                .is_some_and(|(_, rest)| rest == "inventory/registry.xml")
+    });
+    if installed {
+        return None;
+    }
+    names
+        .into_iter()
         .find(|n| !n.contains('/') && (n.ends_with(".jar") || n.ends_with(".bin")))
-        .map(|n| n.to_string());
-    found
 }
 
 /// WIT's `INSTALL_TYPE` per installer (`DefaultResponseFile`).
@@ -347,4 +355,68 @@ pub async fn install(
     let first = &items[0].0.entry;
     let home = installer::installed_home(dest.to_path_buf(), &first.key, &first.file_name)?;
     Ok((home, extras))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::CacheEntry;
+    use std::io::Write;
+
+    fn item(dir: &Path, name: &str, entries: &[&str]) -> CachedItem {
+        let path = dir.join(name);
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        for entry in entries {
+            zip.start_file(*entry, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            zip.write_all(b"x").unwrap();
+        }
+        zip.finish().unwrap();
+        CachedItem {
+            entry: CacheEntry {
+                key: "wls_14.1.1.0.0".into(),
+                digest: crate::digest::Digest::of_bytes(b""),
+                size: 1,
+                file_name: name.into(),
+            },
+            path,
+        }
+    }
+
+    #[test]
+    fn an_installer_is_told_from_an_installed_home() {
+        let dir = tempfile::tempdir().unwrap();
+        let oui = item(
+            dir.path(),
+            "fmw_wls_Disk1_1of1.zip",
+            &["fmw_wls_generic.jar"],
+        );
+        assert_eq!(installer_in(&oui).as_deref(), Some("fmw_wls_generic.jar"));
+        let bin = item(
+            dir.path(),
+            "ohs.zip",
+            &["fmw_ohs_linux64.bin", "readme.txt"],
+        );
+        assert_eq!(installer_in(&bin).as_deref(), Some("fmw_ohs_linux64.bin"));
+        let home = item(
+            dir.path(),
+            "home.zip",
+            &[
+                "oracle/inventory/registry.xml",
+                "oracle/tool.jar",
+                "extra.jar",
+            ],
+        );
+        assert_eq!(
+            installer_in(&home),
+            None,
+            "an installed home with a jar beside it"
+        );
+        let plain = item(
+            dir.path(),
+            "home2.zip",
+            &["inventory/registry.xml", "x.jar"],
+        );
+        assert_eq!(installer_in(&plain), None);
+    }
 }
