@@ -66,6 +66,8 @@ fn every_verb() -> Vec<Job> {
             },
             platform: "linux/arm64".parse().unwrap(),
             target: Target::Default,
+            build_commands: None,
+            step_network: false,
         }),
         Job::Rebase(RebaseJob {
             request: rebase.clone(),

@@ -266,6 +266,8 @@ fn update(spec: &wire::UpdateJob) -> Result<UpdateRequest, SpecError> {
         wdt: wdt("update.wdt", &spec.wdt)?,
         platform: platform("update.platform", &spec.platform)?,
         target: kube_target("update.target", &spec.target)?,
+        build_commands: None,
+        step_network: false,
     })
 }
 

@@ -177,6 +177,9 @@ async fn run_job(ctx: &Context, engine: &Engine, job: &patchfarm_jobs::Job) -> a
 /// Flags a farm job cannot carry yet, if the job uses them.
 fn local_only(job: &patchfarm_jobs::Job) -> Option<&'static str> {
     let create = match job {
+        patchfarm_jobs::Job::Update(update) if update.build_commands.is_some() => {
+            return Some("--additionalBuildCommands")
+        }
         patchfarm_jobs::Job::Create(create) => create,
         patchfarm_jobs::Job::Rebase(patchfarm_jobs::RebaseJob {
             target: patchfarm_jobs::RebaseTarget::Build(create),

@@ -8,8 +8,8 @@ use anyhow::bail;
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct StepArgs {
     /// WIT: a file of sections of Dockerfile directives (RUN, COPY, ENV, LABEL, USER, WORKDIR,
-    /// EXPOSE). `create` runs its [final-build-commands] through the executor (runc); the other
-    /// verbs refuse it until they do.
+    /// EXPOSE). `create` and `update` run its [final-build-commands] through the executor (runc);
+    /// the other verbs refuse it until they do.
     #[arg(long = "additionalBuildCommands", value_name = "FILE")]
     additional_build_commands: Option<String>,
     /// WIT: the package manager for OS packages the installers need (OS, NONE, YUM, DNF,
@@ -28,7 +28,7 @@ impl StepArgs {
     /// For the verbs that run no build commands yet.
     pub fn refuse_build_commands(&self) -> anyhow::Result<()> {
         if let Some(file) = &self.additional_build_commands {
-            bail!("--additionalBuildCommands {file}: this verb does not run build steps yet (create does); place files with --addFile instead");
+            bail!("--additionalBuildCommands {file}: this verb does not run build steps yet (create and update do); place files with --addFile instead");
         }
         Ok(())
     }

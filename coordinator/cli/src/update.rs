@@ -27,6 +27,14 @@ pub struct Args {
     /// The platform (os/arch) of the image to read and write.
     #[arg(long, default_value = "linux/amd64")]
     platform: String,
+    /// WIT's build-context files for --additionalBuildCommands: what its COPY directives read
+    /// (as files/NAME).
+    #[arg(
+        long = "additionalBuildFiles",
+        alias = "additional-build-files",
+        value_delimiter = ','
+    )]
+    additional_build_files: Vec<std::path::PathBuf>,
     #[command(flatten)]
     build_engine: super::build_engine::BuildEngineArgs,
     #[command(flatten)]
@@ -43,7 +51,6 @@ impl Args {
     pub fn job(&self) -> anyhow::Result<Job> {
         self.build_engine.say();
         self.steps.check()?;
-        self.steps.refuse_build_commands()?;
         Ok(Job::Update(UpdateRequest {
             tag: self.tag.parse::<ImageRef>().context("--tag")?,
             from_image: ImageRef::parse_source(&self.from_image).context("--fromImage")?,
@@ -52,6 +59,15 @@ impl Args {
             wdt: self.wdt.request()?,
             platform: self.platform.parse::<Platform>().context("--platform")?,
             target: self.target.target,
+            build_commands: match self.steps.build_commands() {
+                Some(file) => Some(patchfarm_engine::recipe::steps::parse(
+                    std::path::Path::new(file),
+                    self.additional_build_files.clone(),
+                )?),
+                None if !self.additional_build_files.is_empty() => anyhow::bail!("--additionalBuildFiles: in WIT these files are what --additionalBuildCommands' COPY reads; give that file too"),
+                None => None,
+            },
+            step_network: self.build_engine.step_network(),
         }))
     }
 }

@@ -1,11 +1,11 @@
-//! WIT's `--additionalBuildCommands` on `create`: the `[final-build-commands]` section runs
+//! WIT's `--additionalBuildCommands` on `create` (and `update`): the `[final-build-commands]` section runs
 //! through the executor (runc, no Docker daemon) on the built image — RUN as the image's user
 //! and as the USER the section names, COPY from `--additionalBuildFiles`, ENV and LABEL into the config — and its
 //! changes are one layer (a deleted file a whiteout); the same inputs give the same digest; an
 //! unknown directive is refused with file:line and nothing is pushed.
 
 use patchfarm_e2e::tools::steps_available;
-use patchfarm_e2e::wls::{assert_not_pushed, raw, raw_digest, unpack, Wls};
+use patchfarm_e2e::wls::{assert_not_pushed, key, raw, raw_digest, unpack, Wls, PSU};
 use std::os::unix::fs::MetadataExt;
 
 const COMMANDS: &str = r#"# as WIT's user guide writes them
@@ -96,6 +96,46 @@ fn final_build_commands_run_in_the_image_and_become_one_reproducible_layer() {
         .join("tmp")
         .read_dir()
         .is_ok_and(|mut d| d.next().is_some()));
+
+    // update runs the section too, on top of the patched image.
+    let again = dir.join("update-commands.txt");
+    std::fs::write(
+        &again,
+        "[final-build-commands]\nLABEL stage=updated\nRUN echo updated > /u01/oracle/updated.txt\n",
+    )
+    .unwrap();
+    let updated = wls.tag("steps:updated");
+    wls.pf.ok(&[
+        "update",
+        "--fromImage",
+        &first,
+        "--tag",
+        &updated,
+        "--patches",
+        &key(PSU),
+        "--additionalBuildCommands",
+        &again.display().to_string(),
+    ]);
+    assert_eq!(
+        raw(&updated)["layers"].as_array().unwrap().len(),
+        layers + 2,
+        "the patches' layer, then the section's"
+    );
+    let (_updated_work, updated_root) = unpack(&updated);
+    assert_eq!(
+        std::fs::read_to_string(updated_root.join("u01/oracle/updated.txt")).unwrap(),
+        "updated\n"
+    );
+    assert!(updated_root.join("u01/oracle/greeting.txt").is_file());
+    let updated_config = &raw_config(&updated)["config"];
+    assert_eq!(updated_config["Labels"]["stage"], "updated");
+    assert!(
+        updated_config["Labels"]["org.patchfarm.patches"]
+            .as_str()
+            .unwrap()
+            .contains(PSU),
+        "{updated_config}"
+    );
 
     let config = &raw_config(&first)["config"];
     assert!(

@@ -28,6 +28,10 @@ pub struct UpdateRequest {
     pub platform: Platform,
     /// WIT's `--target`.
     pub target: super::Target,
+    /// WIT's `--additionalBuildCommands` (run through the executor, on this machine only).
+    pub build_commands: Option<super::steps::BuildCommands>,
+    /// `--buildNetwork`: build steps get the host's network (off by default).
+    pub step_network: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -184,7 +188,7 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
     let patches = patching::open_patches(engine, wanted, request.platform.wit_arch()).await?;
     let set = opatch::check(patches, &version, &installed)?;
 
-    if set.patches.is_empty() && request.wdt.is_empty() {
+    if set.patches.is_empty() && request.wdt.is_empty() && request.build_commands.is_none() {
         // Everything asked for is already there: the tag gets the same image (idempotent reruns).
         let report =
             super::copy::copy(engine, &request.from_image, &request.tag, &request.platform).await?;
@@ -307,7 +311,32 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
         "patchfarm update: patches [{}] on {oracle_home}",
         set.ids().join(",")
     );
-    let image = build::assemble(engine, &base, config, &[(layer, created_by)]);
+    let mut layers = vec![(layer, created_by)];
+    let mut image = build::assemble(engine, &base, config, &layers);
+    if let Some(commands) = &request.build_commands {
+        // The section runs on the updated image: its changes are one more layer on top.
+        let built = crate::image::ImageConfig::parse(&image.config_bytes, "built config")
+            .expect("a config this build wrote parses");
+        let (layer, mut config) = super::steps::run_final(
+            engine,
+            &dir,
+            &image.layers,
+            built,
+            commands,
+            request.step_network,
+        )
+        .await?;
+        layers.push((
+            layer,
+            format!(
+                "patchfarm: additionalBuildCommands [{}] {}",
+                super::steps::FINAL,
+                commands.file.display()
+            ),
+        ));
+        config.set_layers(&base.config.diff_ids(), base.config.history());
+        image = build::assemble(engine, &base, config, &layers);
+    }
     let report = build::publish(engine, &image, &request.tag).await?;
     Ok(UpdateOutcome {
         report,
