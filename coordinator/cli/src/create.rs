@@ -9,7 +9,6 @@ use patchfarm_engine::opatch::CatalogChoice;
 use patchfarm_engine::recipe::create::{self, CreateRequest, WdtRequest};
 use patchfarm_engine::recipe::oui;
 use patchfarm_engine::recipe::patching::PatchRequest;
-use patchfarm_engine::recipe::steps;
 use patchfarm_engine::recipe::{Engine, Target};
 use patchfarm_jobs::Job;
 use std::path::PathBuf;
@@ -262,7 +261,7 @@ pub struct Args {
         alias = "additional-build-files",
         value_delimiter = ','
     )]
-    additional_build_files: Vec<String>,
+    additional_build_files: Vec<PathBuf>,
     /// One or more platforms; several give an OCI image index.
     #[arg(long, default_value = "linux/amd64", value_delimiter = ',')]
     platform: Vec<String>,
@@ -291,17 +290,8 @@ impl Args {
             additional_files(&self.add_files),
             platforms,
         )?;
-        let files: Vec<PathBuf> = self
-            .additional_build_files
-            .iter()
-            .map(PathBuf::from)
-            .collect();
         request.step_network = self.build_engine.step_network();
-        request.build_commands = match self.steps.build_commands() {
-            Some(file) => Some(steps::parse(std::path::Path::new(file), files)?),
-            None if !files.is_empty() => bail!("--additionalBuildFiles: in WIT these files are what --additionalBuildCommands' COPY reads; give that file too (or place files with --addFile FILE[:/IMAGE/PATH])"),
-            None => None,
-        };
+        request.build_commands = self.steps.build_commands(&self.additional_build_files)?;
         Ok(Job::Create(request))
     }
 }

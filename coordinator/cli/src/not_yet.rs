@@ -33,9 +33,20 @@ impl StepArgs {
         Ok(())
     }
 
-    /// `--additionalBuildCommands`, for the verbs that run it.
-    pub fn build_commands(&self) -> Option<&str> {
-        self.additional_build_commands.as_deref()
+    /// `--additionalBuildCommands` read, with the `--additionalBuildFiles` its COPY takes from,
+    /// for the verbs that run it.
+    pub fn build_commands(
+        &self,
+        files: &[std::path::PathBuf],
+    ) -> anyhow::Result<Option<patchfarm_engine::recipe::steps::BuildCommands>> {
+        match &self.additional_build_commands {
+            Some(file) => Ok(Some(patchfarm_engine::recipe::steps::parse(
+                std::path::Path::new(file),
+                files.to_vec(),
+            )?)),
+            None if !files.is_empty() => bail!("--additionalBuildFiles: in WIT these files are what --additionalBuildCommands' COPY reads; give that file too (or place files with --addFile FILE[:/IMAGE/PATH])"),
+            None => Ok(None),
+        }
     }
 
     pub fn check(&self) -> anyhow::Result<()> {

@@ -59,14 +59,7 @@ impl Args {
             wdt: self.wdt.request()?,
             platform: self.platform.parse::<Platform>().context("--platform")?,
             target: self.target.target,
-            build_commands: match self.steps.build_commands() {
-                Some(file) => Some(patchfarm_engine::recipe::steps::parse(
-                    std::path::Path::new(file),
-                    self.additional_build_files.clone(),
-                )?),
-                None if !self.additional_build_files.is_empty() => anyhow::bail!("--additionalBuildFiles: in WIT these files are what --additionalBuildCommands' COPY reads; give that file too"),
-                None => None,
-            },
+            build_commands: self.steps.build_commands(&self.additional_build_files)?,
             step_network: self.build_engine.step_network(),
         }))
     }

@@ -472,31 +472,21 @@ impl PlatformPlan {
             layers.push((self.dir.write_layer(engine, spec).await?, created_by));
         }
         let built = build::assemble(engine, &self.base, self.config.clone(), &layers);
-        let Some(commands) = &request.build_commands else {
-            return Ok(built);
-        };
-        // The section runs on the finished image: its changes are one more layer on top.
-        let config = crate::image::ImageConfig::parse(&built.config_bytes, "built config")
-            .expect("a config this build wrote parses");
-        let (layer, config) = super::steps::run_final(
-            engine,
-            &self.dir,
-            &built.layers,
-            config,
-            commands,
-            request.step_network,
-        )
-        .await?;
-        let created_by = format!(
-            "patchfarm: additionalBuildCommands [{}] {}",
-            super::steps::FINAL,
-            commands.file.display()
-        );
-        layers.push((layer, created_by));
-        // Assembled again from the base's layers, now with the section's layer on top.
-        let mut config = config;
-        config.set_layers(&self.config.diff_ids(), self.config.history());
-        Ok(build::assemble(engine, &self.base, config, &layers))
+        match &request.build_commands {
+            None => Ok(built),
+            Some(commands) => {
+                super::steps::on_top(
+                    engine,
+                    &self.dir,
+                    &self.base,
+                    layers,
+                    built,
+                    commands,
+                    request.step_network,
+                )
+                .await
+            }
+        }
     }
 }
 

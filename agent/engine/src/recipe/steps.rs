@@ -308,6 +308,33 @@ pub async fn run_final(
     Ok((blob, config))
 }
 
+/// `image` (assembled from `base` and the build's new `layers`) with `commands`' final section
+/// run on it: the section's changes are one more layer on top, its ENV/LABEL/… in the config.
+pub async fn on_top(
+    engine: &Engine,
+    dir: &BuildDir,
+    base: &crate::transport::ResolvedImage,
+    mut layers: Vec<(LayerBlob, String)>,
+    image: crate::transport::PushedImage,
+    commands: &BuildCommands,
+    network: bool,
+) -> Result<crate::transport::PushedImage, RecipeError> {
+    let built = ImageConfig::parse(&image.config_bytes, "built config")
+        .expect("a config this build wrote parses");
+    let (layer, mut config) =
+        run_final(engine, dir, &image.layers, built, commands, network).await?;
+    layers.push((
+        layer,
+        format!(
+            "patchfarm: additionalBuildCommands [{FINAL}] {}",
+            commands.file.display()
+        ),
+    ));
+    // Assembled again from the base's layers, now with the section's layer on top.
+    config.set_layers(&base.config.diff_ids(), base.config.history());
+    Ok(super::build::assemble(engine, base, config, &layers))
+}
+
 /// Unpacks an image's layers (downloading the remote ones into the build directory) into
 /// `root`, as the lower directory of a sandbox.
 pub(super) async fn unpack_image(

@@ -311,31 +311,19 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
         "patchfarm update: patches [{}] on {oracle_home}",
         set.ids().join(",")
     );
-    let mut layers = vec![(layer, created_by)];
+    let layers = vec![(layer, created_by)];
     let mut image = build::assemble(engine, &base, config, &layers);
     if let Some(commands) = &request.build_commands {
-        // The section runs on the updated image: its changes are one more layer on top.
-        let built = crate::image::ImageConfig::parse(&image.config_bytes, "built config")
-            .expect("a config this build wrote parses");
-        let (layer, mut config) = super::steps::run_final(
+        image = super::steps::on_top(
             engine,
             &dir,
-            &image.layers,
-            built,
+            &base,
+            layers,
+            image,
             commands,
             request.step_network,
         )
         .await?;
-        layers.push((
-            layer,
-            format!(
-                "patchfarm: additionalBuildCommands [{}] {}",
-                super::steps::FINAL,
-                commands.file.display()
-            ),
-        ));
-        config.set_layers(&base.config.diff_ids(), base.config.history());
-        image = build::assemble(engine, &base, config, &layers);
     }
     let report = build::publish(engine, &image, &request.tag).await?;
     Ok(UpdateOutcome {
