@@ -2,8 +2,9 @@
 # Installs the Debian packages patchfarm's tests, quickstart and benchmarks use (idempotent).
 set -euo pipefail
 
-packages=(docker-registry skopeo umoci busybox-static apache2-utils pigz time python3 debootstrap)
-commands=(docker-registry skopeo umoci busybox htpasswd pigz /usr/bin/time python3 debootstrap)
+# runc runs build steps (the executor); the JDK's javac and jar build the OUI stand-in.
+packages=(docker-registry skopeo umoci busybox-static apache2-utils pigz time python3 debootstrap runc default-jdk-headless default-jdk-headless)
+commands=(docker-registry skopeo umoci busybox htpasswd pigz /usr/bin/time python3 debootstrap /usr/sbin/runc javac jar)
 # The benchmark also runs a 3-member etcd cluster as the coordinator's baseline.
 if [ "${1:-}" = "--bench" ]; then
   packages+=(etcd-server etcd-client)
@@ -19,6 +20,7 @@ done
 if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 echo "installing: ${missing[*]}" >&2
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
