@@ -80,6 +80,7 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    let shutdown = patchfarm_client::runtime::cancel_on_signal("draining")?;
     if args.slots == 0 {
         anyhow::bail!("--slots must be 1 or more");
     }
@@ -109,17 +110,5 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
         drain_timeout: Duration::from_secs(args.drain_timeout_secs),
     };
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        tracing::info!("signal received; draining");
-        on_signal.cancel();
-    });
     daemon::run(options, shutdown).await
 }

@@ -45,6 +45,31 @@ pub fn run_to_exit(
     }
 }
 
+/// A token cancelled on SIGTERM or SIGINT. The handlers are registered before this returns, so
+/// a signal that arrives as soon as the daemon has said anything is heard, not fatal: a handler
+/// registered from a spawned task may not be in place yet when the first log line is read.
+/// Call it from within the runtime, before the daemon logs.
+pub fn cancel_on_signal(
+    what_follows: &'static str,
+) -> anyhow::Result<tokio_util::sync::CancellationToken> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())
+        .map_err(|e| anyhow::anyhow!("cannot handle SIGTERM: {e}"))?;
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|e| anyhow::anyhow!("cannot handle SIGINT: {e}"))?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::info!("signal received; {what_follows}");
+        on_signal.cancel();
+    });
+    Ok(shutdown)
+}
+
 /// An error and its causes on one line, each said once: many error types print their source in
 /// their own message as well, and `{:#}` would repeat it ("not a regular file: not a regular
 /// file").

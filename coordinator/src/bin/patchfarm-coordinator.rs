@@ -93,6 +93,7 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    let shutdown = patchfarm_client::runtime::cancel_on_signal("shutting down")?;
     let mut peers = std::collections::HashMap::new();
     for peer in &args.peers {
         let (id, address) = parse_node(peer).with_context(|| format!("--peer {peer}"))?;
@@ -137,17 +138,5 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ..Default::default()
         },
     };
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        tracing::info!("signal received; shutting down");
-        on_signal.cancel();
-    });
     server::run(options, shutdown).await
 }
