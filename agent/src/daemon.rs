@@ -31,6 +31,8 @@ pub struct Options {
     pub registry: RegistryOptions,
     /// How long SIGTERM waits for running jobs before handing their leases back.
     pub drain_timeout: Duration,
+    /// Offer to run build steps (`--no-build-steps` turns it off); the probe decides.
+    pub build_steps: bool,
 }
 
 struct Running {
@@ -47,6 +49,8 @@ struct Agent {
     running: Mutex<HashMap<String, Running>>,
     slot_freed: Notify,
     must_register: std::sync::atomic::AtomicBool,
+    /// What the start-up probe found: told to the farm at every registration.
+    steps: BuildSteps,
 }
 
 pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -62,7 +66,9 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         slots = options.slots,
         "agent starting"
     );
+    let steps = probe_steps(&options).await;
     let agent = Arc::new(Agent {
+        steps,
         fetcher: Fetcher::new(options.cache_dir.clone(), options.registry.clone()),
         options,
         client,
@@ -76,6 +82,32 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     agent.drain().await;
     heartbeats.abort();
     Ok(())
+}
+
+/// Whether this agent can run build steps: turned off, or what one real probe step says.
+async fn probe_steps(options: &Options) -> BuildSteps {
+    let verdict = if options.build_steps {
+        let work = patchfarm_engine::cache::Cache::new(&options.cache_dir).build_dir();
+        patchfarm_executor::probe(&work).await
+    } else {
+        Err("turned off with --no-build-steps".to_string())
+    };
+    match verdict {
+        Ok(()) => {
+            tracing::info!("build steps can run here: the probe step passed");
+            BuildSteps {
+                available: true,
+                unavailable_reason: String::new(),
+            }
+        }
+        Err(reason) => {
+            tracing::warn!(%reason, "build steps cannot run here: jobs that need them go to other agents");
+            BuildSteps {
+                available: false,
+                unavailable_reason: reason,
+            }
+        }
+    }
 }
 
 impl Agent {
@@ -94,6 +126,7 @@ impl Agent {
             slots: self.options.slots,
             labels: self.options.labels.clone(),
             platforms: Vec::new(), // the native engine assembles any platform
+            steps: Some(self.steps.clone()),
         };
         let agent = self
             .client

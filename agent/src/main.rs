@@ -59,6 +59,10 @@ struct Args {
     /// On SIGTERM, wait this many seconds for running jobs before handing them back.
     #[arg(long = "drain-timeout-secs", default_value_t = 60)]
     drain_timeout_secs: u64,
+    /// Never run build steps (Oracle installers, build commands) here, even where runc and
+    /// overlay mounts work: the farm sends this agent only jobs that need none.
+    #[arg(long = "no-build-steps")]
+    no_build_steps: bool,
     /// Log format: text or json.
     #[arg(long = "log-format", default_value = "text")]
     log_format: String,
@@ -109,6 +113,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             )?
         },
         drain_timeout: Duration::from_secs(args.drain_timeout_secs),
+        build_steps: !args.no_build_steps,
     };
     daemon::run(options, shutdown).await
 }

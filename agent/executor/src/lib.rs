@@ -10,9 +10,11 @@
 //! network.
 
 mod overlay;
+mod probe;
 mod runc;
 
 pub use overlay::Sandbox;
+pub use probe::probe;
 
 use std::path::PathBuf;
 use std::time::Duration;

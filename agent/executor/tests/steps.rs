@@ -149,3 +149,23 @@ async fn a_step_reaches_neither_host_files_nor_the_network_and_is_killed_at_its_
     }
     assert_eq!(lines, ["started"]);
 }
+
+#[tokio::test]
+async fn the_agents_probe_runs_a_real_step_and_leaves_nothing_behind() {
+    if !can_run("the_agents_probe_runs_a_real_step") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let parent = work.path().join("steps");
+    patchfarm_executor::probe(&parent).await.unwrap();
+    let left: Vec<_> = std::fs::read_dir(&parent)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "the probe left {left:?}");
+    // Where overlay mounts cannot be made, the probe says so rather than offering steps.
+    let not_a_dir = work.path().join("file");
+    std::fs::write(&not_a_dir, b"").unwrap();
+    let refused = patchfarm_executor::probe(&not_a_dir).await.unwrap_err();
+    assert!(refused.contains(&not_a_dir.display().to_string()), "{refused}");
+}

@@ -208,6 +208,7 @@ pub fn job_json(job: &Job) -> serde_json::Value {
         "inputs": spec.inputs,
         "log": job.log,
         "notBeforeUnixMs": job.not_before_unix_ms,
+        "waiting": job.waiting,
     })
 }
 
@@ -281,10 +282,12 @@ pub async fn jobs(ctx: &Context, farm: &FarmArgs, command: &JobsCommand) -> anyh
                 job.state().as_str_name().to_lowercase(),
                 patchfarm_jobs::verb_name(&spec),
                 job.attempts,
-                if job.error.is_empty() {
-                    String::new()
-                } else {
+                if !job.error.is_empty() {
                     format!("error: {}", job.error)
+                } else if !job.waiting.is_empty() {
+                    format!("waiting: {}", job.waiting)
+                } else {
+                    String::new()
                 }
             );
         }

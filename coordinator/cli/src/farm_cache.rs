@@ -181,11 +181,14 @@ pub async fn agents(ctx: &Context, farm: &FarmArgs, command: &AgentsCommand) -> 
             .iter()
             .map(|a| {
                 let agent = a.agent.clone().unwrap_or_default();
+                let steps = agent.steps.clone().unwrap_or_default();
                 serde_json::json!({
                     "name": agent.name, "up": a.up, "slots": agent.slots,
                     "labels": agent.labels, "running": a.running,
                     "cacheBytes": a.cache_bytes, "cachedItems": a.cached_items,
                     "lastHeartbeatMsAgo": a.last_heartbeat_ms_ago,
+                    "buildSteps": steps.available,
+                    "buildStepsUnavailable": steps.unavailable_reason,
                 })
             })
             .collect();
@@ -193,13 +196,14 @@ pub async fn agents(ctx: &Context, farm: &FarmArgs, command: &AgentsCommand) -> 
         return Ok(());
     }
     println!(
-        "{:<16} {:<5} {:>5} {:>7} {:>12} {:>6}  last heartbeat",
-        "name", "up", "slots", "running", "cache bytes", "items"
+        "{:<16} {:<5} {:>5} {:>7} {:>12} {:>6}  {:<14}  build steps",
+        "name", "up", "slots", "running", "cache bytes", "items", "last heartbeat"
     );
     for a in &agents {
         let agent = a.agent.clone().unwrap_or_default();
+        let steps = agent.steps.clone().unwrap_or_default();
         println!(
-            "{:<16} {:<5} {:>5} {:>7} {:>12} {:>6}  {}",
+            "{:<16} {:<5} {:>5} {:>7} {:>12} {:>6}  {:<14}  {}",
             agent.name,
             a.up,
             agent.slots,
@@ -210,6 +214,11 @@ pub async fn agents(ctx: &Context, farm: &FarmArgs, command: &AgentsCommand) -> 
                 "-".to_string()
             } else {
                 format!("{} ms ago", a.last_heartbeat_ms_ago)
+            },
+            if steps.available {
+                "yes".to_string()
+            } else {
+                format!("no: {}", steps.unavailable_reason)
             }
         );
     }

@@ -35,6 +35,7 @@ impl AgentApi for AgentService {
             slots: req.slots.max(1),
             labels: req.labels,
             platforms: req.platforms,
+            steps: req.steps,
             ..Default::default()
         };
         let id = request_id(&req.request_id);

@@ -87,6 +87,15 @@ impl Uploads {
             )));
         }
         let digest = Digest::from_hasher(hasher);
+        // Jobs that run an Oracle installer go only to agents that can run build steps.
+        let runs_installer = header.kind == "installer" && {
+            let (path, name) = (spooled.to_path_buf(), header.file_name.clone());
+            tokio::task::spawn_blocking(move || {
+                patchfarm_engine::recipe::oui::installer_in(&path, &name).is_some()
+            })
+            .await
+            .map_err(internal)?
+        };
         store
             .put_file(&spooled, &digest, size, &header.kind, &header.file_name)
             .await
@@ -113,6 +122,7 @@ impl Uploads {
             size,
             location: store.location(),
             description: header.file_name,
+            runs_installer,
         };
         let id = request_id(&header.request_id);
         match outcome(node.propose(&id, Op::CatalogPut(entry)).await?)? {

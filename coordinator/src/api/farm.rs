@@ -118,6 +118,17 @@ fn job_of(outcome: Outcome) -> Result<Job, Status> {
 }
 
 impl FarmService {
+    /// `job` with why it waits, if it is queued and no agent may take it now.
+    fn with_waiting(&self, mut job: Job) -> Job {
+        if job.state() == JobState::Queued {
+            job.waiting = self
+                .scheduler
+                .waiting(&job.id, crate::raft::now_ms())
+                .unwrap_or_default();
+        }
+        job
+    }
+
     /// A submitted spec checked against this farm's policy and artifact store.
     fn validate(&self, spec: &mut Option<JobSpec>, at: &str) -> Result<(), Status> {
         let store = self.artifacts.store.as_ref().map(|s| s.location());
@@ -229,7 +240,7 @@ impl Farm for FarmService {
         self.node.read_barrier().await?;
         let id = request.into_inner().id;
         match self.node.state.job(&id).map_err(internal)? {
-            Some(job) => Ok(Response::new(job)),
+            Some(job) => Ok(Response::new(self.with_waiting(job))),
             None => Err(Status::not_found(format!("no job {id:?}"))),
         }
     }
@@ -251,7 +262,10 @@ impl Farm for FarmService {
                             .as_ref()
                             .is_some_and(|s| s.campaign == req.campaign))
             })
-            .map_err(internal)?;
+            .map_err(internal)?
+            .into_iter()
+            .map(|job| self.with_waiting(job))
+            .collect();
         Ok(Response::new(ListJobsResponse { jobs }))
     }
 
@@ -271,6 +285,7 @@ impl Farm for FarmService {
             .job(&id)
             .map_err(internal)?
             .ok_or_else(|| Status::not_found(format!("no job {id:?}")))?;
+        let current = self.with_waiting(current);
         let state = self.node.state.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {

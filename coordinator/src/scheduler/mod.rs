@@ -10,9 +10,10 @@
 //! agents are not starved (BuildBuddy's executor routing, simplified).
 
 pub mod liveness;
+mod needs;
 
 use crate::state::{Change, Observer, StateError, StateMachine};
-use patchfarm_proto::v1::{Agent, Job, JobState};
+use patchfarm_proto::v1::{Agent, CatalogEntry, Job, JobState};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
@@ -87,7 +88,7 @@ pub(crate) struct View {
     reserved: HashMap<String, String>,
     pub(crate) leased: HashMap<String, LeaseView>,
     pub(crate) agents: BTreeMap<String, AgentView>,
-    catalog: HashMap<String, String>,
+    catalog: HashMap<String, CatalogEntry>,
     /// How jobs ended, for the dependencies of queued jobs.
     finished: HashMap<String, JobState>,
     /// Leases granted by this node, and how many went to an agent holding all the job's inputs.
@@ -172,20 +173,17 @@ impl View {
         }
         let held = inputs
             .iter()
-            .filter(|key| self.catalog.get(*key).is_some_and(|d| cached.contains(d)))
+            .filter(|key| {
+                self.catalog
+                    .get(*key)
+                    .is_some_and(|e| cached.contains(&e.digest))
+            })
             .count();
         held as f64 / inputs.len() as f64
     }
 
-    fn eligible(pending: &Pending, agent: &Agent, now: i64) -> bool {
-        pending.ready_at <= now
-            && (pending.platform.is_empty()
-                || agent.platforms.is_empty()
-                || agent.platforms.contains(&pending.platform))
-            && pending
-                .constraints
-                .iter()
-                .all(|(k, v)| agent.labels.get(k) == Some(v))
+    fn eligible(&self, pending: &Pending, agent: &Agent, now: i64) -> bool {
+        pending.ready_at <= now && self.lacks(pending, agent).is_none()
     }
 
     /// Every job this one waits for has succeeded.
@@ -222,7 +220,7 @@ impl View {
                 && view.agent.up
                 && view.live.as_ref().is_some_and(|live| {
                     self.affinity(&pending.inputs, &live.cached) >= 1.0
-                        && Self::eligible(pending, &view.agent, now)
+                        && self.eligible(pending, &view.agent, now)
                 })
                 && self.running(other) < view.agent.slots as usize
         })
@@ -265,7 +263,7 @@ impl View {
                     continue;
                 }
                 let pending = &self.queued[id];
-                if Self::eligible(pending, &agent, now) && self.deps_done(pending) {
+                if self.eligible(pending, &agent, now) && self.deps_done(pending) {
                     window.push(id.clone());
                     if window.len() >= WINDOW.min(room.unwrap_or(WINDOW)) {
                         break;
@@ -359,6 +357,11 @@ impl Scheduler {
         }
     }
 
+    /// Why the queued job `id` is not running (`None`: an agent may take it now).
+    pub fn waiting(&self, id: &str, now: i64) -> Option<String> {
+        self.lock().waiting(id, now)
+    }
+
     /// Leases granted here, and how many went to an agent already holding the job's inputs.
     pub fn affinity_counts(&self) -> (u64, u64) {
         self.lock().affinity
@@ -390,7 +393,7 @@ impl Observer for Scheduler {
                 .insert(agent.name.clone(), AgentView { agent, live });
         }
         for entry in catalog {
-            fresh.catalog.insert(entry.key, entry.digest);
+            fresh.catalog.insert(entry.key.clone(), entry);
         }
         for job in queued.iter().chain(leased.iter()) {
             fresh.job(job);
@@ -419,7 +422,7 @@ impl Observer for Scheduler {
             Change::Catalog(entry) => {
                 self.lock()
                     .catalog
-                    .insert(entry.key.clone(), entry.digest.clone());
+                    .insert(entry.key.clone(), entry.clone());
             }
             Change::CatalogDeleted(key) => {
                 self.lock().catalog.remove(key);

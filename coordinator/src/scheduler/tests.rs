@@ -125,3 +125,50 @@ fn a_campaign_runs_at_most_its_parallel_limit() {
     let campaign_jobs = picked.iter().filter(|id| id.starts_with("job-c")).count();
     assert_eq!(campaign_jobs, 2, "{picked:?}");
 }
+
+#[test]
+fn a_job_running_an_installer_waits_for_an_agent_that_can_run_steps_and_says_why() {
+    let s = scheduler(0);
+    let state = sled::Config::new().temporary(true).open().unwrap();
+    let state = StateMachine::open(&state).unwrap();
+    s.observe(
+        &Change::Catalog(CatalogEntry {
+            key: "wls_14.1.1.0.0".into(),
+            digest: "sha256:oui".into(),
+            runs_installer: true,
+            ..Default::default()
+        }),
+        &state,
+    );
+    let installs = queued("job-oui", "carl", &["jdk_8", "wls_14.1.1.0.0"]);
+    s.observe(&Change::Job(Box::new(installs)), &state);
+    // a, b and idle were registered without build steps: none takes it, and it says why.
+    for agent in ["a", "b", "idle"] {
+        let picked = s.pick(agent, 1, 0);
+        assert!(!picked.contains(&"job-oui".to_string()), "{agent}: {picked:?}");
+        s.release(&picked);
+    }
+    let why = s.waiting("job-oui", 0).expect("a reason");
+    assert!(why.contains("wls_14.1.1.0.0"), "{why}");
+    assert!(why.contains("idle cannot run build steps"), "{why}");
+    // The job without an installer to run may go anywhere: no reason given.
+    assert_eq!(s.waiting("job-1", 0), None);
+
+    s.observe(
+        &Change::Agent(Agent {
+            name: "runner".into(),
+            slots: 1,
+            up: true,
+            steps: Some(patchfarm_proto::v1::BuildSteps {
+                available: true,
+                unavailable_reason: String::new(),
+            }),
+            ..Default::default()
+        }),
+        &state,
+    );
+    s.heartbeat("runner", HeartbeatRequest::default(), 0);
+    assert_eq!(s.waiting("job-oui", 0), None, "an agent may take it now");
+    let picked = s.pick("runner", 1, 0);
+    assert_eq!(picked, ["job-oui"]);
+}

@@ -229,7 +229,10 @@ async fn plan_platform(
     .await
     .expect("unpack task")?;
     // Oracle's own installers run through the executor; installed-home archives unpack natively.
-    let oui_installers: Vec<Option<String>> = home_items.iter().map(oui::installer_in).collect();
+    let oui_installers: Vec<Option<String>> = home_items
+        .iter()
+        .map(|item| oui::installer_in(&item.path, &item.entry.file_name))
+        .collect();
     let mut extra_trees = Vec::new();
     let home = if oui_installers.iter().any(Option::is_some) {
         if let Some(i) = oui_installers.iter().position(Option::is_none) {

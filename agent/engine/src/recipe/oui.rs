@@ -69,12 +69,14 @@ const INSTALL_LIMIT: Duration = Duration::from_secs(60 * 60);
 
 /// The installer a cached file holds when it is an OUI archive: the `.jar`/`.bin` at the top
 /// of a zip, or the file itself when it is a jar (`None`: an installed Oracle Home archive).
-pub fn installer_in(item: &CachedItem) -> Option<String> {
-    let name = &item.entry.file_name;
+/// `name` is the file's name as added (a cached file's own path names its digest). The agent
+/// asks when it builds; the coordinator asks when it stores an installer, to send jobs that run
+/// one only to agents that can run build steps.
+pub fn installer_in(path: &Path, name: &str) -> Option<String> {
     if name.ends_with(".jar") || name.ends_with(".bin") {
-        return Some(name.clone());
+        return Some(name.to_string());
     }
-    let file = std::fs::File::open(&item.path).ok()?;
+    let file = std::fs::File::open(path).ok()?;
     let zip = zip::ZipArchive::new(file).ok()?;
     // An installed Oracle Home (registry.xml at its root or under one top directory) is never
     // taken for an installer, whatever files sit beside it.
@@ -391,13 +393,13 @@ mod tests {
             "fmw_wls_Disk1_1of1.zip",
             &["fmw_wls_generic.jar"],
         );
-        assert_eq!(installer_in(&oui).as_deref(), Some("fmw_wls_generic.jar"));
+        assert_eq!(installer_in(&oui.path, &oui.entry.file_name).as_deref(), Some("fmw_wls_generic.jar"));
         let bin = item(
             dir.path(),
             "ohs.zip",
             &["fmw_ohs_linux64.bin", "readme.txt"],
         );
-        assert_eq!(installer_in(&bin).as_deref(), Some("fmw_ohs_linux64.bin"));
+        assert_eq!(installer_in(&bin.path, &bin.entry.file_name).as_deref(), Some("fmw_ohs_linux64.bin"));
         let home = item(
             dir.path(),
             "home.zip",
@@ -408,7 +410,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            installer_in(&home),
+            installer_in(&home.path, &home.entry.file_name),
             None,
             "an installed home with a jar beside it"
         );
@@ -417,6 +419,6 @@ mod tests {
             "home2.zip",
             &["inventory/registry.xml", "x.jar"],
         );
-        assert_eq!(installer_in(&plain), None);
+        assert_eq!(installer_in(&plain.path, &plain.entry.file_name), None);
     }
 }

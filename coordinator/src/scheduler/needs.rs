@@ -1,0 +1,94 @@
+//! What a queued job needs of an agent — its platform, its labels, and build steps when one of
+//! its inputs is an Oracle installer that runs — and, for `jobs show`, why no agent gives it
+//! that: a job that cannot run says so instead of sitting silently in the queue.
+
+use super::{Pending, View};
+use patchfarm_proto::v1::{Agent, JobState};
+
+impl View {
+    /// The first of `pending`'s inputs that is an installer run as a build step.
+    pub(super) fn installer_run<'p>(&self, pending: &'p Pending) -> Option<&'p str> {
+        pending
+            .inputs
+            .iter()
+            .find(|key| self.catalog.get(*key).is_some_and(|e| e.runs_installer))
+            .map(String::as_str)
+    }
+
+    /// What `agent` lacks to run `pending` (`None`: nothing), leaving time and dependencies aside.
+    pub(super) fn lacks(&self, pending: &Pending, agent: &Agent) -> Option<String> {
+        if !(pending.platform.is_empty()
+            || agent.platforms.is_empty()
+            || agent.platforms.contains(&pending.platform))
+        {
+            return Some(format!("does not build for {}", pending.platform));
+        }
+        if let Some((k, v)) = pending
+            .constraints
+            .iter()
+            .find(|(k, v)| agent.labels.get(k) != Some(v))
+        {
+            return Some(format!("lacks label {k}={v}"));
+        }
+        if self.installer_run(pending).is_some() {
+            let steps = agent.steps.clone().unwrap_or_default();
+            if !steps.available {
+                let why = if steps.unavailable_reason.is_empty() {
+                    "it did not say it can (a release before build steps)".to_string()
+                } else {
+                    steps.unavailable_reason
+                };
+                return Some(format!("cannot run build steps: {why}"));
+            }
+        }
+        None
+    }
+
+    /// Why the queued job `id` is not running, as `jobs show` says it; `None` when an up agent
+    /// could take it now (it waits for a free slot or its turn).
+    pub(crate) fn waiting(&self, id: &str, now: i64) -> Option<String> {
+        let pending = self.queued.get(id)?;
+        let unfinished: Vec<&str> = pending
+            .waits_for
+            .iter()
+            .filter(|dep| self.finished.get(*dep) != Some(&JobState::Succeeded))
+            .map(String::as_str)
+            .collect();
+        if !unfinished.is_empty() {
+            return Some(format!(
+                "waits for {} to succeed first",
+                unfinished.join(", ")
+            ));
+        }
+        if pending.ready_at > now {
+            return Some(format!(
+                "backs off after a failed attempt for {} s more",
+                (pending.ready_at - now + 999) / 1000
+            ));
+        }
+        let up: Vec<&Agent> = self
+            .agents
+            .values()
+            .map(|view| &view.agent)
+            .filter(|agent| agent.up)
+            .collect();
+        if up.is_empty() {
+            return Some("no agent is up".into());
+        }
+        let mut reasons = Vec::new();
+        for agent in up {
+            match self.lacks(pending, agent) {
+                None => return None,
+                Some(lack) => reasons.push(format!("{} {lack}", agent.name)),
+            }
+        }
+        let need = match self.installer_run(pending) {
+            Some(key) => format!(" (it runs the Oracle installer {key} as a build step)"),
+            None => String::new(),
+        };
+        Some(format!(
+            "no up agent can take it{need}: {}",
+            reasons.join("; ")
+        ))
+    }
+}
