@@ -359,6 +359,8 @@ impl Agent {
                 cache: self.fetcher.cache(),
                 registries: Registries::new(self.options.registry.clone()),
                 source_date_epoch,
+                steps_refused: (!self.steps.available)
+                    .then(|| self.steps.unavailable_reason.clone()),
             },
             Err(e) => return Err((e.to_string(), true, inputs_line)),
         };

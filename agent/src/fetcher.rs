@@ -290,6 +290,7 @@ mod tests {
                 size,
                 location: store.location(),
                 description: name.into(),
+                ..Default::default()
             });
         }
         let fetcher = Fetcher::new(dir.path().join("cache"), RegistryOptions::default());

@@ -41,3 +41,28 @@ pub fn zip_holding(path: &Path, name: &str, bytes: &[u8]) {
     zip.write_all(bytes).unwrap();
     zip.finish().unwrap();
 }
+
+/// An Oracle installer shipped as a `.bin` (as OHS and others are), standing in as a busybox
+/// shell script: it finds `ORACLE_HOME=` among WIT's arguments, writes an Oracle Home with
+/// `inventory/registry.xml` naming `version`, and records who ran it with which arguments.
+pub fn shell_installer_zip(dir: &Path, version: &str) -> PathBuf {
+    let script = format!(
+        r#"#!/bin/sh
+for arg in "$@"; do
+  case "$arg" in ORACLE_HOME=*) home="${{arg#ORACLE_HOME=}}" ;; esac
+done
+[ -n "$home" ] || {{ echo "ORACLE_HOME= not given" >&2; exit 2; }}
+/bin/busybox mkdir -p "$home/inventory" "$home/wlserver/server/bin" || exit 3
+echo '<?xml version="1.0"?><registry home="'"$home"'"><distributions><distribution status="installed" name="WebLogic Server" version="{version}"/></distributions></registry>' > "$home/inventory/registry.xml"
+echo "uid=$(id -u) args=$*" > "$home/wlserver/server/bin/installed-by.txt"
+echo "The installation of Oracle Fusion Middleware {version} completed successfully."
+"#
+    );
+    let zip_path = dir.join(format!("fmw_{version}_wls_Disk1_1of1.zip"));
+    zip_holding(
+        &zip_path,
+        &format!("fmw_{version}_wls_linux64.bin"),
+        script.as_bytes(),
+    );
+    zip_path
+}

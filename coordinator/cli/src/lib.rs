@@ -161,6 +161,7 @@ fn engine(cli: &Cli) -> anyhow::Result<Engine> {
             .with_wit_cache(patchfarm_engine::cache::wit::default_dir()),
         registries: Registries::new(registry_options(cli)?),
         source_date_epoch: Engine::source_date_epoch_from_env()?,
+        steps_refused: None,
     })
 }
 

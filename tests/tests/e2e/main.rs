@@ -17,6 +17,7 @@ mod create;
 mod engine_store;
 mod farm;
 mod farm_routing;
+mod farm_steps;
 mod hostile;
 mod inspect;
 mod installer_sets;

@@ -247,6 +247,7 @@ async fn plan_platform(
             .zip(oui_installers.into_iter().flatten())
             .collect();
         let (home, extras) = oui::install(
+            engine,
             &dir,
             &base,
             &jdk,

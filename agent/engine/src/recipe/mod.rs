@@ -125,6 +125,9 @@ pub struct Engine {
     pub registries: Registries,
     /// Seconds since the epoch for every mtime and `created` field: `SOURCE_DATE_EPOCH` or 0.
     pub source_date_epoch: u64,
+    /// Why this engine runs no build steps though the machine could (an agent started with
+    /// `--no-build-steps`: the farm sends it no job that needs them, and a stale one fails).
+    pub steps_refused: Option<String>,
 }
 
 impl Engine {
@@ -139,6 +142,18 @@ impl Engine {
             }),
             _ => Ok(0),
         }
+    }
+
+    /// A sandbox for build steps over `lowers` in `work`, unless this engine refuses steps.
+    pub fn sandbox(
+        &self,
+        lowers: &[std::path::PathBuf],
+        work: &std::path::Path,
+    ) -> Result<patchfarm_executor::Sandbox, patchfarm_executor::ExecError> {
+        if let Some(why) = &self.steps_refused {
+            return Err(patchfarm_executor::ExecError::Unavailable(why.clone()));
+        }
+        patchfarm_executor::Sandbox::new(lowers, work)
     }
 
     /// RFC 3339 form of [`Engine::source_date_epoch`] for `created` fields.
@@ -176,5 +191,25 @@ mod tests {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(super::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
         assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn an_engine_that_refuses_steps_gives_no_sandbox_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = super::Engine {
+            cache: crate::cache::Cache::new(dir.path().join("cache")),
+            registries: Default::default(),
+            source_date_epoch: 0,
+            steps_refused: Some("turned off with --no-build-steps".into()),
+        };
+        let refused = engine
+            .sandbox(&[dir.path().to_path_buf()], &dir.path().join("work"))
+            .err()
+            .expect("refused");
+        assert_eq!(
+            refused.to_string(),
+            "build steps cannot run here: turned off with --no-build-steps"
+        );
+        assert!(!dir.path().join("work").exists(), "nothing was made");
     }
 }

@@ -11,7 +11,7 @@ use super::RecipeError;
 use crate::cache::CachedItem;
 use crate::installer::{self, InstallerSet, Jdk, OracleHome};
 use crate::transport::ResolvedImage;
-use patchfarm_executor::{Input, Sandbox, Step};
+use patchfarm_executor::{Input, Step};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -226,6 +226,7 @@ fn command(installer: &str, inner: &str, pointer: &str) -> Vec<String> {
 /// to `dest`.
 #[allow(clippy::too_many_arguments)]
 pub async fn install(
+    engine: &super::Engine,
     dir: &BuildDir,
     base: &ResolvedImage,
     jdk: &Jdk,
@@ -318,7 +319,7 @@ pub async fn install(
         });
         steps.push((item.entry.key.clone(), step));
     }
-    let mut sandbox = Sandbox::new(&[prep.clone(), rootfs.clone()], dir.path()).map_err(|e| {
+    let mut sandbox = engine.sandbox(&[prep.clone(), rootfs.clone()], dir.path()).map_err(|e| {
         RecipeError::input(format!("installer {}", items[0].0.entry.key), e.to_string())
     })?;
     for (key, step) in &steps {

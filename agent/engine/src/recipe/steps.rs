@@ -10,7 +10,7 @@ use crate::image::ImageConfig;
 use crate::layer::rootfs::{self, LayerFile};
 use crate::layer::LayerBlob;
 use crate::transport::push::{BlobOrigin, OutBlob};
-use patchfarm_executor::{Sandbox, Step};
+use patchfarm_executor::Step;
 use std::path::{Path, PathBuf};
 
 /// WIT's sections, in the order its Dockerfile runs them.
@@ -224,7 +224,7 @@ pub async fn run_final(
     unpack_image(dir, layers, &root).await?;
 
     let shown = commands.file.display().to_string();
-    let mut sandbox = Sandbox::new(std::slice::from_ref(&root), dir.path()).map_err(|e| {
+    let mut sandbox = engine.sandbox(std::slice::from_ref(&root), dir.path()).map_err(|e| {
         RecipeError::input(format!("--additionalBuildCommands {shown}"), e.to_string())
     })?;
     let mut user = config.user().unwrap_or_default();

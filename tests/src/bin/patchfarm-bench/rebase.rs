@@ -73,6 +73,7 @@ pub fn rebase_bench(registry: &Registry, home: &Path, busybox: &str) {
         cache: Cache::new(home.join("cache")),
         registries: Registries::default(),
         source_date_epoch: 0,
+        steps_refused: None,
     };
     let platform = Platform::default();
     runtime.block_on(make_domains(
