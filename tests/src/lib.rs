@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod farm;
 pub mod faults;
 pub mod hostile;
+pub mod opatch;
 pub mod oui;
 pub mod registry;
 pub mod tools;

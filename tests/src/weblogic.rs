@@ -97,6 +97,8 @@ pub enum Act<'a> {
         name: &'a str,
         content: &'a [u8],
     },
+    /// Run make in `%ORACLE_HOME%/<dir>`: an action only OPatch itself applies.
+    Make { dir: &'a str, target: &'a str },
     /// Replace `entry` in `%ORACLE_HOME%/<dir>/<jar>` with `content`.
     Jar {
         dir: &'a str,
@@ -143,6 +145,9 @@ pub fn patch_zip(
                 ));
                 files.push((format!("{bug}/files/{dir}/{jar}/{entry}"), content.to_vec()));
             }
+            Act::Make { dir, target } => action_xml.push_str(&format!(
+                "<make change_dir=\"%ORACLE_HOME%/{dir}\" make_file=\"ins_rdbms.mk\" make_target=\"{target}\"/>"
+            )),
         }
     }
     let actions = format!("<?xml version=\"1.0\"?>\n<oneoff_actions><oracle.wls.core.app.server version=\"{version}\">{action_xml}</oracle.wls.core.app.server></oneoff_actions>\n");

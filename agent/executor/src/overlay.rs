@@ -98,6 +98,7 @@ impl Sandbox {
                 "the sandbox was already finished".into(),
             ));
         }
+        self.open_tmp()?;
         runc::run(
             &self.merged(),
             &self.dir.path().join("bundle"),
@@ -106,6 +107,29 @@ impl Sandbox {
             on_line,
         )
         .await
+    }
+
+    /// `/tmp` as every program expects it, writable by all with the sticky bit: runc gives its
+    /// tmpfs the mode of the directory it covers, and a base image may have made that 0755.
+    /// A link is left alone (runc resolves it inside the root). Not captured: no layer keeps /tmp.
+    fn open_tmp(&self) -> Result<(), ExecError> {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = self.merged().join("tmp");
+        match std::fs::symlink_metadata(&tmp) {
+            Ok(meta) if meta.file_type().is_symlink() => return Ok(()),
+            Ok(meta) if meta.is_dir() && meta.permissions().mode() & 0o7777 == 0o1777 => {
+                return Ok(())
+            }
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                std::fs::remove_file(&tmp).map_err(io(format!("replacing {}", tmp.display())))?
+            }
+            Err(_) => {
+                std::fs::create_dir(&tmp).map_err(io(format!("creating {}", tmp.display())))?
+            }
+        }
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777))
+            .map_err(io(format!("opening {} to every user", tmp.display())))
     }
 
     /// Unmounts the overlay; returns the upper directory (what the steps changed), which lives

@@ -20,7 +20,12 @@ pub async fn probe(work_parent: &Path) -> Result<(), String> {
     let root = tempfile::Builder::new()
         .prefix(".probe-root-")
         .tempdir_in(work_parent)
-        .map_err(|e| format!("creating the probe's root in {}: {e}", work_parent.display()))?;
+        .map_err(|e| {
+            format!(
+                "creating the probe's root in {}: {e}",
+                work_parent.display()
+            )
+        })?;
     let mut step = Step::shell("true");
     step.args = vec!["/bin/true".into()];
     step.time_limit = Duration::from_secs(30);

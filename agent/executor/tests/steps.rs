@@ -167,5 +167,8 @@ async fn the_agents_probe_runs_a_real_step_and_leaves_nothing_behind() {
     let not_a_dir = work.path().join("file");
     std::fs::write(&not_a_dir, b"").unwrap();
     let refused = patchfarm_executor::probe(&not_a_dir).await.unwrap_err();
-    assert!(refused.contains(&not_a_dir.display().to_string()), "{refused}");
+    assert!(
+        refused.contains(&not_a_dir.display().to_string()),
+        "{refused}"
+    );
 }

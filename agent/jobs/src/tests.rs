@@ -21,6 +21,8 @@ fn create() -> CreateRequest {
         patches: PatchRequest {
             ids: vec!["37000002".into(), "37000003_12.2.1.4.0_arm64".into()],
             catalog: Some(("/srv/catalog.yaml".into(), CatalogChoice::LatestPsu)),
+            mode: patchfarm_engine::opatch::OpatchMode::Opatch,
+            strict_order: true,
         },
         chown: "oracle:oracle".into(),
         wdt: WdtRequest {
@@ -58,6 +60,8 @@ fn every_verb() -> Vec<Job> {
             patches: PatchRequest {
                 ids: vec!["37000004_12.2.1.4.0".into()],
                 catalog: None,
+                mode: patchfarm_engine::opatch::OpatchMode::Native,
+                strict_order: false,
             },
             chown: None,
             wdt: WdtRequest {
@@ -155,6 +159,15 @@ fn bad_fields_are_refused_by_name() {
     assert!(
         bad_type.starts_with("create.install.type: ") && bad_type.contains("SOA_OSB"),
         "{bad_type}"
+    );
+
+    let bad_mode = refusal(create_verb(|c| {
+        c.install.as_mut().unwrap().patches.as_mut().unwrap().opatch_mode = "manual".into()
+    }));
+    assert!(
+        bad_mode.starts_with("create.install.patches.opatch_mode: ")
+            && bad_mode.contains("auto, native or opatch"),
+        "{bad_mode}"
     );
 
     let no_catalog = refusal(create_verb(|c| {

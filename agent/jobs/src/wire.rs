@@ -117,9 +117,15 @@ fn patches(
         }
         Some(choice) => Some((PathBuf::from(&selection.catalog_path), choice)),
     };
+    let mode = selection
+        .opatch_mode
+        .parse()
+        .map_err(|e: String| bad(format!("{field}.opatch_mode"), e))?;
     Ok(PatchRequest {
         ids: selection.ids.clone(),
         catalog,
+        mode,
+        strict_order: selection.strict_patch_ordering,
     })
 }
 
@@ -137,6 +143,11 @@ fn patch_selection(request: &PatchRequest) -> wire::PatchSelection {
         ids: request.ids.clone(),
         catalog_choice: choice as i32,
         catalog_path: path,
+        opatch_mode: match request.mode {
+            patchfarm_engine::opatch::OpatchMode::Auto => String::new(),
+            mode => mode.to_string(),
+        },
+        strict_patch_ordering: request.strict_order,
     }
 }
 

@@ -238,6 +238,7 @@ pub async fn prepare(
     *request = PatchRequest {
         ids: keys.iter().map(ToString::to_string).collect(),
         catalog: None,
+        ..request.clone()
     };
     Ok(keys)
 }

@@ -48,7 +48,7 @@ impl PatchArgs {
             if let Some(catalog) = &self.patch_catalog {
                 eprintln!("note: --patchCatalog {}: with --user the patches come from Oracle's patch service", catalog.display());
             }
-            return Ok(PatchRequest::default());
+            return Ok(self.opatch.applied(PatchRequest::default()));
         }
         let choice = match (self.recommended_patches, self.latest_psu) {
             (true, _) => Some(CatalogChoice::Recommended),
@@ -60,10 +60,11 @@ impl PatchArgs {
             (Some(_), None) => bail!("--recommendedPatches and --latestPSU resolve against the fleet's patch catalog: give --patchCatalog FILE"),
             (None, _) => None,
         };
-        Ok(PatchRequest {
+        Ok(self.opatch.applied(PatchRequest {
             ids: self.patches.clone(),
             catalog,
-        })
+            ..Default::default()
+        }))
     }
 
     /// What to ask Oracle's patch service for, when an account is given.

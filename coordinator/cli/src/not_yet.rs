@@ -3,6 +3,7 @@
 //! instead — never silently ignored.
 
 use anyhow::bail;
+use patchfarm_engine::recipe::patching::PatchRequest;
 
 /// Options that run programs during the build (WIT's RUN steps) or reach the network for them.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -84,9 +85,14 @@ pub struct OpatchArgs {
     /// its installer, a build step patchfarm does not run yet.
     #[arg(long = "opatchBugNumber", value_name = "BUG")]
     opatch_bug_number: Option<String>,
-    /// WIT: apply patches one at a time, in order. patchfarm always does.
+    /// WIT: apply patches one at a time, in order (`opatch apply` per patch when OPatch applies
+    /// them; natively they always go one at a time, bases before their overlays).
     #[arg(long = "strictPatchOrdering")]
     strict_patch_ordering: bool,
+    /// Who applies the patches: auto (natively when every action is <copy> or <jar>, else the
+    /// image's own OPatch, as WIT runs it), native (refuse any other action), or opatch.
+    #[arg(long = "opatchMode", value_name = "MODE", default_value = "auto")]
+    opatch_mode: patchfarm_engine::opatch::OpatchMode,
 }
 
 impl OpatchArgs {
@@ -94,10 +100,16 @@ impl OpatchArgs {
         if let Some(bug) = &self.opatch_bug_number {
             bail!("--opatchBugNumber {bug}: upgrading OPatch runs its installer inside the image, a build step patchfarm does not run yet; patchfarm applies patches natively, without OPatch, so leave it out");
         }
-        if self.strict_patch_ordering {
-            eprintln!("note: --strictPatchOrdering: patches are always applied one at a time, bases before their overlays");
-        }
         Ok(())
+    }
+
+    /// `request` with who applies the patches, and in what order.
+    pub fn applied(&self, request: PatchRequest) -> PatchRequest {
+        PatchRequest {
+            mode: self.opatch_mode,
+            strict_order: self.strict_patch_ordering,
+            ..request
+        }
     }
 }
 

@@ -420,9 +420,7 @@ impl Observer for Scheduler {
             }
             Change::Job(job) => self.lock().job(job),
             Change::Catalog(entry) => {
-                self.lock()
-                    .catalog
-                    .insert(entry.key.clone(), entry.clone());
+                self.lock().catalog.insert(entry.key.clone(), entry.clone());
             }
             Change::CatalogDeleted(key) => {
                 self.lock().catalog.remove(key);

@@ -145,7 +145,10 @@ fn a_job_running_an_installer_waits_for_an_agent_that_can_run_steps_and_says_why
     // a, b and idle were registered without build steps: none takes it, and it says why.
     for agent in ["a", "b", "idle"] {
         let picked = s.pick(agent, 1, 0);
-        assert!(!picked.contains(&"job-oui".to_string()), "{agent}: {picked:?}");
+        assert!(
+            !picked.contains(&"job-oui".to_string()),
+            "{agent}: {picked:?}"
+        );
         s.release(&picked);
     }
     let why = s.waiting("job-oui", 0).expect("a reason");

@@ -57,7 +57,10 @@ async fn a_job_running_an_installer_waits_for_an_agent_that_can_run_steps() {
         "{waiting}"
     );
     let shown = farm.ok(&["jobs", "show", &id]);
-    assert!(shown.contains("waiting: no up agent can take it"), "{shown}");
+    assert!(
+        shown.contains("waiting: no up agent can take it"),
+        "{shown}"
+    );
     let agents = farm.ok(&["agents", "list"]);
     assert!(
         agents.contains("no: turned off with --no-build-steps"),
@@ -65,7 +68,9 @@ async fn a_job_running_an_installer_waits_for_an_agent_that_can_run_steps() {
     );
 
     farm.start_agent("agent-2", &[]);
-    let done = farm.wait_done(std::slice::from_ref(&id), Duration::from_secs(120)).await;
+    let done = farm
+        .wait_done(std::slice::from_ref(&id), Duration::from_secs(120))
+        .await;
     assert_eq!(
         done[0].state(),
         JobState::Succeeded,
@@ -88,8 +93,9 @@ async fn a_job_running_an_installer_waits_for_an_agent_that_can_run_steps() {
 
     // The installer ran inside the image, as the Oracle Home's owner, with WIT's arguments.
     let (_work, rootfs) = unpack(&tag);
-    let ran = std::fs::read_to_string(rootfs.join("u01/oracle/wlserver/server/bin/installed-by.txt"))
-        .unwrap();
+    let ran =
+        std::fs::read_to_string(rootfs.join("u01/oracle/wlserver/server/bin/installed-by.txt"))
+            .unwrap();
     assert!(!ran.starts_with("uid=0 "), "not as root: {ran}");
     assert!(
         ran.contains("-silent -responseFile") && ran.contains("-jreLoc /u01/jdk"),

@@ -22,6 +22,7 @@ mod hostile;
 mod inspect;
 mod installer_sets;
 mod layering;
+mod opatch_run;
 mod oui_install;
 mod rebase;
 mod registry_auth;

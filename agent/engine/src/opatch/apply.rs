@@ -29,6 +29,12 @@ pub struct Changes {
 pub fn apply(set: &PatchSet, home: &mut dyn HomeFiles) -> Result<Changes, OpatchError> {
     let mut changes = Changes::default();
     for patch in &set.patches {
+        if let Some(action) = patch.opatch_only.first() {
+            return Err(OpatchError::UnsupportedAction {
+                patch: patch.key.to_string(),
+                action: action.clone(),
+            });
+        }
         let mut jar_edits: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
         for action in &patch.actions {
             let target = action.target();

@@ -13,11 +13,69 @@ pub use catalog::{Catalog, CatalogChoice};
 pub use patch::Patch;
 pub use plan::{check, PatchSet};
 
+/// How patches go into an Oracle Home (`--opatchMode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OpatchMode {
+    /// Natively when every action of every patch is one the engine implements, else with the
+    /// image's own OPatch.
+    #[default]
+    Auto,
+    /// Natively only: a patch with any other action is refused, naming it.
+    Native,
+    /// With the image's own `opatch napply`, as WIT does.
+    Opatch,
+}
+
+impl std::str::FromStr for OpatchMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(OpatchMode::Auto),
+            "native" => Ok(OpatchMode::Native),
+            "opatch" => Ok(OpatchMode::Opatch),
+            _ => Err(format!("{s:?}: expected auto, native or opatch")),
+        }
+    }
+}
+
+impl std::fmt::Display for OpatchMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OpatchMode::Auto => "auto",
+            OpatchMode::Native => "native",
+            OpatchMode::Opatch => "opatch",
+        })
+    }
+}
+
+impl OpatchMode {
+    /// Whether `set` is applied by the image's OPatch (a build step) rather than natively; a
+    /// patch the native engine cannot apply is refused in `Native` mode, naming its action.
+    pub fn uses_opatch(self, set: &PatchSet) -> Result<bool, OpatchError> {
+        if set.patches.is_empty() {
+            return Ok(false);
+        }
+        let needs = set
+            .patches
+            .iter()
+            .find_map(|p| p.opatch_only.first().map(|action| (p, action)));
+        match (self, needs) {
+            (OpatchMode::Opatch, _) => Ok(true),
+            (OpatchMode::Auto, needs) => Ok(needs.is_some()),
+            (OpatchMode::Native, None) => Ok(false),
+            (OpatchMode::Native, Some((patch, action))) => Err(OpatchError::UnsupportedAction {
+                patch: patch.key.to_string(),
+                action: action.clone(),
+            }),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum OpatchError {
     #[error("patch {patch}: {reason}")]
     BadPatch { patch: String, reason: String },
-    #[error("patch {patch}: action <{action}> is not supported natively (only <copy> and <jar>)")]
+    #[error("patch {patch}: action <{action}> is not supported natively (only <copy> and <jar>); --opatchMode auto or opatch applies it with the image's own OPatch")]
     UnsupportedAction { patch: String, action: String },
     #[error("patch {patch}: target '{path}' is refused: {reason}")]
     Escapes {

@@ -20,7 +20,14 @@ pub struct Patch {
     /// The zip's top directory (the bug number).
     pub root: String,
     pub inventory: Inventory,
+    /// The actions the native engine applies.
     pub actions: Vec<Action>,
+    /// Actions only OPatch applies (by element name): such a patch goes through the image's own
+    /// `opatch` (`--opatchMode auto|opatch`).
+    pub opatch_only: Vec<String>,
+    /// The zip's name as it was added (`p<bug>_<release>_<platform>.zip`): OPatch is given the
+    /// file under it.
+    pub file_name: String,
     pub inventory_xml: Vec<u8>,
     pub actions_xml: Vec<u8>,
 }
@@ -86,14 +93,16 @@ impl Patch {
                 inventory.patch_id, key.name
             )));
         }
-        let actions = xml::parse_actions(&String::from_utf8_lossy(&actions_xml), &what)?;
+        let parsed = xml::parse_actions(&String::from_utf8_lossy(&actions_xml), &what)?;
         let patch = Patch {
             key: key.clone(),
             digest: item.entry.digest.clone(),
             zip: item.path.clone(),
             root,
             inventory,
-            actions,
+            actions: parsed.native,
+            opatch_only: parsed.opatch_only,
+            file_name: item.entry.file_name.clone(),
             inventory_xml,
             actions_xml,
         };

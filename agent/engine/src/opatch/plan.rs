@@ -48,10 +48,13 @@ fn same_release(patch_version: &str, home_version: &str) -> bool {
 
 /// Checks `patches` against the home's product version and the patches already applied
 /// (`installed`), and orders them. Nothing is built before this returns Ok.
+/// With `given_order` (`--strictPatchOrdering`) they keep the order asked for, an overlay only
+/// moving after its base; otherwise bases go by key, for the same order whatever the asking.
 pub fn check(
     mut patches: Vec<Patch>,
     home_version: &str,
     installed: &BTreeSet<String>,
+    given_order: bool,
 ) -> Result<PatchSet, OpatchError> {
     let mut seen = BTreeSet::new();
     patches.retain(|p| seen.insert(p.id().to_string()));
@@ -104,8 +107,11 @@ pub fn check(
             }
         }
     }
-    // Bases first (by key, for determinism), then overlays once their bases are placed.
-    patches.sort_by(|a, b| a.key.cmp(&b.key));
+    // Bases first (by key, for determinism, unless the order asked for is kept), then overlays
+    // once their bases are placed.
+    if !given_order {
+        patches.sort_by(|a, b| a.key.cmp(&b.key));
+    }
     let mut ordered: Vec<Patch> = Vec::new();
     let mut placed: BTreeSet<String> = installed.clone();
     while !patches.is_empty() {

@@ -189,11 +189,19 @@ pub fn plain_relative(name: &str, what: &str, path: &str) -> Result<String, Opat
     Ok(parts.join("/"))
 }
 
-/// Parses `actions.xml` into actions with ORACLE_HOME-relative targets.
-pub fn parse_actions(xml: &str, what: &str) -> Result<Vec<Action>, OpatchError> {
+/// A patch's `actions.xml`: the actions the native engine applies, with ORACLE_HOME-relative
+/// targets, and the names of those only OPatch itself can (`<make>`, `<archive>`, …), each once.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Actions {
+    pub native: Vec<Action>,
+    pub opatch_only: Vec<String>,
+}
+
+/// Parses `actions.xml`.
+pub fn parse_actions(xml: &str, what: &str) -> Result<Actions, OpatchError> {
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut depth = 0usize;
-    let mut actions = Vec::new();
+    let mut actions = Actions::default();
     let mut saw_root = false;
     loop {
         let event = reader
@@ -211,7 +219,13 @@ pub fn parse_actions(xml: &str, what: &str) -> Result<Vec<Action>, OpatchError> 
                     }
                     0 => saw_root = true,
                     1 => {} // a component element (e.g. <oracle.wls.core.app.server>)
-                    2 => actions.push(parse_action(&name, e, what)?),
+                    2 => match parse_action(&name, e, what)? {
+                        Some(action) => actions.native.push(action),
+                        None if !actions.opatch_only.contains(&name) => {
+                            actions.opatch_only.push(name)
+                        }
+                        None => {}
+                    },
                     _ => {}
                 }
                 if matches!(event, Event::Start(_)) {
@@ -229,7 +243,8 @@ pub fn parse_actions(xml: &str, what: &str) -> Result<Vec<Action>, OpatchError> 
     Ok(actions)
 }
 
-fn parse_action(name: &str, e: &BytesStart<'_>, what: &str) -> Result<Action, OpatchError> {
+/// One action, `None` when the native engine does not implement it.
+fn parse_action(name: &str, e: &BytesStart<'_>, what: &str) -> Result<Option<Action>, OpatchError> {
     let need = |attribute: &str| {
         attr(e, attribute).ok_or_else(|| {
             bad(
@@ -249,24 +264,21 @@ fn parse_action(name: &str, e: &BytesStart<'_>, what: &str) -> Result<Action, Op
                 .to_string();
             let target_name = attr(e, "name").unwrap_or(default_name);
             let target_name = plain_relative(&target_name, what, &path)?;
-            Ok(Action::Copy {
+            Ok(Some(Action::Copy {
                 file_name,
                 name: target_name,
                 dir: home_relative(&path, what)?,
-            })
+            }))
         }
         "jar" => {
             let path = need("path")?;
-            Ok(Action::Jar {
+            Ok(Some(Action::Jar {
                 jar: plain_relative(&need("name")?, what, &path)?,
                 dir: home_relative(&path, what)?,
                 class_name: plain_relative(&need("class_name")?, what, &path)?,
-            })
+            }))
         }
-        other => Err(OpatchError::UnsupportedAction {
-            patch: what.into(),
-            action: other.into(),
-        }),
+        _ => Ok(None),
     }
 }
 
@@ -297,7 +309,7 @@ mod tests {
             <copy file_name="wlserver/lib/a.txt" name="b.txt" path="%ORACLE_HOME%/wlserver/lib"/>
             <jar name="weblogic.jar" path="%ORACLE_HOME%/wlserver/server/lib" class_name="weblogic/Server.class"/>
             </oracle.wls.core.app.server></oneoff_actions>"#;
-        let actions = parse_actions(xml, "p").unwrap();
+        let actions = parse_actions(xml, "p").unwrap().native;
         assert_eq!(
             actions[0],
             Action::Copy {
@@ -325,8 +337,10 @@ mod tests {
             parse_actions(absolute, "p"),
             Err(OpatchError::Escapes { .. })
         ));
-        let unknown = r#"<oneoff_actions><c><make target="x"/></c></oneoff_actions>"#;
-        let err = parse_actions(unknown, "p").unwrap_err().to_string();
-        assert!(err.contains("<make>"), "{err}");
+        let unknown =
+            r#"<oneoff_actions><c><make target="x"/><make target="y"/></c></oneoff_actions>"#;
+        let actions = parse_actions(unknown, "p").unwrap();
+        assert_eq!(actions.opatch_only, ["make"], "each name once");
+        assert!(actions.native.is_empty());
     }
 }

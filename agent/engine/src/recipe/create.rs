@@ -146,6 +146,8 @@ pub struct PlatformPlan {
     /// directory, image path).
     pub extra_trees: Vec<(PathBuf, String)>,
     pub patches: PatchSet,
+    /// The patches go in through the image's own OPatch (a build step), not natively.
+    pub by_opatch: bool,
     pub config: ImageConfig,
     dir: BuildDir,
 }
@@ -286,23 +288,28 @@ async fn plan_platform(
     };
     let version = request.version.clone();
     let first_key = home_items[0].entry.key.clone();
-    let (home, patch_set) = tokio::task::spawn_blocking(move || -> Result<_, RecipeError> {
-        if home.version != version {
-            return Err(RecipeError::input(
-                format!("installer {first_key}"),
-                format!(
-                    "its inventory/registry.xml says version {}, not {version}",
-                    home.version
-                ),
-            ));
-        }
-        let checked = opatch::check(patches, &home.version, &BTreeSet::new())?;
-        let changes = opatch::apply(&checked, &mut DirHome { root: &home.root })?;
-        patching::write_changes(&home.root, &changes)?;
-        Ok((home, checked))
-    })
-    .await
-    .expect("patch task")?;
+    let (mode, strict) = (request.patches.mode, request.patches.strict_order);
+    let (home, patch_set, by_opatch) =
+        tokio::task::spawn_blocking(move || -> Result<_, RecipeError> {
+            if home.version != version {
+                return Err(RecipeError::input(
+                    format!("installer {first_key}"),
+                    format!(
+                        "its inventory/registry.xml says version {}, not {version}",
+                        home.version
+                    ),
+                ));
+            }
+            let checked = opatch::check(patches, &home.version, &BTreeSet::new(), strict)?;
+            let by_opatch = mode.uses_opatch(&checked)?;
+            if !by_opatch {
+                let changes = opatch::apply(&checked, &mut DirHome { root: &home.root })?;
+                patching::write_changes(&home.root, &changes)?;
+            }
+            Ok((home, checked, by_opatch))
+        })
+        .await
+        .expect("patch task")?;
 
     let mut config = base.config.clone();
     let path = config
@@ -367,6 +374,7 @@ async fn plan_platform(
         home,
         extra_trees,
         patches: patch_set,
+        by_opatch,
         config,
         dir,
     })
@@ -460,6 +468,7 @@ impl PlatformPlan {
             "oracleHome": {"keys": self.home_keys(), "version": self.home.version, "products": self.home.products},
             "jdk": {"key": self.jdk_item.entry.key, "version": self.jdk.version},
             "patches": self.patches.patches.iter().map(|p| json!({"key": p.key.to_string(), "sha256": p.digest.to_string(), "description": p.inventory.description})).collect::<Vec<_>>(),
+            "patchesAppliedBy": if self.by_opatch { "opatch" } else { "native" },
             "layers": layers,
             "config": {"env": self.config.env().into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(), "user": self.config.user(), "workingDir": self.config.working_dir(), "labels": self.config.labels()},
         }))
@@ -475,7 +484,20 @@ impl PlatformPlan {
         for (spec, created_by) in self.layer_specs(request)? {
             layers.push((self.dir.write_layer(engine, spec).await?, created_by));
         }
-        let built = build::assemble(engine, &self.base, self.config.clone(), &layers);
+        let mut built = build::assemble(engine, &self.base, self.config.clone(), &layers);
+        if self.by_opatch {
+            let run = super::opatch_run::OpatchRun {
+                set: &self.patches,
+                oracle_home: ORACLE_HOME,
+                uid: self.owner.owner.uid as u32,
+                gid: self.owner.owner.gid as u32,
+                strict_order: request.patches.strict_order,
+                network: request.step_network,
+            };
+            (built, layers) = run
+                .on_top(engine, &self.dir, &self.base, layers, built)
+                .await?;
+        }
         match &request.build_commands {
             None => Ok(built),
             Some(commands) => {

@@ -6,6 +6,7 @@ pub mod build;
 pub mod copy;
 pub mod create;
 pub mod inspect;
+pub mod opatch_run;
 pub mod oui;
 pub mod owner;
 pub mod patching;

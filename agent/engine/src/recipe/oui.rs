@@ -319,9 +319,11 @@ pub async fn install(
         });
         steps.push((item.entry.key.clone(), step));
     }
-    let mut sandbox = engine.sandbox(&[prep.clone(), rootfs.clone()], dir.path()).map_err(|e| {
-        RecipeError::input(format!("installer {}", items[0].0.entry.key), e.to_string())
-    })?;
+    let mut sandbox = engine
+        .sandbox(&[prep.clone(), rootfs.clone()], dir.path())
+        .map_err(|e| {
+            RecipeError::input(format!("installer {}", items[0].0.entry.key), e.to_string())
+        })?;
     for (key, step) in &steps {
         let mut print =
             |l: &str| tracing::info!(target: "patchfarm::step", installer = %key, "{l}");
@@ -394,13 +396,19 @@ mod tests {
             "fmw_wls_Disk1_1of1.zip",
             &["fmw_wls_generic.jar"],
         );
-        assert_eq!(installer_in(&oui.path, &oui.entry.file_name).as_deref(), Some("fmw_wls_generic.jar"));
+        assert_eq!(
+            installer_in(&oui.path, &oui.entry.file_name).as_deref(),
+            Some("fmw_wls_generic.jar")
+        );
         let bin = item(
             dir.path(),
             "ohs.zip",
             &["fmw_ohs_linux64.bin", "readme.txt"],
         );
-        assert_eq!(installer_in(&bin.path, &bin.entry.file_name).as_deref(), Some("fmw_ohs_linux64.bin"));
+        assert_eq!(
+            installer_in(&bin.path, &bin.entry.file_name).as_deref(),
+            Some("fmw_ohs_linux64.bin")
+        );
         let home = item(
             dir.path(),
             "home.zip",

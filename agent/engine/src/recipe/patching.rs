@@ -14,6 +14,10 @@ pub struct PatchRequest {
     pub ids: Vec<String>,
     /// `--patchCatalog` with `--recommendedPatches` / `--latestPSU`.
     pub catalog: Option<(PathBuf, CatalogChoice)>,
+    /// `--opatchMode`: natively, or with the image's own OPatch.
+    pub mode: crate::opatch::OpatchMode,
+    /// `--strictPatchOrdering`: OPatch applies them one at a time, in order.
+    pub strict_order: bool,
 }
 
 impl PatchRequest {

@@ -224,9 +224,11 @@ pub async fn run_final(
     unpack_image(dir, layers, &root).await?;
 
     let shown = commands.file.display().to_string();
-    let mut sandbox = engine.sandbox(std::slice::from_ref(&root), dir.path()).map_err(|e| {
-        RecipeError::input(format!("--additionalBuildCommands {shown}"), e.to_string())
-    })?;
+    let mut sandbox = engine
+        .sandbox(std::slice::from_ref(&root), dir.path())
+        .map_err(|e| {
+            RecipeError::input(format!("--additionalBuildCommands {shown}"), e.to_string())
+        })?;
     let mut user = config.user().unwrap_or_default();
     let mut cwd = config.working_dir().unwrap_or_else(|| "/".into());
     for (line, directive) in &commands.final_commands {

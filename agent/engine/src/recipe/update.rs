@@ -186,7 +186,8 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
         keys.into_iter().partition(|k| installed.contains(&k.name));
     let skipped: Vec<String> = skipped_keys.iter().map(|k| k.to_string()).collect();
     let patches = patching::open_patches(engine, wanted, request.platform.wit_arch()).await?;
-    let set = opatch::check(patches, &version, &installed)?;
+    let set = opatch::check(patches, &version, &installed, request.patches.strict_order)?;
+    let by_opatch = request.patches.mode.uses_opatch(&set)?;
 
     if set.patches.is_empty() && request.wdt.is_empty() && request.build_commands.is_none() {
         // Everything asked for is already there: the tag gets the same image (idempotent reruns).
@@ -202,7 +203,8 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
     // One lookup for every jar the patches rewrite, every path component they write through, and
     // the directories above the inventory records (their metadata is kept in the new layer).
     let mut query = TreeQuery::default();
-    for patch in &set.patches {
+    let natively: &[crate::opatch::Patch] = if by_opatch { &[] } else { &set.patches };
+    for patch in natively {
         let record = format!(
             "{home}/inventory/oneoffs/{}/etc/config/inventory.xml",
             patch.id()
@@ -228,12 +230,16 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
         answer,
     };
     let set_for_apply = set.clone();
-    let (changes, image_home) = tokio::task::spawn_blocking(move || {
-        let changes = opatch::apply(&set_for_apply, &mut image_home);
-        (changes, image_home)
-    })
-    .await
-    .expect("patch task");
+    let (changes, image_home) = if by_opatch {
+        (Ok(opatch::Changes::default()), image_home)
+    } else {
+        tokio::task::spawn_blocking(move || {
+            let changes = opatch::apply(&set_for_apply, &mut image_home);
+            (changes, image_home)
+        })
+        .await
+        .expect("patch task")
+    };
     let changes = changes?;
 
     let mut spec = LayerSpec::new();
@@ -306,13 +312,30 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
     request
         .target
         .apply(&mut spec, super::create::OPENSHIFT_GROUP_WRITABLE)?;
-    let layer = dir.write_layer(engine, spec).await?;
-    let created_by = format!(
-        "patchfarm update: patches [{}] on {oracle_home}",
-        set.ids().join(",")
-    );
-    let layers = vec![(layer, created_by)];
+    let mut layers = Vec::new();
+    if !(by_opatch && spec.is_empty()) {
+        let created_by = if by_opatch {
+            format!("patchfarm update: WDT files on {oracle_home}")
+        } else {
+            format!(
+                "patchfarm update: patches [{}] on {oracle_home}",
+                set.ids().join(",")
+            )
+        };
+        layers.push((dir.write_layer(engine, spec).await?, created_by));
+    }
     let mut image = build::assemble(engine, &base, config, &layers);
+    if by_opatch {
+        let run = super::opatch_run::OpatchRun {
+            set: &set,
+            oracle_home: oracle_home.trim_end_matches('/'),
+            uid: owner.uid as u32,
+            gid: owner.gid as u32,
+            strict_order: request.patches.strict_order,
+            network: request.step_network,
+        };
+        (image, layers) = run.on_top(engine, &dir, &base, layers, image).await?;
+    }
     if let Some(commands) = &request.build_commands {
         image = super::steps::on_top(
             engine,

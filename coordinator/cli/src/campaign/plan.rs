@@ -171,6 +171,7 @@ pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
                 catalog: choice
                     .zip(file.patch_catalog.as_ref().map(Into::into))
                     .map(|(c, p)| (p, c)),
+                ..Default::default()
             },
             chown: defaults::CHOWN.into(),
             wdt: WdtRequest {

@@ -1,0 +1,143 @@
+//! Patches applied by the image's own OPatch, as WIT's Dockerfile applies them: the patch zips
+//! given read-only under `/tmp/imagetool/patches`, `opatch napply -silent -oh … -nonrollbackable
+//! -phBaseDir …` (or `opatch apply` one patch at a time, with `--strictPatchOrdering`) and
+//! `opatch util cleanup` run as the Oracle Home's owner in a build step, and what they changed
+//! captured as one layer on top of the image built so far.
+
+use super::build::BuildDir;
+use super::steps::unpack_image;
+use super::{Engine, RecipeError};
+use crate::image::ImageConfig;
+use crate::layer::LayerBlob;
+use crate::opatch::PatchSet;
+use crate::transport::{PushedImage, ResolvedImage};
+use patchfarm_executor::{Input, Step};
+
+/// Where WIT's Dockerfile puts the patches, inside the image being built.
+const PATCHES_DIR: &str = "/tmp/imagetool/patches";
+
+/// One OPatch run: which patches, on which Oracle Home, as whom.
+pub struct OpatchRun<'a> {
+    pub set: &'a PatchSet,
+    pub oracle_home: &'a str,
+    pub uid: u32,
+    pub gid: u32,
+    /// `--strictPatchOrdering`: `opatch apply` per patch, in order, instead of one `napply`.
+    pub strict_order: bool,
+    /// `--buildNetwork`.
+    pub network: bool,
+}
+
+impl OpatchRun<'_> {
+    /// The file each patch is given to OPatch as (its name as added, when that is a plain one).
+    fn staged_name(patch: &crate::opatch::Patch) -> String {
+        let plain = !patch.file_name.is_empty()
+            && !patch.file_name.contains('/')
+            && !patch.file_name.starts_with('.');
+        if plain {
+            patch.file_name.clone()
+        } else {
+            format!("p{}.zip", patch.key)
+        }
+    }
+
+    /// WIT's command lines, as `/bin/sh -c` scripts (WIT prints OPatch's logs when it fails).
+    fn commands(&self) -> Vec<String> {
+        let oh = self.oracle_home;
+        let opatch = format!("{oh}/OPatch/opatch");
+        let cleanup = format!("{opatch} util cleanup -silent -oh {oh}");
+        let show_logs = format!("(cat {oh}/cfgtoollogs/opatch/opatch*.log; exit 1)");
+        if self.strict_order {
+            let mut lines: Vec<String> = self
+                .set
+                .patches
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{opatch} apply -silent -oh {oh} -nonrollbackable {PATCHES_DIR}/{} || {show_logs}",
+                        Self::staged_name(p)
+                    )
+                })
+                .collect();
+            lines.push(cleanup);
+            lines
+        } else {
+            vec![format!(
+                "{opatch} napply -silent -oh {oh} -nonrollbackable -phBaseDir {PATCHES_DIR} && {cleanup} || {show_logs}"
+            )]
+        }
+    }
+
+    /// `image` (assembled from `base` and the build's `layers`) with the patches applied by
+    /// OPatch: one more layer on top. Returns the new image and its layers.
+    pub async fn on_top(
+        &self,
+        engine: &Engine,
+        dir: &BuildDir,
+        base: &ResolvedImage,
+        mut layers: Vec<(LayerBlob, String)>,
+        image: PushedImage,
+    ) -> Result<(PushedImage, Vec<(LayerBlob, String)>), RecipeError> {
+        let ids = self.set.ids().join(",");
+        let what = format!("patches [{ids}] with the image's OPatch");
+        let fail = |e: String| RecipeError::input(what.clone(), e);
+        let mut config = ImageConfig::parse(&image.config_bytes, "built config")
+            .expect("a config this build wrote parses");
+        let root = dir.path().join("opatch-rootfs");
+        unpack_image(dir, &image.layers, &root).await?;
+        let staged = dir.path().join("opatch-patches");
+        std::fs::create_dir_all(&staged).map_err(|e| fail(e.to_string()))?;
+        for patch in &self.set.patches {
+            let to = staged.join(Self::staged_name(patch));
+            // A copy readable by the home's owner (OPatch does not run as root; cached files are
+            // root's alone, and a link would share their mode). copy_file_range: in-kernel.
+            std::fs::copy(&patch.zip, &to)
+                .and_then(|_| {
+                    std::fs::set_permissions(
+                        &to,
+                        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+                    )
+                })
+                .map_err(|e| fail(format!("staging {}: {e}", patch.key)))?;
+        }
+        let mut sandbox = engine
+            .sandbox(std::slice::from_ref(&root), dir.path())
+            .map_err(|e| fail(e.to_string()))?;
+        let mut env: Vec<String> = config
+            .env()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        env.push("OPATCH_NO_FUSER=true".into());
+        for command in self.commands() {
+            let mut step = Step::shell(&command);
+            step.env = env.clone();
+            step.cwd = self.oracle_home.into();
+            (step.uid, step.gid) = (self.uid, self.gid);
+            step.network = self.network;
+            step.inputs.push(Input {
+                host: staged.clone(),
+                dest: PATCHES_DIR.into(),
+            });
+            let mut print = |l: &str| tracing::info!(target: "patchfarm::step", "{l}");
+            sandbox
+                .run(&step, &mut print)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        let upper = sandbox.finish().map_err(|e| fail(e.to_string()))?;
+        let spec = tokio::task::spawn_blocking(move || crate::layer::capture::capture(&upper))
+            .await
+            .expect("capture task")?;
+        let blob = dir.write_layer(engine, spec).await?;
+        drop(sandbox);
+        layers.push((
+            blob,
+            format!("patchfarm: opatch napply [{ids}] on {}", self.oracle_home),
+        ));
+        // Assembled again from the base's layers, now with OPatch's layer on top.
+        config.set_layers(&base.config.diff_ids(), base.config.history());
+        let image = super::build::assemble(engine, base, config, &layers);
+        Ok((image, layers))
+    }
+}
