@@ -61,4 +61,23 @@ impl Job {
             Job::Copy(_) | Job::Noop => Vec::new(),
         }
     }
+
+    /// Whether the job runs a build step whatever its inputs hold: patches it asks OPatch to
+    /// apply (`--opatchMode opatch`), or build commands. Inputs that run steps (Oracle's
+    /// installers, patches only OPatch applies) are for the farm's catalog to say.
+    pub fn needs_steps(&self) -> bool {
+        let by_opatch = |patches: &PatchRequest| {
+            patches.mode == patchfarm_engine::opatch::OpatchMode::Opatch && !patches.is_empty()
+        };
+        let create = |r: &CreateRequest| by_opatch(&r.patches) || r.build_commands.is_some();
+        match self {
+            Job::Create(request) => create(request),
+            Job::Update(request) => by_opatch(&request.patches) || request.build_commands.is_some(),
+            Job::Rebase(rebase) => match &rebase.target {
+                RebaseTarget::Build(target) => create(target),
+                RebaseTarget::Image(_) => false,
+            },
+            Job::CreateAuxImage(_) | Job::Copy(_) | Job::Noop => false,
+        }
+    }
 }

@@ -162,7 +162,13 @@ fn bad_fields_are_refused_by_name() {
     );
 
     let bad_mode = refusal(create_verb(|c| {
-        c.install.as_mut().unwrap().patches.as_mut().unwrap().opatch_mode = "manual".into()
+        c.install
+            .as_mut()
+            .unwrap()
+            .patches
+            .as_mut()
+            .unwrap()
+            .opatch_mode = "manual".into()
     }));
     assert!(
         bad_mode.starts_with("create.install.patches.opatch_mode: ")

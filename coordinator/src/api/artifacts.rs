@@ -87,11 +87,17 @@ impl Uploads {
             )));
         }
         let digest = Digest::from_hasher(hasher);
-        // Jobs that run an Oracle installer go only to agents that can run build steps.
-        let runs_installer = header.kind == "installer" && {
-            let (path, name) = (spooled.to_path_buf(), header.file_name.clone());
-            tokio::task::spawn_blocking(move || {
-                patchfarm_engine::recipe::oui::installer_in(&path, &name).is_some()
+        // Jobs that run an Oracle installer or OPatch go only to agents that can run steps.
+        let runs_steps = {
+            let (path, name, kind) = (
+                spooled.to_path_buf(),
+                header.file_name.clone(),
+                header.kind.clone(),
+            );
+            tokio::task::spawn_blocking(move || match kind.as_str() {
+                "installer" => patchfarm_engine::recipe::oui::installer_in(&path, &name).is_some(),
+                "patch" => !patchfarm_engine::opatch::patch::opatch_only_actions(&path).is_empty(),
+                _ => false,
             })
             .await
             .map_err(internal)?
@@ -122,7 +128,7 @@ impl Uploads {
             size,
             location: store.location(),
             description: header.file_name,
-            runs_installer,
+            runs_steps,
         };
         let id = request_id(&header.request_id);
         match outcome(node.propose(&id, Op::CatalogPut(entry)).await?)? {

@@ -51,6 +51,8 @@ struct Pending {
     platform: String,
     constraints: Vec<(String, String)>,
     inputs: Vec<String>,
+    /// The job runs a build step whatever its inputs (`--opatchMode opatch`).
+    needs_steps: bool,
     ready_at: i64,
     /// Jobs that must succeed first (a campaign's DAG).
     waits_for: Vec<String>,
@@ -128,6 +130,8 @@ impl View {
         }
         match job.state() {
             JobState::Queued => {
+                let needs_steps =
+                    patchfarm_jobs::Job::from_spec(&spec).is_ok_and(|job| job.needs_steps());
                 self.groups
                     .entry(group.clone())
                     .or_default()
@@ -138,6 +142,7 @@ impl View {
                         group,
                         platform: spec.platform,
                         constraints: spec.constraints.into_iter().collect(),
+                        needs_steps,
                         inputs: spec.inputs,
                         ready_at: job.not_before_unix_ms,
                         waits_for: job.waits_for.clone(),

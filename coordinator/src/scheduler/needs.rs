@@ -1,18 +1,22 @@
 //! What a queued job needs of an agent — its platform, its labels, and build steps when one of
-//! its inputs is an Oracle installer that runs — and, for `jobs show`, why no agent gives it
-//! that: a job that cannot run says so instead of sitting silently in the queue.
+//! its inputs runs as one (an Oracle installer, a patch only OPatch applies) or it asks OPatch
+//! itself — and, for `jobs show`, why no agent gives it that: a job that cannot run says so
+//! instead of sitting silently in the queue.
 
 use super::{Pending, View};
 use patchfarm_proto::v1::{Agent, JobState};
 
 impl View {
-    /// The first of `pending`'s inputs that is an installer run as a build step.
-    pub(super) fn installer_run<'p>(&self, pending: &'p Pending) -> Option<&'p str> {
+    /// Why `pending` needs an agent that runs build steps (`None`: it does not).
+    pub(super) fn step_need(&self, pending: &Pending) -> Option<String> {
+        if pending.needs_steps {
+            return Some("it asks OPatch to apply its patches, a build step".into());
+        }
         pending
             .inputs
             .iter()
-            .find(|key| self.catalog.get(*key).is_some_and(|e| e.runs_installer))
-            .map(String::as_str)
+            .find(|key| self.catalog.get(*key).is_some_and(|e| e.runs_steps))
+            .map(|key| format!("building with {key} runs a build step"))
     }
 
     /// What `agent` lacks to run `pending` (`None`: nothing), leaving time and dependencies aside.
@@ -30,7 +34,7 @@ impl View {
         {
             return Some(format!("lacks label {k}={v}"));
         }
-        if self.installer_run(pending).is_some() {
+        if self.step_need(pending).is_some() {
             let steps = agent.steps.clone().unwrap_or_default();
             if !steps.available {
                 let why = if steps.unavailable_reason.is_empty() {
@@ -82,8 +86,8 @@ impl View {
                 Some(lack) => reasons.push(format!("{} {lack}", agent.name)),
             }
         }
-        let need = match self.installer_run(pending) {
-            Some(key) => format!(" (it runs the Oracle installer {key} as a build step)"),
+        let need = match self.step_need(pending) {
+            Some(why) => format!(" ({why})"),
             None => String::new(),
         };
         Some(format!(

@@ -135,7 +135,7 @@ fn a_job_running_an_installer_waits_for_an_agent_that_can_run_steps_and_says_why
         &Change::Catalog(CatalogEntry {
             key: "wls_14.1.1.0.0".into(),
             digest: "sha256:oui".into(),
-            runs_installer: true,
+            runs_steps: true,
             ..Default::default()
         }),
         &state,

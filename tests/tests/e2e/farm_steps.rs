@@ -1,62 +1,136 @@
 //! Build steps in the farm: an agent says at registration whether it can run them (its probe
-//! step passed, or `--no-build-steps`); a job that runs an Oracle installer waits, saying why in
-//! `jobs show` and `agents list`, while only agents that cannot are up, and runs on the first
-//! agent that can.
+//! step passed, or `--no-build-steps`); a job that runs an Oracle installer, a patch only OPatch
+//! applies, or asks OPatch itself (`--opatchMode opatch`) waits, saying why in `jobs show` and
+//! `agents list`, while only agents that cannot are up, and runs on the first agent that can;
+//! a job needing no steps runs on the agent without them meanwhile.
 
 use patchfarm_e2e::farm::Farm;
+use patchfarm_e2e::opatch::home_with_opatch_zip;
 use patchfarm_e2e::oui::shell_installer_zip;
 use patchfarm_e2e::tools::steps_available;
-use patchfarm_e2e::weblogic;
+use patchfarm_e2e::weblogic::{self, patch_zip, Act, WLS_VERSION};
 use patchfarm_e2e::wls::unpack;
 use patchfarm_proto::v1::JobState;
 use std::time::{Duration, Instant};
 
 const VERSION: &str = "14.1.1.0.0";
 
+/// Caches the fixtures in the farm: a JDK, the `.bin` installer (wls 14.1.1.0.0), an installed
+/// home with OPatch (wls 12.2.1.4.0), a patch only OPatch applies and a copy patch.
+fn upload(farm: &Farm) {
+    let d = farm.dir.path();
+    let jdk = d.join("jdk.tar.gz");
+    weblogic::fake_jdk_tgz(&jdk, "17.0.99");
+    farm.add_installer("jdk", "17", &jdk);
+    farm.add_installer("wls", VERSION, &shell_installer_zip(d, VERSION));
+    let home = d.join("home-with-opatch.zip");
+    home_with_opatch_zip(&home, WLS_VERSION);
+    farm.add_installer("wls", WLS_VERSION, &home);
+    let make = Act::Make {
+        dir: "lib",
+        target: "ioracle",
+    };
+    let copy = Act::Copy {
+        dir: "lib",
+        name: "fix.txt",
+        content: b"fixed",
+    };
+    for (bug, action) in [("38000001", make), ("38000002", copy)] {
+        let zip = patch_zip(d, bug, WLS_VERSION, &[], &[action]);
+        farm.ok(&[
+            "cache",
+            "addPatch",
+            "--patchId",
+            &format!("{bug}_{WLS_VERSION}"),
+            "--path",
+            &zip.display().to_string(),
+        ]);
+    }
+}
+
+/// Waits until job `id` says why it waits, naming agent-1; returns the reason.
+async fn waiting(farm: &Farm, id: &str) -> String {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let job = farm.job(id).await;
+        assert_eq!(job.state(), JobState::Queued, "{job:?}");
+        if job.waiting.contains("agent-1") {
+            return job.waiting;
+        }
+        assert!(Instant::now() < until, "no reason given: {job:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_running_an_installer_waits_for_an_agent_that_can_run_steps() {
-    if !steps_available("a_job_running_an_installer_waits_for_an_agent_that_can_run_steps") {
+async fn jobs_that_run_steps_wait_for_an_agent_that_can_and_say_why() {
+    if !steps_available("jobs_that_run_steps_wait_for_an_agent_that_can_and_say_why") {
         return;
     }
     let mut farm = Farm::start(1, &[]);
     farm.cluster.wait_leader(&[1]).await;
-    let jdk = farm.dir.path().join("jdk.tar.gz");
-    weblogic::fake_jdk_tgz(&jdk, "17.0.99");
-    farm.add_installer("jdk", "17", &jdk);
-    let installer = shell_installer_zip(farm.dir.path(), VERSION);
-    farm.add_installer("wls", VERSION, &installer);
-
+    upload(&farm);
     farm.start_agent("agent-1", &["--no-build-steps"]);
-    let tag = format!("{}/wls/installed:1", farm.registry.host());
-    let id = farm.submit(&[
-        "create",
-        "--tag",
-        &tag,
-        "--fromImage",
-        &farm.base,
-        "--jdkVersion",
-        "17",
-        "--version",
-        VERSION,
-    ]);
-
-    // agent-1 is up and idle, yet the job waits, and says why.
-    let until = Instant::now() + Duration::from_secs(30);
-    let waiting = loop {
-        let job = farm.job(&id).await;
-        assert_eq!(job.state(), JobState::Queued, "{job:?}");
-        if job.waiting.contains("agent-1") {
-            break job.waiting;
-        }
-        assert!(Instant::now() < until, "no reason given: {job:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let host = farm.registry.host();
+    let tag = |name: &str| format!("{host}/wls/{name}");
+    let create = |tag: &str, version: &str, extra: &[&str]| {
+        let mut args = vec![
+            "create",
+            "--tag",
+            tag,
+            "--fromImage",
+            &farm.base,
+            "--jdkVersion",
+            "17",
+            "--version",
+            version,
+        ];
+        args.extend_from_slice(extra);
+        farm.submit(&args)
     };
-    assert!(
-        waiting.contains(&format!("wls_{VERSION}"))
-            && waiting.contains("cannot run build steps: turned off with --no-build-steps"),
-        "{waiting}"
+    let (installed, by_make, by_mode) =
+        (tag("installed:1"), tag("opatch:make"), tag("opatch:mode"));
+    let make_patch = format!("38000001_{WLS_VERSION}");
+    let copy_patch = format!("38000002_{WLS_VERSION}");
+    let installer_id = create(&installed, VERSION, &[]);
+    let make_id = create(&by_make, WLS_VERSION, &["--patches", &make_patch]);
+    let mode_id = create(
+        &by_mode,
+        WLS_VERSION,
+        &["--patches", &copy_patch, "--opatchMode", "opatch"],
     );
-    let shown = farm.ok(&["jobs", "show", &id]);
+    // A job needing no steps runs on agent-1 meanwhile.
+    let plain_id = create(&tag("plain:1"), WLS_VERSION, &["--patches", &copy_patch]);
+    let plain = farm
+        .wait_done(std::slice::from_ref(&plain_id), Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        plain[0].state(),
+        JobState::Succeeded,
+        "{:?}",
+        plain[0].error
+    );
+
+    // agent-1 is up and idle, yet these wait, and say why.
+    for (id, why) in [
+        (
+            &installer_id,
+            format!("building with wls_{VERSION} runs a build step"),
+        ),
+        (
+            &make_id,
+            format!("building with {make_patch} runs a build step"),
+        ),
+        (&mode_id, "it asks OPatch to apply its patches".to_string()),
+    ] {
+        let waiting = waiting(&farm, id).await;
+        assert!(
+            waiting.contains(&why)
+                && waiting.contains("cannot run build steps: turned off with --no-build-steps"),
+            "{waiting}"
+        );
+    }
+    let shown = farm.ok(&["jobs", "show", &installer_id]);
     assert!(
         shown.contains("waiting: no up agent can take it"),
         "{shown}"
@@ -68,19 +142,19 @@ async fn a_job_running_an_installer_waits_for_an_agent_that_can_run_steps() {
     );
 
     farm.start_agent("agent-2", &[]);
-    let done = farm
-        .wait_done(std::slice::from_ref(&id), Duration::from_secs(120))
-        .await;
-    assert_eq!(
-        done[0].state(),
-        JobState::Succeeded,
-        "{:?}; agent-2's log: {}",
-        done[0].error,
-        farm.agent_log("agent-2")
-    );
-    let started = format!("job started job={id} ");
-    assert!(farm.agent_log("agent-2").contains(&started));
-    assert!(!farm.agent_log("agent-1").contains(&started));
+    let ids = [installer_id, make_id, mode_id];
+    for job in farm.wait_done(&ids, Duration::from_secs(120)).await {
+        assert_eq!(
+            job.state(),
+            JobState::Succeeded,
+            "{:?}; agent-2's log: {}",
+            job.error,
+            farm.agent_log("agent-2")
+        );
+        let started = format!("job started job={} ", job.id);
+        assert!(farm.agent_log("agent-2").contains(&started));
+        assert!(!farm.agent_log("agent-1").contains(&started));
+    }
     let agents = farm.ok(&["agents", "list", "--json"]);
     let agents: serde_json::Value = serde_json::from_str(&agents).unwrap();
     let runner = agents
@@ -92,7 +166,7 @@ async fn a_job_running_an_installer_waits_for_an_agent_that_can_run_steps() {
     assert_eq!(runner["buildSteps"], true, "{agents}");
 
     // The installer ran inside the image, as the Oracle Home's owner, with WIT's arguments.
-    let (_work, rootfs) = unpack(&tag);
+    let (_work, rootfs) = unpack(&installed);
     let ran =
         std::fs::read_to_string(rootfs.join("u01/oracle/wlserver/server/bin/installed-by.txt"))
             .unwrap();
@@ -104,4 +178,14 @@ async fn a_job_running_an_installer_waits_for_an_agent_that_can_run_steps() {
     let registry_xml =
         std::fs::read_to_string(rootfs.join("u01/oracle/inventory/registry.xml")).unwrap();
     assert!(registry_xml.contains(VERSION), "{registry_xml}");
+    // OPatch applied the patches of the other two.
+    for tag in [&by_make, &by_mode] {
+        let (_work, rootfs) = unpack(tag);
+        assert!(
+            rootfs
+                .join("u01/oracle/OPatch/applied-by-opatch.txt")
+                .is_file(),
+            "{tag}: OPatch applied its patch"
+        );
+    }
 }

@@ -32,6 +32,28 @@ pub struct Patch {
     pub actions_xml: Vec<u8>,
 }
 
+/// The actions of the patch zip at `path` that only OPatch applies (empty when every one is
+/// native, or when the zip cannot be read: opening it for a build says why). Blocking. The
+/// coordinator asks when it stores a patch, to send jobs applying it to agents that run steps.
+pub fn opatch_only_actions(path: &std::path::Path) -> Vec<String> {
+    let read = || -> Option<Vec<String>> {
+        let mut zip = zip::ZipArchive::new(File::open(path).ok()?).ok()?;
+        let name = zip
+            .file_names()
+            .flatten()
+            .find(|n| n.split('/').count() == 4 && n.ends_with("/etc/config/actions.xml"))?
+            .into_owned();
+        let mut entry = zip.by_name(&name).ok()?;
+        if entry.size() > MAX_METADATA_BYTES {
+            return None;
+        }
+        let mut xml = String::new();
+        std::io::Read::read_to_string(&mut entry, &mut xml).ok()?;
+        Some(xml::parse_actions(&xml, &name).ok()?.opatch_only)
+    };
+    read().unwrap_or_default()
+}
+
 impl Patch {
     /// Opens and validates a cached patch zip. Blocking.
     pub fn open(key: &CacheKey, item: &CachedItem) -> Result<Patch, OpatchError> {
