@@ -152,6 +152,18 @@ impl Registry {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Where the registry keeps blob `digest` (`sha256:…`) on disk: reading a pushed layer there
+    /// costs nothing, where pulling the image would copy every layer.
+    pub fn blob_path(&self, digest: &str) -> std::path::PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
 }
 
 impl Drop for Registry {

@@ -202,6 +202,33 @@ pub fn raw(reference: &str) -> serde_json::Value {
     .unwrap()
 }
 
+/// File `path` (relative, no leading `/`) as the top layer of `reference`, pushed to `registry`,
+/// holds it: read from the registry's own storage (the layer a build step added, without
+/// pulling the image under it).
+pub fn top_layer_file(registry: &Registry, reference: &str, path: &str) -> Option<String> {
+    let manifest = raw(reference);
+    let top = manifest["layers"].as_array()?.last()?["digest"]
+        .as_str()?
+        .to_string();
+    let blob = std::fs::File::open(registry.blob_path(&top)).ok()?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(blob));
+    for entry in archive.entries().ok()? {
+        let mut entry = entry.ok()?;
+        let name = entry
+            .path()
+            .ok()?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_string();
+        if name == path {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).ok()?;
+            return Some(text);
+        }
+    }
+    None
+}
+
 /// Fails unless `reference` is absent from its registry (a failed build tagged nothing).
 pub fn assert_not_pushed(reference: &str) {
     let out = Command::new("skopeo")

@@ -67,7 +67,9 @@ impl Job {
     /// installers, patches only OPatch applies) are for the farm's catalog to say.
     pub fn needs_steps(&self) -> bool {
         let by_opatch = |patches: &PatchRequest| {
-            patches.mode == patchfarm_engine::opatch::OpatchMode::Opatch && !patches.is_empty()
+            let asked = patches.mode == patchfarm_engine::opatch::OpatchMode::Opatch
+                || (patches.opatch_bug.is_some() && !patches.skip_opatch_update);
+            asked && !patches.is_empty()
         };
         let create = |r: &CreateRequest| by_opatch(&r.patches) || r.build_commands.is_some();
         match self {

@@ -23,6 +23,8 @@ fn create() -> CreateRequest {
             catalog: Some(("/srv/catalog.yaml".into(), CatalogChoice::LatestPsu)),
             mode: patchfarm_engine::opatch::OpatchMode::Opatch,
             strict_order: true,
+            opatch_bug: Some("28186730_13.9.4.2.17".into()),
+            skip_opatch_update: false,
         },
         chown: "oracle:oracle".into(),
         wdt: WdtRequest {
@@ -62,6 +64,8 @@ fn every_verb() -> Vec<Job> {
                 catalog: None,
                 mode: patchfarm_engine::opatch::OpatchMode::Native,
                 strict_order: false,
+                opatch_bug: None,
+                skip_opatch_update: true,
             },
             chown: None,
             wdt: WdtRequest {

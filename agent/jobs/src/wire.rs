@@ -126,6 +126,8 @@ fn patches(
         catalog,
         mode,
         strict_order: selection.strict_patch_ordering,
+        opatch_bug: Some(selection.opatch_bug_number.clone()).filter(|b| !b.is_empty()),
+        skip_opatch_update: selection.skip_opatch_update,
     })
 }
 
@@ -148,6 +150,8 @@ fn patch_selection(request: &PatchRequest) -> wire::PatchSelection {
             mode => mode.to_string(),
         },
         strict_patch_ordering: request.strict_order,
+        opatch_bug_number: request.opatch_bug.clone().unwrap_or_default(),
+        skip_opatch_update: request.skip_opatch_update,
     }
 }
 

@@ -81,10 +81,13 @@ impl StepArgs {
 /// OPatch's own options.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct OpatchArgs {
-    /// WIT: the OPatch patch to upgrade OPatch with (28186730). Refused: upgrading OPatch runs
-    /// its installer, a build step patchfarm does not run yet.
+    /// WIT: the OPatch patch that upgrades OPatch before OPatch applies patches, BUG or
+    /// BUG_VERSION (default: 28186730, or 38256237 from 14.1.2.25; the newest version cached).
     #[arg(long = "opatchBugNumber", value_name = "BUG")]
     opatch_bug_number: Option<String>,
+    /// WIT: do not upgrade OPatch.
+    #[arg(long = "skipOpatchUpdate")]
+    skip_opatch_update: bool,
     /// WIT: apply patches one at a time, in order (`opatch apply` per patch when OPatch applies
     /// them; natively they always go one at a time, bases before their overlays).
     #[arg(long = "strictPatchOrdering")]
@@ -97,8 +100,8 @@ pub struct OpatchArgs {
 
 impl OpatchArgs {
     pub fn check(&self) -> anyhow::Result<()> {
-        if let Some(bug) = &self.opatch_bug_number {
-            bail!("--opatchBugNumber {bug}: upgrading OPatch runs its installer inside the image, a build step patchfarm does not run yet; patchfarm applies patches natively, without OPatch, so leave it out");
+        if let (Some(bug), true) = (&self.opatch_bug_number, self.skip_opatch_update) {
+            bail!("--opatchBugNumber {bug} with --skipOpatchUpdate: one upgrades OPatch, the other says not to; give one");
         }
         Ok(())
     }
@@ -108,6 +111,8 @@ impl OpatchArgs {
         PatchRequest {
             mode: self.opatch_mode,
             strict_order: self.strict_patch_ordering,
+            opatch_bug: self.opatch_bug_number.clone(),
+            skip_opatch_update: self.skip_opatch_update,
             ..request
         }
     }
@@ -147,8 +152,8 @@ mod tests {
                 "--packageManager YUM",
             ),
             (
-                format!("{create} --opatchBugNumber 28186730"),
-                "--opatchBugNumber 28186730",
+                format!("{create} --opatchBugNumber 28186730 --skipOpatchUpdate"),
+                "--opatchBugNumber 28186730 with --skipOpatchUpdate",
             ),
         ];
         for (line, flag) in &cases {
@@ -163,6 +168,8 @@ mod tests {
         for ok in [
             format!("{create} --packageManager none --strictPatchOrdering"),
             format!("{update} --strictPatchOrdering --httpsProxyUrl http://proxy:80"),
+            format!("{create} --opatchBugNumber 28186730_13.9.4.2.17 --opatchMode opatch"),
+            format!("{update} --skipOpatchUpdate"),
             format!(
                 "{create} --user a@example.com --passwordEnv PW --latestPSU --recommendedPatches"
             ),

@@ -148,6 +148,8 @@ pub struct PlatformPlan {
     pub patches: PatchSet,
     /// The patches go in through the image's own OPatch (a build step), not natively.
     pub by_opatch: bool,
+    /// The OPatch patch that upgrades OPatch first (`--opatchBugNumber`, WIT's default).
+    pub opatch_upgrade: Option<CachedItem>,
     pub config: ImageConfig,
     dir: BuildDir,
 }
@@ -310,6 +312,12 @@ async fn plan_platform(
         })
         .await
         .expect("patch task")?;
+    // WIT upgrades OPatch when it applies patches; patchfarm when OPatch is what applies them.
+    let opatch_upgrade = if patch_set.patches.is_empty() {
+        None
+    } else {
+        patching::opatch_upgrade(engine, &request.patches, &home.version, by_opatch).await?
+    };
 
     let mut config = base.config.clone();
     let path = config
@@ -356,6 +364,7 @@ async fn plan_platform(
         .into_iter()
         .chain(&home_items)
         .chain(wdt_item.as_ref())
+        .chain(opatch_upgrade.as_ref())
     {
         inputs.insert(item.entry.key.clone(), item.entry.digest.to_string());
     }
@@ -375,6 +384,7 @@ async fn plan_platform(
         extra_trees,
         patches: patch_set,
         by_opatch,
+        opatch_upgrade,
         config,
         dir,
     })
@@ -485,9 +495,12 @@ impl PlatformPlan {
             layers.push((self.dir.write_layer(engine, spec).await?, created_by));
         }
         let mut built = build::assemble(engine, &self.base, self.config.clone(), &layers);
-        if self.by_opatch {
+        if self.by_opatch || self.opatch_upgrade.is_some() {
             let run = super::opatch_run::OpatchRun {
                 set: &self.patches,
+                apply: self.by_opatch,
+                upgrade: self.opatch_upgrade.as_ref(),
+                java_home: JAVA_HOME,
                 oracle_home: ORACLE_HOME,
                 uid: self.owner.owner.uid as u32,
                 gid: self.owner.owner.gid as u32,

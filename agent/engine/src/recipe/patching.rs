@@ -18,6 +18,11 @@ pub struct PatchRequest {
     pub mode: crate::opatch::OpatchMode,
     /// `--strictPatchOrdering`: OPatch applies them one at a time, in order.
     pub strict_order: bool,
+    /// `--opatchBugNumber`: the OPatch patch (`BUG` or `BUG_VERSION`) that upgrades OPatch
+    /// before it applies patches; `None` = WIT's default for the product.
+    pub opatch_bug: Option<String>,
+    /// `--skipOpatchUpdate`: OPatch applies patches as the image has it.
+    pub skip_opatch_update: bool,
 }
 
 impl PatchRequest {
@@ -44,6 +49,95 @@ impl PatchRequest {
             keys.push(CacheKey::patch(&id)?);
         }
         Ok(keys)
+    }
+}
+
+/// WIT's OPatch bug number for a product version: 28186730 (OPatch 13.9.4, Java EE) before
+/// 14.1.2.25, 38256237 (OPatch 13.9.6, Jakarta EE) from then on.
+pub fn default_opatch_bug(product_version: &str) -> &'static str {
+    let parts = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    if parts(product_version) < parts("14.1.2.25") {
+        "28186730"
+    } else {
+        "38256237"
+    }
+}
+
+/// The OPatch patch that upgrades OPatch before OPatch runs, as WIT picks it offline: the
+/// version asked for (`--opatchBugNumber BUG_VERSION`), or the newest cached `BUG_*`. Only when
+/// OPatch runs (`by_opatch`) or an upgrade is asked for by number, never with
+/// `--skipOpatchUpdate`. Not asked for by number and none cached: `None` (the image's OPatch
+/// applies the patches as it is) — asked for and missing is an error naming the key.
+pub async fn opatch_upgrade(
+    engine: &Engine,
+    request: &PatchRequest,
+    product_version: &str,
+    by_opatch: bool,
+) -> Result<Option<crate::cache::CachedItem>, RecipeError> {
+    if request.skip_opatch_update || !(by_opatch || request.opatch_bug.is_some()) {
+        return Ok(None);
+    }
+    let asked = request.opatch_bug.clone();
+    let (bug, version) = match asked.as_deref().map(|b| b.split_once('_')) {
+        Some(Some((bug, version))) => (bug.to_string(), Some(version.to_string())),
+        Some(None) => (asked.clone().unwrap_or_default(), None),
+        None => (default_opatch_bug(product_version).to_string(), None),
+    };
+    let flag = format!("--opatchBugNumber {}", asked.as_deref().unwrap_or(&bug));
+    if bug.is_empty() || !bug.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RecipeError::input(
+            flag,
+            "expected a bug number, optionally with _VERSION (28186730_13.9.4.2.17)",
+        ));
+    }
+    let cache = engine.cache.clone();
+    tokio::task::spawn_blocking(move || {
+        let key = match version {
+            Some(version) => CacheKey::patch(&format!("{bug}_{version}"))?,
+            None => {
+                let newest = cache
+                    .list(Some(&format!("{bug}_.*")))?
+                    .into_iter()
+                    .filter_map(|e| e.key.parse::<CacheKey>().ok())
+                    .max_by(|a, b| compare_versions(&a.version, &b.version));
+                match newest {
+                    Some(key) => key,
+                    None if asked.is_none() => {
+                        tracing::info!(bug = %bug, "no OPatch patch cached: OPatch applies the patches as the image has it");
+                        return Ok(None);
+                    }
+                    None => return Err(RecipeError::input(flag, format!("no {bug}_VERSION is in the cache ({}); add OPatch with `patchfarm cache addPatch --patchId {bug}_13.9.4.2.17 --path p{bug}_139400_Generic.zip`, or leave the upgrade out with --skipOpatchUpdate", cache.root().display()))),
+                }
+            }
+        };
+        match cache.get_verified(&key) {
+            Ok(item) => Ok(Some(item)),
+            Err(CacheError::NotFound { .. }) => Err(RecipeError::input(flag, format!("{key} is not in the cache ({}); add it with `patchfarm cache addPatch --patchId {key} --path FILE`", cache.root().display()))),
+            Err(other) => Err(other.into()),
+        }
+    })
+    .await
+    .expect("cache task")
+}
+
+/// Oracle versions compared part by part, numerically where both parts are numbers.
+fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut a, mut b) = (a.split('.'), b.split('.'));
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, Some(_)) => return std::cmp::Ordering::Less,
+            (Some(_), None) => return std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => {
+                let order = match (x.parse::<u64>(), y.parse::<u64>()) {
+                    (Ok(x), Ok(y)) => x.cmp(&y),
+                    _ => x.cmp(y),
+                };
+                if order.is_ne() {
+                    return order;
+                }
+            }
+        }
     }
 }
 
@@ -120,4 +214,20 @@ pub fn write_changes(root: &Path, changes: &crate::opatch::Changes) -> Result<()
             })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opatch_versions_and_bug_numbers_follow_wit() {
+        assert_eq!(default_opatch_bug("12.2.1.4.0"), "28186730");
+        assert_eq!(default_opatch_bug("14.1.2.0.0"), "28186730");
+        assert_eq!(default_opatch_bug("14.1.2.25.0"), "38256237");
+        assert_eq!(default_opatch_bug("15.1.1.0.0"), "38256237");
+        assert!(compare_versions("13.9.4.2.17", "13.9.4.2.5").is_gt());
+        assert!(compare_versions("13.9.4.2", "13.9.4.2.1").is_lt());
+        assert!(compare_versions("13.9.4.2.17", "13.9.4.2.17").is_eq());
+    }
 }

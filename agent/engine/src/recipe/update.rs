@@ -98,7 +98,7 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
     let oracle_home = base.config.env_var("ORACLE_HOME").filter(|h| h.starts_with('/')).ok_or_else(|| {
         RecipeError::input(&what, "the image has no ORACLE_HOME in its environment; update patches WebLogic images (build one with `patchfarm create`)")
     })?;
-    base.config.env_var("JAVA_HOME").ok_or_else(|| {
+    let java_home = base.config.env_var("JAVA_HOME").ok_or_else(|| {
         RecipeError::input(&what, "the image has no JAVA_HOME in its environment")
     })?;
     let home = oracle_home
@@ -188,6 +188,11 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
     let patches = patching::open_patches(engine, wanted, request.platform.wit_arch()).await?;
     let set = opatch::check(patches, &version, &installed, request.patches.strict_order)?;
     let by_opatch = request.patches.mode.uses_opatch(&set)?;
+    let upgrade = if set.patches.is_empty() {
+        None
+    } else {
+        patching::opatch_upgrade(engine, &request.patches, &version, by_opatch).await?
+    };
 
     if set.patches.is_empty() && request.wdt.is_empty() && request.build_commands.is_none() {
         // Everything asked for is already there: the tag gets the same image (idempotent reruns).
@@ -303,6 +308,9 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
         .and_then(|j| serde_json::from_str(j).ok())
         .unwrap_or_default();
     inputs.extend(set.digests());
+    if let Some(item) = &upgrade {
+        inputs.insert(item.entry.key.clone(), item.entry.digest.to_string());
+    }
     config.set_label(
         "org.patchfarm.inputs",
         &serde_json::to_string(&inputs).expect("map serializes"),
@@ -325,9 +333,12 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
         layers.push((dir.write_layer(engine, spec).await?, created_by));
     }
     let mut image = build::assemble(engine, &base, config, &layers);
-    if by_opatch {
+    if by_opatch || upgrade.is_some() {
         let run = super::opatch_run::OpatchRun {
             set: &set,
+            apply: by_opatch,
+            upgrade: upgrade.as_ref(),
+            java_home: java_home.trim_end_matches('/'),
             oracle_home: oracle_home.trim_end_matches('/'),
             uid: owner.uid as u32,
             gid: owner.gid as u32,
