@@ -2,6 +2,7 @@
 //! htpasswd auth + TLS), a busybox base image made with umoci and pushed with skopeo, a
 //! fault-injecting proxy, and a runner for the built `patchfarm` binary with its own cache.
 
+pub mod apt;
 pub mod aru;
 pub mod cluster;
 pub mod farm;

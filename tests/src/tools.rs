@@ -377,6 +377,21 @@ pub fn free_port() -> u16 {
     free_ports(1)[0]
 }
 
+/// Waits (up to 20 s) until something listens on loopback `port`.
+pub fn wait_port(port: u16) {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200))
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on {addr}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// `n` distinct free loopback ports (all held open together while choosing, so none repeats).
 pub fn free_ports(n: usize) -> Vec<u16> {
     let held: Vec<TcpListener> = (0..n)

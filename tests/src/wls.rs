@@ -206,27 +206,37 @@ pub fn raw(reference: &str) -> serde_json::Value {
 /// holds it: read from the registry's own storage (the layer a build step added, without
 /// pulling the image under it).
 pub fn top_layer_file(registry: &Registry, reference: &str, path: &str) -> Option<String> {
+    let layers = raw(reference)["layers"].as_array()?.len();
+    layer_entries(registry, reference, layers - 1)
+        .into_iter()
+        .find(|(name, _)| name == path)
+        .map(|(_, bytes)| String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Every entry of layer `index` (from the bottom) of `reference`, pushed to `registry`, with its
+/// content: read from the registry's own storage.
+pub fn layer_entries(registry: &Registry, reference: &str, index: usize) -> Vec<(String, Vec<u8>)> {
     let manifest = raw(reference);
-    let top = manifest["layers"].as_array()?.last()?["digest"]
-        .as_str()?
+    let digest = manifest["layers"][index]["digest"]
+        .as_str()
+        .unwrap()
         .to_string();
-    let blob = std::fs::File::open(registry.blob_path(&top)).ok()?;
+    let blob = std::fs::File::open(registry.blob_path(&digest)).unwrap();
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(blob));
-    for entry in archive.entries().ok()? {
-        let mut entry = entry.ok()?;
+    let mut out = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
         let name = entry
             .path()
-            .ok()?
+            .unwrap()
             .to_string_lossy()
             .trim_start_matches("./")
             .to_string();
-        if name == path {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut entry, &mut text).ok()?;
-            return Some(text);
-        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        out.push((name, bytes));
     }
-    None
+    out
 }
 
 /// Fails unless `reference` is absent from its registry (a failed build tagged nothing).

@@ -38,6 +38,36 @@ fn tmpfs(destination: &str, options: &[&str]) -> Result<Mount, ExecError> {
         .map_err(spec_error)
 }
 
+/// Docker's default capability set: what a Dockerfile's RUN has, so package managers can drop to
+/// their own users (apt's `_apt`) and programs can chown what they install.
+fn docker_capabilities() -> Result<oci_spec::runtime::LinuxCapabilities, ExecError> {
+    use oci_spec::runtime::Capability::*;
+    let set: oci_spec::runtime::Capabilities = [
+        Chown,
+        DacOverride,
+        Fsetid,
+        Fowner,
+        Mknod,
+        NetRaw,
+        Setgid,
+        Setuid,
+        Setfcap,
+        Setpcap,
+        NetBindService,
+        SysChroot,
+        Kill,
+        AuditWrite,
+    ]
+    .into_iter()
+    .collect();
+    oci_spec::runtime::LinuxCapabilitiesBuilder::default()
+        .bounding(set.clone())
+        .effective(set.clone())
+        .permitted(set)
+        .build()
+        .map_err(spec_error)
+}
+
 /// The runtime config for `step` over `rootfs`.
 fn spec(rootfs: &Path, step: &Step) -> Result<Spec, ExecError> {
     let mut spec = Spec::default();
@@ -63,11 +93,7 @@ fn spec(rootfs: &Path, step: &Step) -> Result<Spec, ExecError> {
         .no_new_privileges(true)
         .build()
         .map_err(spec_error)?;
-    process.set_capabilities(
-        spec.process()
-            .as_ref()
-            .and_then(|p| p.capabilities().clone()),
-    );
+    process.set_capabilities(Some(docker_capabilities()?));
     process.set_rlimits(spec.process().as_ref().and_then(|p| p.rlimits().clone()));
     spec.set_process(Some(process));
 

@@ -42,6 +42,7 @@ fn create() -> CreateRequest {
         build_commands: None,
         installer_options: Default::default(),
         step_network: false,
+        package_manager: Default::default(),
     }
 }
 

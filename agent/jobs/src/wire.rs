@@ -205,6 +205,7 @@ fn install(
         build_commands: None,
         installer_options: Default::default(),
         step_network: false,
+        package_manager: Default::default(),
     })
 }
 

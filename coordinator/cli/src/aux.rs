@@ -60,7 +60,7 @@ impl Args {
     /// The typed job these flags describe.
     pub fn job(&self) -> anyhow::Result<Job> {
         self.build_engine.say();
-        self.steps.check()?;
+        self.steps.check(false)?;
         self.steps.refuse_build_commands()?;
         Ok(Job::CreateAuxImage(AuxRequest {
             tag: image_ref("tag", &self.tag)?,

@@ -237,6 +237,7 @@ impl InstallArgs {
             build_commands: None,
             installer_options: self.installer.options(),
             step_network: false,
+            package_manager: Default::default(),
         })
     }
 }
@@ -279,7 +280,7 @@ impl Args {
     /// The typed job these flags describe.
     pub fn job(&self) -> anyhow::Result<Job> {
         self.build_engine.say();
-        self.steps.check()?;
+        self.steps.check(true)?;
         let platforms = self
             .platform
             .iter()
@@ -293,6 +294,7 @@ impl Args {
         )?;
         request.step_network = self.build_engine.step_network();
         request.build_commands = self.steps.build_commands(&self.additional_build_files)?;
+        request.package_manager = self.steps.package_manager()?;
         Ok(Job::Create(request))
     }
 }

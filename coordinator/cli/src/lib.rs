@@ -190,6 +190,12 @@ fn local_only(job: &patchfarm_jobs::Job) -> Option<&'static str> {
     };
     if create.build_commands.is_some() {
         Some("--additionalBuildCommands")
+    } else if !matches!(
+        create.package_manager,
+        patchfarm_engine::recipe::packages::PackageManager::None
+            | patchfarm_engine::recipe::packages::PackageManager::OsDefault
+    ) {
+        Some("--packageManager")
     } else if !create.installer_options.is_empty() {
         Some("--installerResponseFile/--inventoryPointerFile/--inventoryPointerInstallLoc")
     } else {

@@ -3,6 +3,7 @@
 //! instead — never silently ignored.
 
 use anyhow::bail;
+use patchfarm_engine::recipe::packages::PackageManager;
 use patchfarm_engine::recipe::patching::PatchRequest;
 
 /// Options that run programs during the build (WIT's RUN steps) or reach the network for them.
@@ -13,8 +14,9 @@ pub struct StepArgs {
     /// the other verbs refuse it until they do.
     #[arg(long = "additionalBuildCommands", value_name = "FILE")]
     additional_build_commands: Option<String>,
-    /// WIT: the package manager for OS packages the installers need (OS, NONE, YUM, DNF,
-    /// MICRODNF, APTGET, APK, ZYPPER). patchfarm installs no OS packages: NONE is accepted.
+    /// WIT: the package manager that installs the OS packages the installers need (NONE, YUM,
+    /// DNF, MICRODNF, MICRODNF_8, APTGET, APK, ZYPPER), on `create`, through the executor.
+    /// OS_DEFAULT (WIT's default) installs none here: it would need the network unasked.
     #[arg(long = "packageManager", value_name = "MANAGER")]
     package_manager: Option<String>,
     /// WIT: proxy for HTTP: used to reach Oracle's patch service when its URL is plain HTTP.
@@ -50,13 +52,24 @@ impl StepArgs {
         }
     }
 
-    pub fn check(&self) -> anyhow::Result<()> {
-        if let Some(manager) = self
-            .package_manager
-            .as_ref()
-            .filter(|m| !m.eq_ignore_ascii_case("NONE"))
+    /// `--packageManager`, as WIT spells it (any case).
+    pub fn package_manager(&self) -> anyhow::Result<PackageManager> {
+        match &self.package_manager {
+            None => Ok(PackageManager::OsDefault),
+            Some(given) => given
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("--packageManager {e}")),
+        }
+    }
+
+    /// `installs_packages`: the verb installs OS packages (`create`); the others refuse a
+    /// package manager that would.
+    pub fn check(&self, installs_packages: bool) -> anyhow::Result<()> {
+        let manager = self.package_manager()?;
+        if !installs_packages
+            && !matches!(manager, PackageManager::None | PackageManager::OsDefault)
         {
-            bail!("--packageManager {manager}: installing OS packages needs a build step that runs programs, which patchfarm does not run yet; give a base image that has them and --packageManager NONE (or leave it out)");
+            bail!("--packageManager {manager}: this verb does not install OS packages (create does, on the base image); give a base image that has them and --packageManager NONE (or leave it out)");
         }
         for (flag, url) in [
             ("--httpProxyUrl", &self.http_proxy_url),
@@ -148,8 +161,12 @@ mod tests {
                 "--additionalBuildCommands",
             ),
             (
-                format!("{create} --packageManager YUM"),
+                format!("{update} --packageManager YUM"),
                 "--packageManager YUM",
+            ),
+            (
+                format!("{create} --packageManager BREW"),
+                "--packageManager \"BREW\"",
             ),
             (
                 format!("{create} --opatchBugNumber 28186730 --skipOpatchUpdate"),
@@ -170,6 +187,7 @@ mod tests {
             format!("{update} --strictPatchOrdering --httpsProxyUrl http://proxy:80"),
             format!("{create} --opatchBugNumber 28186730_13.9.4.2.17 --opatchMode opatch"),
             format!("{update} --skipOpatchUpdate"),
+            format!("{create} --packageManager aptget"),
             format!(
                 "{create} --user a@example.com --passwordEnv PW --latestPSU --recommendedPatches"
             ),

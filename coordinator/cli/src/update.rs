@@ -50,7 +50,7 @@ impl Args {
     /// The typed job these flags describe.
     pub fn job(&self) -> anyhow::Result<Job> {
         self.build_engine.say();
-        self.steps.check()?;
+        self.steps.check(false)?;
         Ok(Job::Update(UpdateRequest {
             tag: self.tag.parse::<ImageRef>().context("--tag")?,
             from_image: ImageRef::parse_source(&self.from_image).context("--fromImage")?,

@@ -24,6 +24,7 @@ mod installer_sets;
 mod layering;
 mod opatch_run;
 mod oui_install;
+mod packages;
 mod rebase;
 mod registry_auth;
 mod retries;

@@ -5,14 +5,17 @@
 use super::build::{self, BuildDir};
 use super::oui;
 use super::owner::ResolvedOwner;
+use super::packages::PackageInstall;
 use super::patching::{self, DirHome, PatchRequest};
 use super::{Engine, RecipeError, Target};
 use crate::cache::{CacheKey, CachedItem};
+use crate::image::manifest::Descriptor;
 use crate::image::{ImageConfig, ImageRef, Platform};
 use crate::installer::{self, Jdk, OracleHome};
 use crate::layer::writer::FileSource;
 use crate::layer::{LayerBlob, LayerSpec, Owner};
 use crate::opatch::{self, PatchSet};
+use crate::transport::push::{BlobOrigin, OutBlob};
 use crate::transport::{PushReport, PushedImage, ResolvedImage};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -129,6 +132,8 @@ pub struct CreateRequest {
     pub installer_options: oui::InstallerOptions,
     /// `--buildNetwork`: build steps get the host's network (off by default).
     pub step_network: bool,
+    /// WIT's `--packageManager`: OS packages installed on the base first (none by default).
+    pub package_manager: super::packages::PackageManager,
 }
 
 /// Everything known and checked for one platform; the Oracle Home is unpacked and patched.
@@ -150,6 +155,8 @@ pub struct PlatformPlan {
     pub by_opatch: bool,
     /// The OPatch patch that upgrades OPatch first (`--opatchBugNumber`, WIT's default).
     pub opatch_upgrade: Option<CachedItem>,
+    /// The OS packages `--packageManager` installed on the base: the first new layer.
+    pub packages_layer: Option<(LayerBlob, String)>,
     pub config: ImageConfig,
     dir: BuildDir,
 }
@@ -225,6 +232,40 @@ async fn plan_platform(
     let dir = BuildDir::new(engine)?;
     let base = build::fetch_base(engine, &request.from_image, platform).await?;
     let owner = build::resolve_owner(engine, &base, &request.chown).await?;
+    // WIT's os_update stage: OS packages on the base before anything else, when asked.
+    let section: &[String] = request
+        .build_commands
+        .as_ref()
+        .map_or(&[], |c| c.packages.as_slice());
+    let install = PackageInstall::of(request.package_manager, &request.kind, section);
+    if let (None, Some(commands)) = (&install, &request.build_commands) {
+        if !commands.packages.is_empty() {
+            return Err(RecipeError::input(
+                format!("{}:{}", commands.file.display(), commands.packages_line),
+                format!("[package-manager-packages] names OS packages for a package manager to install, and --packageManager {} installs none here: name it (APTGET, YUM, DNF, MICRODNF, APK, ZYPPER)", request.package_manager),
+            ));
+        }
+    }
+    let mut under_oracle = build::base_layers(&base);
+    let packages_layer = match &install {
+        Some(install) => {
+            let layer = install
+                .layer(
+                    engine,
+                    &dir,
+                    &under_oracle,
+                    &base.config,
+                    request.step_network,
+                )
+                .await?;
+            under_oracle.push(OutBlob {
+                descriptor: Descriptor::new(layer.media_type, layer.digest.clone(), layer.size),
+                origin: BlobOrigin::Local(layer.path.clone()),
+            });
+            Some((layer, install.created_by()))
+        }
+        None => None,
+    };
     let (home_path, jdk_path) = (dir.path().join("oracle"), dir.path().join("jdk"));
     let ji = jdk_item.clone();
     let jdk = tokio::task::spawn_blocking(move || {
@@ -253,7 +294,7 @@ async fn plan_platform(
         let (home, extras) = oui::install(
             engine,
             &dir,
-            &base,
+            &under_oracle,
             &jdk,
             &owner,
             &set,
@@ -385,6 +426,7 @@ async fn plan_platform(
         patches: patch_set,
         by_opatch,
         opatch_upgrade,
+        packages_layer,
         config,
         dir,
     })
@@ -490,7 +532,7 @@ impl PlatformPlan {
         engine: &Engine,
         request: &CreateRequest,
     ) -> Result<PushedImage, RecipeError> {
-        let mut layers: Vec<(LayerBlob, String)> = Vec::new();
+        let mut layers: Vec<(LayerBlob, String)> = self.packages_layer.iter().cloned().collect();
         for (spec, created_by) in self.layer_specs(request)? {
             layers.push((self.dir.write_layer(engine, spec).await?, created_by));
         }
@@ -512,8 +554,7 @@ impl PlatformPlan {
                 .await?;
         }
         match &request.build_commands {
-            None => Ok(built),
-            Some(commands) => {
+            Some(commands) if !commands.final_commands.is_empty() => {
                 super::steps::on_top(
                     engine,
                     &self.dir,
@@ -525,6 +566,7 @@ impl PlatformPlan {
                 )
                 .await
             }
+            _ => Ok(built),
         }
     }
 }

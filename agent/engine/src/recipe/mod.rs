@@ -9,8 +9,10 @@ pub mod inspect;
 pub mod opatch_run;
 pub mod oui;
 pub mod owner;
+pub mod packages;
 pub mod patching;
 pub mod rebase;
+pub mod step_layer;
 pub mod steps;
 pub mod update;
 

@@ -6,8 +6,7 @@
 //! in build steps, and what they changed captured as one layer on top of the image built so far.
 
 use super::build::BuildDir;
-use super::steps::unpack_image;
-use super::{Engine, RecipeError};
+use super::{step_layer, Engine, RecipeError};
 use crate::image::ImageConfig;
 use crate::layer::LayerBlob;
 use crate::opatch::PatchSet;
@@ -115,74 +114,47 @@ impl OpatchRun<'_> {
         let fail = |e: String| RecipeError::input(what.clone(), e);
         let mut config = ImageConfig::parse(&image.config_bytes, "built config")
             .expect("a config this build wrote parses");
-        let root = dir.path().join("opatch-rootfs");
-        unpack_image(dir, &image.layers, &root).await?;
         let staged = dir.path().join("opatch-patches");
         std::fs::create_dir_all(&staged).map_err(|e| fail(e.to_string()))?;
         let natively: &[crate::opatch::Patch] = if self.apply { &self.set.patches } else { &[] };
         for patch in natively {
-            let to = staged.join(Self::staged_name(patch));
-            // A copy readable by the home's owner (OPatch does not run as root; cached files are
-            // root's alone, and a link would share their mode). copy_file_range: in-kernel.
-            std::fs::copy(&patch.zip, &to)
-                .and_then(|_| {
-                    std::fs::set_permissions(
-                        &to,
-                        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-                    )
-                })
+            step_layer::stage_readable(&patch.zip, &staged.join(Self::staged_name(patch)))
                 .map_err(|e| fail(format!("staging {}: {e}", patch.key)))?;
         }
         let upgrade_dir = dir.path().join("opatch-upgrade");
         if let Some(item) = self.upgrade {
-            std::fs::create_dir_all(&upgrade_dir).map_err(|e| fail(e.to_string()))?;
-            let to = upgrade_dir.join(Self::upgrade_name(item));
-            std::fs::copy(&item.path, &to)
-                .and_then(|_| {
-                    std::fs::set_permissions(
-                        &to,
-                        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-                    )
-                })
+            step_layer::stage_readable(&item.path, &upgrade_dir.join(Self::upgrade_name(item)))
                 .map_err(|e| fail(format!("staging {}: {e}", item.entry.key)))?;
         }
-        let mut sandbox = engine
-            .sandbox(std::slice::from_ref(&root), dir.path())
-            .map_err(|e| fail(e.to_string()))?;
         let mut env: Vec<String> = config
             .env()
             .into_iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         env.push("OPATCH_NO_FUSER=true".into());
-        for command in self.commands() {
-            let mut step = Step::shell(&command);
-            step.env = env.clone();
-            step.cwd = self.oracle_home.into();
-            (step.uid, step.gid) = (self.uid, self.gid);
-            step.network = self.network;
-            step.inputs.push(Input {
-                host: staged.clone(),
-                dest: PATCHES_DIR.into(),
-            });
-            if self.upgrade.is_some() {
+        let steps: Vec<Step> = self
+            .commands()
+            .iter()
+            .map(|command| {
+                let mut step = Step::shell(command);
+                step.env = env.clone();
+                step.cwd = self.oracle_home.into();
+                (step.uid, step.gid) = (self.uid, self.gid);
+                step.network = self.network;
                 step.inputs.push(Input {
-                    host: upgrade_dir.clone(),
-                    dest: OPATCH_ZIP_DIR.into(),
+                    host: staged.clone(),
+                    dest: PATCHES_DIR.into(),
                 });
-            }
-            let mut print = |l: &str| tracing::info!(target: "patchfarm::step", "{l}");
-            sandbox
-                .run(&step, &mut print)
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-        }
-        let upper = sandbox.finish().map_err(|e| fail(e.to_string()))?;
-        let spec = tokio::task::spawn_blocking(move || crate::layer::capture::capture(&upper))
-            .await
-            .expect("capture task")?;
-        let blob = dir.write_layer(engine, spec).await?;
-        drop(sandbox);
+                if self.upgrade.is_some() {
+                    step.inputs.push(Input {
+                        host: upgrade_dir.clone(),
+                        dest: OPATCH_ZIP_DIR.into(),
+                    });
+                }
+                step
+            })
+            .collect();
+        let blob = step_layer::run(engine, dir, &image.layers, "opatch", &steps, &what).await?;
         layers.push((
             blob,
             match self.upgrade {

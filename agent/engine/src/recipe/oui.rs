@@ -4,13 +4,12 @@
 //! `/u01/jdk` — here through the executor instead of `docker build`. What they write under
 //! `/u01/oracle` becomes the Oracle Home the rest of `create` patches and layers as usual.
 
-use super::build::{base_layers, BuildDir};
+use super::build::BuildDir;
 use super::owner::ResolvedOwner;
 use super::steps::unpack_image;
 use super::RecipeError;
 use crate::cache::CachedItem;
 use crate::installer::{self, InstallerSet, Jdk, OracleHome};
-use crate::transport::ResolvedImage;
 use patchfarm_executor::{Input, Step};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -222,13 +221,14 @@ fn command(installer: &str, inner: &str, pointer: &str) -> Vec<String> {
     words
 }
 
-/// Runs the set's installers on `base` with `jdk`; returns the Oracle Home they wrote, moved
+/// Runs the set's installers on `base` (its layers, and the build's OS packages layer when there
+/// is one) with `jdk`; returns the Oracle Home they wrote, moved
 /// to `dest`.
 #[allow(clippy::too_many_arguments)]
 pub async fn install(
     engine: &super::Engine,
     dir: &BuildDir,
-    base: &ResolvedImage,
+    base: &[crate::transport::push::OutBlob],
     jdk: &Jdk,
     owner: &ResolvedOwner,
     set: &InstallerSet,
@@ -252,7 +252,7 @@ pub async fn install(
     let pointer_text = options.pointer_text(&owner.group)?;
     let inventory = super::create::inventory_dir(&pointer_text);
     let rootfs = dir.path().join("oui-base");
-    unpack_image(dir, &base_layers(base), &rootfs).await?;
+    unpack_image(dir, base, &rootfs).await?;
     // What WIT's Dockerfile sets up before installing: the JDK, the owner's home directories,
     // the inventory pointer, the account files.
     let prep = dir.path().join("oui-prep");

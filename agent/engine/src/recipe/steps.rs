@@ -25,8 +25,10 @@ pub const SECTIONS: &[&str] = &[
     "final-build-commands",
 ];
 
-/// The section patchfarm runs today.
+/// The section that runs on the built image.
 pub const FINAL: &str = "final-build-commands";
+/// The section that names OS packages (not directives) for `--packageManager`.
+pub const PACKAGES: &str = "package-manager-packages";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Directive {
@@ -50,6 +52,10 @@ pub struct BuildCommands {
     pub file: PathBuf,
     /// `[final-build-commands]`' directives with their line numbers.
     pub final_commands: Vec<(usize, Directive)>,
+    /// `[package-manager-packages]`: more OS packages for `--packageManager` to install, and
+    /// the line that first named one.
+    pub packages: Vec<String>,
+    pub packages_line: usize,
     pub files: Vec<PathBuf>,
 }
 
@@ -120,14 +126,23 @@ pub fn parse(file: &Path, files: Vec<PathBuf>) -> Result<BuildCommands, RecipeEr
                     ),
                 ));
             }
-            if name != FINAL {
-                return Err(RecipeError::input(at, format!("section [{name}] runs between installation steps, which patchfarm performs natively without steps; only [{FINAL}] runs yet")));
+            if name != FINAL && name != PACKAGES {
+                return Err(RecipeError::input(at, format!("section [{name}] runs between installation steps, which patchfarm performs natively without steps; only [{FINAL}] and [{PACKAGES}] run yet")));
             }
             section = Some(name);
             continue;
         }
         if section.is_none() {
             return Err(RecipeError::input(at, "a directive before any [section]"));
+        }
+        if section.as_deref() == Some(PACKAGES) {
+            // Package names, as WIT adds them to its package manager's install line.
+            if out.packages.is_empty() {
+                out.packages_line = start;
+            }
+            out.packages
+                .extend(line.split_whitespace().map(str::to_owned));
+            continue;
         }
         let (keyword, rest) = line.split_once(char::is_whitespace).unwrap_or((&line, ""));
         let rest = rest.trim();

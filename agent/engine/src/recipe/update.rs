@@ -194,6 +194,16 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
         patching::opatch_upgrade(engine, &request.patches, &version, by_opatch).await?
     };
 
+    if let Some(commands) = request
+        .build_commands
+        .as_ref()
+        .filter(|c| !c.packages.is_empty())
+    {
+        return Err(RecipeError::input(
+            format!("{}:{}", commands.file.display(), commands.packages_line),
+            "[package-manager-packages]: update installs no OS packages (create does, on the base image)",
+        ));
+    }
     if set.patches.is_empty() && request.wdt.is_empty() && request.build_commands.is_none() {
         // Everything asked for is already there: the tag gets the same image (idempotent reruns).
         let report =
@@ -347,7 +357,11 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
         };
         (image, layers) = run.on_top(engine, &dir, &base, layers, image).await?;
     }
-    if let Some(commands) = &request.build_commands {
+    if let Some(commands) = request
+        .build_commands
+        .as_ref()
+        .filter(|c| !c.final_commands.is_empty())
+    {
         image = super::steps::on_top(
             engine,
             &dir,

@@ -184,6 +184,7 @@ pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
             build_commands: None,
             installer_options: Default::default(),
             step_network: false,
+            package_manager: Default::default(),
         });
         jobs.push(planned(key.clone(), job, Vec::new()));
         copies(file, &key, &path, &mut jobs)?;
