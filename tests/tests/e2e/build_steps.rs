@@ -192,3 +192,120 @@ fn a_bad_directive_or_a_failing_step_pushes_nothing() {
         .unwrap_or_default();
     assert!(left.is_empty(), "no build directory left: {left:?}");
 }
+
+const SECTIONS: &str = r#"[after-jdk-install]
+ENV STAGE=jdk
+LABEL stage=jdk
+RUN echo "$STAGE by $(id -un)" > /u01/jdk/added-by-section.txt && echo stray > /u01/outside-jdk.txt
+[after-fmw-install]
+RUN echo fmw > /u01/oracle/added-by-section.txt \
+    && busybox rm /u01/oracle/wlserver/server/lib/readme.txt && echo stray > /u01/stray.txt
+COPY files/extra.sh /u01/oracle/tools/
+[final-build-commands]
+LABEL stage=final
+RUN test -f /u01/jdk/added-by-section.txt && test -f /u01/oracle/added-by-section.txt \
+    && echo "[$STAGE]" > /u01/oracle/final-saw.txt
+"#;
+
+/// WIT runs [after-jdk-install] and [after-fmw-install] in the build stages that install the JDK
+/// and the Oracle Home, and copies only those into the image: their changes there land, right
+/// after the JDK's layer and after the Oracle Home's; their changes elsewhere, their ENV and
+/// their LABEL do not. `update` refuses them (WIT's update never runs them).
+#[test]
+fn sections_after_the_jdk_and_the_oracle_home_land_where_wit_puts_them() {
+    if !steps_available("sections_after_the_jdk_and_the_oracle_home_land_where_wit_puts_them") {
+        return;
+    }
+    let wls = Wls::new();
+    wls.fake_jdk();
+    let dir = wls.dir.path();
+    let commands = dir.join("sections.txt");
+    std::fs::write(&commands, SECTIONS).unwrap();
+    let extra = dir.join("extra.sh");
+    std::fs::write(&extra, "#!/bin/sh\necho extra\n").unwrap();
+    let commands = commands.display().to_string();
+    let tag = wls.tag("sections:1");
+    wls.create(
+        &tag,
+        &[
+            "--additionalBuildCommands",
+            &commands,
+            "--additionalBuildFiles",
+            &extra.display().to_string(),
+        ],
+    );
+    let config = raw_config(&tag);
+    let history: Vec<String> = config["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["empty_layer"] != true)
+        .map(|h| h["created_by"].as_str().unwrap_or("").to_string())
+        .collect();
+    let at = |needle: &str| {
+        history
+            .iter()
+            .position(|h| h.contains(needle))
+            .unwrap_or_else(|| panic!("no layer {needle}: {history:#?}"))
+    };
+    let (jdk, after_jdk, home) = (
+        at("create: JDK"),
+        at("[after-jdk-install]"),
+        at("at /u01/oracle"),
+    );
+    let (after_fmw, last) = (at("[after-fmw-install]"), at("[final-build-commands]"));
+    assert_eq!((after_jdk, home), (jdk + 1, jdk + 2), "{history:#?}");
+    assert_eq!(last, after_fmw + 1, "{history:#?}");
+    assert_eq!(last, history.len() - 1);
+
+    let (_work, rootfs) = unpack(&tag);
+    let read = |p: &str| std::fs::read_to_string(rootfs.join(p)).ok();
+    assert_eq!(
+        read("u01/jdk/added-by-section.txt").as_deref(),
+        Some("jdk by oracle\n")
+    );
+    assert_eq!(
+        read("u01/oracle/added-by-section.txt").as_deref(),
+        Some("fmw\n")
+    );
+    assert_eq!(
+        read("u01/oracle/tools/extra.sh").as_deref(),
+        Some("#!/bin/sh\necho extra\n")
+    );
+    assert!(
+        !rootfs
+            .join("u01/oracle/wlserver/server/lib/readme.txt")
+            .exists(),
+        "a whiteout"
+    );
+    for stray in ["u01/outside-jdk.txt", "u01/stray.txt"] {
+        assert!(
+            !rootfs.join(stray).exists(),
+            "{stray}: outside what WIT copies"
+        );
+    }
+    assert_eq!(
+        read("u01/oracle/final-saw.txt").as_deref(),
+        Some("[]\n"),
+        "ENV stays in its stage"
+    );
+    assert_eq!(config["config"]["Labels"]["stage"], "final");
+
+    let refused = wls.tag("sections:update");
+    let error = wls.pf.fails(&[
+        "update",
+        "--fromImage",
+        &tag,
+        "--tag",
+        &refused,
+        "--patches",
+        &key(PSU),
+        "--additionalBuildCommands",
+        &commands,
+    ]);
+    assert!(
+        error.contains(&format!("{commands}:2")) && error.contains("[after-jdk-install]"),
+        "{error}"
+    );
+    assert_not_pushed(&refused);
+}

@@ -533,8 +533,17 @@ impl PlatformPlan {
         request: &CreateRequest,
     ) -> Result<PushedImage, RecipeError> {
         let mut layers: Vec<(LayerBlob, String)> = self.packages_layer.iter().cloned().collect();
-        for (spec, created_by) in self.layer_specs(request)? {
+        let net = request.step_network;
+        for (index, (spec, created_by)) in self.layer_specs(request)?.into_iter().enumerate() {
             layers.push((self.dir.write_layer(engine, spec).await?, created_by));
+            // The JDK's layer comes first: WIT's [after-jdk-install] follows it.
+            if let (0, Some(commands)) = (index, &request.build_commands) {
+                let (base, config) = (&self.base, &self.config);
+                let section = super::sections::after_jdk(
+                    engine, &self.dir, base, &layers, config, commands, JAVA_HOME, net,
+                );
+                layers.extend(section.await?);
+            }
         }
         let mut built = build::assemble(engine, &self.base, self.config.clone(), &layers);
         if self.by_opatch || self.opatch_upgrade.is_some() {
@@ -552,6 +561,24 @@ impl PlatformPlan {
             (built, layers) = run
                 .on_top(engine, &self.dir, &self.base, layers, built)
                 .await?;
+        }
+        if let Some(commands) = &request.build_commands {
+            let pointer = request.installer_options.pointer_text(&self.owner.group)?;
+            let inventory: Vec<String> = inventory_dir(&pointer).into_iter().collect();
+            let section = super::sections::after_fmw(
+                engine,
+                &self.dir,
+                &built.layers,
+                &self.config,
+                commands,
+                ORACLE_HOME,
+                &inventory,
+                net,
+            );
+            if let Some(layer) = section.await? {
+                layers.push(layer);
+                built = build::assemble(engine, &self.base, self.config.clone(), &layers);
+            }
         }
         match &request.build_commands {
             Some(commands) if !commands.final_commands.is_empty() => {

@@ -12,6 +12,7 @@ pub mod owner;
 pub mod packages;
 pub mod patching;
 pub mod rebase;
+pub mod sections;
 pub mod step_layer;
 pub mod steps;
 pub mod update;

@@ -1,8 +1,9 @@
-//! WIT's `--additionalBuildCommands FILE`: sections of Dockerfile directives. The
-//! `[final-build-commands]` section runs on top of the built image through the executor: RUN
-//! steps in a sandbox over the image's unpacked layers, COPY from `--additionalBuildFiles`,
-//! ENV/LABEL/USER/WORKDIR/EXPOSE into the config; everything the section changed on disk
-//! becomes one layer.
+//! WIT's `--additionalBuildCommands FILE`: sections of Dockerfile directives. A section runs
+//! through the executor: RUN steps in a sandbox over the image's unpacked layers, COPY from
+//! `--additionalBuildFiles`, ENV/LABEL/USER/WORKDIR/EXPOSE into the config; everything it
+//! changed on disk becomes one layer. `[final-build-commands]` runs on top of the built image;
+//! `[after-jdk-install]`/`[after-fmw-install]` where WIT's stages run them (`sections`);
+//! `[package-manager-packages]` names packages (`packages`).
 
 use super::build::BuildDir;
 use super::{Engine, RecipeError};
@@ -29,6 +30,10 @@ pub const SECTIONS: &[&str] = &[
 pub const FINAL: &str = "final-build-commands";
 /// The section that names OS packages (not directives) for `--packageManager`.
 pub const PACKAGES: &str = "package-manager-packages";
+/// Sections after the JDK's and the Oracle Home's installation: in WIT's build stages, whose
+/// only trace in the image is what they change under the JDK or the Oracle Home.
+pub const AFTER_JDK: &str = "after-jdk-install";
+pub const AFTER_FMW: &str = "after-fmw-install";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Directive {
@@ -52,6 +57,9 @@ pub struct BuildCommands {
     pub file: PathBuf,
     /// `[final-build-commands]`' directives with their line numbers.
     pub final_commands: Vec<(usize, Directive)>,
+    /// `[after-jdk-install]`'s and `[after-fmw-install]`'s.
+    pub after_jdk: Vec<(usize, Directive)>,
+    pub after_fmw: Vec<(usize, Directive)>,
     /// `[package-manager-packages]`: more OS packages for `--packageManager` to install, and
     /// the line that first named one.
     pub packages: Vec<String>,
@@ -126,7 +134,7 @@ pub fn parse(file: &Path, files: Vec<PathBuf>) -> Result<BuildCommands, RecipeEr
                     ),
                 ));
             }
-            if name != FINAL && name != PACKAGES {
+            if ![FINAL, PACKAGES, AFTER_JDK, AFTER_FMW].contains(&name.as_str()) {
                 return Err(RecipeError::input(at, format!("section [{name}] runs between installation steps, which patchfarm performs natively without steps; only [{FINAL}] and [{PACKAGES}] run yet")));
             }
             section = Some(name);
@@ -182,7 +190,11 @@ pub fn parse(file: &Path, files: Vec<PathBuf>) -> Result<BuildCommands, RecipeEr
         if matches!(&directive, Directive::User(u) | Directive::Workdir(u) if u.is_empty()) {
             return Err(RecipeError::input(at, format!("{keyword} needs a value")));
         }
-        out.final_commands.push((start, directive));
+        match section.as_deref() {
+            Some(AFTER_JDK) => out.after_jdk.push((start, directive)),
+            Some(AFTER_FMW) => out.after_fmw.push((start, directive)),
+            _ => out.final_commands.push((start, directive)),
+        }
     }
     Ok(out)
 }
@@ -225,17 +237,21 @@ fn resolve_user(root: &Path, user: &str) -> Result<(u32, u32), RecipeError> {
     Ok((uid, gid))
 }
 
-/// Runs `[final-build-commands]` on the image made of `layers` with `config`; returns the layer
-/// of its changes and the config its ENV/LABEL/USER/WORKDIR/EXPOSE made.
-pub async fn run_final(
+/// Runs `directives` (section `name` of `commands`) on the image made of `layers` with
+/// `config`; returns the layer of its changes — only those under `keep`, when given — and the
+/// config its ENV/LABEL/USER/WORKDIR/EXPOSE made.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_section(
     engine: &Engine,
     dir: &BuildDir,
     layers: &[OutBlob],
     mut config: ImageConfig,
     commands: &BuildCommands,
+    (name, directives): (&str, &[(usize, Directive)]),
     network: bool,
+    keep: Option<&[&str]>,
 ) -> Result<(LayerBlob, ImageConfig), RecipeError> {
-    let root = dir.path().join("rootfs");
+    let root = dir.path().join(format!("{name}-rootfs"));
     unpack_image(dir, layers, &root).await?;
 
     let shown = commands.file.display().to_string();
@@ -246,7 +262,7 @@ pub async fn run_final(
         })?;
     let mut user = config.user().unwrap_or_default();
     let mut cwd = config.working_dir().unwrap_or_else(|| "/".into());
-    for (line, directive) in &commands.final_commands {
+    for (line, directive) in directives {
         let at = format!("{shown}:{line}");
         match directive {
             Directive::Run(args) => {
@@ -317,9 +333,18 @@ pub async fn run_final(
     let upper = sandbox.finish().map_err(|e| {
         RecipeError::input(format!("--additionalBuildCommands {shown}"), e.to_string())
     })?;
-    let spec = tokio::task::spawn_blocking(move || crate::layer::capture::capture(&upper))
-        .await
-        .expect("capture task")?;
+    let keep: Option<Vec<String>> = keep.map(|k| k.iter().map(|p| p.to_string()).collect());
+    let spec = tokio::task::spawn_blocking(move || {
+        if let Some(keep) = &keep {
+            super::sections::prune(&upper, keep).map_err(|e| crate::layer::LayerError::Write {
+                dir: upper.display().to_string(),
+                source: e,
+            })?;
+        }
+        crate::layer::capture::capture(&upper)
+    })
+    .await
+    .expect("capture task")?;
     let blob = dir.write_layer(engine, spec).await?;
     drop(sandbox);
     Ok((blob, config))
@@ -338,8 +363,17 @@ pub async fn on_top(
 ) -> Result<crate::transport::PushedImage, RecipeError> {
     let built = ImageConfig::parse(&image.config_bytes, "built config")
         .expect("a config this build wrote parses");
-    let (layer, mut config) =
-        run_final(engine, dir, &image.layers, built, commands, network).await?;
+    let (layer, mut config) = run_section(
+        engine,
+        dir,
+        &image.layers,
+        built,
+        commands,
+        (FINAL, &commands.final_commands),
+        network,
+        None,
+    )
+    .await?;
     layers.push((
         layer,
         format!(
@@ -466,8 +500,8 @@ mod tests {
             ),
             ("[nonsense]\n", "cmds.txt:1: unknown section"),
             (
-                "[after-fmw-install]\nRUN true\n",
-                "cmds.txt:1: section [after-fmw-install]",
+                "[before-fmw-install]\nRUN true\n",
+                "cmds.txt:1: section [before-fmw-install]",
             ),
             ("RUN true\n", "cmds.txt:1: a directive before any"),
         ] {

@@ -194,15 +194,23 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
         patching::opatch_upgrade(engine, &request.patches, &version, by_opatch).await?
     };
 
-    if let Some(commands) = request
-        .build_commands
-        .as_ref()
-        .filter(|c| !c.packages.is_empty())
-    {
-        return Err(RecipeError::input(
-            format!("{}:{}", commands.file.display(), commands.packages_line),
-            "[package-manager-packages]: update installs no OS packages (create does, on the base image)",
-        ));
+    if let Some(commands) = &request.build_commands {
+        // WIT's update Dockerfile runs [final-build-commands] only; refused, not ignored.
+        let at = |line: usize| format!("{}:{line}", commands.file.display());
+        if !commands.packages.is_empty() {
+            return Err(RecipeError::input(
+                at(commands.packages_line),
+                "[package-manager-packages]: update installs no OS packages (create does, on the base image)",
+            ));
+        }
+        for (name, section) in [
+            (super::steps::AFTER_JDK, &commands.after_jdk),
+            (super::steps::AFTER_FMW, &commands.after_fmw),
+        ] {
+            if let Some((line, _)) = section.first() {
+                return Err(RecipeError::input(at(*line), format!("[{name}]: update installs neither a JDK nor an Oracle Home, so this section does not run (as in WIT); create runs it")));
+            }
+        }
     }
     if set.patches.is_empty() && request.wdt.is_empty() && request.build_commands.is_none() {
         // Everything asked for is already there: the tag gets the same image (idempotent reruns).
