@@ -1,8 +1,9 @@
 //! What a build step changed, as a layer: the overlay's upper directory read into a layer spec —
 //! files, directories and links with their owners and modes (setuid kept: a package may need
-//! it), deletions as `.wh.NAME` whiteouts, replaced directories as `.wh..wh..opq`. Scratch and
-//! cache paths are left out, and mtimes are the build's (the writer's), so the same step on the
-//! same inputs gives the same digest.
+//! it), hard links as hard links, file capabilities (`security.capability`) as PAX xattr
+//! records, deletions as `.wh.NAME` whiteouts, replaced directories as `.wh..wh..opq`. Scratch
+//! and cache paths are left out, and mtimes are the build's (the writer's), so the same step on
+//! the same inputs gives the same digest.
 
 use super::writer::{FileSource, LayerSpec, Owner};
 use super::LayerError;
@@ -45,14 +46,58 @@ fn opaque(path: &Path) -> bool {
     n > 0 && value[0] == b'y'
 }
 
+/// The extended attributes a layer keeps: file capabilities (`ping`'s `cap_net_raw`, say),
+/// without which a program a package installed does not work.
+const KEPT_XATTRS: &[&str] = &["security.capability"];
+
+fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    let c_name = std::ffi::CString::new(name).ok()?;
+    let mut value = vec![0u8; 256];
+    // SAFETY: valid path, name and buffer; lgetxattr writes at most value.len() bytes.
+    let n = unsafe {
+        libc::lgetxattr(
+            c_path.as_ptr(),
+            c_name.as_ptr(),
+            value.as_mut_ptr().cast(),
+            value.len(),
+        )
+    };
+    (n > 0).then(|| {
+        value.truncate(n as usize);
+        value
+    })
+}
+
+/// Regular files seen so far by inode, for hard links: (device, inode) → image paths.
+type Inodes = std::collections::BTreeMap<(u64, u64), Vec<(String, Owner)>>;
+
 /// The layer for the changes in `upper`. Blocking.
 pub fn capture(upper: &Path) -> Result<LayerSpec, LayerError> {
     let mut spec = LayerSpec::new().keep_setuid(true);
-    walk(upper, "", &mut spec)?;
+    let mut inodes = Inodes::new();
+    walk(upper, "", &mut spec, &mut inodes)?;
+    // Each set of hard links: the path that sorts first holds the content, the others link to
+    // it (tar names a link's target by an earlier member; the writer sorts by path).
+    for (_, mut paths) in inodes {
+        if paths.len() < 2 {
+            continue;
+        }
+        paths.sort_by(|a, b| a.0.cmp(&b.0));
+        let (first, _) = paths[0].clone();
+        for (path, owner) in &paths[1..] {
+            spec.add_hardlink(path, &first, *owner)?;
+        }
+    }
     Ok(spec)
 }
 
-fn walk(dir: &Path, prefix: &str, spec: &mut LayerSpec) -> Result<(), LayerError> {
+fn walk(
+    dir: &Path,
+    prefix: &str,
+    spec: &mut LayerSpec,
+    inodes: &mut Inodes,
+) -> Result<(), LayerError> {
     let read = |e: std::io::Error| LayerError::ReadInput {
         path: dir.display().to_string(),
         source: e,
@@ -100,14 +145,101 @@ fn walk(dir: &Path, prefix: &str, spec: &mut LayerSpec) -> Result<(), LayerError
                     Owner::ROOT,
                 )?;
             }
-            walk(&path, &rel, spec)?;
+            walk(&path, &rel, spec, inodes)?;
         } else if kind.is_symlink() {
             let target = std::fs::read_link(&path).map_err(read)?;
             spec.add_symlink(&rel, &target.to_string_lossy(), owner)?;
         } else if kind.is_file() {
             spec.add_file(&rel, FileSource::Path(path.clone()), mode, owner)?;
+            for name in KEPT_XATTRS {
+                if let Some(value) = xattr(&path, name) {
+                    spec.set_xattr(&rel, name, value)?;
+                }
+            }
+            if meta.nlink() > 1 {
+                inodes
+                    .entry((meta.dev(), meta.ino()))
+                    .or_default()
+                    .push((rel.clone(), owner));
+            }
         }
         // Sockets, FIFOs and devices a step made have no place in an image layer.
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set_capability(path: &Path) -> bool {
+        // cap_net_raw+ep, as `setcap cap_net_raw+ep` writes it (VFS_CAP_REVISION_2).
+        let value: [u8; 20] = [
+            0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0x00, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0,
+            0, 0, 0,
+        ];
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: valid path, name and value buffer.
+        unsafe {
+            libc::lsetxattr(
+                c_path.as_ptr(),
+                c"security.capability".as_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
+            ) == 0
+        }
+    }
+
+    #[test]
+    fn hard_links_stay_links_and_file_capabilities_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let upper = dir.path().join("upper");
+        std::fs::create_dir_all(upper.join("usr/bin")).unwrap();
+        std::fs::write(upper.join("usr/bin/perl5.36"), b"perl").unwrap();
+        std::fs::hard_link(upper.join("usr/bin/perl5.36"), upper.join("usr/bin/perl")).unwrap();
+        std::fs::write(upper.join("usr/bin/ping"), b"ping").unwrap();
+        // Setting security.* needs CAP_SETFCAP (root, as CI and the agents run).
+        let capable = set_capability(&upper.join("usr/bin/ping"));
+
+        let spec = capture(&upper).unwrap();
+        let blob = spec
+            .write(
+                &dir.path().join("out"),
+                super::super::WriteOptions { mtime: 0 },
+            )
+            .unwrap();
+        let file = std::fs::File::open(&blob.path).unwrap();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+        let mut link = None;
+        let mut capability = None;
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            if entry.header().entry_type() == tar::EntryType::Link {
+                let target = entry.link_name().unwrap().unwrap();
+                link = Some((path.clone(), target.to_string_lossy().into_owned()));
+            }
+            if path == "usr/bin/ping" {
+                if let Some(pax) = entry.pax_extensions().unwrap() {
+                    for ext in pax {
+                        let ext = ext.unwrap();
+                        if ext.key().unwrap() == "SCHILY.xattr.security.capability" {
+                            capability = Some(ext.value_bytes().len());
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            link,
+            Some(("usr/bin/perl5.36".into(), "usr/bin/perl".into())),
+            "the path sorting first holds the content"
+        );
+        if capable {
+            assert_eq!(capability, Some(20), "ping keeps cap_net_raw");
+        } else {
+            eprintln!("not root: the capability half is not checked here");
+        }
+    }
 }

@@ -29,6 +29,8 @@ enum Body {
     Dir,
     File(FileSource),
     Symlink(String),
+    /// A hard link to an earlier entry of the same layer (its image path).
+    HardLink(String),
 }
 
 #[derive(Clone, Debug)]
@@ -36,6 +38,8 @@ struct Entry {
     body: Body,
     mode: u32,
     owner: Owner,
+    /// Extended attributes written as PAX `SCHILY.xattr.*` records (file capabilities).
+    xattrs: Vec<(String, Vec<u8>)>,
 }
 
 /// What one layer will contain, keyed by path inside the image (no leading `/`).
@@ -143,6 +147,7 @@ impl LayerSpec {
                     Body::Dir => 'd',
                     Body::File(_) => 'f',
                     Body::Symlink(_) => 'l',
+                    Body::HardLink(_) => 'h',
                 };
                 (format!("/{p}"), kind, e.mode, e.owner)
             })
@@ -156,7 +161,7 @@ impl LayerSpec {
         let below = format!("{path}/");
         for (p, e) in &mut self.entries {
             let hit = *p == path || (recursive && p.starts_with(&below));
-            if hit && !matches!(e.body, Body::Symlink(_)) {
+            if hit && !matches!(e.body, Body::Symlink(_) | Body::HardLink(_)) {
                 e.mode = (e.mode & !0o070) | ((e.mode & 0o700) >> 3);
             }
         }
@@ -176,8 +181,51 @@ impl LayerSpec {
                 body: Body::Dir,
                 mode,
                 owner,
+                xattrs: Vec::new(),
             },
         )
+    }
+
+    /// `path` as a hard link to `target`, an entry of this layer that sorts before it (tar
+    /// names a link's target by an earlier member).
+    pub fn add_hardlink(
+        &mut self,
+        path: &str,
+        target: &str,
+        owner: Owner,
+    ) -> Result<(), LayerError> {
+        let target = image_path(target)?;
+        if target.as_str() >= image_path(path)?.as_str() {
+            return Err(LayerError::BadPath {
+                path: path.into(),
+                reason: format!("a hard link's target ({target}) must sort before it"),
+            });
+        }
+        self.insert(
+            path,
+            Entry {
+                body: Body::HardLink(target),
+                mode: 0o644,
+                owner,
+                xattrs: Vec::new(),
+            },
+        )
+    }
+
+    /// Sets extended attribute `name` on the entry at `path` (already added).
+    pub fn set_xattr(&mut self, path: &str, name: &str, value: Vec<u8>) -> Result<(), LayerError> {
+        let key = image_path(path)?;
+        let entry = self
+            .entries
+            .get_mut(&key)
+            .ok_or_else(|| LayerError::BadPath {
+                path: path.into(),
+                reason: "no such entry to set an attribute on".into(),
+            })?;
+        entry.xattrs.retain(|(n, _)| n != name);
+        entry.xattrs.push((name.into(), value));
+        entry.xattrs.sort();
+        Ok(())
     }
 
     pub fn add_file(
@@ -193,6 +241,7 @@ impl LayerSpec {
                 body: Body::File(source),
                 mode,
                 owner,
+                xattrs: Vec::new(),
             },
         )
     }
@@ -219,6 +268,7 @@ impl LayerSpec {
                 body: Body::Symlink(target.into()),
                 mode: 0o777,
                 owner,
+                xattrs: Vec::new(),
             },
         )
     }
@@ -354,6 +404,7 @@ impl LayerSpec {
                         body: Body::Dir,
                         mode: 0o755,
                         owner,
+                        xattrs: Vec::new(),
                     },
                 );
             }
@@ -386,6 +437,15 @@ impl LayerSpec {
             header.set_uid(entry.owner.uid);
             header.set_gid(entry.owner.gid);
             header.set_mode(entry.mode);
+            if !entry.xattrs.is_empty() {
+                let records: Vec<(String, &[u8])> = entry
+                    .xattrs
+                    .iter()
+                    .map(|(name, value)| (format!("SCHILY.xattr.{name}"), value.as_slice()))
+                    .collect();
+                tar.append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), *v)))
+                    .map_err(write_err)?;
+            }
             match &entry.body {
                 Body::Dir => {
                     header.set_entry_type(tar::EntryType::Directory);
@@ -395,6 +455,12 @@ impl LayerSpec {
                 }
                 Body::Symlink(target) => {
                     header.set_entry_type(tar::EntryType::Symlink);
+                    header.set_size(0);
+                    tar.append_link(&mut header, &path, target)
+                        .map_err(write_err)?;
+                }
+                Body::HardLink(target) => {
+                    header.set_entry_type(tar::EntryType::Link);
                     header.set_size(0);
                     tar.append_link(&mut header, &path, target)
                         .map_err(write_err)?;
