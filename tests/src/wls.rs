@@ -123,11 +123,16 @@ impl Wls {
     }
 
     pub fn add_patch(&self, bug: &str, path: &Path) {
+        self.add_patch_key(&key(bug), path);
+    }
+
+    /// `cache addPatch` under a whole key (`28186730_13.9.4.2.17`).
+    pub fn add_patch_key(&self, key: &str, path: &Path) {
         self.pf.ok(&[
             "cache",
             "addPatch",
             "--patchId",
-            &key(bug),
+            key,
             "--path",
             &path.display().to_string(),
         ]);
@@ -247,6 +252,26 @@ pub fn assert_not_pushed(reference: &str) {
         .output()
         .unwrap();
     assert!(!out.status.success(), "{reference} was pushed");
+}
+
+/// The image config of `reference` (skopeo's `inspect --config`).
+pub fn raw_config(reference: &str) -> serde_json::Value {
+    serde_json::from_str(&run(Command::new("skopeo")
+        .args(["inspect", "--config", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))))
+    .unwrap()
+}
+
+/// What made each layer of `reference`, bottom first: its config's history without the
+/// entries that made no layer.
+pub fn layer_history(reference: &str) -> Vec<String> {
+    raw_config(reference)["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["empty_layer"] != true)
+        .map(|h| h["created_by"].as_str().unwrap_or("").to_string())
+        .collect()
 }
 
 /// The manifest digest of `reference` as the registry reports it.

@@ -5,7 +5,9 @@
 //! unknown directive is refused with file:line and nothing is pushed.
 
 use patchfarm_e2e::tools::steps_available;
-use patchfarm_e2e::wls::{assert_not_pushed, key, raw, raw_digest, unpack, Wls, PSU};
+use patchfarm_e2e::wls::{
+    assert_not_pushed, key, layer_history, raw, raw_config, raw_digest, unpack, Wls, PSU,
+};
 use std::os::unix::fs::MetadataExt;
 
 const COMMANDS: &str = r#"# as WIT's user guide writes them
@@ -147,15 +149,6 @@ fn final_build_commands_run_in_the_image_and_become_one_reproducible_layer() {
     assert_eq!(config["WorkingDir"], "/u01/oracle");
 }
 
-fn raw_config(image: &str) -> serde_json::Value {
-    serde_json::from_str(&patchfarm_e2e::run(
-        std::process::Command::new("skopeo")
-            .args(["inspect", "--config", "--tls-verify=false"])
-            .arg(format!("docker://{image}")),
-    ))
-    .unwrap()
-}
-
 #[test]
 fn a_bad_directive_or_a_failing_step_pushes_nothing() {
     if !steps_available("a_bad_directive_or_a_failing_step_pushes_nothing") {
@@ -235,13 +228,7 @@ fn sections_after_the_jdk_and_the_oracle_home_land_where_wit_puts_them() {
         ],
     );
     let config = raw_config(&tag);
-    let history: Vec<String> = config["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|h| h["empty_layer"] != true)
-        .map(|h| h["created_by"].as_str().unwrap_or("").to_string())
-        .collect();
+    let history = layer_history(&tag);
     let at = |needle: &str| {
         history
             .iter()

@@ -8,10 +8,11 @@
 //! `--skipOpatchUpdate`), its installer run on the image's JDK.
 
 use patchfarm_e2e::opatch::{home_with_opatch_zip, opatch_patch_zip};
+use patchfarm_e2e::tools::add_installer_args;
 use patchfarm_e2e::tools::steps_available;
 use patchfarm_e2e::weblogic::{self, patch_zip, Act, WLS_VERSION};
 use patchfarm_e2e::wls::{
-    assert_not_pushed, key, raw, raw_digest, top_layer_file, unpack, Wls, PSU,
+    assert_not_pushed, key, layer_history, raw, raw_digest, top_layer_file, unpack, Wls, PSU,
 };
 
 const MAKE: &str = "38000001";
@@ -19,38 +20,16 @@ const MAKE_TOO: &str = "38000002";
 /// The OPatch the fixture home holds.
 const OLD: &str = "OPATCH_VERSION:13.9.4.2.5";
 
-fn history(image: &str) -> Vec<String> {
-    let config: serde_json::Value = serde_json::from_str(&patchfarm_e2e::run(
-        std::process::Command::new("skopeo")
-            .args(["inspect", "--config", "--tls-verify=false"])
-            .arg(format!("docker://{image}")),
-    ))
-    .unwrap();
-    config["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["created_by"].as_str().unwrap_or("").to_string())
-        .collect()
-}
-
 /// Replaces the cached wls installer with the fixture home holding OPatch 13.9.4.2.5, and caches
 /// the patches only OPatch applies.
 fn with_opatch_home(wls: &Wls) {
     let dir = wls.dir.path();
     let home = dir.join("home-with-opatch.zip");
     home_with_opatch_zip(&home, WLS_VERSION);
-    wls.pf.ok(&[
-        "cache",
-        "addInstaller",
-        "--type",
-        "wls",
-        "--version",
-        WLS_VERSION,
-        "--path",
-        &home.display().to_string(),
-        "--force",
-    ]);
+    let mut replace = add_installer_args("wls", WLS_VERSION, &home);
+    replace.push("--force".into());
+    wls.pf
+        .ok(&replace.iter().map(String::as_str).collect::<Vec<_>>());
     for (bug, target) in [(MAKE, "ioracle"), (MAKE_TOO, "client_sharedlib")] {
         let zip = patch_zip(
             dir,
@@ -102,7 +81,7 @@ fn patches_only_opatch_can_apply_go_through_the_images_own_opatch() {
         raw(&first)["layers"].as_array().unwrap().len(),
         raw(&plain)["layers"].as_array().unwrap().len() + 1
     );
-    let top = history(&first).pop().unwrap();
+    let top = layer_history(&first).pop().unwrap();
     assert!(top.contains(&format!("opatch napply [{MAKE}]")), "{top}");
     let (_work, rootfs) = unpack(&first);
     let oh = rootfs.join("u01/oracle");
@@ -177,14 +156,7 @@ fn patches_only_opatch_can_apply_go_through_the_images_own_opatch() {
     // With OPatch's own patch cached, --skipOpatchUpdate keeps the image's OPatch (upgrading it
     // runs Java, which this base has not: the test below does that on Debian with a real JDK).
     let opatch = opatch_patch_zip(wls.dir.path(), "13.9.4.2.17");
-    wls.pf.ok(&[
-        "cache",
-        "addPatch",
-        "--patchId",
-        "28186730_13.9.4.2.17",
-        "--path",
-        &opatch.display().to_string(),
-    ]);
+    wls.add_patch_key("28186730_13.9.4.2.17", &opatch);
     let skipped = wls.tag("opatch:skipped");
     wls.pf.ok(&[
         "update",
@@ -221,14 +193,7 @@ fn opatch_is_first_upgraded_from_its_own_patch_as_wit_does() {
     with_opatch_home(&wls);
     for version in ["13.9.4.2.9", "13.9.4.2.17"] {
         let zip = opatch_patch_zip(wls.dir.path(), version);
-        wls.pf.ok(&[
-            "cache",
-            "addPatch",
-            "--patchId",
-            &format!("28186730_{version}"),
-            "--path",
-            &zip.display().to_string(),
-        ]);
+        wls.add_patch_key(&format!("28186730_{version}"), &zip);
     }
     let applied = |tag: &str| {
         top_layer_file(
@@ -246,7 +211,7 @@ fn opatch_is_first_upgraded_from_its_own_patch_as_wit_does() {
         applied(&newest),
         format!("napply {MAKE} with OPATCH_VERSION:13.9.4.2.17\n")
     );
-    let top = history(&newest).pop().unwrap();
+    let top = layer_history(&newest).pop().unwrap();
     assert!(
         top.contains("OPatch upgraded from 28186730_13.9.4.2.17"),
         "{top}"

@@ -8,7 +8,7 @@
 use patchfarm_e2e::apt::AptRepo;
 use patchfarm_e2e::tools::steps_available;
 use patchfarm_e2e::weblogic;
-use patchfarm_e2e::wls::{assert_not_pushed, derive, layer_entries, raw, Wls};
+use patchfarm_e2e::wls::{assert_not_pushed, derive, layer_entries, layer_history, raw, Wls};
 
 /// WIT's default OS packages, and one the build commands file adds.
 const PACKAGES: &[&str] = &[
@@ -79,19 +79,8 @@ fn aptget_installs_wits_packages_first_from_the_images_repositories() {
             .any(|(name, _)| name.starts_with("var/lib/apt/lists/") && name.len() > 18),
         "apt's lists are left out"
     );
-    let config: serde_json::Value = serde_json::from_str(&patchfarm_e2e::run(
-        std::process::Command::new("skopeo")
-            .args(["inspect", "--config", "--tls-verify=false"])
-            .arg(format!("docker://{tag}")),
-    ))
-    .unwrap();
-    let layer_history: Vec<&serde_json::Value> = config["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|h| h["empty_layer"] != true)
-        .collect();
-    let created_by = layer_history[base_layers]["created_by"].as_str().unwrap();
+    let layer_history = layer_history(&tag);
+    let created_by = &layer_history[base_layers];
     assert!(
         created_by.contains("--packageManager APTGET [gzip tar unzip")
             && created_by.ends_with("extra-tool]"),
