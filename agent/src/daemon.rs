@@ -354,6 +354,15 @@ impl Agent {
             Ok(dir) => dir,
             Err(e) => return Err((format!("the job's files: {e}"), true, inputs_line)),
         };
+        // A build commands file's sections are read here, from the file just fetched.
+        let typed =
+            match tokio::task::spawn_blocking(move || typed.read_build_commands().map(|()| typed))
+                .await
+                .expect("build commands task")
+            {
+                Ok(typed) => typed,
+                Err(e) => return Err((e.to_string(), false, inputs_line)),
+            };
         let engine = match Engine::source_date_epoch_from_env() {
             Ok(source_date_epoch) => Engine {
                 cache: self.fetcher.cache(),

@@ -8,6 +8,7 @@ use crate::{Job, RebaseTarget};
 use patchfarm_engine::digest::Digest;
 use patchfarm_engine::recipe::create::{CreateRequest, WdtRequest};
 use patchfarm_engine::recipe::patching::PatchRequest;
+use patchfarm_engine::recipe::steps::BuildCommands;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -105,6 +106,20 @@ fn install_files<'a>(
     for (i, (source, _)) in create.additional_files.iter_mut().enumerate() {
         out.push((format!("create.additional_files[{i}].source"), source));
     }
+    build_commands_files("create.build_commands", &mut create.build_commands, out);
+}
+
+fn build_commands_files<'a>(
+    field: &str,
+    commands: &'a mut Option<BuildCommands>,
+    out: &mut Vec<(String, &'a mut PathBuf)>,
+) {
+    if let Some(commands) = commands {
+        out.push((format!("{field}.file"), &mut commands.file));
+        for (i, file) in commands.files.iter_mut().enumerate() {
+            out.push((format!("{field}.files[{i}]"), file));
+        }
+    }
 }
 
 impl Job {
@@ -116,6 +131,11 @@ impl Job {
             Job::Update(update) => {
                 catalog("update.patches", &mut update.patches, &mut files);
                 wdt_files("update.wdt", &mut update.wdt, &mut files);
+                build_commands_files(
+                    "update.build_commands",
+                    &mut update.build_commands,
+                    &mut files,
+                );
             }
             Job::Rebase(rebase) => {
                 if let RebaseTarget::Build(create) = &mut rebase.target {
@@ -133,6 +153,20 @@ impl Job {
             Job::Copy(_) | Job::Noop => {}
         }
         files
+    }
+
+    /// Reads the sections of the job's `--additionalBuildCommands` file where it now is (an
+    /// agent fetched it; a spec carries only the file). Blocking.
+    pub fn read_build_commands(&mut self) -> Result<(), patchfarm_engine::recipe::RecipeError> {
+        let commands = match self {
+            Job::Create(create) => &mut create.build_commands,
+            Job::Update(update) => &mut update.build_commands,
+            _ => return Ok(()),
+        };
+        if let Some(given) = commands {
+            *given = patchfarm_engine::recipe::steps::parse(&given.file, given.files.clone())?;
+        }
+        Ok(())
     }
 
     /// A farm job's input files, each read as an artifact reference: the first field that

@@ -71,7 +71,15 @@ impl Job {
                 || (patches.opatch_bug.is_some() && !patches.skip_opatch_update);
             asked && !patches.is_empty()
         };
-        let create = |r: &CreateRequest| by_opatch(&r.patches) || r.build_commands.is_some();
+        let create = |r: &CreateRequest| {
+            by_opatch(&r.patches)
+                || r.build_commands.is_some()
+                || !matches!(
+                    r.package_manager,
+                    patchfarm_engine::recipe::packages::PackageManager::None
+                        | patchfarm_engine::recipe::packages::PackageManager::OsDefault
+                )
+        };
         match self {
             Job::Create(request) => create(request),
             Job::Update(request) => by_opatch(&request.patches) || request.build_commands.is_some(),

@@ -39,10 +39,14 @@ fn create() -> CreateRequest {
             "linux/amd64".parse().unwrap(),
             "linux/arm64".parse().unwrap(),
         ],
-        build_commands: None,
+        build_commands: Some(patchfarm_engine::recipe::steps::BuildCommands {
+            file: "/srv/commands.txt".into(),
+            files: vec!["/srv/files/extra.sh".into()],
+            ..Default::default()
+        }),
         installer_options: Default::default(),
-        step_network: false,
-        package_manager: Default::default(),
+        step_network: true,
+        package_manager: patchfarm_engine::recipe::packages::PackageManager::AptGet,
     }
 }
 

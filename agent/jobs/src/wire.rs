@@ -10,8 +10,10 @@ use patchfarm_engine::opatch::CatalogChoice;
 use patchfarm_engine::recipe::aux::AuxRequest;
 use patchfarm_engine::recipe::create::{CreateRequest, WdtRequest};
 use patchfarm_engine::recipe::owner::parse_chown;
+use patchfarm_engine::recipe::packages::PackageManager;
 use patchfarm_engine::recipe::patching::PatchRequest;
 use patchfarm_engine::recipe::rebase::RebaseRequest;
+use patchfarm_engine::recipe::steps::BuildCommands;
 use patchfarm_engine::recipe::update::UpdateRequest;
 use patchfarm_engine::recipe::Target;
 use patchfarm_proto::v1 as wire;
@@ -255,7 +257,43 @@ fn create(spec: &wire::CreateJob) -> Result<CreateRequest, SpecError> {
             .platforms
             .push(platform(&format!("create.platforms[{i}]"), p)?);
     }
+    request.build_commands = build_commands("create.build_commands", &spec.build_commands)?;
+    request.package_manager = if spec.package_manager.is_empty() {
+        Default::default()
+    } else {
+        spec.package_manager
+            .parse()
+            .map_err(|e: String| bad("create.package_manager", e))?
+    };
+    request.step_network = spec.step_network;
     Ok(request)
+}
+
+/// The build commands file and its files, as the job names them; their sections are read
+/// where the file is (`Job::read_build_commands`), not from the spec.
+fn build_commands(
+    field: &str,
+    spec: &Option<wire::BuildCommandsFiles>,
+) -> Result<Option<BuildCommands>, SpecError> {
+    let Some(spec) = spec else {
+        return Ok(None);
+    };
+    let file = not_empty(&format!("{field}.file"), &spec.file)?;
+    for (i, f) in spec.files.iter().enumerate() {
+        not_empty(&format!("{field}.files[{i}]"), f)?;
+    }
+    Ok(Some(BuildCommands {
+        file: PathBuf::from(file),
+        files: spec.files.iter().map(PathBuf::from).collect(),
+        ..Default::default()
+    }))
+}
+
+fn build_commands_files(commands: &Option<BuildCommands>) -> Option<wire::BuildCommandsFiles> {
+    commands.as_ref().map(|c| wire::BuildCommandsFiles {
+        file: c.file.display().to_string(),
+        files: c.files.iter().map(|f| f.display().to_string()).collect(),
+    })
 }
 
 fn kube_target(field: &str, value: &str) -> Result<Target, SpecError> {
@@ -282,8 +320,8 @@ fn update(spec: &wire::UpdateJob) -> Result<UpdateRequest, SpecError> {
         wdt: wdt("update.wdt", &spec.wdt)?,
         platform: platform("update.platform", &spec.platform)?,
         target: kube_target("update.target", &spec.target)?,
-        build_commands: None,
-        step_network: false,
+        build_commands: build_commands("update.build_commands", &spec.build_commands)?,
+        step_network: spec.step_network,
     })
 }
 
@@ -393,6 +431,12 @@ impl Job {
                     })
                     .collect(),
                 platforms: r.platforms.iter().map(ToString::to_string).collect(),
+                build_commands: build_commands_files(&r.build_commands),
+                package_manager: match r.package_manager {
+                    PackageManager::OsDefault => String::new(),
+                    other => other.to_string(),
+                },
+                step_network: r.step_network,
             }),
             Job::Update(r) => Verb::Update(wire::UpdateJob {
                 tag: r.tag.to_string(),
@@ -402,6 +446,8 @@ impl Job {
                 wdt: Some(wdt_files(&r.wdt)),
                 platform: r.platform.to_string(),
                 target: kube_target_spec(r.target),
+                build_commands: build_commands_files(&r.build_commands),
+                step_network: r.step_network,
             }),
             Job::Rebase(r) => Verb::Rebase(wire::RebaseJob {
                 source_image: r.request.source.to_string(),

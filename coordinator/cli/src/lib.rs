@@ -178,9 +178,6 @@ async fn run_job(ctx: &Context, engine: &Engine, job: &patchfarm_jobs::Job) -> a
 /// Flags a farm job cannot carry yet, if the job uses them.
 fn local_only(job: &patchfarm_jobs::Job) -> Option<&'static str> {
     let create = match job {
-        patchfarm_jobs::Job::Update(update) if update.build_commands.is_some() => {
-            return Some("--additionalBuildCommands")
-        }
         patchfarm_jobs::Job::Create(create) => create,
         patchfarm_jobs::Job::Rebase(patchfarm_jobs::RebaseJob {
             target: patchfarm_jobs::RebaseTarget::Build(create),
@@ -188,15 +185,7 @@ fn local_only(job: &patchfarm_jobs::Job) -> Option<&'static str> {
         }) => create,
         _ => return None,
     };
-    if create.build_commands.is_some() {
-        Some("--additionalBuildCommands")
-    } else if !matches!(
-        create.package_manager,
-        patchfarm_engine::recipe::packages::PackageManager::None
-            | patchfarm_engine::recipe::packages::PackageManager::OsDefault
-    ) {
-        Some("--packageManager")
-    } else if !create.installer_options.is_empty() {
+    if !create.installer_options.is_empty() {
         Some("--installerResponseFile/--inventoryPointerFile/--inventoryPointerInstallLoc")
     } else {
         None

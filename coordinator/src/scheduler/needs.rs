@@ -10,7 +10,9 @@ impl View {
     /// Why `pending` needs an agent that runs build steps (`None`: it does not).
     pub(super) fn step_need(&self, pending: &Pending) -> Option<String> {
         if pending.needs_steps {
-            return Some("it asks OPatch to apply its patches, a build step".into());
+            return Some(
+                "it runs build steps itself: build commands, OS packages or OPatch".into(),
+            );
         }
         pending
             .inputs

@@ -1,6 +1,7 @@
 //! Build steps in the farm: an agent says at registration whether it can run them (its probe
 //! step passed, or `--no-build-steps`); a job that runs an Oracle installer, a patch only OPatch
-//! applies, or asks OPatch itself (`--opatchMode opatch`) waits, saying why in `jobs show` and
+//! applies, asks OPatch itself (`--opatchMode opatch`) or brings build commands (their file and
+//! the files its COPY reads travel through the artifact store) waits, saying why in `jobs show` and
 //! `agents list`, while only agents that cannot are up, and runs on the first agent that can;
 //! a job needing no steps runs on the agent without them meanwhile.
 
@@ -99,6 +100,25 @@ async fn jobs_that_run_steps_wait_for_an_agent_that_can_and_say_why() {
         WLS_VERSION,
         &["--patches", &copy_patch, "--opatchMode", "opatch"],
     );
+    let commands = farm.dir.path().join("commands.txt");
+    std::fs::write(
+        &commands,
+        "[final-build-commands]\nCOPY files/note.txt /u01/notes/\nRUN echo \"built by $(id -un)\" > /u01/oracle/who.txt\n",
+    )
+    .unwrap();
+    let note = farm.dir.path().join("note.txt");
+    std::fs::write(&note, "carried to the agent\n").unwrap();
+    let by_commands = tag("commands:1");
+    let commands_id = create(
+        &by_commands,
+        WLS_VERSION,
+        &[
+            "--additionalBuildCommands",
+            &commands.display().to_string(),
+            "--additionalBuildFiles",
+            &note.display().to_string(),
+        ],
+    );
     // A job needing no steps runs on agent-1 meanwhile.
     let plain_id = create(&tag("plain:1"), WLS_VERSION, &["--patches", &copy_patch]);
     let plain = farm
@@ -121,7 +141,8 @@ async fn jobs_that_run_steps_wait_for_an_agent_that_can_and_say_why() {
             &make_id,
             format!("building with {make_patch} runs a build step"),
         ),
-        (&mode_id, "it asks OPatch to apply its patches".to_string()),
+        (&mode_id, "it runs build steps itself".to_string()),
+        (&commands_id, "it runs build steps itself".to_string()),
     ] {
         let waiting = waiting(&farm, id).await;
         assert!(
@@ -142,7 +163,7 @@ async fn jobs_that_run_steps_wait_for_an_agent_that_can_and_say_why() {
     );
 
     farm.start_agent("agent-2", &[]);
-    let ids = [installer_id, make_id, mode_id];
+    let ids = [installer_id, make_id, mode_id, commands_id];
     for job in farm.wait_done(&ids, Duration::from_secs(120)).await {
         assert_eq!(
             job.state(),
@@ -178,6 +199,11 @@ async fn jobs_that_run_steps_wait_for_an_agent_that_can_and_say_why() {
     let registry_xml =
         std::fs::read_to_string(rootfs.join("u01/oracle/inventory/registry.xml")).unwrap();
     assert!(registry_xml.contains(VERSION), "{registry_xml}");
+    // The build commands ran with the file their COPY named.
+    let (_work, rootfs) = unpack(&by_commands);
+    let read = |p: &str| std::fs::read_to_string(rootfs.join(p)).unwrap();
+    assert_eq!(read("u01/notes/note.txt"), "carried to the agent\n");
+    assert_eq!(read("u01/oracle/who.txt"), "built by oracle\n");
     // OPatch applied the patches of the other two.
     for tag in [&by_make, &by_mode] {
         let (_work, rootfs) = unpack(tag);
