@@ -334,7 +334,9 @@ pub async fn run(ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<
         unreachable!("create flags make a create job")
     };
     let step = progress::step("checking installers and patches");
-    let plans = create::plan(engine, request).await.context("create")?;
+    let plans = create::plan_without_steps(engine, request)
+        .await
+        .context("create")?;
     step.finish_and_clear();
     let described = plans
         .iter()

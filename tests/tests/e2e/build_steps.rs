@@ -296,3 +296,37 @@ fn sections_after_the_jdk_and_the_oracle_home_land_where_wit_puts_them() {
     );
     assert_not_pushed(&refused);
 }
+
+/// `--dryRun` runs no build step: Oracle's installers and the OS package install are described
+/// (a busybox base has no apt-get, so running it would fail), and nothing is pushed.
+#[test]
+fn a_dry_run_describes_build_steps_without_running_them() {
+    let wls = Wls::new();
+    wls.fake_jdk();
+    let installer = patchfarm_e2e::oui::shell_installer_zip(wls.dir.path(), "14.1.1.0.0");
+    wls.add_installer("wls", "14.1.1.0.0", &installer);
+    let tag = wls.tag("dry:1");
+    let out = wls.pf.ok(&[
+        "create",
+        "--dryRun",
+        "--tag",
+        &tag,
+        "--fromImage",
+        &wls.base,
+        "--jdkVersion",
+        "17",
+        "--version",
+        "14.1.1.0.0",
+        "--packageManager",
+        "APTGET",
+    ]);
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let image = &plan["images"][0];
+    assert_eq!(
+        image["oracleHome"]["installedBy"], "Oracle's installers, run as build steps",
+        "{image}"
+    );
+    let command = image["osPackages"]["command"].as_str().unwrap();
+    assert!(command.starts_with("apt-get -y update"), "{command}");
+    assert_not_pushed(&tag);
+}

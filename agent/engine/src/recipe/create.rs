@@ -157,6 +157,10 @@ pub struct PlatformPlan {
     pub opatch_upgrade: Option<CachedItem>,
     /// The OS packages `--packageManager` installed on the base: the first new layer.
     pub packages_layer: Option<(LayerBlob, String)>,
+    /// What `--packageManager` installs (described by a dry run, which installs nothing).
+    pub os_packages: Option<PackageInstall>,
+    /// The Oracle Home comes from Oracle's installers (a dry run does not run them).
+    pub by_installer: bool,
     pub config: ImageConfig,
     dir: BuildDir,
 }
@@ -201,7 +205,21 @@ pub async fn plan(
     }
     let mut plans = Vec::new();
     for platform in &request.platforms {
-        plans.push(plan_platform(engine, request, platform).await?);
+        plans.push(plan_platform(engine, request, platform, true).await?);
+    }
+    Ok(plans)
+}
+
+/// As [`plan`], running no build step (`--dryRun`): Oracle's installers and the OS package
+/// install are described, not run; such a plan describes, it does not build.
+pub async fn plan_without_steps(
+    engine: &Engine,
+    request: &CreateRequest,
+) -> Result<Vec<PlatformPlan>, RecipeError> {
+    request.wdt.check_files()?;
+    let mut plans = Vec::new();
+    for platform in &request.platforms {
+        plans.push(plan_platform(engine, request, platform, false).await?);
     }
     Ok(plans)
 }
@@ -210,6 +228,7 @@ async fn plan_platform(
     engine: &Engine,
     request: &CreateRequest,
     platform: &Platform,
+    run_steps: bool,
 ) -> Result<PlatformPlan, RecipeError> {
     let arch = platform.wit_arch();
     let jdk_item = cached(
@@ -248,7 +267,7 @@ async fn plan_platform(
     }
     let mut under_oracle = build::base_layers(&base);
     let packages_layer = match &install {
-        Some(install) => {
+        Some(install) if run_steps => {
             let layer = install
                 .layer(
                     engine,
@@ -264,7 +283,7 @@ async fn plan_platform(
             });
             Some((layer, install.created_by()))
         }
-        None => None,
+        _ => None,
     };
     let (home_path, jdk_path) = (dir.path().join("oracle"), dir.path().join("jdk"));
     let ji = jdk_item.clone();
@@ -279,12 +298,42 @@ async fn plan_platform(
         .map(|item| oui::installer_in(&item.path, &item.entry.file_name))
         .collect();
     let mut extra_trees = Vec::new();
-    let home = if oui_installers.iter().any(Option::is_some) {
+    let by_installer = oui_installers.iter().any(Option::is_some);
+    let home = if by_installer {
         if let Some(i) = oui_installers.iter().position(Option::is_none) {
             return Err(RecipeError::input(
                 format!("installer {}", home_items[i].entry.key),
                 "an installed Oracle Home archive cannot be mixed with Oracle installers in one set: cache the set's installers alike",
             ));
+        }
+        if !run_steps {
+            // Described, not run: the home the installers would write, as far as known.
+            let root = home_path.join("0");
+            std::fs::create_dir_all(&root).map_err(|e| {
+                RecipeError::input("the build directory", format!("{}: {e}", root.display()))
+            })?;
+            let home = OracleHome {
+                root,
+                version: request.version.clone(),
+                products: Vec::new(),
+            };
+            let parts = PlanParts {
+                dir,
+                base,
+                owner,
+                jdk_item,
+                home_items,
+                wdt_item,
+                jdk,
+                patches,
+                home,
+                extra_trees,
+                packages_layer,
+                os_packages: install,
+                by_installer,
+                run_steps,
+            };
+            return finish_plan(engine, request, platform, parts).await;
         }
         let items: Vec<(CachedItem, String)> = home_items
             .iter()
@@ -329,9 +378,72 @@ async fn plan_platform(
         .await
         .expect("unpack task")?
     };
+    let parts = PlanParts {
+        dir,
+        base,
+        owner,
+        jdk_item,
+        home_items,
+        wdt_item,
+        jdk,
+        patches,
+        home,
+        extra_trees,
+        packages_layer,
+        os_packages: install,
+        by_installer,
+        run_steps,
+    };
+    finish_plan(engine, request, platform, parts).await
+}
+
+/// What planning gathered before the patches are checked and applied.
+struct PlanParts {
+    dir: BuildDir,
+    base: ResolvedImage,
+    owner: ResolvedOwner,
+    jdk_item: CachedItem,
+    home_items: Vec<CachedItem>,
+    wdt_item: Option<CachedItem>,
+    jdk: Jdk,
+    patches: Vec<opatch::Patch>,
+    home: OracleHome,
+    extra_trees: Vec<(PathBuf, String)>,
+    packages_layer: Option<(LayerBlob, String)>,
+    os_packages: Option<PackageInstall>,
+    by_installer: bool,
+    /// False for a dry run: the installers and the OS package install did not run.
+    run_steps: bool,
+}
+
+/// Checks and applies the patches to the unpacked home and writes the config: the rest of a plan.
+async fn finish_plan(
+    engine: &Engine,
+    request: &CreateRequest,
+    platform: &Platform,
+    parts: PlanParts,
+) -> Result<PlatformPlan, RecipeError> {
+    let PlanParts {
+        dir,
+        base,
+        owner,
+        jdk_item,
+        home_items,
+        wdt_item,
+        jdk,
+        patches,
+        home,
+        extra_trees,
+        packages_layer,
+        os_packages,
+        by_installer,
+        run_steps,
+    } = parts;
     let version = request.version.clone();
     let first_key = home_items[0].entry.key.clone();
     let (mode, strict) = (request.patches.mode, request.patches.strict_order);
+    // A home the installers have not written yet (a dry run) has no files to patch.
+    let home_written = !by_installer || run_steps;
     let (home, patch_set, by_opatch) =
         tokio::task::spawn_blocking(move || -> Result<_, RecipeError> {
             if home.version != version {
@@ -345,7 +457,7 @@ async fn plan_platform(
             }
             let checked = opatch::check(patches, &home.version, &BTreeSet::new(), strict)?;
             let by_opatch = mode.uses_opatch(&checked)?;
-            if !by_opatch {
+            if !by_opatch && home_written {
                 let changes = opatch::apply(&checked, &mut DirHome { root: &home.root })?;
                 patching::write_changes(&home.root, &changes)?;
             }
@@ -427,6 +539,8 @@ async fn plan_platform(
         by_opatch,
         opatch_upgrade,
         packages_layer,
+        os_packages,
+        by_installer,
         config,
         dir,
     })
@@ -517,7 +631,8 @@ impl PlatformPlan {
         Ok(json!({
             "platform": self.platform.to_string(),
             "base": {"image": self.base.reference.to_string(), "digest": self.base.manifest_digest.to_string()},
-            "oracleHome": {"keys": self.home_keys(), "version": self.home.version, "products": self.home.products},
+            "oracleHome": {"keys": self.home_keys(), "version": self.home.version, "products": self.home.products, "installedBy": if self.by_installer { "Oracle's installers, run as build steps" } else { "an installed Oracle Home archive, unpacked" }},
+            "osPackages": self.os_packages.as_ref().map(|p| json!({"packageManager": p.manager.to_string(), "packages": p.packages, "command": p.script()})),
             "jdk": {"key": self.jdk_item.entry.key, "version": self.jdk.version},
             "patches": self.patches.patches.iter().map(|p| json!({"key": p.key.to_string(), "sha256": p.digest.to_string(), "description": p.inventory.description})).collect::<Vec<_>>(),
             "patchesAppliedBy": if self.by_opatch { "opatch" } else { "native" },
