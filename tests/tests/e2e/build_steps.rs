@@ -186,27 +186,36 @@ fn a_bad_directive_or_a_failing_step_pushes_nothing() {
     assert!(left.is_empty(), "no build directory left: {left:?}");
 }
 
-const SECTIONS: &str = r#"[after-jdk-install]
+const SECTIONS: &str = r#"[before-jdk-install]
+RUN test "$(id -u)" != 0
+[after-jdk-install]
 ENV STAGE=jdk
 LABEL stage=jdk
 RUN echo "$STAGE by $(id -un)" > /u01/jdk/added-by-section.txt && echo stray > /u01/outside-jdk.txt
+[before-fmw-install]
+RUN busybox mkdir -p /u01/oracle/early && echo early > /u01/oracle/early/by-before-fmw.txt \
+    && echo stray > /u01/before-fmw-stray.txt
 [after-fmw-install]
 RUN echo fmw > /u01/oracle/added-by-section.txt \
     && busybox rm /u01/oracle/wlserver/server/lib/readme.txt && echo stray > /u01/stray.txt
 COPY files/extra.sh /u01/oracle/tools/
+[before-wdt-command]
+RUN echo before > /u01/wdt/models/before-wdt.txt
+[after-wdt-command]
+RUN echo after > /u01/wdt/models/after-wdt.txt && echo stray > /u01/oracle/after-wdt-stray.txt
 [final-build-commands]
 LABEL stage=final
 RUN test -f /u01/jdk/added-by-section.txt && test -f /u01/oracle/added-by-section.txt \
     && echo "[$STAGE]" > /u01/oracle/final-saw.txt
 "#;
 
-/// WIT runs [after-jdk-install] and [after-fmw-install] in the build stages that install the JDK
-/// and the Oracle Home, and copies only those into the image: their changes there land, right
-/// after the JDK's layer and after the Oracle Home's; their changes elsewhere, their ENV and
-/// their LABEL do not. `update` refuses them (WIT's update never runs them).
+/// WIT runs its stage sections in the build stages that install the JDK, the Oracle Home and
+/// WDT, and copies only those into the image: their changes there land, around the JDK's layer,
+/// around the Oracle Home's and after WDT's files; their changes elsewhere, their ENV and their
+/// LABEL do not. `update` refuses them; WDT's sections without WDT files are refused.
 #[test]
-fn sections_after_the_jdk_and_the_oracle_home_land_where_wit_puts_them() {
-    if !steps_available("sections_after_the_jdk_and_the_oracle_home_land_where_wit_puts_them") {
+fn wits_stage_sections_land_where_wit_puts_them() {
+    if !steps_available("wits_stage_sections_land_where_wit_puts_them") {
         return;
     }
     let wls = Wls::new();
@@ -217,15 +226,29 @@ fn sections_after_the_jdk_and_the_oracle_home_land_where_wit_puts_them() {
     let extra = dir.join("extra.sh");
     std::fs::write(&extra, "#!/bin/sh\necho extra\n").unwrap();
     let commands = commands.display().to_string();
+    let model = dir.join("model.yaml");
+    std::fs::write(&model, "topology: {}\n").unwrap();
     let tag = wls.tag("sections:1");
-    wls.create(
-        &tag,
-        &[
-            "--additionalBuildCommands",
-            &commands,
-            "--additionalBuildFiles",
-            &extra.display().to_string(),
-        ],
+    let extra_arg = extra.display().to_string();
+    let model_arg = model.display().to_string();
+    let args = [
+        "--additionalBuildCommands",
+        commands.as_str(),
+        "--additionalBuildFiles",
+        extra_arg.as_str(),
+    ];
+    let wdt = [
+        "--wdtModel",
+        model_arg.as_str(),
+        "--wdtModelOnly",
+        "--wdtVersion",
+        "none",
+    ];
+    wls.create(&tag, &[&args[..], &wdt[..]].concat());
+    let error = wls.create_fails(&wls.tag("sections:nowdt"), &args);
+    assert!(
+        error.contains(&format!("{commands}:15")) && error.contains("[before-wdt-command]"),
+        "{error}"
     );
     let config = raw_config(&tag);
     let history = layer_history(&tag);
@@ -235,14 +258,25 @@ fn sections_after_the_jdk_and_the_oracle_home_land_where_wit_puts_them() {
             .position(|h| h.contains(needle))
             .unwrap_or_else(|| panic!("no layer {needle}: {history:#?}"))
     };
-    let (jdk, after_jdk, home) = (
-        at("create: JDK"),
-        at("[after-jdk-install]"),
-        at("at /u01/oracle"),
+    let (jdk, after_jdk) = (at("create: JDK"), at("[after-jdk-install]"));
+    let (before_fmw, home) = (at("[before-fmw-install]"), at("at /u01/oracle"));
+    let (after_fmw, before_wdt) = (at("[after-fmw-install]"), at("[before-wdt-command]"));
+    let (after_wdt, last) = (at("[after-wdt-command]"), at("[final-build-commands]"));
+    assert!(
+        !history.iter().any(|h| h.contains("[before-jdk-install]")),
+        "it changed nothing that lands: no layer"
     );
-    let (after_fmw, last) = (at("[after-fmw-install]"), at("[final-build-commands]"));
-    assert_eq!((after_jdk, home), (jdk + 1, jdk + 2), "{history:#?}");
-    assert_eq!(last, after_fmw + 1, "{history:#?}");
+    assert_eq!(
+        (after_jdk, before_fmw, home),
+        (jdk + 1, jdk + 2, jdk + 3),
+        "{history:#?}"
+    );
+    assert!(home < after_fmw && after_fmw < before_wdt, "{history:#?}");
+    assert_eq!(
+        (after_wdt, last),
+        (before_wdt + 1, before_wdt + 2),
+        "{history:#?}"
+    );
     assert_eq!(last, history.len() - 1);
 
     let (_work, rootfs) = unpack(&tag);
@@ -265,7 +299,24 @@ fn sections_after_the_jdk_and_the_oracle_home_land_where_wit_puts_them() {
             .exists(),
         "a whiteout"
     );
-    for stray in ["u01/outside-jdk.txt", "u01/stray.txt"] {
+    assert_eq!(
+        read("u01/oracle/early/by-before-fmw.txt").as_deref(),
+        Some("early\n")
+    );
+    assert_eq!(
+        read("u01/wdt/models/before-wdt.txt").as_deref(),
+        Some("before\n")
+    );
+    assert_eq!(
+        read("u01/wdt/models/after-wdt.txt").as_deref(),
+        Some("after\n")
+    );
+    for stray in [
+        "u01/outside-jdk.txt",
+        "u01/stray.txt",
+        "u01/before-fmw-stray.txt",
+        "u01/oracle/after-wdt-stray.txt",
+    ] {
         assert!(
             !rootfs.join(stray).exists(),
             "{stray}: outside what WIT copies"
@@ -291,7 +342,7 @@ fn sections_after_the_jdk_and_the_oracle_home_land_where_wit_puts_them() {
         &commands,
     ]);
     assert!(
-        error.contains(&format!("{commands}:2")) && error.contains("[after-jdk-install]"),
+        error.contains(&format!("{commands}:2")) && error.contains("[before-jdk-install]"),
         "{error}"
     );
     assert_not_pushed(&refused);

@@ -7,6 +7,8 @@ use super::oui;
 use super::owner::ResolvedOwner;
 use super::packages::PackageInstall;
 use super::patching::{self, DirHome, PatchRequest};
+use super::sections::Stages;
+use super::steps;
 use super::{Engine, RecipeError, Target};
 use crate::cache::{CacheKey, CachedItem};
 use crate::image::manifest::Descriptor;
@@ -256,6 +258,20 @@ async fn plan_platform(
         .build_commands
         .as_ref()
         .map_or(&[], |c| c.packages.as_slice());
+    if let Some(commands) = request
+        .build_commands
+        .as_ref()
+        .filter(|_| request.wdt.is_empty())
+    {
+        for name in [steps::BEFORE_WDT, steps::AFTER_WDT] {
+            if let Some((line, _)) = commands.stage(name).first() {
+                return Err(RecipeError::input(
+                    format!("{}:{line}", commands.file.display()),
+                    format!("[{name}] runs where WDT is installed, and this build places no WDT files (--wdtModel, --wdtArchive, --wdtVariables)"),
+                ));
+            }
+        }
+    }
     let install = PackageInstall::of(request.package_manager, &request.kind, section);
     if let (None, Some(commands)) = (&install, &request.build_commands) {
         if !commands.packages.is_empty() {
@@ -648,16 +664,34 @@ impl PlatformPlan {
         request: &CreateRequest,
     ) -> Result<PushedImage, RecipeError> {
         let mut layers: Vec<(LayerBlob, String)> = self.packages_layer.iter().cloned().collect();
-        let net = request.step_network;
+        let stages = request.build_commands.as_ref().map(|commands| Stages {
+            engine,
+            dir: &self.dir,
+            base: &self.base,
+            config: &self.config,
+            commands,
+            network: request.step_network,
+            user: format!("{}:{}", self.owner.owner.uid, self.owner.owner.gid),
+        });
+        let pointer = request.installer_options.pointer_text(&self.owner.group)?;
+        let mut home_keep = vec![ORACLE_HOME];
+        let inventory = inventory_dir(&pointer);
+        home_keep.extend(inventory.as_deref());
+        // The JDK's layer comes first, the Oracle Home's second: WIT's stage sections go
+        // around them.
         for (index, (spec, created_by)) in self.layer_specs(request)?.into_iter().enumerate() {
+            let (before, after) = match index {
+                0 => (Some(steps::BEFORE_JDK), Some(steps::AFTER_JDK)),
+                1 => (Some(steps::BEFORE_FMW), None),
+                _ => (None, None),
+            };
+            let keep: &[&str] = if index == 0 { &[JAVA_HOME] } else { &home_keep };
+            if let (Some(stages), Some(name)) = (&stages, before) {
+                layers.extend(stages.run(name, keep, &layers).await?);
+            }
             layers.push((self.dir.write_layer(engine, spec).await?, created_by));
-            // The JDK's layer comes first: WIT's [after-jdk-install] follows it.
-            if let (0, Some(commands)) = (index, &request.build_commands) {
-                let (base, config) = (&self.base, &self.config);
-                let section = super::sections::after_jdk(
-                    engine, &self.dir, base, &layers, config, commands, JAVA_HOME, net,
-                );
-                layers.extend(section.await?);
+            if let (Some(stages), Some(name)) = (&stages, after) {
+                layers.extend(stages.run(name, keep, &layers).await?);
             }
         }
         let mut built = build::assemble(engine, &self.base, self.config.clone(), &layers);
@@ -677,21 +711,17 @@ impl PlatformPlan {
                 .on_top(engine, &self.dir, &self.base, layers, built)
                 .await?;
         }
-        if let Some(commands) = &request.build_commands {
-            let pointer = request.installer_options.pointer_text(&self.owner.group)?;
-            let inventory: Vec<String> = inventory_dir(&pointer).into_iter().collect();
-            let section = super::sections::after_fmw(
-                engine,
-                &self.dir,
-                &built.layers,
-                &self.config,
-                commands,
-                ORACLE_HOME,
-                &inventory,
-                net,
-            );
-            if let Some(layer) = section.await? {
-                layers.push(layer);
+        if let Some(stages) = &stages {
+            let written = layers.len();
+            let wdt_keep = [WDT_HOME, WDT_MODEL_HOME];
+            for (name, keep) in [
+                (steps::AFTER_FMW, home_keep.as_slice()),
+                (steps::BEFORE_WDT, &wdt_keep),
+                (steps::AFTER_WDT, &wdt_keep),
+            ] {
+                layers.extend(stages.run(name, keep, &layers).await?);
+            }
+            if layers.len() > written {
                 built = build::assemble(engine, &self.base, self.config.clone(), &layers);
             }
         }

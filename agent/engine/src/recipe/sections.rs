@@ -1,12 +1,14 @@
-//! WIT's `[after-jdk-install]` and `[after-fmw-install]`: in WIT's Dockerfile they run in the
-//! build stage that installs the JDK or the Oracle Home (as the image's user), and only the JDK
-//! or the Oracle Home (with its inventory) is copied from that stage into the image. Here each
-//! runs on the image as built up to that point, and its layer keeps only what it changed there:
-//! the JDK's section right after the JDK layer, the Oracle Home's after the patches. Their ENV
-//! and LABEL last for the section only, as a build stage's do.
+//! WIT's build-stage sections: `[before-jdk-install]`/`[after-jdk-install]`,
+//! `[before-fmw-install]`/`[after-fmw-install]` and `[before-wdt-command]`/`[after-wdt-command]`
+//! run in WIT's Dockerfile in the stage that installs the JDK, the Oracle Home or WDT (as the
+//! image's user), and only the JDK, the Oracle Home (with its inventory) or WDT's homes are
+//! copied from that stage into the image. Here each runs on the image as built up to that point,
+//! and its layer keeps only what it changed there: before the JDK's layer and right after it,
+//! before the Oracle Home's and after its patches, after the WDT files. Their ENV and LABEL last
+//! for the section only, as a build stage's do.
 
 use super::build::{base_layers, BuildDir};
-use super::steps::{run_section, BuildCommands, AFTER_FMW, AFTER_JDK};
+use super::steps::{run_section, BuildCommands};
 use super::{Engine, RecipeError};
 use crate::image::manifest::Descriptor;
 use crate::image::ImageConfig;
@@ -48,84 +50,96 @@ fn prune_dir(root: &Path, dir: &Path, keep: &[String]) -> std::io::Result<()> {
     Ok(())
 }
 
-fn local(layer: &LayerBlob) -> OutBlob {
-    OutBlob {
+/// The image's layers to run a section on: `base`'s, then the build's `written` ones.
+pub fn image_layers(base: &ResolvedImage, written: &[(LayerBlob, String)]) -> Vec<OutBlob> {
+    let mut layers = base_layers(base);
+    layers.extend(written.iter().map(|(layer, _)| OutBlob {
         descriptor: Descriptor::new(layer.media_type, layer.digest.clone(), layer.size),
         origin: BlobOrigin::Local(layer.path.clone()),
-    }
+    }));
+    layers
 }
 
-/// `[after-jdk-install]` on `base` with the build's `written` layers (the JDK's last), keeping
-/// what it changed under `java_home`. `None` when the section is empty.
+/// Build-stage section `name` on the image made of `layers`, keeping what it changed under
+/// `keep` (absolute image paths): its layer and how the image's history names it. `None` when
+/// the file has no such section.
 #[allow(clippy::too_many_arguments)]
-pub async fn after_jdk(
-    engine: &Engine,
-    dir: &BuildDir,
-    base: &ResolvedImage,
-    written: &[(LayerBlob, String)],
-    config: &ImageConfig,
-    commands: &BuildCommands,
-    java_home: &str,
-    network: bool,
-) -> Result<Option<(LayerBlob, String)>, RecipeError> {
-    if commands.after_jdk.is_empty() {
-        return Ok(None);
-    }
-    let mut layers = base_layers(base);
-    layers.extend(written.iter().map(|(l, _)| local(l)));
-    let keep = [java_home.trim_start_matches('/')];
-    let (layer, _) = run_section(
-        engine,
-        dir,
-        &layers,
-        config.clone(),
-        commands,
-        (AFTER_JDK, &commands.after_jdk),
-        network,
-        Some(&keep),
-    )
-    .await?;
-    let by = format!(
-        "patchfarm: additionalBuildCommands [{AFTER_JDK}] {} (kept under {java_home})",
-        commands.file.display()
-    );
-    Ok(Some((layer, by)))
-}
-
-/// `[after-fmw-install]` on the image made of `layers`, keeping what it changed under the
-/// Oracle Home and the inventory. `None` when the section is empty.
-#[allow(clippy::too_many_arguments)]
-pub async fn after_fmw(
+pub async fn stage(
     engine: &Engine,
     dir: &BuildDir,
     layers: &[OutBlob],
     config: &ImageConfig,
     commands: &BuildCommands,
-    oracle_home: &str,
-    inventory: &[String],
+    name: &str,
+    keep: &[&str],
     network: bool,
 ) -> Result<Option<(LayerBlob, String)>, RecipeError> {
-    if commands.after_fmw.is_empty() {
+    let directives = commands.stage(name);
+    if directives.is_empty() {
         return Ok(None);
     }
-    let mut keep = vec![oracle_home.trim_start_matches('/')];
-    keep.extend(inventory.iter().map(|i| i.trim_start_matches('/')));
-    let (layer, _) = run_section(
+    let relative: Vec<&str> = keep.iter().map(|k| k.trim_start_matches('/')).collect();
+    let (Some(layer), _) = run_section(
         engine,
         dir,
         layers,
         config.clone(),
         commands,
-        (AFTER_FMW, &commands.after_fmw),
+        (name, directives),
         network,
-        Some(&keep),
+        Some(&relative),
     )
-    .await?;
+    .await?
+    else {
+        return Ok(None);
+    };
     let by = format!(
-        "patchfarm: additionalBuildCommands [{AFTER_FMW}] {} (kept under {oracle_home})",
-        commands.file.display()
+        "patchfarm: additionalBuildCommands [{name}] {} (kept under {})",
+        commands.file.display(),
+        keep.join(" ")
     );
     Ok(Some((layer, by)))
+}
+
+/// What every section of one build runs with.
+pub struct Stages<'a> {
+    pub engine: &'a Engine,
+    pub dir: &'a BuildDir,
+    pub base: &'a ResolvedImage,
+    pub config: &'a ImageConfig,
+    pub commands: &'a BuildCommands,
+    pub network: bool,
+    /// Who the sections run as, by id (`UID:GID`, the Oracle Home's owner): before the JDK's
+    /// layer the image's account files do not name that user yet.
+    pub user: String,
+}
+
+impl Stages<'_> {
+    /// Section `name` on `base` with the build's `written` layers, keeping what it changed
+    /// under `keep`.
+    pub async fn run(
+        &self,
+        name: &str,
+        keep: &[&str],
+        written: &[(LayerBlob, String)],
+    ) -> Result<Option<(LayerBlob, String)>, RecipeError> {
+        let layers = image_layers(self.base, written);
+        let mut config = self.config.clone();
+        config.set_user(&self.user);
+        // WIT's stages set no WORKDIR; the image's may not exist yet (runc would make it).
+        config.set_working_dir("/");
+        stage(
+            self.engine,
+            self.dir,
+            &layers,
+            &config,
+            self.commands,
+            name,
+            keep,
+            self.network,
+        )
+        .await
+    }
 }
 
 #[cfg(test)]

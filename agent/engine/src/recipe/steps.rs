@@ -2,7 +2,7 @@
 //! through the executor: RUN steps in a sandbox over the image's unpacked layers, COPY from
 //! `--additionalBuildFiles`, ENV/LABEL/USER/WORKDIR/EXPOSE into the config; everything it
 //! changed on disk becomes one layer. `[final-build-commands]` runs on top of the built image;
-//! `[after-jdk-install]`/`[after-fmw-install]` where WIT's stages run them (`sections`);
+//! the build-stage sections where WIT's stages run them (`sections`);
 //! `[package-manager-packages]` names packages (`packages`).
 
 use super::build::BuildDir;
@@ -30,10 +30,14 @@ pub const SECTIONS: &[&str] = &[
 pub const FINAL: &str = "final-build-commands";
 /// The section that names OS packages (not directives) for `--packageManager`.
 pub const PACKAGES: &str = "package-manager-packages";
-/// Sections after the JDK's and the Oracle Home's installation: in WIT's build stages, whose
-/// only trace in the image is what they change under the JDK or the Oracle Home.
+/// Sections of WIT's build stages (the JDK's, the Oracle Home's, WDT's), whose only trace in
+/// the image is what they change where that stage installs (`sections`).
+pub const BEFORE_JDK: &str = "before-jdk-install";
 pub const AFTER_JDK: &str = "after-jdk-install";
+pub const BEFORE_FMW: &str = "before-fmw-install";
 pub const AFTER_FMW: &str = "after-fmw-install";
+pub const BEFORE_WDT: &str = "before-wdt-command";
+pub const AFTER_WDT: &str = "after-wdt-command";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Directive {
@@ -51,15 +55,21 @@ pub enum Directive {
     },
 }
 
+impl BuildCommands {
+    /// The directives of build-stage section `name` (empty when the file has none).
+    pub fn stage(&self, name: &str) -> &[(usize, Directive)] {
+        self.stages.get(name).map_or(&[], Vec::as_slice)
+    }
+}
+
 /// A parsed `--additionalBuildCommands` file with the `--additionalBuildFiles` COPY reads from.
 #[derive(Clone, Debug, Default)]
 pub struct BuildCommands {
     pub file: PathBuf,
     /// `[final-build-commands]`' directives with their line numbers.
     pub final_commands: Vec<(usize, Directive)>,
-    /// `[after-jdk-install]`'s and `[after-fmw-install]`'s.
-    pub after_jdk: Vec<(usize, Directive)>,
-    pub after_fmw: Vec<(usize, Directive)>,
+    /// The build stages' sections (`[before-jdk-install]` …), by name.
+    pub stages: std::collections::BTreeMap<String, Vec<(usize, Directive)>>,
     /// `[package-manager-packages]`: more OS packages for `--packageManager` to install, and
     /// the line that first named one.
     pub packages: Vec<String>,
@@ -134,9 +144,6 @@ pub fn parse(file: &Path, files: Vec<PathBuf>) -> Result<BuildCommands, RecipeEr
                     ),
                 ));
             }
-            if ![FINAL, PACKAGES, AFTER_JDK, AFTER_FMW].contains(&name.as_str()) {
-                return Err(RecipeError::input(at, format!("section [{name}] runs between installation steps, which patchfarm performs natively without steps; only [{FINAL}] and [{PACKAGES}] run yet")));
-            }
             section = Some(name);
             continue;
         }
@@ -191,9 +198,12 @@ pub fn parse(file: &Path, files: Vec<PathBuf>) -> Result<BuildCommands, RecipeEr
             return Err(RecipeError::input(at, format!("{keyword} needs a value")));
         }
         match section.as_deref() {
-            Some(AFTER_JDK) => out.after_jdk.push((start, directive)),
-            Some(AFTER_FMW) => out.after_fmw.push((start, directive)),
-            _ => out.final_commands.push((start, directive)),
+            Some(FINAL) | None => out.final_commands.push((start, directive)),
+            Some(stage) => out
+                .stages
+                .entry(stage.to_string())
+                .or_default()
+                .push((start, directive)),
         }
     }
     Ok(out)
@@ -239,7 +249,7 @@ fn resolve_user(root: &Path, user: &str) -> Result<(u32, u32), RecipeError> {
 
 /// Runs `directives` (section `name` of `commands`) on the image made of `layers` with
 /// `config`; returns the layer of its changes — only those under `keep`, when given — and the
-/// config its ENV/LABEL/USER/WORKDIR/EXPOSE made.
+/// config its ENV/LABEL/USER/WORKDIR/EXPOSE made; no layer when it changed nothing kept.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_section(
     engine: &Engine,
@@ -250,7 +260,7 @@ pub async fn run_section(
     (name, directives): (&str, &[(usize, Directive)]),
     network: bool,
     keep: Option<&[&str]>,
-) -> Result<(LayerBlob, ImageConfig), RecipeError> {
+) -> Result<(Option<LayerBlob>, ImageConfig), RecipeError> {
     let root = dir.path().join(format!("{name}-rootfs"));
     unpack_image(dir, layers, &root).await?;
 
@@ -345,9 +355,14 @@ pub async fn run_section(
     })
     .await
     .expect("capture task")?;
+    // A section that changed nothing that is kept (ENV and LABEL only, say) adds no layer.
+    if spec.is_empty() {
+        return Ok((None, config));
+    }
+    // The spec reads its files from the upper directory: the sandbox lives until written.
     let blob = dir.write_layer(engine, spec).await?;
     drop(sandbox);
-    Ok((blob, config))
+    Ok((Some(blob), config))
 }
 
 /// `image` (assembled from `base` and the build's new `layers`) with `commands`' final section
@@ -374,13 +389,15 @@ pub async fn on_top(
         None,
     )
     .await?;
-    layers.push((
-        layer,
-        format!(
-            "patchfarm: additionalBuildCommands [{FINAL}] {}",
-            commands.file.display()
-        ),
-    ));
+    if let Some(layer) = layer {
+        layers.push((
+            layer,
+            format!(
+                "patchfarm: additionalBuildCommands [{FINAL}] {}",
+                commands.file.display()
+            ),
+        ));
+    }
     // Assembled again from the base's layers, now with the section's layer on top.
     config.set_layers(&base.config.diff_ids(), base.config.history());
     Ok(super::build::assemble(engine, base, config, &layers))
@@ -500,8 +517,8 @@ mod tests {
             ),
             ("[nonsense]\n", "cmds.txt:1: unknown section"),
             (
-                "[before-fmw-install]\nRUN true\n",
-                "cmds.txt:1: section [before-fmw-install]",
+                "[before-fmw-install]\nFROM scratch\n",
+                "cmds.txt:2: directive FROM",
             ),
             ("RUN true\n", "cmds.txt:1: a directive before any"),
         ] {

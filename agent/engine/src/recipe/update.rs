@@ -203,13 +203,14 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
                 "[package-manager-packages]: update installs no OS packages (create does, on the base image)",
             ));
         }
-        for (name, section) in [
-            (super::steps::AFTER_JDK, &commands.after_jdk),
-            (super::steps::AFTER_FMW, &commands.after_fmw),
-        ] {
-            if let Some((line, _)) = section.first() {
-                return Err(RecipeError::input(at(*line), format!("[{name}]: update installs neither a JDK nor an Oracle Home, so this section does not run (as in WIT); create runs it")));
-            }
+        // The section that comes first in the file.
+        let first = commands
+            .stages
+            .iter()
+            .filter_map(|(name, section)| section.first().map(|(line, _)| (*line, name)))
+            .min();
+        if let Some((line, name)) = first {
+            return Err(RecipeError::input(at(line), format!("[{name}]: update runs only [final-build-commands] (it installs neither a JDK nor an Oracle Home); create runs this section")));
         }
     }
     if set.patches.is_empty() && request.wdt.is_empty() && request.build_commands.is_none() {
