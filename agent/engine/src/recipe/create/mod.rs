@@ -1,6 +1,11 @@
-//! `create`: a WebLogic image from a base OS image — JDK layer at JAVA_HOME, Oracle Home layer
-//! at ORACLE_HOME with every patch applied inside that same layer, an optional WDT layer — for
-//! one or several platforms (an OCI index), with what went in recorded in labels.
+//! `create`: a WebLogic image from a base OS image — OS packages when asked, JDK layer at
+//! JAVA_HOME, Oracle Home layer at ORACLE_HOME (installed natively or by Oracle's installers)
+//! with the patches applied natively inside it or by OPatch in a layer on top, an optional WDT
+//! layer, WIT's build-command sections where its stages run them — for one or several platforms
+//! (an OCI index), with what went in recorded in labels.
+
+mod finish;
+mod image;
 
 use super::build::{self, BuildDir};
 use super::oui;
@@ -19,6 +24,7 @@ use crate::layer::{LayerBlob, LayerSpec, Owner};
 use crate::opatch::{self, PatchSet};
 use crate::transport::push::{BlobOrigin, OutBlob};
 use crate::transport::{PushReport, PushedImage, ResolvedImage};
+use finish::{finish_plan, PlanParts};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -328,50 +334,34 @@ async fn plan_platform(
             std::fs::create_dir_all(&root).map_err(|e| {
                 RecipeError::input("the build directory", format!("{}: {e}", root.display()))
             })?;
-            let home = OracleHome {
+            OracleHome {
                 root,
                 version: request.version.clone(),
                 products: Vec::new(),
-            };
-            let parts = PlanParts {
-                dir,
-                base,
-                owner,
-                jdk_item,
-                home_items,
-                wdt_item,
-                jdk,
-                patches,
-                home,
-                extra_trees,
-                packages_layer,
-                os_packages: install,
-                by_installer,
-                run_steps,
-            };
-            return finish_plan(engine, request, platform, parts).await;
+            }
+        } else {
+            let items: Vec<(CachedItem, String)> = home_items
+                .iter()
+                .cloned()
+                .zip(oui_installers.into_iter().flatten())
+                .collect();
+            let (home, extras) = oui::install(
+                engine,
+                &dir,
+                &under_oracle,
+                &jdk,
+                &owner,
+                &set,
+                &request.version,
+                &items,
+                &home_path.join("0"),
+                &request.installer_options,
+                request.step_network,
+            )
+            .await?;
+            extra_trees = extras;
+            home
         }
-        let items: Vec<(CachedItem, String)> = home_items
-            .iter()
-            .cloned()
-            .zip(oui_installers.into_iter().flatten())
-            .collect();
-        let (home, extras) = oui::install(
-            engine,
-            &dir,
-            &under_oracle,
-            &jdk,
-            &owner,
-            &set,
-            &request.version,
-            &items,
-            &home_path.join("0"),
-            &request.installer_options,
-            request.step_network,
-        )
-        .await?;
-        extra_trees = extras;
-        home
     } else {
         if !request.installer_options.is_empty() {
             return Err(RecipeError::input(
@@ -411,336 +401,6 @@ async fn plan_platform(
         run_steps,
     };
     finish_plan(engine, request, platform, parts).await
-}
-
-/// What planning gathered before the patches are checked and applied.
-struct PlanParts {
-    dir: BuildDir,
-    base: ResolvedImage,
-    owner: ResolvedOwner,
-    jdk_item: CachedItem,
-    home_items: Vec<CachedItem>,
-    wdt_item: Option<CachedItem>,
-    jdk: Jdk,
-    patches: Vec<opatch::Patch>,
-    home: OracleHome,
-    extra_trees: Vec<(PathBuf, String)>,
-    packages_layer: Option<(LayerBlob, String)>,
-    os_packages: Option<PackageInstall>,
-    by_installer: bool,
-    /// False for a dry run: the installers and the OS package install did not run.
-    run_steps: bool,
-}
-
-/// Checks and applies the patches to the unpacked home and writes the config: the rest of a plan.
-async fn finish_plan(
-    engine: &Engine,
-    request: &CreateRequest,
-    platform: &Platform,
-    parts: PlanParts,
-) -> Result<PlatformPlan, RecipeError> {
-    let PlanParts {
-        dir,
-        base,
-        owner,
-        jdk_item,
-        home_items,
-        wdt_item,
-        jdk,
-        patches,
-        home,
-        extra_trees,
-        packages_layer,
-        os_packages,
-        by_installer,
-        run_steps,
-    } = parts;
-    let version = request.version.clone();
-    let first_key = home_items[0].entry.key.clone();
-    let (mode, strict) = (request.patches.mode, request.patches.strict_order);
-    // A home the installers have not written yet (a dry run) has no files to patch.
-    let home_written = !by_installer || run_steps;
-    let (home, patch_set, by_opatch) =
-        tokio::task::spawn_blocking(move || -> Result<_, RecipeError> {
-            if home.version != version {
-                return Err(RecipeError::input(
-                    format!("installer {first_key}"),
-                    format!(
-                        "its inventory/registry.xml says version {}, not {version}",
-                        home.version
-                    ),
-                ));
-            }
-            let checked = opatch::check(patches, &home.version, &BTreeSet::new(), strict)?;
-            let by_opatch = mode.uses_opatch(&checked)?;
-            if !by_opatch && home_written {
-                let changes = opatch::apply(&checked, &mut DirHome { root: &home.root })?;
-                patching::write_changes(&home.root, &changes)?;
-            }
-            Ok((home, checked, by_opatch))
-        })
-        .await
-        .expect("patch task")?;
-    // WIT upgrades OPatch when it applies patches; patchfarm when OPatch is what applies them.
-    let opatch_upgrade = if patch_set.patches.is_empty() {
-        None
-    } else {
-        patching::opatch_upgrade(engine, &request.patches, &home.version, by_opatch).await?
-    };
-
-    let mut config = base.config.clone();
-    let path = config
-        .env_var("PATH")
-        .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
-    config.set_env("JAVA_HOME", JAVA_HOME);
-    config.set_env("ORACLE_HOME", ORACLE_HOME);
-    config.set_env("DOMAIN_HOME", DOMAIN_HOME);
-    config.set_env(
-        "LD_LIBRARY_PATH",
-        &format!("{ORACLE_HOME}/oracle_common/adr"),
-    );
-    config.set_env("PATH", &format!("{path}:{JAVA_HOME}/bin:{ORACLE_HOME}/oracle_common/common/bin:{ORACLE_HOME}/wlserver/common/bin"));
-    if !request.wdt.is_empty() {
-        config.set_env("WDT_HOME", WDT_HOME);
-        config.set_env("WDT_MODEL_HOME", WDT_MODEL_HOME);
-    }
-    config.set_user(&owner.user);
-    config.set_working_dir(ORACLE_HOME);
-    config.set_label("com.oracle.weblogic.imagetool.buildid", "patchfarm");
-    config.set_label("org.patchfarm.recipe", "create");
-    config.set_label("org.patchfarm.product.type", &request.kind);
-    config.set_label("org.patchfarm.product.version", &home.version);
-    config.set_label("org.patchfarm.product.installed", &home.products.join(","));
-    config.set_label(
-        "org.patchfarm.jdk.version",
-        jdk.version.as_deref().unwrap_or(&request.jdk_version),
-    );
-    config.set_label("org.patchfarm.patches", &patch_set.ids().join(","));
-    if let Some((_, choice)) = &request.patches.catalog {
-        let keys = request.patches.keys(&request.kind, &request.version)?;
-        config.set_label("org.patchfarm.psu", &keys[0].to_string());
-        config.set_label(
-            "org.patchfarm.catalog.choice",
-            if *choice == opatch::CatalogChoice::Recommended {
-                "recommendedPatches"
-            } else {
-                "latestPSU"
-            },
-        );
-    }
-    let mut inputs: std::collections::BTreeMap<String, String> = patch_set.digests();
-    for item in [&jdk_item]
-        .into_iter()
-        .chain(&home_items)
-        .chain(wdt_item.as_ref())
-        .chain(opatch_upgrade.as_ref())
-    {
-        inputs.insert(item.entry.key.clone(), item.entry.digest.to_string());
-    }
-    config.set_label(
-        "org.patchfarm.inputs",
-        &serde_json::to_string(&inputs).expect("map serializes"),
-    );
-    Ok(PlatformPlan {
-        platform: platform.clone(),
-        base,
-        owner,
-        jdk_item,
-        home_items,
-        wdt_item,
-        jdk,
-        home,
-        extra_trees,
-        patches: patch_set,
-        by_opatch,
-        opatch_upgrade,
-        packages_layer,
-        os_packages,
-        by_installer,
-        config,
-        dir,
-    })
-}
-
-impl PlatformPlan {
-    fn home_keys(&self) -> Vec<&str> {
-        self.home_items
-            .iter()
-            .map(|i| i.entry.key.as_str())
-            .collect()
-    }
-
-    fn layer_specs(
-        &self,
-        request: &CreateRequest,
-    ) -> Result<Vec<(LayerSpec, String)>, RecipeError> {
-        let owner = self.owner.owner;
-        let mut jdk = LayerSpec::new();
-        build::add_account_files(&mut jdk, &self.owner)?;
-        jdk.add_dir("/u01", 0o755, owner)?;
-        jdk.add_host_tree(&self.jdk.root, JAVA_HOME, owner)?;
-        // Every layer states /u01 itself: an implicit parent would be root's and win over the
-        // JDK layer's entry in the merged image.
-        let mut home = LayerSpec::new();
-        home.add_dir("/u01", 0o755, owner)?;
-        home.add_host_tree(&self.home.root, ORACLE_HOME, owner)?;
-        home.add_dir(&format!("{ORACLE_HOME}/oraInventory"), 0o750, owner)?;
-        for (tree, at) in &self.extra_trees {
-            home.add_host_tree(tree, at, owner)?;
-        }
-        let options = &request.installer_options;
-        let pointer_dir = options.pointer_dir()?;
-        home.add_dir(&pointer_dir, 0o755, owner)?;
-        home.add_bytes(
-            &format!("{}/oraInst.loc", pointer_dir.trim_end_matches('/')),
-            options.pointer_text(&self.owner.group)?.into_bytes(),
-            0o644,
-            owner,
-        )?;
-        home.add_dir("/u01/domains", 0o750, owner)?;
-        let mut layers = vec![
-            (
-                jdk,
-                format!(
-                    "patchfarm create: JDK {} at {JAVA_HOME}",
-                    self.jdk_item.entry.key
-                ),
-            ),
-            (
-                home,
-                format!(
-                    "patchfarm create: {} at {ORACLE_HOME} with patches [{}]",
-                    self.home_keys().join("+"),
-                    self.patches.ids().join(",")
-                ),
-            ),
-        ];
-        if !request.wdt.is_empty() || !request.additional_files.is_empty() {
-            let mut extra = LayerSpec::new();
-            extra.add_dir("/u01", 0o755, owner)?;
-            if !request.wdt.is_empty() {
-                request
-                    .wdt
-                    .add_to(&mut extra, self.wdt_item.as_ref(), owner)?;
-            }
-            for (file, dest) in &request.additional_files {
-                extra.add_file(dest, FileSource::Path(file.clone()), 0o644, owner)?;
-            }
-            layers.push((
-                extra,
-                "patchfarm create: WDT model files and additional build files".into(),
-            ));
-        }
-        for (spec, _) in &mut layers {
-            request.target.apply(spec, OPENSHIFT_GROUP_WRITABLE)?;
-        }
-        Ok(layers)
-    }
-
-    /// The dry-run view of this platform's image.
-    pub fn describe(&self, request: &CreateRequest) -> Result<serde_json::Value, RecipeError> {
-        let layers: Vec<_> = self
-            .layer_specs(request)?
-            .iter()
-            .map(|(spec, by)| json!({"createdBy": by, "entries": spec.len()}))
-            .collect();
-        Ok(json!({
-            "platform": self.platform.to_string(),
-            "base": {"image": self.base.reference.to_string(), "digest": self.base.manifest_digest.to_string()},
-            "oracleHome": {"keys": self.home_keys(), "version": self.home.version, "products": self.home.products, "installedBy": if self.by_installer { "Oracle's installers, run as build steps" } else { "an installed Oracle Home archive, unpacked" }},
-            "osPackages": self.os_packages.as_ref().map(|p| json!({"packageManager": p.manager.to_string(), "packages": p.packages, "command": p.script()})),
-            "jdk": {"key": self.jdk_item.entry.key, "version": self.jdk.version},
-            "patches": self.patches.patches.iter().map(|p| json!({"key": p.key.to_string(), "sha256": p.digest.to_string(), "description": p.inventory.description})).collect::<Vec<_>>(),
-            "patchesAppliedBy": if self.by_opatch { "opatch" } else { "native" },
-            "layers": layers,
-            "config": {"env": self.config.env().into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(), "user": self.config.user(), "workingDir": self.config.working_dir(), "labels": self.config.labels()},
-        }))
-    }
-
-    /// Writes the layers and assembles this platform's image.
-    pub async fn build(
-        &self,
-        engine: &Engine,
-        request: &CreateRequest,
-    ) -> Result<PushedImage, RecipeError> {
-        let mut layers: Vec<(LayerBlob, String)> = self.packages_layer.iter().cloned().collect();
-        let stages = request.build_commands.as_ref().map(|commands| Stages {
-            engine,
-            dir: &self.dir,
-            base: &self.base,
-            config: &self.config,
-            commands,
-            network: request.step_network,
-            user: format!("{}:{}", self.owner.owner.uid, self.owner.owner.gid),
-        });
-        let pointer = request.installer_options.pointer_text(&self.owner.group)?;
-        let mut home_keep = vec![ORACLE_HOME];
-        let inventory = inventory_dir(&pointer);
-        home_keep.extend(inventory.as_deref());
-        // The JDK's layer comes first, the Oracle Home's second: WIT's stage sections go
-        // around them.
-        for (index, (spec, created_by)) in self.layer_specs(request)?.into_iter().enumerate() {
-            let (before, after) = match index {
-                0 => (Some(steps::BEFORE_JDK), Some(steps::AFTER_JDK)),
-                1 => (Some(steps::BEFORE_FMW), None),
-                _ => (None, None),
-            };
-            let keep: &[&str] = if index == 0 { &[JAVA_HOME] } else { &home_keep };
-            if let (Some(stages), Some(name)) = (&stages, before) {
-                layers.extend(stages.run(name, keep, &layers).await?);
-            }
-            layers.push((self.dir.write_layer(engine, spec).await?, created_by));
-            if let (Some(stages), Some(name)) = (&stages, after) {
-                layers.extend(stages.run(name, keep, &layers).await?);
-            }
-        }
-        let mut built = build::assemble(engine, &self.base, self.config.clone(), &layers);
-        if self.by_opatch || self.opatch_upgrade.is_some() {
-            let run = super::opatch_run::OpatchRun {
-                set: &self.patches,
-                apply: self.by_opatch,
-                upgrade: self.opatch_upgrade.as_ref(),
-                java_home: JAVA_HOME,
-                oracle_home: ORACLE_HOME,
-                uid: self.owner.owner.uid as u32,
-                gid: self.owner.owner.gid as u32,
-                strict_order: request.patches.strict_order,
-                network: request.step_network,
-            };
-            (built, layers) = run
-                .on_top(engine, &self.dir, &self.base, layers, built)
-                .await?;
-        }
-        if let Some(stages) = &stages {
-            let written = layers.len();
-            let wdt_keep = [WDT_HOME, WDT_MODEL_HOME];
-            for (name, keep) in [
-                (steps::AFTER_FMW, home_keep.as_slice()),
-                (steps::BEFORE_WDT, &wdt_keep),
-                (steps::AFTER_WDT, &wdt_keep),
-            ] {
-                layers.extend(stages.run(name, keep, &layers).await?);
-            }
-            if layers.len() > written {
-                built = build::assemble(engine, &self.base, self.config.clone(), &layers);
-            }
-        }
-        match &request.build_commands {
-            Some(commands) if !commands.final_commands.is_empty() => {
-                super::steps::on_top(
-                    engine,
-                    &self.dir,
-                    &self.base,
-                    layers,
-                    built,
-                    commands,
-                    request.step_network,
-                )
-                .await
-            }
-            _ => Ok(built),
-        }
-    }
 }
 
 /// Plans, builds and pushes: one image, or an index when several platforms are asked for.

@@ -1,0 +1,186 @@
+//! A planned `create` image written out: its layers in WIT's order (the JDK, the Oracle Home,
+//! WDT's and the added files), the build steps around them (WIT's stage sections, OPatch, the
+//! final section), and its dry-run description.
+
+use super::*;
+
+impl PlatformPlan {
+    fn home_keys(&self) -> Vec<&str> {
+        self.home_items
+            .iter()
+            .map(|i| i.entry.key.as_str())
+            .collect()
+    }
+
+    fn layer_specs(
+        &self,
+        request: &CreateRequest,
+    ) -> Result<Vec<(LayerSpec, String)>, RecipeError> {
+        let owner = self.owner.owner;
+        let mut jdk = LayerSpec::new();
+        build::add_account_files(&mut jdk, &self.owner)?;
+        jdk.add_dir("/u01", 0o755, owner)?;
+        jdk.add_host_tree(&self.jdk.root, JAVA_HOME, owner)?;
+        // Every layer states /u01 itself: an implicit parent would be root's and win over the
+        // JDK layer's entry in the merged image.
+        let mut home = LayerSpec::new();
+        home.add_dir("/u01", 0o755, owner)?;
+        home.add_host_tree(&self.home.root, ORACLE_HOME, owner)?;
+        home.add_dir(&format!("{ORACLE_HOME}/oraInventory"), 0o750, owner)?;
+        for (tree, at) in &self.extra_trees {
+            home.add_host_tree(tree, at, owner)?;
+        }
+        let options = &request.installer_options;
+        let pointer_dir = options.pointer_dir()?;
+        home.add_dir(&pointer_dir, 0o755, owner)?;
+        home.add_bytes(
+            &format!("{}/oraInst.loc", pointer_dir.trim_end_matches('/')),
+            options.pointer_text(&self.owner.group)?.into_bytes(),
+            0o644,
+            owner,
+        )?;
+        home.add_dir("/u01/domains", 0o750, owner)?;
+        let mut layers = vec![
+            (
+                jdk,
+                format!(
+                    "patchfarm create: JDK {} at {JAVA_HOME}",
+                    self.jdk_item.entry.key
+                ),
+            ),
+            (
+                home,
+                format!(
+                    "patchfarm create: {} at {ORACLE_HOME} with patches [{}]",
+                    self.home_keys().join("+"),
+                    self.patches.ids().join(",")
+                ),
+            ),
+        ];
+        if !request.wdt.is_empty() || !request.additional_files.is_empty() {
+            let mut extra = LayerSpec::new();
+            extra.add_dir("/u01", 0o755, owner)?;
+            if !request.wdt.is_empty() {
+                request
+                    .wdt
+                    .add_to(&mut extra, self.wdt_item.as_ref(), owner)?;
+            }
+            for (file, dest) in &request.additional_files {
+                extra.add_file(dest, FileSource::Path(file.clone()), 0o644, owner)?;
+            }
+            layers.push((
+                extra,
+                "patchfarm create: WDT model files and additional build files".into(),
+            ));
+        }
+        for (spec, _) in &mut layers {
+            request.target.apply(spec, OPENSHIFT_GROUP_WRITABLE)?;
+        }
+        Ok(layers)
+    }
+
+    /// The dry-run view of this platform's image.
+    pub fn describe(&self, request: &CreateRequest) -> Result<serde_json::Value, RecipeError> {
+        let layers: Vec<_> = self
+            .layer_specs(request)?
+            .iter()
+            .map(|(spec, by)| json!({"createdBy": by, "entries": spec.len()}))
+            .collect();
+        Ok(json!({
+            "platform": self.platform.to_string(),
+            "base": {"image": self.base.reference.to_string(), "digest": self.base.manifest_digest.to_string()},
+            "oracleHome": {"keys": self.home_keys(), "version": self.home.version, "products": self.home.products, "installedBy": if self.by_installer { "Oracle's installers, run as build steps" } else { "an installed Oracle Home archive, unpacked" }},
+            "osPackages": self.os_packages.as_ref().map(|p| json!({"packageManager": p.manager.to_string(), "packages": p.packages, "command": p.script()})),
+            "jdk": {"key": self.jdk_item.entry.key, "version": self.jdk.version},
+            "patches": self.patches.patches.iter().map(|p| json!({"key": p.key.to_string(), "sha256": p.digest.to_string(), "description": p.inventory.description})).collect::<Vec<_>>(),
+            "patchesAppliedBy": if self.by_opatch { "opatch" } else { "native" },
+            "layers": layers,
+            "config": {"env": self.config.env().into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(), "user": self.config.user(), "workingDir": self.config.working_dir(), "labels": self.config.labels()},
+        }))
+    }
+
+    /// Writes the layers and assembles this platform's image.
+    pub async fn build(
+        &self,
+        engine: &Engine,
+        request: &CreateRequest,
+    ) -> Result<PushedImage, RecipeError> {
+        let mut layers: Vec<(LayerBlob, String)> = self.packages_layer.iter().cloned().collect();
+        let stages = request.build_commands.as_ref().map(|commands| Stages {
+            engine,
+            dir: &self.dir,
+            base: &self.base,
+            config: &self.config,
+            commands,
+            network: request.step_network,
+            user: format!("{}:{}", self.owner.owner.uid, self.owner.owner.gid),
+        });
+        let pointer = request.installer_options.pointer_text(&self.owner.group)?;
+        let mut home_keep = vec![ORACLE_HOME];
+        let inventory = inventory_dir(&pointer);
+        home_keep.extend(inventory.as_deref());
+        // The JDK's layer comes first, the Oracle Home's second: WIT's stage sections go
+        // around them.
+        for (index, (spec, created_by)) in self.layer_specs(request)?.into_iter().enumerate() {
+            let (before, after) = match index {
+                0 => (Some(steps::BEFORE_JDK), Some(steps::AFTER_JDK)),
+                1 => (Some(steps::BEFORE_FMW), None),
+                _ => (None, None),
+            };
+            let keep: &[&str] = if index == 0 { &[JAVA_HOME] } else { &home_keep };
+            if let (Some(stages), Some(name)) = (&stages, before) {
+                layers.extend(stages.run(name, keep, &layers).await?);
+            }
+            layers.push((self.dir.write_layer(engine, spec).await?, created_by));
+            if let (Some(stages), Some(name)) = (&stages, after) {
+                layers.extend(stages.run(name, keep, &layers).await?);
+            }
+        }
+        let mut built = build::assemble(engine, &self.base, self.config.clone(), &layers);
+        if self.by_opatch || self.opatch_upgrade.is_some() {
+            let run = crate::recipe::opatch_run::OpatchRun {
+                set: &self.patches,
+                apply: self.by_opatch,
+                upgrade: self.opatch_upgrade.as_ref(),
+                java_home: JAVA_HOME,
+                oracle_home: ORACLE_HOME,
+                uid: self.owner.owner.uid as u32,
+                gid: self.owner.owner.gid as u32,
+                strict_order: request.patches.strict_order,
+                network: request.step_network,
+            };
+            (built, layers) = run
+                .on_top(engine, &self.dir, &self.base, layers, built)
+                .await?;
+        }
+        if let Some(stages) = &stages {
+            let written = layers.len();
+            let wdt_keep = [WDT_HOME, WDT_MODEL_HOME];
+            for (name, keep) in [
+                (steps::AFTER_FMW, home_keep.as_slice()),
+                (steps::BEFORE_WDT, &wdt_keep),
+                (steps::AFTER_WDT, &wdt_keep),
+            ] {
+                layers.extend(stages.run(name, keep, &layers).await?);
+            }
+            if layers.len() > written {
+                built = build::assemble(engine, &self.base, self.config.clone(), &layers);
+            }
+        }
+        match &request.build_commands {
+            Some(commands) if !commands.final_commands.is_empty() => {
+                crate::recipe::steps::on_top(
+                    engine,
+                    &self.dir,
+                    &self.base,
+                    layers,
+                    built,
+                    commands,
+                    request.step_network,
+                )
+                .await
+            }
+            _ => Ok(built),
+        }
+    }
+}
