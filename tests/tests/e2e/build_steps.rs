@@ -186,7 +186,11 @@ fn a_bad_directive_or_a_failing_step_pushes_nothing() {
     assert!(left.is_empty(), "no build directory left: {left:?}");
 }
 
-const SECTIONS: &str = r#"[before-jdk-install]
+const SECTIONS: &str = r#"[initial-build-commands]
+ENV FROM_INITIAL=yes
+LABEL initial=yes
+RUN echo "$FROM_INITIAL" > "/etc/initial-by-$(id -un).txt"
+[before-jdk-install]
 RUN test "$(id -u)" != 0
 [after-jdk-install]
 ENV STAGE=jdk
@@ -209,8 +213,9 @@ RUN test -f /u01/jdk/added-by-section.txt && test -f /u01/oracle/added-by-sectio
     && echo "[$STAGE]" > /u01/oracle/final-saw.txt
 "#;
 
-/// WIT runs its stage sections in the build stages that install the JDK, the Oracle Home and
-/// WDT, and copies only those into the image: their changes there land, around the JDK's layer,
+/// WIT runs [initial-build-commands] first, as root, in the stage the image is built from: all of
+/// it lands, ENV and LABEL too. It runs its stage sections in the build stages that install the
+/// JDK, the Oracle Home and WDT, and copies only those into the image: their changes there land, around the JDK's layer,
 /// around the Oracle Home's and after WDT's files; their changes elsewhere, their ENV and their
 /// LABEL do not. `update` refuses them; WDT's sections without WDT files are refused.
 #[test]
@@ -247,7 +252,7 @@ fn wits_stage_sections_land_where_wit_puts_them() {
     wls.create(&tag, &[&args[..], &wdt[..]].concat());
     let error = wls.create_fails(&wls.tag("sections:nowdt"), &args);
     assert!(
-        error.contains(&format!("{commands}:15")) && error.contains("[before-wdt-command]"),
+        error.contains(&format!("{commands}:19")) && error.contains("[before-wdt-command]"),
         "{error}"
     );
     let config = raw_config(&tag);
@@ -258,7 +263,16 @@ fn wits_stage_sections_land_where_wit_puts_them() {
             .position(|h| h.contains(needle))
             .unwrap_or_else(|| panic!("no layer {needle}: {history:#?}"))
     };
-    let (jdk, after_jdk) = (at("create: JDK"), at("[after-jdk-install]"));
+    let (initial, jdk, after_jdk) = (
+        at("[initial-build-commands]"),
+        at("create: JDK"),
+        at("[after-jdk-install]"),
+    );
+    assert_eq!(
+        jdk,
+        initial + 1,
+        "the initial section goes first: {history:#?}"
+    );
     let (before_fmw, home) = (at("[before-fmw-install]"), at("at /u01/oracle"));
     let (after_fmw, before_wdt) = (at("[after-fmw-install]"), at("[before-wdt-command]"));
     let (after_wdt, last) = (at("[after-wdt-command]"), at("[final-build-commands]"));
@@ -299,6 +313,15 @@ fn wits_stage_sections_land_where_wit_puts_them() {
             .exists(),
         "a whiteout"
     );
+    assert_eq!(read("etc/initial-by-root.txt").as_deref(), Some("yes\n"));
+    assert_eq!(config["config"]["Labels"]["initial"], "yes");
+    let env: Vec<&str> = config["config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    assert!(env.contains(&"FROM_INITIAL=yes"), "{env:?}");
     assert_eq!(
         read("u01/oracle/early/by-before-fmw.txt").as_deref(),
         Some("early\n")
@@ -342,7 +365,7 @@ fn wits_stage_sections_land_where_wit_puts_them() {
         &commands,
     ]);
     assert!(
-        error.contains(&format!("{commands}:2")) && error.contains("[before-jdk-install]"),
+        error.contains(&format!("{commands}:2")) && error.contains("[initial-build-commands]"),
         "{error}"
     );
     assert_not_pushed(&refused);

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// WIT's sections, in the order its Dockerfile runs them.
 pub const SECTIONS: &[&str] = &[
+    "initial-build-commands",
     "package-manager-packages",
     "before-jdk-install",
     "after-jdk-install",
@@ -30,6 +31,9 @@ pub const SECTIONS: &[&str] = &[
 pub const FINAL: &str = "final-build-commands";
 /// The section that names OS packages (not directives) for `--packageManager`.
 pub const PACKAGES: &str = "package-manager-packages";
+/// The section WIT runs first, as root on the base, before the OS packages: all it changes,
+/// ENV and LABEL included, lands in the image.
+pub const INITIAL: &str = "initial-build-commands";
 /// Sections of WIT's build stages (the JDK's, the Oracle Home's, WDT's), whose only trace in
 /// the image is what they change where that stage installs (`sections`).
 pub const BEFORE_JDK: &str = "before-jdk-install";

@@ -105,7 +105,7 @@ impl PlatformPlan {
         engine: &Engine,
         request: &CreateRequest,
     ) -> Result<PushedImage, RecipeError> {
-        let mut layers: Vec<(LayerBlob, String)> = self.packages_layer.iter().cloned().collect();
+        let mut layers: Vec<(LayerBlob, String)> = self.os_update_layers.clone();
         let stages = request.build_commands.as_ref().map(|commands| Stages {
             engine,
             dir: &self.dir,

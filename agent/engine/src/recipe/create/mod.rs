@@ -163,8 +163,9 @@ pub struct PlatformPlan {
     pub by_opatch: bool,
     /// The OPatch patch that upgrades OPatch first (`--opatchBugNumber`, WIT's default).
     pub opatch_upgrade: Option<CachedItem>,
-    /// The OS packages `--packageManager` installed on the base: the first new layer.
-    pub packages_layer: Option<(LayerBlob, String)>,
+    /// WIT's os_update stage on the base: `[initial-build-commands]` and the OS packages
+    /// `--packageManager` installed, the first new layers.
+    pub os_update_layers: Vec<(LayerBlob, String)>,
     /// What `--packageManager` installs (described by a dry run, which installs nothing).
     pub os_packages: Option<PackageInstall>,
     /// The Oracle Home comes from Oracle's installers (a dry run does not run them).
@@ -257,7 +258,7 @@ async fn plan_platform(
     let patches = patching::open_patches(engine, patch_keys, arch).await?;
 
     let dir = BuildDir::new(engine)?;
-    let base = build::fetch_base(engine, &request.from_image, platform).await?;
+    let mut base = build::fetch_base(engine, &request.from_image, platform).await?;
     let owner = build::resolve_owner(engine, &base, &request.chown).await?;
     // WIT's os_update stage: OS packages on the base before anything else, when asked.
     let section: &[String] = request
@@ -288,7 +289,49 @@ async fn plan_platform(
         }
     }
     let mut under_oracle = build::base_layers(&base);
-    let packages_layer = match &install {
+    let mut os_update_layers = Vec::new();
+    // WIT's [initial-build-commands]: first in its os_update stage, as root, and the final image
+    // is built from that stage, so everything it changes lands, ENV and LABEL too.
+    let initial = request
+        .build_commands
+        .as_ref()
+        .filter(|c| run_steps && !c.stage(steps::INITIAL).is_empty());
+    if let Some(commands) = initial {
+        let mut config = base.config.clone();
+        config.set_user("0:0");
+        config.set_working_dir("/");
+        let section = (steps::INITIAL, commands.stage(steps::INITIAL));
+        let (layer, after) = steps::run_section(
+            engine,
+            &dir,
+            &under_oracle,
+            config,
+            commands,
+            section,
+            request.step_network,
+            None,
+        )
+        .await?;
+        for (name, value) in after.env() {
+            base.config.set_env(&name, &value);
+        }
+        for (key, value) in after.labels() {
+            base.config.set_label(&key, &value);
+        }
+        if let Some(layer) = layer {
+            under_oracle.push(OutBlob {
+                descriptor: Descriptor::new(layer.media_type, layer.digest.clone(), layer.size),
+                origin: BlobOrigin::Local(layer.path.clone()),
+            });
+            let by = format!(
+                "patchfarm: additionalBuildCommands [{}] {}",
+                steps::INITIAL,
+                commands.file.display()
+            );
+            os_update_layers.push((layer, by));
+        }
+    }
+    match &install {
         Some(install) if run_steps => {
             let layer = install
                 .layer(
@@ -303,10 +346,10 @@ async fn plan_platform(
                 descriptor: Descriptor::new(layer.media_type, layer.digest.clone(), layer.size),
                 origin: BlobOrigin::Local(layer.path.clone()),
             });
-            Some((layer, install.created_by()))
+            os_update_layers.push((layer, install.created_by()));
         }
-        _ => None,
-    };
+        _ => {}
+    }
     let (home_path, jdk_path) = (dir.path().join("oracle"), dir.path().join("jdk"));
     let ji = jdk_item.clone();
     let jdk = tokio::task::spawn_blocking(move || {
@@ -395,7 +438,7 @@ async fn plan_platform(
         patches,
         home,
         extra_trees,
-        packages_layer,
+        os_update_layers,
         os_packages: install,
         by_installer,
         run_steps,
