@@ -143,10 +143,7 @@ pub fn assemble(
         config.append_layer(&layer.diff_id, &created, created_by, "patchfarm");
     }
     let mut layers = base_layers(base);
-    layers.extend(new_layers.iter().map(|(l, _)| OutBlob {
-        descriptor: Descriptor::new(l.media_type, l.digest.clone(), l.size),
-        origin: BlobOrigin::Local(l.path.clone()),
-    }));
+    layers.extend(new_layers.iter().map(|(l, _)| local_blob(l)));
     image_value(
         engine,
         layers,
@@ -154,6 +151,14 @@ pub fn assemble(
         &base.reference.to_string(),
         &base.manifest_digest.to_string(),
     )
+}
+
+/// A layer this build wrote, as a blob to push (or to unpack under a build step).
+pub fn local_blob(layer: &LayerBlob) -> OutBlob {
+    OutBlob {
+        descriptor: Descriptor::new(layer.media_type, layer.digest.clone(), layer.size),
+        origin: BlobOrigin::Local(layer.path.clone()),
+    }
 }
 
 /// `image`'s layers as blobs to push, media types in their OCI spelling.

@@ -7,7 +7,7 @@ use super::build::{self, BuildDir, LABEL_HISTORY, LABEL_LAYERS, LABEL_TOP};
 use super::{Engine, RecipeError};
 use crate::image::{ImageConfig, ImageRef, Platform};
 use crate::layer::{LayerSpec, Owner};
-use crate::transport::push::{BlobOrigin, OutBlob};
+use crate::transport::push::OutBlob;
 use crate::transport::{PushReport, PushedImage, ResolvedImage};
 use crate::tree::{EntryKind, MergedTree, TreeQuery};
 use serde::Serialize;
@@ -402,14 +402,7 @@ pub async fn run(
                 "patchfarm",
             );
             let mut layers = target.layers.clone();
-            layers.push(OutBlob {
-                descriptor: crate::image::Descriptor::new(
-                    layer.media_type,
-                    layer.digest.clone(),
-                    layer.size,
-                ),
-                origin: BlobOrigin::Local(layer.path.clone()),
-            });
+            layers.push(build::local_blob(&layer));
             (
                 build::image_value(engine, layers, config, &target.name, &target.digest),
                 "copy",

@@ -7,13 +7,12 @@
 //! before the Oracle Home's and after its patches, after the WDT files. Their ENV and LABEL last
 //! for the section only, as a build stage's do.
 
-use super::build::{base_layers, BuildDir};
+use super::build::{base_layers, local_blob, BuildDir};
 use super::steps::{run_section, BuildCommands};
 use super::{Engine, RecipeError};
-use crate::image::manifest::Descriptor;
 use crate::image::ImageConfig;
 use crate::layer::LayerBlob;
-use crate::transport::push::{BlobOrigin, OutBlob};
+use crate::transport::push::OutBlob;
 use crate::transport::ResolvedImage;
 use std::path::Path;
 
@@ -53,10 +52,7 @@ fn prune_dir(root: &Path, dir: &Path, keep: &[String]) -> std::io::Result<()> {
 /// The image's layers to run a section on: `base`'s, then the build's `written` ones.
 pub fn image_layers(base: &ResolvedImage, written: &[(LayerBlob, String)]) -> Vec<OutBlob> {
     let mut layers = base_layers(base);
-    layers.extend(written.iter().map(|(layer, _)| OutBlob {
-        descriptor: Descriptor::new(layer.media_type, layer.digest.clone(), layer.size),
-        origin: BlobOrigin::Local(layer.path.clone()),
-    }));
+    layers.extend(written.iter().map(|(layer, _)| local_blob(layer)));
     layers
 }
 

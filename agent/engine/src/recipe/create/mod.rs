@@ -16,13 +16,11 @@ use super::sections::Stages;
 use super::steps;
 use super::{Engine, RecipeError, Target};
 use crate::cache::{CacheKey, CachedItem};
-use crate::image::manifest::Descriptor;
 use crate::image::{ImageConfig, ImageRef, Platform};
 use crate::installer::{self, Jdk, OracleHome};
 use crate::layer::writer::FileSource;
 use crate::layer::{LayerBlob, LayerSpec, Owner};
 use crate::opatch::{self, PatchSet};
-use crate::transport::push::{BlobOrigin, OutBlob};
 use crate::transport::{PushReport, PushedImage, ResolvedImage};
 use finish::{finish_plan, PlanParts};
 use serde_json::json;
@@ -319,10 +317,7 @@ async fn plan_platform(
             base.config.set_label(&key, &value);
         }
         if let Some(layer) = layer {
-            under_oracle.push(OutBlob {
-                descriptor: Descriptor::new(layer.media_type, layer.digest.clone(), layer.size),
-                origin: BlobOrigin::Local(layer.path.clone()),
-            });
+            under_oracle.push(build::local_blob(&layer));
             let by = format!(
                 "patchfarm: additionalBuildCommands [{}] {}",
                 steps::INITIAL,
@@ -342,10 +337,7 @@ async fn plan_platform(
                     request.step_network,
                 )
                 .await?;
-            under_oracle.push(OutBlob {
-                descriptor: Descriptor::new(layer.media_type, layer.digest.clone(), layer.size),
-                origin: BlobOrigin::Local(layer.path.clone()),
-            });
+            under_oracle.push(build::local_blob(&layer));
             os_update_layers.push((layer, install.created_by()));
         }
         _ => {}
