@@ -201,7 +201,7 @@ RUN busybox mkdir -p /u01/oracle/early && echo early > /u01/oracle/early/by-befo
     && echo stray > /u01/before-fmw-stray.txt
 [after-fmw-install]
 RUN echo fmw > /u01/oracle/added-by-section.txt \
-    && busybox rm /u01/oracle/wlserver/server/lib/readme.txt && echo stray > /u01/stray.txt
+    && busybox rm /u01/oracle/wlserver/server/lib/readme.txt && echo stray > /u01/stray.txt && echo x > /tmp/scratch
 COPY files/extra.sh /u01/oracle/tools/
 [before-wdt-command]
 RUN echo before > /u01/wdt/models/before-wdt.txt
@@ -210,9 +210,12 @@ RUN echo after > /u01/wdt/models/after-wdt.txt && echo stray > /u01/oracle/after
 [final-build-commands]
 LABEL stage=final
 RUN test -f /u01/jdk/added-by-section.txt && test -f /u01/oracle/added-by-section.txt \
+    && test ! -e /u01/oracle/wlserver/server/lib/readme.txt && test ! -e /u01/stray.txt && test ! -e /tmp/scratch \
     && echo "[$STAGE]" > /u01/oracle/final-saw.txt
 "#;
 
+/// Each section sees the image as built so far, exactly: the final one sees a file an earlier one
+/// deleted gone, and neither what an earlier one wrote outside what its stage keeps nor its /tmp.
 /// WIT runs [initial-build-commands] first, as root, in the stage the image is built from: all of
 /// it lands, ENV and LABEL too. It runs its stage sections in the build stages that install the
 /// JDK, the Oracle Home and WDT, and copies only those into the image: their changes there land, around the JDK's layer,

@@ -31,6 +31,21 @@ fn left_out(rel: &str) -> bool {
         .any(|p| rel == *p || rel.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
 }
 
+/// Removes from a step's upper directory what its layer leaves out, so the directory can stand
+/// for that layer under the next step. Blocking.
+pub fn drop_left_out(upper: &Path) -> std::io::Result<()> {
+    for rel in LEFT_OUT {
+        let path = upper.join(rel);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&path)?,
+            Ok(_) => std::fs::remove_file(&path)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 fn opaque(path: &Path) -> bool {
     let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL");
     let mut value = [0u8; 4];

@@ -25,7 +25,7 @@ impl Owner {
 }
 
 #[derive(Clone, Debug)]
-enum Body {
+pub(super) enum Body {
     Dir,
     File(FileSource),
     Symlink(String),
@@ -34,12 +34,12 @@ enum Body {
 }
 
 #[derive(Clone, Debug)]
-struct Entry {
-    body: Body,
-    mode: u32,
-    owner: Owner,
+pub(super) struct Entry {
+    pub(super) body: Body,
+    pub(super) mode: u32,
+    pub(super) owner: Owner,
     /// Extended attributes written as PAX `SCHILY.xattr.*` records (file capabilities).
-    xattrs: Vec<(String, Vec<u8>)>,
+    pub(super) xattrs: Vec<(String, Vec<u8>)>,
 }
 
 /// What one layer will contain, keyed by path inside the image (no leading `/`).
@@ -381,7 +381,7 @@ impl LayerSpec {
     /// Every ancestor of every entry, so the tar never relies on a runtime's implicit dirs.
     /// An implicit directory takes the owner of its nearest explicit ancestor (root if none),
     /// so a tree added below `/auxiliary` stays wholly owned by `--chown`.
-    fn with_parents(&self) -> BTreeMap<String, Entry> {
+    pub(super) fn with_parents(&self) -> BTreeMap<String, Entry> {
         let mut all = self.entries.clone();
         for path in self.entries.keys() {
             let ancestors: Vec<&str> = Path::new(path)

@@ -84,7 +84,11 @@ pub fn add_account_files(spec: &mut LayerSpec, owner: &ResolvedOwner) -> Result<
 
 /// A build's private directory for new layers under the cache's `build/`, removed on drop:
 /// concurrent builds never touch each other's files and nothing piles up.
-pub struct BuildDir(tempfile::TempDir);
+pub struct BuildDir {
+    dir: tempfile::TempDir,
+    /// Its layers as directories, for the build steps that run on them.
+    trees: super::trees::LayerTrees,
+}
 
 impl BuildDir {
     pub fn new(engine: &Engine) -> Result<Self, RecipeError> {
@@ -94,16 +98,21 @@ impl BuildDir {
             source: e,
         };
         std::fs::create_dir_all(&root).map_err(fail)?;
-        Ok(BuildDir(
-            tempfile::Builder::new()
-                .prefix("build-")
-                .tempdir_in(&root)
-                .map_err(fail)?,
-        ))
+        let dir = tempfile::Builder::new()
+            .prefix("build-")
+            .tempdir_in(&root)
+            .map_err(fail)?;
+        let trees = super::trees::LayerTrees::new(dir.path());
+        Ok(BuildDir { dir, trees })
     }
 
     pub fn path(&self) -> &std::path::Path {
-        self.0.path()
+        self.dir.path()
+    }
+
+    /// The build's layers as directories: the lower directories of its steps.
+    pub fn trees(&self) -> &super::trees::LayerTrees {
+        &self.trees
     }
 
     /// Writes `spec` as a layer here (blocking work off the runtime).
@@ -112,15 +121,16 @@ impl BuildDir {
         engine: &Engine,
         spec: LayerSpec,
     ) -> Result<LayerBlob, RecipeError> {
-        let dir = self.0.path().join("layers");
+        let dir = self.path().join("layers");
         let options = WriteOptions {
             mtime: engine.source_date_epoch,
         };
-        Ok(
-            tokio::task::spawn_blocking(move || spec.write(&dir, options))
+        let (blob, spec) =
+            tokio::task::spawn_blocking(move || spec.write(&dir, options).map(|blob| (blob, spec)))
                 .await
-                .expect("layer writer task")?,
-        )
+                .expect("layer writer task")?;
+        self.trees.wrote(&blob, spec);
+        Ok(blob)
     }
 }
 

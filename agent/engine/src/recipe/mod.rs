@@ -15,6 +15,7 @@ pub mod rebase;
 pub mod sections;
 pub mod step_layer;
 pub mod steps;
+pub mod trees;
 pub mod update;
 
 use crate::cache::{Cache, CacheError};

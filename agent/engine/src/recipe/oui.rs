@@ -6,7 +6,6 @@
 
 use super::build::BuildDir;
 use super::owner::ResolvedOwner;
-use super::steps::unpack_image;
 use super::RecipeError;
 use crate::cache::CachedItem;
 use crate::installer::{self, InstallerSet, Jdk, OracleHome};
@@ -251,8 +250,7 @@ pub async fn install(
     let pointer_dir = options.pointer_dir()?;
     let pointer_text = options.pointer_text(&owner.group)?;
     let inventory = super::create::inventory_dir(&pointer_text);
-    let rootfs = dir.path().join("oui-base");
-    unpack_image(dir, base, &rootfs).await?;
+    let lowers = dir.trees().lowers(base).await?;
     // What WIT's Dockerfile sets up before installing: the JDK, the owner's home directories,
     // the inventory pointer, the account files.
     let prep = dir.path().join("oui-prep");
@@ -320,7 +318,7 @@ pub async fn install(
         steps.push((item.entry.key.clone(), step));
     }
     let mut sandbox = engine
-        .sandbox(&[prep.clone(), rootfs.clone()], dir.path())
+        .sandbox(&[vec![prep.clone()], lowers].concat(), dir.path())
         .map_err(|e| {
             RecipeError::input(format!("installer {}", items[0].0.entry.key), e.to_string())
         })?;
@@ -356,7 +354,6 @@ pub async fn install(
         }
     }
     drop(sandbox);
-    let _ = std::fs::remove_dir_all(&rootfs);
     let first = &items[0].0.entry;
     let home = installer::installed_home(dest.to_path_buf(), &first.key, &first.file_name)?;
     Ok((home, extras))

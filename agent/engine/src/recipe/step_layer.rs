@@ -1,17 +1,16 @@
-//! Programs run over an image built so far, their changes one layer: the image's layers
-//! unpacked as the sandbox's lower directory, the steps run in order (the first failure ends it,
+//! Programs run over an image built so far, their changes one layer: the image's layers as
+//! the sandbox's lower directories (the build's layer trees), the steps run in order (the first failure ends it,
 //! with its last lines), the overlay's upper directory captured deterministically. Shared by the
 //! OS package install, OPatch and whatever else runs as a build step between native layers.
 
 use super::build::BuildDir;
-use super::steps::unpack_image;
 use super::{Engine, RecipeError};
 use crate::layer::LayerBlob;
 use crate::transport::push::OutBlob;
 use patchfarm_executor::Step;
 
-/// Runs `steps` over `layers` (unpacked under `dir/<name>-rootfs`); `what` names the work in
-/// errors. Returns the layer of what they changed.
+/// Runs `steps` over `layers`; `name` tags their log lines, `what` names the work in errors. Returns the layer of what they
+/// changed.
 pub async fn run(
     engine: &Engine,
     dir: &BuildDir,
@@ -21,26 +20,25 @@ pub async fn run(
     what: &str,
 ) -> Result<LayerBlob, RecipeError> {
     let fail = |e: String| RecipeError::input(what, e);
-    let root = dir.path().join(format!("{name}-rootfs"));
-    unpack_image(dir, layers, &root).await?;
+    let lowers = dir.trees().lowers(layers).await?;
     let mut sandbox = engine
-        .sandbox(std::slice::from_ref(&root), dir.path())
+        .sandbox(&lowers, dir.path())
         .map_err(|e| fail(e.to_string()))?;
     for step in steps {
-        let mut print = |l: &str| tracing::info!(target: "patchfarm::step", "{l}");
+        let mut print = |l: &str| tracing::info!(target: "patchfarm::step", step = name, "{l}");
         sandbox
             .run(step, &mut print)
             .await
             .map_err(|e| fail(e.to_string()))?;
     }
     let upper = sandbox.finish().map_err(|e| fail(e.to_string()))?;
-    let spec = tokio::task::spawn_blocking(move || crate::layer::capture::capture(&upper))
+    let read = upper.clone();
+    let spec = tokio::task::spawn_blocking(move || crate::layer::capture::capture(&read))
         .await
         .expect("capture task")?;
     let blob = dir.write_layer(engine, spec).await?;
-    drop(sandbox);
-    // The unpacked root is the biggest thing a build directory holds: gone as soon as used.
-    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(root)).await;
+    // The upper directory stands for the layer under whatever runs next.
+    dir.trees().captured(&blob, upper).await?;
     Ok(blob)
 }
 

@@ -8,9 +8,8 @@
 use super::build::BuildDir;
 use super::{Engine, RecipeError};
 use crate::image::ImageConfig;
-use crate::layer::rootfs::{self, LayerFile};
 use crate::layer::LayerBlob;
-use crate::transport::push::{BlobOrigin, OutBlob};
+use crate::transport::push::OutBlob;
 use patchfarm_executor::Step;
 use std::path::{Path, PathBuf};
 
@@ -265,15 +264,11 @@ pub async fn run_section(
     network: bool,
     keep: Option<&[&str]>,
 ) -> Result<(Option<LayerBlob>, ImageConfig), RecipeError> {
-    let root = dir.path().join(format!("{name}-rootfs"));
-    unpack_image(dir, layers, &root).await?;
-
+    let lowers = dir.trees().lowers(layers).await?;
     let shown = commands.file.display().to_string();
-    let mut sandbox = engine
-        .sandbox(std::slice::from_ref(&root), dir.path())
-        .map_err(|e| {
-            RecipeError::input(format!("--additionalBuildCommands {shown}"), e.to_string())
-        })?;
+    let mut sandbox = engine.sandbox(&lowers, dir.path()).map_err(|e| {
+        RecipeError::input(format!("--additionalBuildCommands {shown}"), e.to_string())
+    })?;
     let mut user = config.user().unwrap_or_default();
     let mut cwd = config.working_dir().unwrap_or_else(|| "/".into());
     for (line, directive) in directives {
@@ -283,7 +278,7 @@ pub async fn run_section(
                 let (uid, gid) = if user.is_empty() {
                     (0, 0)
                 } else {
-                    resolve_user(&root, &user)?
+                    resolve_user(&sandbox.merged(), &user)?
                 };
                 let mut step = Step::shell("");
                 step.args = args.clone();
@@ -295,7 +290,8 @@ pub async fn run_section(
                 step.cwd = cwd.clone();
                 step.network = network;
                 (step.uid, step.gid) = (uid, gid);
-                let mut print = |l: &str| tracing::info!(target: "patchfarm::step", "{l}");
+                let mut print =
+                    |l: &str| tracing::info!(target: "patchfarm::step", section = name, "{l}");
                 sandbox
                     .run(&step, &mut print)
                     .await
@@ -348,7 +344,9 @@ pub async fn run_section(
         RecipeError::input(format!("--additionalBuildCommands {shown}"), e.to_string())
     })?;
     let keep: Option<Vec<String>> = keep.map(|k| k.iter().map(|p| p.to_string()).collect());
+    let read = upper.clone();
     let spec = tokio::task::spawn_blocking(move || {
+        let upper = read;
         if let Some(keep) = &keep {
             super::sections::prune(&upper, keep).map_err(|e| crate::layer::LayerError::Write {
                 dir: upper.display().to_string(),
@@ -363,9 +361,10 @@ pub async fn run_section(
     if spec.is_empty() {
         return Ok((None, config));
     }
-    // The spec reads its files from the upper directory: the sandbox lives until written.
+    // The spec reads its files from the upper directory, which then stands for the layer
+    // under whatever runs next.
     let blob = dir.write_layer(engine, spec).await?;
-    drop(sandbox);
+    dir.trees().captured(&blob, upper).await?;
     Ok((Some(blob), config))
 }
 
@@ -405,50 +404,6 @@ pub async fn on_top(
     // Assembled again from the base's layers, now with the section's layer on top.
     config.set_layers(&base.config.diff_ids(), base.config.history());
     Ok(super::build::assemble(engine, base, config, &layers))
-}
-
-/// Unpacks an image's layers (downloading the remote ones into the build directory) into
-/// `root`, as the lower directory of a sandbox.
-pub(super) async fn unpack_image(
-    dir: &BuildDir,
-    layers: &[OutBlob],
-    root: &Path,
-) -> Result<(), RecipeError> {
-    let downloads = dir.path().join("downloads");
-    std::fs::create_dir_all(&downloads)
-        .map_err(|e| RecipeError::input("build steps", e.to_string()))?;
-    let mut files = Vec::new();
-    for blob in layers {
-        let path = match &blob.origin {
-            BlobOrigin::Local(path) => path.clone(),
-            BlobOrigin::Remote(source) => {
-                source
-                    .local_path(&blob.descriptor.digest, &downloads)
-                    .await?
-            }
-            BlobOrigin::Memory(_) => continue,
-        };
-        files.push((
-            path,
-            blob.descriptor.digest.to_string(),
-            blob.descriptor.media_type.clone(),
-        ));
-    }
-    let root = root.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let layers: Vec<LayerFile<'_>> = files
-            .iter()
-            .map(|(path, digest, media_type)| LayerFile {
-                path,
-                digest: digest.clone(),
-                media_type: media_type.clone(),
-            })
-            .collect();
-        rootfs::unpack(&layers, &root)
-    })
-    .await
-    .expect("unpack task")?;
-    Ok(())
 }
 
 /// WIT's COPY: sources are `files/NAME` (or `NAME`) of an `--additionalBuildFiles` entry.
