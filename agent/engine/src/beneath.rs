@@ -84,6 +84,14 @@ pub fn mkdir(root: &Path, rel: &str) -> io::Result<PathBuf> {
     Ok(walk(root, &parts, true)?.expect("created"))
 }
 
+/// Whether `root/rel` is a directory reached without passing a link.
+pub fn is_dir(root: &Path, rel: &str) -> bool {
+    parts(rel)
+        .ok()
+        .and_then(|parts| walk(root, &parts, false).ok().flatten())
+        .is_some()
+}
+
 /// Creates the link `root/rel` -> `target` (the link itself is never followed here; what reads
 /// the tree later resolves it beneath the root or refuses it).
 pub fn symlink(root: &Path, rel: &str, target: &str) -> io::Result<()> {

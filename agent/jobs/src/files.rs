@@ -149,6 +149,11 @@ impl Job {
                     ("variables", &mut aux.wdt_variables),
                 ];
                 wdt_lists("create_aux_image.wdt", lists, &mut files);
+                build_commands_files(
+                    "create_aux_image.build_commands",
+                    &mut aux.build_commands,
+                    &mut files,
+                );
             }
             Job::Copy(_) | Job::Noop => {}
         }
@@ -161,6 +166,7 @@ impl Job {
         let commands = match self {
             Job::Create(create) => &mut create.build_commands,
             Job::Update(update) => &mut update.build_commands,
+            Job::CreateAuxImage(aux) => &mut aux.build_commands,
             _ => return Ok(()),
         };
         if let Some(given) = commands {

@@ -87,7 +87,8 @@ impl Job {
                 RebaseTarget::Build(target) => create(target),
                 RebaseTarget::Image(_) => false,
             },
-            Job::CreateAuxImage(_) | Job::Copy(_) | Job::Noop => false,
+            Job::CreateAuxImage(request) => request.build_commands.is_some(),
+            Job::Copy(_) | Job::Noop => false,
         }
     }
 }

@@ -107,6 +107,12 @@ fn every_verb() -> Vec<Job> {
             chown: "oracle:root".into(),
             platform: "linux/amd64".parse().unwrap(),
             target: Target::OpenShift,
+            build_commands: Some(patchfarm_engine::recipe::steps::BuildCommands {
+                file: "/srv/aux-commands.txt".into(),
+                files: vec!["/srv/aux-extra.sh".into()],
+                ..Default::default()
+            }),
+            step_network: true,
         }),
         Job::Copy(CopyJob {
             from: "registry.example:5000/wls/base:2".parse().unwrap(),

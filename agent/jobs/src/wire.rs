@@ -382,6 +382,8 @@ fn aux(spec: &wire::CreateAuxImageJob) -> Result<AuxRequest, SpecError> {
         chown: chown("create_aux_image.chown", &spec.chown)?,
         platform: platform("create_aux_image.platform", &spec.platform)?,
         target: kube_target("create_aux_image.target", &spec.target)?,
+        build_commands: build_commands("create_aux_image.build_commands", &spec.build_commands)?,
+        step_network: spec.step_network,
     })
 }
 
@@ -487,6 +489,8 @@ impl Job {
                 chown: r.chown.clone(),
                 platform: r.platform.to_string(),
                 target: kube_target_spec(r.target),
+                build_commands: build_commands_files(&r.build_commands),
+                step_network: r.step_network,
             }),
             Job::Copy(c) => Verb::Copy(wire::CopyJob {
                 from: c.from.to_string(),

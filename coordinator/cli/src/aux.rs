@@ -50,6 +50,13 @@ pub struct Args {
     build_engine: super::build_engine::BuildEngineArgs,
     #[command(flatten)]
     steps: super::not_yet::StepArgs,
+    /// WIT: files the --additionalBuildCommands COPY directives take (as `files/NAME`).
+    #[arg(
+        long = "additionalBuildFiles",
+        alias = "additional-build-files",
+        value_delimiter = ','
+    )]
+    additional_build_files: Vec<PathBuf>,
 }
 
 fn image_ref(flag: &str, value: &str) -> anyhow::Result<ImageRef> {
@@ -61,7 +68,6 @@ impl Args {
     pub fn job(&self) -> anyhow::Result<Job> {
         self.build_engine.say();
         self.steps.check(false)?;
-        self.steps.refuse_build_commands()?;
         Ok(Job::CreateAuxImage(AuxRequest {
             tag: image_ref("tag", &self.tag)?,
             from_image: ImageRef::parse_source(&self.from_image).context("--fromImage")?,
@@ -74,6 +80,8 @@ impl Args {
             chown: self.target.chown(&self.chown),
             platform: self.platform.parse::<Platform>().context("--platform")?,
             target: self.target.target,
+            build_commands: self.steps.build_commands(&self.additional_build_files)?,
+            step_network: self.build_engine.step_network(),
         }))
     }
 }

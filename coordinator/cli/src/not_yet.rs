@@ -10,8 +10,9 @@ use patchfarm_engine::recipe::patching::PatchRequest;
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct StepArgs {
     /// WIT: a file of sections of Dockerfile directives (RUN, COPY, ENV, LABEL, USER, WORKDIR,
-    /// EXPOSE). `create` and `update` run its [final-build-commands] through the executor (runc);
-    /// the other verbs refuse it until they do.
+    /// EXPOSE), run through the executor (runc): `create` runs every WIT section, `update`
+    /// [final-build-commands], `createAuxImage` [initial-build-commands] and
+    /// [final-build-commands]; each refuses, by file and line, a section it does not run.
     #[arg(long = "additionalBuildCommands", value_name = "FILE")]
     additional_build_commands: Option<String>,
     /// WIT: the package manager that installs the OS packages the installers need (NONE, YUM,
@@ -28,14 +29,6 @@ pub struct StepArgs {
 }
 
 impl StepArgs {
-    /// For the verbs that run no build commands yet.
-    pub fn refuse_build_commands(&self) -> anyhow::Result<()> {
-        if let Some(file) = &self.additional_build_commands {
-            bail!("--additionalBuildCommands {file}: this verb does not run build steps yet (create and update do); place files with --addFile instead");
-        }
-        Ok(())
-    }
-
     /// `--additionalBuildCommands` read, with the `--additionalBuildFiles` its COPY takes from,
     /// for the verbs that run it.
     pub fn build_commands(

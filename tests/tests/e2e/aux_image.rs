@@ -307,3 +307,124 @@ fn dry_run_prints_the_plan_and_pushes_nothing() {
         "a dry run must not build layers"
     );
 }
+
+const AUX_SECTIONS: &str = r#"[initial-build-commands]
+ENV FROM_INITIAL=yes
+LABEL initial=yes
+RUN id -u > /etc/initial-uid.txt && rm /etc/base-model/model.yaml
+[final-build-commands]
+COPY files/extra.sh ./
+RUN echo "$(id -un) in $(pwd) $FROM_INITIAL" > final.txt && test ! -e /etc/base-model/model.yaml
+"#;
+
+/// WIT's auxiliary image runs two sections of --additionalBuildCommands: the initial one as root
+/// on the base (all of it lands, ENV and LABEL too), the final one last as the image's user in
+/// the WDT home. The build-stage sections it has no stage for are refused by file and line.
+#[test]
+fn aux_image_runs_wits_initial_and_final_sections() {
+    use patchfarm_e2e::tools::steps_available;
+    use patchfarm_e2e::wls::{assert_not_pushed, layer_history, raw_config, unpack};
+    if !steps_available("aux_image_runs_wits_initial_and_final_sections") {
+        return;
+    }
+    let registry = Registry::start();
+    let base = busybox_base(&registry);
+    let pf = Patchfarm::new();
+    let inputs = Inputs::new();
+    add_wdt(&pf, &inputs);
+    // A base with a file the initial section removes: the final one must not see it.
+    let with_model = format!("{}/wls/aux-base:model", registry.host());
+    pf.ok(&strs(&aux_args(
+        &with_model,
+        &base,
+        &inputs,
+        &[
+            "--wdtVersion",
+            "none",
+            "--wdtHome",
+            "/etc",
+            "--wdtModelHome",
+            "/etc/base-model",
+        ],
+    )));
+    let commands = inputs.dir.path().join("commands.txt");
+    std::fs::write(&commands, AUX_SECTIONS).unwrap();
+    let extra = inputs.dir.path().join("extra.sh");
+    std::fs::write(&extra, "#!/bin/sh\necho extra\n").unwrap();
+    let tag = format!("{}/wls/aux:sections", registry.host());
+    let (commands_arg, extra_arg) = (commands.display().to_string(), extra.display().to_string());
+    pf.ok(&strs(&aux_args(
+        &tag,
+        &with_model,
+        &inputs,
+        &[
+            "--additionalBuildCommands",
+            &commands_arg,
+            "--additionalBuildFiles",
+            &extra_arg,
+        ],
+    )));
+
+    let history = layer_history(&tag);
+    let at = |needle: &str| {
+        history
+            .iter()
+            .position(|h| h.contains(needle))
+            .unwrap_or_else(|| panic!("no layer {needle}: {history:#?}"))
+    };
+    let (initial, aux, last) = (
+        at("[initial-build-commands]"),
+        at("createAuxImage --wdtHome /auxiliary"),
+        at("[final-build-commands]"),
+    );
+    assert_eq!((aux, last), (initial + 1, initial + 2), "{history:#?}");
+    assert_eq!(last, history.len() - 1);
+    let (_work, rootfs) = unpack(&tag);
+    let read = |p: &str| std::fs::read_to_string(rootfs.join(p)).ok();
+    assert_eq!(read("etc/initial-uid.txt").as_deref(), Some("0\n"));
+    assert!(
+        !rootfs.join("etc/base-model/model.yaml").exists(),
+        "a whiteout"
+    );
+    assert_eq!(
+        read("auxiliary/final.txt").as_deref(),
+        Some("oracle in /auxiliary yes\n"),
+        "the final section runs as the image's user in its WORKDIR, after the initial's ENV"
+    );
+    assert_eq!(
+        read("auxiliary/extra.sh").as_deref(),
+        Some("#!/bin/sh\necho extra\n")
+    );
+    assert!(rootfs.join("auxiliary/models/model.yaml").is_file());
+    let config = raw_config(&tag);
+    let env: Vec<&str> = config["config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    assert!(env.contains(&"FROM_INITIAL=yes"), "{env:?}");
+    assert!(env.contains(&"AUXILIARY_IMAGE_PATH=/auxiliary"), "{env:?}");
+    assert_eq!(config["config"]["Labels"]["initial"], "yes");
+    assert_eq!(config["config"]["WorkingDir"], "/auxiliary");
+
+    let stage = inputs.dir.path().join("stage.txt");
+    std::fs::write(
+        &stage,
+        "[final-build-commands]\nRUN true\n[after-fmw-install]\nRUN true\n",
+    )
+    .unwrap();
+    let refused = format!("{}/wls/aux:refused", registry.host());
+    let stage_arg = stage.display().to_string();
+    let error = pf.fails(&strs(&aux_args(
+        &refused,
+        &base,
+        &inputs,
+        &["--additionalBuildCommands", &stage_arg],
+    )));
+    assert!(
+        error.contains(&format!("{stage_arg}:4")) && error.contains("[after-fmw-install]"),
+        "{error}"
+    );
+    assert_not_pushed(&refused);
+}

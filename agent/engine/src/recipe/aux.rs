@@ -1,8 +1,11 @@
 //! `createAuxImage`: a Model-in-Image auxiliary image — WDT install, models, archives and
-//! variables under `/auxiliary` (or `--wdtHome`) on a small base, as WIT lays it out.
+//! variables under `/auxiliary` (or `--wdtHome`) on a small base, as WIT lays it out, with the
+//! two sections of `--additionalBuildCommands` WIT's auxiliary image runs: `[initial-build-commands]`
+//! as root on the base first, `[final-build-commands]` last as the image's user in `--wdtHome`.
 
 use super::build::{self, fetch_base};
 use super::owner::ResolvedOwner;
+use super::steps::{self, BuildCommands};
 use super::{Engine, RecipeError};
 use crate::cache::{CacheKey, CachedItem};
 use crate::image::{ImageConfig, ImageRef, Platform};
@@ -28,6 +31,10 @@ pub struct AuxRequest {
     pub platform: Platform,
     /// WIT's `--target`.
     pub target: super::Target,
+    /// `--additionalBuildCommands` with its `--additionalBuildFiles`.
+    pub build_commands: Option<BuildCommands>,
+    /// `--buildNetwork`: build steps get the network.
+    pub step_network: bool,
 }
 
 /// A validated plan: what the one new layer holds and the config it gets.
@@ -79,6 +86,16 @@ pub async fn plan(engine: &Engine, request: AuxRequest) -> Result<AuxPlan, Recip
             }
         }
     }
+    if let Some(commands) = &request.build_commands {
+        // WIT's auxiliary image has no JDK, Oracle Home or WDT command stage, nor OS packages.
+        if !commands.packages.is_empty() {
+            return Err(RecipeError::input(
+                commands.at(commands.packages_line),
+                "[package-manager-packages]: createAuxImage installs no OS packages (create does, on the base image)",
+            ));
+        }
+        commands.only_stages(&[steps::INITIAL], |name| format!("[{name}]: createAuxImage runs only [initial-build-commands] and [final-build-commands], as WIT's auxiliary image does; create runs this section"))?;
+    }
     let wdt = if request.wdt_version.eq_ignore_ascii_case("none") {
         None
     } else {
@@ -124,17 +141,16 @@ pub async fn plan(engine: &Engine, request: AuxRequest) -> Result<AuxPlan, Recip
     )?;
 
     let mut config = base.config.clone();
-    config.set_env("AUXILIARY_IMAGE_PATH", &wdt_home);
-    config.set_env("WDT_HOME", &wdt_home);
-    config.set_env("WDT_MODEL_HOME", &wdt_model_home);
-    config.set_user(&owner.user);
-    config.set_working_dir(&wdt_home);
-    config.set_label("com.oracle.weblogic.imagetool.buildid", "patchfarm");
-    config.set_label("org.patchfarm.recipe", "createAuxImage");
-    if let Some(item) = &wdt {
-        config.set_label("org.patchfarm.wdt.version", &request.wdt_version);
-        config.set_label("org.patchfarm.wdt.digest", &item.entry.digest.to_string());
-    }
+    let wdt_labels = wdt
+        .as_ref()
+        .map(|item| (request.wdt_version.clone(), item.entry.digest.to_string()));
+    finish_config(
+        &mut config,
+        &wdt_home,
+        &wdt_model_home,
+        &owner.user,
+        wdt_labels,
+    );
     Ok(AuxPlan {
         request,
         base,
@@ -144,6 +160,27 @@ pub async fn plan(engine: &Engine, request: AuxRequest) -> Result<AuxPlan, Recip
         wdt,
         wdt_model_home,
     })
+}
+
+/// What WIT's final stage sets, over whatever the base (and the initial section) set.
+fn finish_config(
+    config: &mut ImageConfig,
+    wdt_home: &str,
+    wdt_model_home: &str,
+    user: &str,
+    wdt: Option<(String, String)>,
+) {
+    config.set_env("AUXILIARY_IMAGE_PATH", wdt_home);
+    config.set_env("WDT_HOME", wdt_home);
+    config.set_env("WDT_MODEL_HOME", wdt_model_home);
+    config.set_user(user);
+    config.set_working_dir(wdt_home);
+    config.set_label("com.oracle.weblogic.imagetool.buildid", "patchfarm");
+    config.set_label("org.patchfarm.recipe", "createAuxImage");
+    if let Some((version, digest)) = wdt {
+        config.set_label("org.patchfarm.wdt.version", &version);
+        config.set_label("org.patchfarm.wdt.digest", &digest);
+    }
 }
 
 impl AuxPlan {
@@ -166,6 +203,16 @@ impl AuxPlan {
                 "labels": self.config.labels(),
             },
             "wdt": self.wdt.as_ref().map(|w| json!({"key": w.entry.key, "sha256": w.entry.digest.to_string()})),
+            "buildCommands": self.request.build_commands.as_ref().map(|c| {
+                let runs: Vec<&str> = [
+                    (!c.stage(steps::INITIAL).is_empty()).then_some(steps::INITIAL),
+                    (!c.final_commands.is_empty()).then_some(steps::FINAL),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                json!({"file": c.file.display().to_string(), "runs": runs})
+            }),
         })
     }
 
@@ -176,16 +223,77 @@ impl AuxPlan {
         )
     }
 
-    /// Writes the layer and assembles the image value (pushes nothing).
+    /// Runs `[initial-build-commands]` on the base, writes the layer, runs
+    /// `[final-build-commands]` on top and assembles the image value (pushes nothing).
     pub async fn build(&self, engine: &Engine) -> Result<build::Built, RecipeError> {
         let dir = build::BuildDir::new(engine)?;
+        let mut layers = Vec::new();
+        let mut config = self.config.clone();
+        let commands = self.request.build_commands.as_ref();
+        if let Some(commands) = commands.filter(|c| !c.stage(steps::INITIAL).is_empty()) {
+            // WIT's os_update stage: as root on the base; the final stage is built from it, so
+            // its ENV and LABEL stay unless the final stage sets the same.
+            let mut on_base = self.base.config.clone();
+            on_base.set_user("0:0");
+            on_base.set_working_dir("/");
+            let (layer, after) = steps::run_section(
+                engine,
+                &dir,
+                &build::base_layers(&self.base),
+                on_base,
+                commands,
+                (steps::INITIAL, commands.stage(steps::INITIAL)),
+                self.request.step_network,
+                None,
+            )
+            .await?;
+            config = self.base.config.clone();
+            for (name, value) in after.env() {
+                config.set_env(&name, &value);
+            }
+            for (key, value) in after.labels() {
+                config.set_label(&key, &value);
+            }
+            let wdt = self.wdt.as_ref().map(|item| {
+                (
+                    self.request.wdt_version.clone(),
+                    item.entry.digest.to_string(),
+                )
+            });
+            finish_config(
+                &mut config,
+                &self.request.wdt_home,
+                &self.wdt_model_home,
+                &self.owner.user,
+                wdt,
+            );
+            if let Some(layer) = layer {
+                let by = format!(
+                    "patchfarm: additionalBuildCommands [{}] {}",
+                    steps::INITIAL,
+                    commands.file.display()
+                );
+                layers.push((layer, by));
+            }
+        }
         let layer = dir.write_layer(engine, self.spec.clone()).await?;
-        let image = build::assemble(
-            engine,
-            &self.base,
-            self.config.clone(),
-            &[(layer, self.created_by())],
-        );
+        layers.push((layer, self.created_by()));
+        let image = build::assemble(engine, &self.base, config, &layers);
+        let image = match commands.filter(|c| !c.final_commands.is_empty()) {
+            Some(commands) => {
+                steps::on_top(
+                    engine,
+                    &dir,
+                    &self.base,
+                    layers,
+                    image,
+                    commands,
+                    self.request.step_network,
+                )
+                .await?
+            }
+            None => image,
+        };
         Ok(build::Built { image, dir })
     }
 

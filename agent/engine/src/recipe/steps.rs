@@ -63,6 +63,30 @@ impl BuildCommands {
     pub fn stage(&self, name: &str) -> &[(usize, Directive)] {
         self.stages.get(name).map_or(&[], Vec::as_slice)
     }
+
+    /// `FILE:LINE`, as errors name a place in the file.
+    pub fn at(&self, line: usize) -> String {
+        format!("{}:{line}", self.file.display())
+    }
+
+    /// Refuses, by file and line, the first build-stage section (in file order) a verb does
+    /// not run — `runs` are the ones it does — saying `why` for it.
+    pub fn only_stages(
+        &self,
+        runs: &[&str],
+        why: impl Fn(&str) -> String,
+    ) -> Result<(), RecipeError> {
+        let first = self
+            .stages
+            .iter()
+            .filter(|(name, _)| !runs.contains(&name.as_str()))
+            .filter_map(|(name, section)| section.first().map(|(line, _)| (*line, name)))
+            .min();
+        match first {
+            Some((line, name)) => Err(RecipeError::input(self.at(line), why(name))),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A parsed `--additionalBuildCommands` file with the `--additionalBuildFiles` COPY reads from.
@@ -335,7 +359,7 @@ pub async fn run_section(
                     Some(c) => Some(resolve_user(&sandbox.merged(), c)?),
                     None => None,
                 };
-                copy_in(&sandbox.merged(), commands, sources, dest, owner)
+                copy_in(&sandbox.merged(), commands, sources, (dest, &cwd), owner)
                     .map_err(|e| RecipeError::input(at, e))?;
             }
         }
@@ -407,15 +431,35 @@ pub async fn on_top(
 }
 
 /// WIT's COPY: sources are `files/NAME` (or `NAME`) of an `--additionalBuildFiles` entry.
+/// A relative destination is under the WORKDIR `cwd`, as Docker's COPY takes it; it names a
+/// directory to copy into when it ends in `/` (or is `.`), takes several sources or already is
+/// one in the image.
 fn copy_in(
     merged: &Path,
     commands: &BuildCommands,
     sources: &[String],
-    dest: &str,
+    (dest, cwd): (&str, &str),
     owner: Option<(u32, u32)>,
 ) -> Result<(), String> {
-    let into_dir = dest.ends_with('/') || sources.len() > 1;
-    let dest = crate::layer::writer::image_path(dest).map_err(|e| e.to_string())?;
+    let absolute = if dest.starts_with('/') {
+        dest.to_string()
+    } else {
+        format!("{}/{dest}", cwd.trim_end_matches('/'))
+    };
+    let plain: Vec<&str> = absolute
+        .split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .collect();
+    let dest = if plain.is_empty() {
+        String::new()
+    } else {
+        crate::layer::writer::image_path(&plain.join("/")).map_err(|e| e.to_string())?
+    };
+    let into_dir = absolute.ends_with('/')
+        || absolute.ends_with("/.")
+        || sources.len() > 1
+        || dest.is_empty()
+        || crate::beneath::is_dir(merged, &dest);
     for source in sources {
         let name = source.strip_prefix("files/").unwrap_or(source);
         let host = commands
@@ -425,7 +469,9 @@ fn copy_in(
             .ok_or_else(|| {
                 format!("COPY {source}: no --additionalBuildFiles entry is named {name}")
             })?;
-        let target = if into_dir {
+        let target = if dest.is_empty() {
+            name.to_string()
+        } else if into_dir {
             format!("{dest}/{name}")
         } else {
             dest.clone()

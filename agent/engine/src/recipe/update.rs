@@ -196,22 +196,13 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
 
     if let Some(commands) = &request.build_commands {
         // WIT's update Dockerfile runs [final-build-commands] only; refused, not ignored.
-        let at = |line: usize| format!("{}:{line}", commands.file.display());
         if !commands.packages.is_empty() {
             return Err(RecipeError::input(
-                at(commands.packages_line),
+                commands.at(commands.packages_line),
                 "[package-manager-packages]: update installs no OS packages (create does, on the base image)",
             ));
         }
-        // The section that comes first in the file.
-        let first = commands
-            .stages
-            .iter()
-            .filter_map(|(name, section)| section.first().map(|(line, _)| (*line, name)))
-            .min();
-        if let Some((line, name)) = first {
-            return Err(RecipeError::input(at(line), format!("[{name}]: update runs only [final-build-commands] (it installs neither a JDK nor an Oracle Home); create runs this section")));
-        }
+        commands.only_stages(&[], |name| format!("[{name}]: update runs only [final-build-commands] (it installs neither a JDK nor an Oracle Home); create runs this section"))?;
     }
     if set.patches.is_empty() && request.wdt.is_empty() && request.build_commands.is_none() {
         // Everything asked for is already there: the tag gets the same image (idempotent reruns).
