@@ -46,44 +46,6 @@ pub fn drop_left_out(upper: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn opaque(path: &Path) -> bool {
-    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL");
-    let mut value = [0u8; 4];
-    // SAFETY: valid path and buffer; lgetxattr writes at most value.len() bytes.
-    let n = unsafe {
-        libc::lgetxattr(
-            c_path.as_ptr(),
-            c"trusted.overlay.opaque".as_ptr(),
-            value.as_mut_ptr().cast(),
-            value.len(),
-        )
-    };
-    n > 0 && value[0] == b'y'
-}
-
-/// The extended attributes a layer keeps: file capabilities (`ping`'s `cap_net_raw`, say),
-/// without which a program a package installed does not work.
-const KEPT_XATTRS: &[&str] = &["security.capability"];
-
-fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
-    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
-    let c_name = std::ffi::CString::new(name).ok()?;
-    let mut value = vec![0u8; 256];
-    // SAFETY: valid path, name and buffer; lgetxattr writes at most value.len() bytes.
-    let n = unsafe {
-        libc::lgetxattr(
-            c_path.as_ptr(),
-            c_name.as_ptr(),
-            value.as_mut_ptr().cast(),
-            value.len(),
-        )
-    };
-    (n > 0).then(|| {
-        value.truncate(n as usize);
-        value
-    })
-}
-
 /// Regular files seen so far by inode, for hard links: (device, inode) → image paths.
 type Inodes = std::collections::BTreeMap<(u64, u64), Vec<(String, Owner)>>;
 
@@ -152,7 +114,7 @@ fn walk(
             spec.add_bytes(&whiteout, Vec::new(), 0o644, Owner::ROOT)?;
         } else if kind.is_dir() {
             spec.add_dir(&rel, mode, owner)?;
-            if opaque(&path) {
+            if super::xattr::is_opaque(&path) {
                 spec.add_bytes(
                     &format!("{rel}/.wh..wh..opq"),
                     Vec::new(),
@@ -166,8 +128,8 @@ fn walk(
             spec.add_symlink(&rel, &target.to_string_lossy(), owner)?;
         } else if kind.is_file() {
             spec.add_file(&rel, FileSource::Path(path.clone()), mode, owner)?;
-            for name in KEPT_XATTRS {
-                if let Some(value) = xattr(&path, name) {
+            for name in super::xattr::KEPT {
+                if let Some(value) = super::xattr::get(&path, name) {
                     spec.set_xattr(&rel, name, value)?;
                 }
             }

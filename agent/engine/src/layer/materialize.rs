@@ -20,25 +20,6 @@ fn c_string(path: &Path) -> std::ffi::CString {
     std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("paths hold no NUL")
 }
 
-fn set_xattr(path: &Path, name: &str, value: &[u8]) -> std::io::Result<()> {
-    let name = std::ffi::CString::new(name).map_err(std::io::Error::other)?;
-    // SAFETY: valid NUL-terminated path and name; value is read for value.len() bytes.
-    let status = unsafe {
-        libc::lsetxattr(
-            c_string(path).as_ptr(),
-            name.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    if status == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
 /// An overlayfs whiteout: a 0/0 character device hiding `path` in the layers below.
 fn whiteout(path: &Path) -> std::io::Result<()> {
     // SAFETY: a valid NUL-terminated path.
@@ -79,7 +60,7 @@ impl LayerSpec {
                 beneath::mkdir(root, parent).map_err(|e| fail(parent, e))?
             };
             if leaf == ".wh..wh..opq" {
-                set_xattr(&parent_dir, "trusted.overlay.opaque", b"y")
+                super::xattr::set(&parent_dir, super::xattr::OPAQUE, b"y")
                     .map_err(|e| fail(&path, e))?;
                 continue;
             }
@@ -112,7 +93,7 @@ impl LayerSpec {
             };
             made.map_err(|e| fail(&path, e))?;
             for (name, value) in &entry.xattrs {
-                set_xattr(&at, name, value).map_err(|e| fail(&path, e))?;
+                super::xattr::set(&at, name, value).map_err(|e| fail(&path, e))?;
             }
         }
         Ok(())
@@ -292,26 +273,13 @@ mod tests {
             "a whiteout"
         );
         assert!(!root.join("etc/.wh.motd").exists());
-        let mut value = [0u8; 20];
-        // SAFETY: valid path, name and buffer.
-        let n = unsafe {
-            libc::lgetxattr(
-                c_string(&root.join("var/empty")).as_ptr(),
-                c"trusted.overlay.opaque".as_ptr(),
-                value.as_mut_ptr().cast(),
-                value.len(),
-            )
-        };
-        assert_eq!(&value[..n.max(0) as usize], b"y", "opaque");
-        // SAFETY: as above.
-        let n = unsafe {
-            libc::lgetxattr(
-                c_string(&root.join("u01/bin/tool")).as_ptr(),
-                c"security.capability".as_ptr(),
-                value.as_mut_ptr().cast(),
-                value.len(),
-            )
-        };
-        assert_eq!(&value[..n.max(0) as usize], CAP_NET_RAW);
+        assert!(
+            super::super::xattr::is_opaque(&root.join("var/empty")),
+            "opaque"
+        );
+        assert_eq!(
+            super::super::xattr::get(&root.join("u01/bin/tool"), "security.capability").as_deref(),
+            Some(CAP_NET_RAW)
+        );
     }
 }

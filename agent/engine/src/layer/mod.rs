@@ -8,6 +8,7 @@ pub mod reader;
 pub mod rootfs;
 pub mod source;
 pub mod writer;
+pub mod xattr;
 
 pub use writer::{LayerBlob, LayerSpec, Owner, WriteOptions};
 

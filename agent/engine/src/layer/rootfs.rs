@@ -1,6 +1,6 @@
 //! Layers applied to a directory in order, as a container runtime unpacks an image: whiteouts
 //! remove what lower layers wrote, opaque markers empty a directory, owners and modes are kept
-//! (as root), hard links linked. Every path is reached without following a link out of the
+//! (as root) with file capabilities, hard links linked. Every path is reached without following a link out of the
 //! root (`beneath`); device nodes are skipped (a build step gets its own `/dev`).
 
 use super::{reader, LayerError};
@@ -44,6 +44,23 @@ fn lchown(path: &Path, uid: u64, gid: u64) -> std::io::Result<()> {
         Err(e) if e.kind() == ErrorKind::PermissionDenied => Ok(()),
         other => other,
     }
+}
+
+/// The extended attributes a layer keeps (file capabilities) that `entry` carries as PAX
+/// `SCHILY.xattr.*` records.
+fn kept_xattrs<R: std::io::Read>(entry: &mut tar::Entry<'_, R>) -> Vec<(String, Vec<u8>)> {
+    let Ok(Some(extensions)) = entry.pax_extensions() else {
+        return Vec::new();
+    };
+    extensions
+        .filter_map(Result::ok)
+        .filter_map(|extension| {
+            let name = extension.key().ok()?.strip_prefix("SCHILY.xattr.")?;
+            super::xattr::KEPT
+                .contains(&name)
+                .then(|| (name.to_string(), extension.value_bytes().to_vec()))
+        })
+        .collect()
 }
 
 /// Applies `layers` (bottom first) to `root`. Blocking.
@@ -102,6 +119,7 @@ pub fn unpack(layers: &[LayerFile<'_>], root: &Path) -> Result<(), LayerError> {
                         .map_err(place)?;
                 }
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    let xattrs = kept_xattrs(&mut entry);
                     remove(root, &rel).map_err(place)?;
                     let mut file = beneath::create(root, &rel).map_err(place)?;
                     std::io::copy(&mut entry, &mut file).map_err(place)?;
@@ -109,6 +127,10 @@ pub fn unpack(layers: &[LayerFile<'_>], root: &Path) -> Result<(), LayerError> {
                     lchown(&path, uid, gid).map_err(place)?;
                     file.set_permissions(std::fs::Permissions::from_mode(mode))
                         .map_err(place)?;
+                    // After the owner: changing it clears a file's capabilities.
+                    for (name, value) in xattrs {
+                        super::xattr::set(&path, &name, &value).map_err(place)?;
+                    }
                 }
                 tar::EntryType::Symlink => {
                     let target = entry
@@ -144,4 +166,53 @@ pub fn unpack(layers: &[LayerFile<'_>], root: &Path) -> Result<(), LayerError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::{LayerSpec, Owner, WriteOptions};
+    use std::os::unix::fs::MetadataExt;
+
+    /// `cap_net_raw+ep` as the kernel stores it (VFS_CAP_REVISION_2, effective).
+    const CAP_NET_RAW: &[u8] = &[
+        1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+
+    #[test]
+    fn file_capabilities_survive_the_unpack_with_their_owner() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs the tests as root"
+            );
+            eprintln!("skipped: owners and capabilities need root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = LayerSpec::new().keep_setuid(true);
+        let owner = Owner { uid: 0, gid: 999 };
+        spec.add_bytes("/usr/bin/ping", b"\x7fELF".to_vec(), 0o755, owner)
+            .unwrap();
+        spec.set_xattr("/usr/bin/ping", "security.capability", CAP_NET_RAW.to_vec())
+            .unwrap();
+        let blob = spec
+            .write(&dir.path().join("blobs"), WriteOptions { mtime: 0 })
+            .unwrap();
+        let root = dir.path().join("root");
+        let layer = LayerFile {
+            path: &blob.path,
+            digest: blob.digest.to_string(),
+            media_type: blob.media_type.to_string(),
+        };
+        unpack(&[layer], &root).unwrap();
+        let ping = root.join("usr/bin/ping");
+        assert_eq!(std::fs::metadata(&ping).unwrap().gid(), 999);
+        assert_eq!(
+            crate::layer::xattr::get(&ping, "security.capability").as_deref(),
+            Some(CAP_NET_RAW),
+            "a step on this root runs ping with its capability"
+        );
+    }
 }
