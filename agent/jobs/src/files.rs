@@ -141,6 +141,11 @@ impl Job {
                 if let RebaseTarget::Build(create) = &mut rebase.target {
                     install_files("rebase.build_target.install", create, &mut files);
                 }
+                build_commands_files(
+                    "rebase.build_commands",
+                    &mut rebase.request.build_commands,
+                    &mut files,
+                );
             }
             Job::CreateAuxImage(aux) => {
                 let lists = [
@@ -167,6 +172,7 @@ impl Job {
             Job::Create(create) => &mut create.build_commands,
             Job::Update(update) => &mut update.build_commands,
             Job::CreateAuxImage(aux) => &mut aux.build_commands,
+            Job::Rebase(rebase) => &mut rebase.request.build_commands,
             _ => return Ok(()),
         };
         if let Some(given) = commands {

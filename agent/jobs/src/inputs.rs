@@ -83,10 +83,13 @@ impl Job {
         match self {
             Job::Create(request) => create(request),
             Job::Update(request) => by_opatch(&request.patches) || request.build_commands.is_some(),
-            Job::Rebase(rebase) => match &rebase.target {
-                RebaseTarget::Build(target) => create(target),
-                RebaseTarget::Image(_) => false,
-            },
+            Job::Rebase(rebase) => {
+                rebase.request.build_commands.is_some()
+                    || match &rebase.target {
+                        RebaseTarget::Build(target) => create(target),
+                        RebaseTarget::Image(_) => false,
+                    }
+            }
             Job::CreateAuxImage(request) => request.build_commands.is_some(),
             Job::Copy(_) | Job::Noop => false,
         }

@@ -58,6 +58,11 @@ fn every_verb() -> Vec<Job> {
         force: true,
         copy_domain: false,
         platform: "linux/amd64".parse().unwrap(),
+        build_commands: Some(patchfarm_engine::recipe::steps::BuildCommands {
+            file: "/srv/rebase-commands.txt".into(),
+            ..Default::default()
+        }),
+        step_network: false,
     };
     vec![
         Job::Create(create()),

@@ -336,6 +336,8 @@ fn rebase(spec: &wire::RebaseJob) -> Result<RebaseJob, SpecError> {
         force: spec.force,
         copy_domain: spec.copy_domain,
         platform: platform("rebase.platform", &spec.platform)?,
+        build_commands: build_commands("rebase.build_commands", &spec.build_commands)?,
+        step_network: spec.step_network,
     };
     use wire::rebase_job::Target;
     let target =
@@ -351,6 +353,7 @@ fn rebase(spec: &wire::RebaseJob) -> Result<RebaseJob, SpecError> {
                     image("rebase.build_target.from_image", &build.from_image)?,
                 )?;
                 create.platforms = vec![request.platform.clone()];
+                create.step_network = spec.step_network;
                 RebaseTarget::Build(Box::new(create))
             }
             None => return Err(bad(
@@ -474,6 +477,8 @@ impl Job {
                 force: r.request.force,
                 copy_domain: r.request.copy_domain,
                 platform: r.request.platform.to_string(),
+                build_commands: build_commands_files(&r.request.build_commands),
+                step_network: r.request.step_network,
             }),
             Job::CreateAuxImage(r) => Verb::CreateAuxImage(wire::CreateAuxImageJob {
                 tag: r.tag.to_string(),

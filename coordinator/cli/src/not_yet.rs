@@ -10,8 +10,8 @@ use patchfarm_engine::recipe::patching::PatchRequest;
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct StepArgs {
     /// WIT: a file of sections of Dockerfile directives (RUN, COPY, ENV, LABEL, USER, WORKDIR,
-    /// EXPOSE), run through the executor (runc): `create` runs every WIT section, `update`
-    /// [final-build-commands], `createAuxImage` [initial-build-commands] and
+    /// EXPOSE), run through the executor (runc): `create` runs every WIT section, `update` and
+    /// `rebase` [final-build-commands], `createAuxImage` [initial-build-commands] and
     /// [final-build-commands]; each refuses, by file and line, a section it does not run.
     #[arg(long = "additionalBuildCommands", value_name = "FILE")]
     additional_build_commands: Option<String>,

@@ -38,6 +38,15 @@ pub struct Args {
     install: InstallArgs,
     #[command(flatten)]
     build_engine: super::build_engine::BuildEngineArgs,
+    #[command(flatten)]
+    steps: super::not_yet::StepArgs,
+    /// WIT: files the --additionalBuildCommands COPY directives take (as `files/NAME`).
+    #[arg(
+        long = "additionalBuildFiles",
+        alias = "additional-build-files",
+        value_delimiter = ','
+    )]
+    additional_build_files: Vec<std::path::PathBuf>,
 }
 
 impl Args {
@@ -50,6 +59,7 @@ impl Args {
     /// `create` would build it from `--fromImage` and create's flags.
     pub fn job(&self) -> anyhow::Result<Job> {
         self.build_engine.say();
+        self.steps.check(false)?;
         let platform: Platform = self.platform.parse().context("--platform")?;
         let request = RebaseRequest {
             source: ImageRef::parse_source(&self.source_image).context("--sourceImage")?,
@@ -62,6 +72,8 @@ impl Args {
             force: self.force,
             copy_domain: self.copy_domain,
             platform: platform.clone(),
+            build_commands: self.steps.build_commands(&self.additional_build_files)?,
+            step_network: self.build_engine.step_network(),
         };
         let target = match (&self.target_image, &self.from_image) {
             (Some(reference), _) => {

@@ -344,3 +344,80 @@ fn a_domain_home_that_is_a_link_or_holds_no_domain_is_refused_on_both_paths() {
         }
     }
 }
+
+/// WIT's rebase runs `[final-build-commands]` on the rebased image: the section sees the moved
+/// domain and its changes are one layer on top of the fast path's reused layers. The sections
+/// that belong to building a target are refused by file and line, before anything is pushed.
+#[test]
+fn final_build_commands_run_on_the_rebased_image() {
+    if !patchfarm_e2e::tools::steps_available("final_build_commands_run_on_the_rebased_image") {
+        return;
+    }
+    let (wls, _old, new, domain) = setup();
+    let commands = wls.dir.path().join("rebase-commands.txt");
+    std::fs::write(
+        &commands,
+        "[final-build-commands]\nLABEL rebased=yes\nRUN test -f \"$DOMAIN_HOME/config/config.xml\" && id -un > /u01/rebased-by.txt\n",
+    )
+    .unwrap();
+    let commands = commands.display().to_string();
+    let rebased = format!("{}/domains/payments:sections", wls.registry.host());
+    let out = rebase(
+        &wls,
+        &[
+            "--sourceImage",
+            &domain,
+            "--targetImage",
+            &new,
+            "--tag",
+            &rebased,
+            "--additionalBuildCommands",
+            &commands,
+        ],
+    );
+    assert_eq!(out["path"], "fast", "{out}");
+    let (source, result) = (raw(&domain), raw(&rebased));
+    let history = layer_history(&rebased);
+    assert!(
+        history.last().unwrap().contains("[final-build-commands]"),
+        "{history:#?}"
+    );
+    assert_eq!(
+        result["layers"].as_array().unwrap()[..result["layers"].as_array().unwrap().len() - 1]
+            .last(),
+        source["layers"].as_array().unwrap().last(),
+        "the domain's layer reused by digest under the section's"
+    );
+    let (_w, root) = unpack(&rebased);
+    assert_domain_moved(&root);
+    assert_eq!(
+        std::fs::read_to_string(root.join("u01/rebased-by.txt")).unwrap(),
+        "oracle\n"
+    );
+    assert_eq!(raw_config(&rebased)["config"]["Labels"]["rebased"], "yes");
+
+    let stage = wls.dir.path().join("stage.txt");
+    std::fs::write(
+        &stage,
+        "[final-build-commands]\nRUN true\n[before-jdk-install]\nRUN true\n",
+    )
+    .unwrap();
+    let stage = stage.display().to_string();
+    let refused = format!("{}/domains/payments:refused", wls.registry.host());
+    let error = wls.pf.fails(&[
+        "rebase",
+        "--sourceImage",
+        &domain,
+        "--targetImage",
+        &new,
+        "--tag",
+        &refused,
+        "--additionalBuildCommands",
+        &stage,
+    ]);
+    assert!(
+        error.contains(&format!("{stage}:4")) && error.contains("[before-jdk-install]"),
+        "{error}"
+    );
+    assert_not_pushed(&refused);
+}

@@ -50,6 +50,10 @@ pub struct RebaseRequest {
     /// Copy DOMAIN_HOME into a new layer even when the old base is known (WIT's way).
     pub copy_domain: bool,
     pub platform: Platform,
+    /// `--additionalBuildCommands`: its `[final-build-commands]` run on the rebased image.
+    pub build_commands: Option<super::steps::BuildCommands>,
+    /// `--buildNetwork`: build steps get the network.
+    pub step_network: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -310,11 +314,68 @@ async fn copy_domain(
 }
 
 /// Rebases `source` onto `target` and pushes the result under the request's tag.
+/// `image` with `commands`' `[final-build-commands]` run on it: its changes one more layer.
+async fn final_section(
+    engine: &Engine,
+    dir: &BuildDir,
+    image: PushedImage,
+    commands: &super::steps::BuildCommands,
+    network: bool,
+    target: &Target,
+) -> Result<PushedImage, RecipeError> {
+    let built = ImageConfig::parse(&image.config_bytes, "rebased config")
+        .expect("a config this rebase wrote parses");
+    let section = (super::steps::FINAL, commands.final_commands.as_slice());
+    let (layer, mut config) = super::steps::run_section(
+        engine,
+        dir,
+        &image.layers,
+        built,
+        commands,
+        section,
+        network,
+        None,
+    )
+    .await?;
+    let mut layers = image.layers;
+    if let Some(layer) = layer {
+        config.append_layer(
+            &layer.diff_id,
+            &engine.created(),
+            &format!(
+                "patchfarm: additionalBuildCommands [{}] {}",
+                super::steps::FINAL,
+                commands.file.display()
+            ),
+            "patchfarm",
+        );
+        layers.push(build::local_blob(&layer));
+    }
+    Ok(build::image_value(
+        engine,
+        layers,
+        config,
+        &target.name,
+        &target.digest,
+    ))
+}
+
 pub async fn run(
     engine: &Engine,
     request: &RebaseRequest,
     target: Target,
 ) -> Result<RebaseOutcome, RecipeError> {
+    if let Some(commands) = &request.build_commands {
+        // WIT's rebase Dockerfile runs [final-build-commands] on the rebased image; the other
+        // sections belong to building the target, which create does.
+        if !commands.packages.is_empty() {
+            return Err(RecipeError::input(
+                commands.at(commands.packages_line),
+                "[package-manager-packages]: rebase installs no OS packages (create does, on the base image)",
+            ));
+        }
+        commands.only_stages(&[], |name| format!("[{name}]: rebase runs only [final-build-commands]; build the target with create --additionalBuildCommands and give it as --targetImage"))?;
+    }
     let source = build::fetch_base(engine, &request.source, &request.platform).await?;
     tracing::debug!(stage = "source fetched");
     check_homes(&source.config, &target.config)?;
@@ -347,7 +408,7 @@ pub async fn run(
     } else {
         find_old_base(engine, &source, request).await?
     };
-    let (image, path, detail, reused) = match old_base {
+    let (mut image, path, detail, reused) = match old_base {
         Some(old) => {
             let upper: Vec<OutBlob> = build::base_layers(&source).split_off(old.layers);
             let reused = upper.len();
@@ -434,6 +495,13 @@ pub async fn run(
         }
     }
     tracing::debug!(stage = "verified");
+    if let Some(commands) = request
+        .build_commands
+        .as_ref()
+        .filter(|c| !c.final_commands.is_empty())
+    {
+        image = final_section(engine, &dir, image, commands, request.step_network, &target).await?;
+    }
     let report = build::publish(engine, &image, &request.tag).await?;
     tracing::debug!(stage = "pushed");
     drop(dir);

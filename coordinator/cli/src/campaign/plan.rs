@@ -242,6 +242,8 @@ pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
                         force: false,
                         copy_domain: false,
                         platform: default_platform(),
+                        build_commands: None,
+                        step_network: false,
                     },
                     target: RebaseTarget::Image(reference(file, &key, &base_tag)?),
                 });

@@ -118,6 +118,8 @@ pub fn rebase_bench(registry: &Registry, home: &Path, busybox: &str) {
                     force: false,
                     copy_domain,
                     platform: platform.clone(),
+                    build_commands: None,
+                    step_network: false,
                 };
                 rebase::run(&engine, &request, target.clone())
                     .await
