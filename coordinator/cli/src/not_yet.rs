@@ -150,8 +150,8 @@ mod tests {
         let aux = "createAuxImage --tag r.example:5000/aux:1 --fromImage r.example:5000/os:9";
         let cases = [
             (
-                format!("{aux} --additionalBuildCommands cmds.txt"),
-                "--additionalBuildCommands",
+                format!("{aux} --packageManager APK"),
+                "--packageManager APK",
             ),
             (
                 format!("{update} --packageManager YUM"),

@@ -7,7 +7,7 @@
 use patchfarm_e2e::oui::{installer_zip, zip_holding};
 use patchfarm_e2e::tools::{docker_available, run, steps_available};
 use patchfarm_e2e::weblogic;
-use patchfarm_e2e::wls::{assert_not_pushed, raw_digest, unpack, Wls};
+use patchfarm_e2e::wls::{assert_not_pushed, layer_history, raw_digest, unpack, Wls};
 use patchfarm_e2e::Registry;
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
@@ -84,6 +84,39 @@ fn an_oracle_installer_zip_is_installed_silently_as_wit_installs_it() {
     assert!(
         !rootfs.join("tmp/imagetool").exists(),
         "installers never land in a layer"
+    );
+
+    // WIT runs [before-fmw-install] in the installers' stage, just before them: the installer
+    // reads the inventory pointer the section rewrote, and the section leaves no layer of its own.
+    let commands = wls.dir.path().join("before-fmw.txt");
+    std::fs::write(
+        &commands,
+        "[before-fmw-install]\nRUN echo inventory_loc=/u01/oracle/inv-by-section > /u01/oracle/oraInst.loc \\\n    && echo inst_group=oracle >> /u01/oracle/oraInst.loc\n",
+    )
+    .unwrap();
+    let sectioned = wls.tag("oui:before-fmw");
+    wls.create(
+        &sectioned,
+        &[
+            "--version",
+            VERSION,
+            "--additionalBuildCommands",
+            &commands.display().to_string(),
+        ],
+    );
+    let (_sectioned_work, sectioned_root) = unpack(&sectioned);
+    assert!(
+        sectioned_root
+            .join("u01/oracle/inv-by-section/ContentsXML/inventory.xml")
+            .is_file(),
+        "the installer saw the section's pointer"
+    );
+    assert!(
+        !layer_history(&sectioned)
+            .iter()
+            .any(|h| h.contains("[before-fmw-install]")),
+        "{:#?}",
+        layer_history(&sectioned)
     );
 
     // WIT's installer options: a response file of the user's, an inventory pointer of theirs,

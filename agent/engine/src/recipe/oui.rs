@@ -221,8 +221,8 @@ fn command(installer: &str, inner: &str, pointer: &str) -> Vec<String> {
 }
 
 /// Runs the set's installers on `base` (its layers, and the build's OS packages layer when there
-/// is one) with `jdk`; returns the Oracle Home they wrote, moved
-/// to `dest`.
+/// is one) with `jdk`, after `[before-fmw-install]` when `before_fmw` has one (run over the
+/// image whose config is given); returns the Oracle Home they wrote, moved to `dest`.
 #[allow(clippy::too_many_arguments)]
 pub async fn install(
     engine: &super::Engine,
@@ -236,6 +236,7 @@ pub async fn install(
     dest: &Path,
     options: &InstallerOptions,
     network: bool,
+    before_fmw: Option<(&super::steps::BuildCommands, crate::image::ImageConfig)>,
 ) -> Result<(OracleHome, Vec<(PathBuf, String)>), RecipeError> {
     if !options.response_files.is_empty() && options.response_files.len() != items.len() {
         return Err(RecipeError::input(
@@ -322,6 +323,17 @@ pub async fn install(
         .map_err(|e| {
             RecipeError::input(format!("installer {}", items[0].0.entry.key), e.to_string())
         })?;
+    // WIT runs [before-fmw-install] in the installers' own stage, just before them: they see
+    // what it changed, and what it wrote in the Oracle Home goes with the home.
+    if let Some((commands, mut config)) = before_fmw {
+        let directives = commands.stage(super::steps::BEFORE_FMW);
+        if !directives.is_empty() {
+            config.set_user(&format!("{uid}:{gid}"));
+            config.set_working_dir("/");
+            let section = (super::steps::BEFORE_FMW, directives);
+            super::steps::run_directives(&mut sandbox, config, commands, section, network).await?;
+        }
+    }
     for (key, step) in &steps {
         let mut print =
             |l: &str| tracing::info!(target: "patchfarm::step", installer = %key, "{l}");

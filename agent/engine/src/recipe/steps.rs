@@ -274,25 +274,17 @@ fn resolve_user(root: &Path, user: &str) -> Result<(u32, u32), RecipeError> {
     Ok((uid, gid))
 }
 
-/// Runs `directives` (section `name` of `commands`) on the image made of `layers` with
-/// `config`; returns the layer of its changes — only those under `keep`, when given — and the
-/// config its ENV/LABEL/USER/WORKDIR/EXPOSE made; no layer when it changed nothing kept.
-#[allow(clippy::too_many_arguments)]
-pub async fn run_section(
-    engine: &Engine,
-    dir: &BuildDir,
-    layers: &[OutBlob],
+/// Runs `directives` (section `name` of `commands`) in `sandbox`, an overlay over an image whose
+/// config is `config`; returns the config its ENV/LABEL/USER/WORKDIR/EXPOSE made. The sandbox's
+/// upper directory holds what they changed.
+pub async fn run_directives(
+    sandbox: &mut patchfarm_executor::Sandbox,
     mut config: ImageConfig,
     commands: &BuildCommands,
     (name, directives): (&str, &[(usize, Directive)]),
     network: bool,
-    keep: Option<&[&str]>,
-) -> Result<(Option<LayerBlob>, ImageConfig), RecipeError> {
-    let lowers = dir.trees().lowers(layers).await?;
+) -> Result<ImageConfig, RecipeError> {
     let shown = commands.file.display().to_string();
-    let mut sandbox = engine.sandbox(&lowers, dir.path()).map_err(|e| {
-        RecipeError::input(format!("--additionalBuildCommands {shown}"), e.to_string())
-    })?;
     let mut user = config.user().unwrap_or_default();
     let mut cwd = config.working_dir().unwrap_or_else(|| "/".into());
     for (line, directive) in directives {
@@ -364,6 +356,29 @@ pub async fn run_section(
             }
         }
     }
+    Ok(config)
+}
+
+/// Runs `directives` (section `name` of `commands`) on the image made of `layers` with
+/// `config`; returns the layer of its changes — only those under `keep`, when given — and the
+/// config its ENV/LABEL/USER/WORKDIR/EXPOSE made; no layer when it changed nothing kept.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_section(
+    engine: &Engine,
+    dir: &BuildDir,
+    layers: &[OutBlob],
+    mut config: ImageConfig,
+    commands: &BuildCommands,
+    (name, directives): (&str, &[(usize, Directive)]),
+    network: bool,
+    keep: Option<&[&str]>,
+) -> Result<(Option<LayerBlob>, ImageConfig), RecipeError> {
+    let lowers = dir.trees().lowers(layers).await?;
+    let shown = commands.file.display().to_string();
+    let mut sandbox = engine.sandbox(&lowers, dir.path()).map_err(|e| {
+        RecipeError::input(format!("--additionalBuildCommands {shown}"), e.to_string())
+    })?;
+    config = run_directives(&mut sandbox, config, commands, (name, directives), network).await?;
     let upper = sandbox.finish().map_err(|e| {
         RecipeError::input(format!("--additionalBuildCommands {shown}"), e.to_string())
     })?;

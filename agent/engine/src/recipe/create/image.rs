@@ -124,6 +124,8 @@ impl PlatformPlan {
         for (index, (spec, created_by)) in self.layer_specs(request)?.into_iter().enumerate() {
             let (before, after) = match index {
                 0 => (Some(steps::BEFORE_JDK), Some(steps::AFTER_JDK)),
+                // With Oracle's installers it ran in their sandbox, just before them.
+                1 if self.by_installer => (None, None),
                 1 => (Some(steps::BEFORE_FMW), None),
                 _ => (None, None),
             };

@@ -392,6 +392,10 @@ async fn plan_platform(
                 &home_path.join("0"),
                 &request.installer_options,
                 request.step_network,
+                request
+                    .build_commands
+                    .as_ref()
+                    .map(|commands| (commands, base.config.clone())),
             )
             .await?;
             extra_trees = extras;
