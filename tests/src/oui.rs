@@ -48,11 +48,16 @@ pub fn zip_holding(path: &Path, name: &str, bytes: &[u8]) {
 pub fn shell_installer_zip(dir: &Path, version: &str) -> PathBuf {
     let script = format!(
         r#"#!/bin/sh
+prev=""
 for arg in "$@"; do
   case "$arg" in ORACLE_HOME=*) home="${{arg#ORACLE_HOME=}}" ;; esac
+  case "$prev" in -responseFile) rsp="$arg" ;; -invPtrLoc) ptr="$arg" ;; esac
+  prev="$arg"
 done
 [ -n "$home" ] || {{ echo "ORACLE_HOME= not given" >&2; exit 2; }}
 /bin/busybox mkdir -p "$home/inventory" "$home/wlserver/server/bin" || exit 3
+/bin/busybox cat "$rsp" > "$home/inventory/response-used.rsp" || exit 4
+/bin/busybox cat "$ptr" > "$home/inventory/pointer-used.loc" || exit 5
 echo '<?xml version="1.0"?><registry home="'"$home"'"><distributions><distribution status="installed" name="WebLogic Server" version="{version}"/></distributions></registry>' > "$home/inventory/registry.xml"
 echo "uid=$(id -u) args=$*" > "$home/wlserver/server/bin/installed-by.txt"
 echo "The installation of Oracle Fusion Middleware {version} completed successfully."

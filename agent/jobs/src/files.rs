@@ -107,6 +107,19 @@ fn install_files<'a>(
         out.push((format!("create.additional_files[{i}].source"), source));
     }
     build_commands_files("create.build_commands", &mut create.build_commands, out);
+    let options = &mut create.installer_options;
+    for (i, file) in options.response_files.iter_mut().enumerate() {
+        out.push((
+            format!("{field}.installer_options.response_files[{i}]"),
+            file,
+        ));
+    }
+    if let Some(pointer) = &mut options.inventory_pointer {
+        out.push((
+            format!("{field}.installer_options.inventory_pointer"),
+            pointer,
+        ));
+    }
 }
 
 fn build_commands_files<'a>(

@@ -44,7 +44,11 @@ fn create() -> CreateRequest {
             files: vec!["/srv/files/extra.sh".into()],
             ..Default::default()
         }),
-        installer_options: Default::default(),
+        installer_options: patchfarm_engine::recipe::oui::InstallerOptions {
+            response_files: vec!["/srv/wls.rsp".into()],
+            inventory_pointer: Some("/srv/oraInst.loc".into()),
+            inventory_pointer_dir: Some("/u01/pointer".into()),
+        },
         step_network: true,
         package_manager: patchfarm_engine::recipe::packages::PackageManager::AptGet,
     }

@@ -9,6 +9,7 @@ use patchfarm_engine::installer::InstallerSet;
 use patchfarm_engine::opatch::CatalogChoice;
 use patchfarm_engine::recipe::aux::AuxRequest;
 use patchfarm_engine::recipe::create::{CreateRequest, WdtRequest};
+use patchfarm_engine::recipe::oui::InstallerOptions;
 use patchfarm_engine::recipe::owner::parse_chown;
 use patchfarm_engine::recipe::packages::PackageManager;
 use patchfarm_engine::recipe::patching::PatchRequest;
@@ -205,9 +206,31 @@ fn install(
         additional_files: Vec::new(),
         platforms: Vec::new(),
         build_commands: None,
-        installer_options: Default::default(),
+        installer_options: installer_options(&format!("{field}.installer_options"), spec)?,
         step_network: false,
         package_manager: Default::default(),
+    })
+}
+
+fn installer_options(field: &str, spec: &wire::InstallSpec) -> Result<InstallerOptions, SpecError> {
+    let Some(given) = &spec.installer_options else {
+        return Ok(InstallerOptions::default());
+    };
+    for (i, file) in given.response_files.iter().enumerate() {
+        not_empty(&format!("{field}.response_files[{i}]"), file)?;
+    }
+    let dir = &given.inventory_pointer_dir;
+    if !dir.is_empty() && !dir.starts_with('/') {
+        return Err(bad(
+            format!("{field}.inventory_pointer_dir"),
+            format!("{dir:?} is not an absolute path in the image"),
+        ));
+    }
+    Ok(InstallerOptions {
+        response_files: given.response_files.iter().map(PathBuf::from).collect(),
+        inventory_pointer: (!given.inventory_pointer.is_empty())
+            .then(|| PathBuf::from(&given.inventory_pointer)),
+        inventory_pointer_dir: (!dir.is_empty()).then(|| dir.clone()),
     })
 }
 
@@ -220,6 +243,18 @@ fn install_spec(request: &CreateRequest) -> wire::InstallSpec {
         chown: request.chown.clone(),
         wdt: Some(wdt_files(&request.wdt)),
         target: kube_target_spec(request.target),
+        installer_options: (!request.installer_options.is_empty()).then(|| {
+            let options = &request.installer_options;
+            wire::InstallerOptions {
+                response_files: strings(&options.response_files),
+                inventory_pointer: options
+                    .inventory_pointer
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                inventory_pointer_dir: options.inventory_pointer_dir.clone().unwrap_or_default(),
+            }
+        }),
     }
 }
 

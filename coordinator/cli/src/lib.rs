@@ -175,23 +175,6 @@ async fn run_job(ctx: &Context, engine: &Engine, job: &patchfarm_jobs::Job) -> a
     print_outcome(ctx, &outcome)
 }
 
-/// Flags a farm job cannot carry yet, if the job uses them.
-fn local_only(job: &patchfarm_jobs::Job) -> Option<&'static str> {
-    let create = match job {
-        patchfarm_jobs::Job::Create(create) => create,
-        patchfarm_jobs::Job::Rebase(patchfarm_jobs::RebaseJob {
-            target: patchfarm_jobs::RebaseTarget::Build(create),
-            ..
-        }) => create,
-        _ => return None,
-    };
-    if !create.installer_options.is_empty() {
-        Some("--installerResponseFile/--inventoryPointerFile/--inventoryPointerInstallLoc")
-    } else {
-        None
-    }
-}
-
 /// Runs a job here after resolving its patches with Oracle's patch service, when asked.
 async fn run_patching_job(
     ctx: &Context,
@@ -279,9 +262,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             _ => None,
         };
         if let Some((mut job, dry_run, online)) = job {
-            if let Some(flags) = local_only(&job) {
-                anyhow::bail!("{flags}: farm jobs do not carry build steps or installer files yet; build it here (without --farm), where steps run under runc");
-            }
             if let Some(online) = online {
                 // Resolved here, so the account never leaves this machine: the farm gets the
                 // verified zips and a job that names them by key.

@@ -93,7 +93,35 @@ async fn jobs_that_run_steps_wait_for_an_agent_that_can_and_say_why() {
         (tag("installed:1"), tag("opatch:make"), tag("opatch:mode"));
     let make_patch = format!("38000001_{WLS_VERSION}");
     let copy_patch = format!("38000002_{WLS_VERSION}");
-    let installer_id = create(&installed, VERSION, &[]);
+    // WIT's installer options travel with the job: the files as the job's own.
+    let response = farm.dir.path().join("custom.rsp");
+    std::fs::write(
+        &response,
+        "[GENERIC]\nINSTALL_TYPE=WebLogic Server\n# the farm's own\n",
+    )
+    .unwrap();
+    let pointer = farm.dir.path().join("oraInst.loc");
+    std::fs::write(
+        &pointer,
+        "inventory_loc=/u01/inventory\ninst_group=oracle\n",
+    )
+    .unwrap();
+    let (response_arg, pointer_arg) = (
+        response.display().to_string(),
+        pointer.display().to_string(),
+    );
+    let installer_id = create(
+        &installed,
+        VERSION,
+        &[
+            "--installerResponseFile",
+            &response_arg,
+            "--inventoryPointerFile",
+            &pointer_arg,
+            "--inventoryPointerInstallLoc",
+            "/u01/pointer",
+        ],
+    );
     let make_id = create(&by_make, WLS_VERSION, &["--patches", &make_patch]);
     let mode_id = create(
         &by_mode,
@@ -195,6 +223,16 @@ async fn jobs_that_run_steps_wait_for_an_agent_that_can_and_say_why() {
     assert!(
         ran.contains("-silent -responseFile") && ran.contains("-jreLoc /u01/jdk"),
         "{ran}"
+    );
+    assert!(ran.contains("-invPtrLoc /u01/pointer/oraInst.loc"), "{ran}");
+    let home_file = |p: &str| std::fs::read_to_string(rootfs.join("u01/oracle").join(p)).unwrap();
+    assert_eq!(
+        home_file("inventory/response-used.rsp"),
+        std::fs::read_to_string(&response).unwrap()
+    );
+    assert_eq!(
+        home_file("inventory/pointer-used.loc"),
+        std::fs::read_to_string(&pointer).unwrap()
     );
     let registry_xml =
         std::fs::read_to_string(rootfs.join("u01/oracle/inventory/registry.xml")).unwrap();

@@ -172,6 +172,25 @@ async fn bad_specs_are_refused_at_submit_and_outcomes_are_recorded() {
             },
             "create.additional_files[0].source",
         ),
+        // Installer options' files are the job's too, and the pointer's place is in the image.
+        (
+            with_install(|i| {
+                i.installer_options = Some(InstallerOptions {
+                    inventory_pointer: "/etc/shadow".into(),
+                    ..Default::default()
+                });
+            }),
+            "create.install.installer_options.inventory_pointer: /etc/shadow is a path",
+        ),
+        (
+            with_install(|i| {
+                i.installer_options = Some(InstallerOptions {
+                    inventory_pointer_dir: "u01/pointer".into(),
+                    ..Default::default()
+                });
+            }),
+            "create.install.installer_options.inventory_pointer_dir",
+        ),
     ];
     for (i, (spec, field)) in bad.into_iter().enumerate() {
         let request = SubmitJobRequest {
