@@ -33,6 +33,8 @@ pub struct Options {
     pub drain_timeout: Duration,
     /// Offer to run build steps (`--no-build-steps` turns it off); the probe decides.
     pub build_steps: bool,
+    /// Let build steps have the network when a job asks (`--no-step-network` turns it off).
+    pub step_network: bool,
 }
 
 struct Running {
@@ -98,6 +100,7 @@ async fn probe_steps(options: &Options) -> BuildSteps {
             BuildSteps {
                 available: true,
                 unavailable_reason: String::new(),
+                network_refused: !options.step_network,
             }
         }
         Err(reason) => {
@@ -105,6 +108,7 @@ async fn probe_steps(options: &Options) -> BuildSteps {
             BuildSteps {
                 available: false,
                 unavailable_reason: reason,
+                network_refused: !options.step_network,
             }
         }
     }
@@ -370,6 +374,10 @@ impl Agent {
                 source_date_epoch,
                 steps_refused: (!self.steps.available)
                     .then(|| self.steps.unavailable_reason.clone()),
+                step_network_refused: self
+                    .steps
+                    .network_refused
+                    .then(|| "turned off with --no-step-network".to_string()),
             },
             Err(e) => return Err((e.to_string(), true, inputs_line)),
         };

@@ -63,6 +63,10 @@ struct Args {
     /// overlay mounts work: the farm sends this agent only jobs that need none.
     #[arg(long = "no-build-steps")]
     no_build_steps: bool,
+    /// Never give build steps the network, whatever a job asks (`--buildNetwork`): the farm
+    /// sends this agent only jobs whose steps run offline.
+    #[arg(long = "no-step-network")]
+    no_step_network: bool,
     /// Log format: text or json.
     #[arg(long = "log-format", default_value = "text")]
     log_format: String,
@@ -114,6 +118,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
         drain_timeout: Duration::from_secs(args.drain_timeout_secs),
         build_steps: !args.no_build_steps,
+        step_network: !args.no_step_network,
     };
     daemon::run(options, shutdown).await
 }

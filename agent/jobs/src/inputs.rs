@@ -62,6 +62,20 @@ impl Job {
         }
     }
 
+    /// Whether the job's build steps ask for the network (`--buildNetwork`).
+    pub fn step_network(&self) -> bool {
+        match self {
+            Job::Create(request) => request.step_network,
+            Job::Update(request) => request.step_network,
+            Job::Rebase(rebase) => {
+                rebase.request.step_network
+                    || matches!(&rebase.target, RebaseTarget::Build(target) if target.step_network)
+            }
+            Job::CreateAuxImage(request) => request.step_network,
+            Job::Copy(_) | Job::Noop => false,
+        }
+    }
+
     /// Whether the job runs a build step whatever its inputs hold: patches it asks OPatch to
     /// apply (`--opatchMode opatch`), or build commands. Inputs that run steps (Oracle's
     /// installers, patches only OPatch applies) are for the farm's catalog to say.

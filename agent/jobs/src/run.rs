@@ -128,6 +128,13 @@ pub async fn run(
     job: &Job,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> Result<Outcome, JobError> {
+    if let (true, Some(why)) = (job.step_network(), &engine.step_network_refused) {
+        let refused = RecipeError::input(
+            "--buildNetwork",
+            format!("this agent gives build steps no network: {why}"),
+        );
+        return Err(failed(job.verb())(refused));
+    }
     match job {
         Job::Create(request) => {
             progress("checking installers and patches".into());

@@ -324,3 +324,25 @@ fn artifact_files_round_trip_and_refuse_paths_and_bad_names() {
         assert!(ArtifactFile::parse(Path::new(&bad)).is_err(), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn an_engine_that_gives_steps_no_network_refuses_a_job_that_asks_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = patchfarm_engine::recipe::Engine {
+        cache: patchfarm_engine::cache::Cache::new(dir.path().join("cache")),
+        registries: Default::default(),
+        source_date_epoch: 0,
+        steps_refused: None,
+        step_network_refused: Some("turned off with --no-step-network".into()),
+    };
+    let mut request = create();
+    request.step_network = true;
+    let error = crate::run(&engine, &Job::Create(request), &|_| {})
+        .await
+        .expect_err("refused");
+    let shown = format!("{}: {}", error, error.source);
+    assert!(
+        shown.contains("--buildNetwork") && shown.contains("--no-step-network"),
+        "{shown}"
+    );
+}

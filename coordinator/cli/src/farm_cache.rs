@@ -189,6 +189,7 @@ pub async fn agents(ctx: &Context, farm: &FarmArgs, command: &AgentsCommand) -> 
                     "lastHeartbeatMsAgo": a.last_heartbeat_ms_ago,
                     "buildSteps": steps.available,
                     "buildStepsUnavailable": steps.unavailable_reason,
+                    "buildStepNetwork": steps.available && !steps.network_refused,
                 })
             })
             .collect();
@@ -215,7 +216,9 @@ pub async fn agents(ctx: &Context, farm: &FarmArgs, command: &AgentsCommand) -> 
             } else {
                 format!("{} ms ago", a.last_heartbeat_ms_ago)
             },
-            if steps.available {
+            if steps.available && steps.network_refused {
+                "yes, offline only (--no-step-network)".to_string()
+            } else if steps.available {
                 "yes".to_string()
             } else {
                 format!("no: {}", steps.unavailable_reason)

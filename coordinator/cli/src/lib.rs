@@ -162,6 +162,7 @@ fn engine(cli: &Cli) -> anyhow::Result<Engine> {
         registries: Registries::new(registry_options(cli)?),
         source_date_epoch: Engine::source_date_epoch_from_env()?,
         steps_refused: None,
+        step_network_refused: None,
     })
 }
 

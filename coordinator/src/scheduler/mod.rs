@@ -53,6 +53,8 @@ struct Pending {
     inputs: Vec<String>,
     /// The job runs a build step whatever its inputs (`--opatchMode opatch`).
     needs_steps: bool,
+    /// Its build steps ask for the network (`--buildNetwork`).
+    needs_network: bool,
     ready_at: i64,
     /// Jobs that must succeed first (a campaign's DAG).
     waits_for: Vec<String>,
@@ -130,8 +132,9 @@ impl View {
         }
         match job.state() {
             JobState::Queued => {
-                let needs_steps =
-                    patchfarm_jobs::Job::from_spec(&spec).is_ok_and(|job| job.needs_steps());
+                let typed = patchfarm_jobs::Job::from_spec(&spec).ok();
+                let needs_steps = typed.as_ref().is_some_and(|job| job.needs_steps());
+                let needs_network = typed.as_ref().is_some_and(|job| job.step_network());
                 self.groups
                     .entry(group.clone())
                     .or_default()
@@ -143,6 +146,7 @@ impl View {
                         platform: spec.platform,
                         constraints: spec.constraints.into_iter().collect(),
                         needs_steps,
+                        needs_network,
                         inputs: spec.inputs,
                         ready_at: job.not_before_unix_ms,
                         waits_for: job.waits_for.clone(),

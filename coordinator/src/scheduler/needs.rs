@@ -46,6 +46,12 @@ impl View {
                 };
                 return Some(format!("cannot run build steps: {why}"));
             }
+            if pending.needs_network && steps.network_refused {
+                return Some(
+                    "gives build steps no network (--no-step-network) and the job asks --buildNetwork"
+                        .into(),
+                );
+            }
         }
         None
     }

@@ -165,6 +165,7 @@ fn a_job_running_an_installer_waits_for_an_agent_that_can_run_steps_and_says_why
             steps: Some(patchfarm_proto::v1::BuildSteps {
                 available: true,
                 unavailable_reason: String::new(),
+                network_refused: false,
             }),
             ..Default::default()
         }),
@@ -174,4 +175,70 @@ fn a_job_running_an_installer_waits_for_an_agent_that_can_run_steps_and_says_why
     assert_eq!(s.waiting("job-oui", 0), None, "an agent may take it now");
     let picked = s.pick("runner", 1, 0);
     assert_eq!(picked, ["job-oui"]);
+}
+
+#[test]
+fn steps_that_ask_for_the_network_go_only_to_agents_that_give_it() {
+    use patchfarm_proto::v1::{BuildCommandsFiles, BuildSteps, CreateJob, InstallSpec};
+    let s = scheduler(0);
+    let state = sled::Config::new().temporary(true).open().unwrap();
+    let state = StateMachine::open(&state).unwrap();
+    let runner = |name: &str, network_refused: bool| {
+        Change::Agent(Agent {
+            name: name.into(),
+            slots: 1,
+            up: true,
+            steps: Some(BuildSteps {
+                available: true,
+                unavailable_reason: String::new(),
+                network_refused,
+            }),
+            ..Default::default()
+        })
+    };
+    s.observe(&runner("offline", true), &state);
+    s.heartbeat("offline", HeartbeatRequest::default(), 0);
+    let mut job = queued("job-net", "carl", &["jdk_8"]);
+    job.spec.as_mut().unwrap().verb =
+        Some(patchfarm_proto::v1::job_spec::Verb::Create(CreateJob {
+            tag: "registry.example:5000/wls/net:1".into(),
+            from_image: "registry.example:5000/os:1".into(),
+            install: Some(InstallSpec {
+                r#type: "wls".into(),
+                version: "14.1.1.0.0".into(),
+                jdk_version: "8".into(),
+                chown: "oracle:oracle".into(),
+                wdt: Some(patchfarm_proto::v1::WdtFiles {
+                    version: "none".into(),
+                    ..Default::default()
+                }),
+                patches: Some(Default::default()),
+                ..Default::default()
+            }),
+            build_commands: Some(BuildCommandsFiles {
+                file: "commands.txt".into(),
+                files: Vec::new(),
+            }),
+            step_network: true,
+            platforms: vec!["linux/amd64".into()],
+            ..Default::default()
+        }));
+    if let Err(e) = patchfarm_jobs::Job::from_spec(job.spec.as_ref().unwrap()) {
+        panic!("the test's spec is valid: {e}");
+    }
+    s.observe(&Change::Job(Box::new(job)), &state);
+    for agent in ["a", "offline"] {
+        let picked = s.pick(agent, 1, 0);
+        assert!(!picked.contains(&"job-net".to_string()), "{agent} took it");
+        s.release(&picked);
+    }
+    let why = s.waiting("job-net", 0).expect("a reason");
+    assert!(
+        why.contains("offline gives build steps no network")
+            && why.contains("a cannot run build steps"),
+        "{why}"
+    );
+    s.observe(&runner("online", false), &state);
+    s.heartbeat("online", HeartbeatRequest::default(), 0);
+    assert_eq!(s.pick("online", 1, 0), ["job-net"]);
 }

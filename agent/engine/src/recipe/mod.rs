@@ -133,6 +133,9 @@ pub struct Engine {
     /// Why this engine runs no build steps though the machine could (an agent started with
     /// `--no-build-steps`: the farm sends it no job that needs them, and a stale one fails).
     pub steps_refused: Option<String>,
+    /// Why build steps never get the network here, whatever a job asks (an agent started with
+    /// `--no-step-network`).
+    pub step_network_refused: Option<String>,
 }
 
 impl Engine {
@@ -206,6 +209,7 @@ mod tests {
             registries: Default::default(),
             source_date_epoch: 0,
             steps_refused: Some("turned off with --no-build-steps".into()),
+            step_network_refused: None,
         };
         let refused = engine
             .sandbox(&[dir.path().to_path_buf()], &dir.path().join("work"))

@@ -74,6 +74,7 @@ pub fn rebase_bench(registry: &Registry, home: &Path, busybox: &str) {
         registries: Registries::default(),
         source_date_epoch: 0,
         steps_refused: None,
+        step_network_refused: None,
     };
     let platform = Platform::default();
     runtime.block_on(make_domains(
