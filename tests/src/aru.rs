@@ -151,6 +151,29 @@ impl AruServer {
         );
     }
 
+    /// What the conflict check answers: each set of bug numbers conflicts.
+    pub fn conflicts(&self, sets: &[&[&str]]) {
+        let sets: String = sets
+            .iter()
+            .map(|set| {
+                let patches: String = set
+                    .iter()
+                    .map(|bug| format!("<patch flag=\"candidate\"><bug><number>{bug}</number></bug><patch_name>{bug}</patch_name></patch>"))
+                    .collect();
+                format!("<set><merge_patches>{patches}</merge_patches></set>")
+            })
+            .collect();
+        self.write(
+            "conflicts.xml",
+            &format!("<conflict_check platform_id=\"2000\"><conflict_free_list></conflict_free_list><conflict_sets>{sets}</conflict_sets><messages></messages></conflict_check>"),
+        );
+    }
+
+    /// The last conflict check request the server was sent.
+    pub fn conflict_request(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("conflict-request.xml")).unwrap_or_default()
+    }
+
     /// The requests the server saw (paths and whether they carried credentials).
     pub fn requests(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("requests.log")).unwrap_or_default()

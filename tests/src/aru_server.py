@@ -8,6 +8,8 @@ DIR/releases.xml                          metadata?table=aru_releases
 DIR/bug-<BUG>.xml                         search?bug=<BUG>
 DIR/recommended-<PRODUCT>-<RELEASE>.xml   search?patch_type=all&life_cycle=Recommended&product=&release=
 DIR/files/<NAME>                          download/<NAME>?...
+DIR/conflicts.xml                         POST conflict_checks (else: no conflict); the request
+                                          body is kept as DIR/conflict-request.xml
 Anything else the service would answer "no patches" (error 10-016) for. Every request's path is
 appended to DIR/requests.log with whether it carried credentials (never their value).
 """
@@ -21,6 +23,24 @@ import urllib.parse
 NO_PATCHES = (b"<results><error><id>10-016</id>"
               b"<message>No patches found. Clear your search and try again.</message></error></results>")
 LANGUAGES = b'<results><language id="0" iso_code="EN"><![CDATA[American English]]></language></results>'
+
+
+NO_CONFLICT = (b'<conflict_check platform_id="2000"><conflict_free_list></conflict_free_list>'
+               b"<conflict_sets></conflict_sets><messages></messages></conflict_check>")
+
+
+def post(handler, root, expected):
+    url = urllib.parse.urlsplit(handler.path)
+    body = handler.rfile.read(int(handler.headers.get("Content-Length", "0")))
+    with open(os.path.join(root, "requests.log"), "a") as log:
+        log.write(f"POST {url.path} credentials={'yes' if handler.headers.get('Authorization') else 'no'}\n")
+    if handler.headers.get("Authorization") != expected:
+        return handler.send(401, b"<html>login required</html>", "text/html")
+    if url.path != "/Orion/Services/conflict_checks":
+        return handler.send(404, b"not found", "text/plain")
+    with open(os.path.join(root, "conflict-request.xml"), "wb") as f:
+        f.write(body)
+    return handler.send(200, handler.file("conflicts.xml") or NO_CONFLICT)
 
 
 def main():
@@ -75,6 +95,7 @@ def main():
                 return self.send(200, body, "application/zip")
             return self.send(200, NO_PATCHES)
 
+    Handler.do_POST = lambda self: post(self, root, expected)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     print(server.server_address[1], flush=True)
     server.serve_forever()

@@ -238,6 +238,13 @@ fn patches_come_from_oracles_patch_service_verified_and_the_password_goes_nowher
         "{patches}"
     );
     assert!(!patches.contains(ADR_BUG), "{patches}");
+    // WIT's conflict check saw the candidates, each with its release, before any download.
+    let checked = aru.conflict_request();
+    assert!(
+        checked.contains(&format!(">{PSU_BUG}</patch_group>"))
+            && checked.contains(&format!(">{OVERLAY_BUG}</patch_group>")),
+        "{checked}"
+    );
     let (_work, rootfs) = unpack(&recommended);
     assert_eq!(
         std::fs::read(rootfs.join("u01/oracle/wlserver/server/lib/overlay.txt")).unwrap(),
@@ -344,6 +351,21 @@ fn wrong_password_lying_digest_unknown_bug_and_no_service_fail_clearly_pushing_n
     };
     let err = attempt("not-the-password", ONE_OFF_BUG, None);
     assert!(err.contains("invalid credentials"), "{err}");
+    // Patches the conflict check says conflict: refused, naming the set, nothing downloaded.
+    aru.conflicts(&[&[ONE_OFF_BUG, LYING_BUG]]);
+    let err = attempt(PASSWORD, &format!("{ONE_OFF_BUG},{LYING_BUG}"), None);
+    assert!(
+        err.contains(&format!(
+            "conflicting patches: [{ONE_OFF_BUG}, {LYING_BUG}] conflict"
+        )),
+        "{err}"
+    );
+    assert!(
+        !aru.requests().contains("/download/"),
+        "nothing downloaded: {}",
+        aru.requests()
+    );
+    std::fs::remove_file(aru.dir.path().join("conflicts.xml")).unwrap();
     let err = attempt(PASSWORD, LYING_BUG, None);
     assert!(
         err.contains("does not match the SHA-256") && err.contains(LYING_BUG),

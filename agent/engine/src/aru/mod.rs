@@ -3,6 +3,7 @@
 //! against the SHA-256 digest ARU publishes before it enters the cache (WIT does not check).
 //! The base URL follows WIT's `WLSIMG_ARU_HOST`; `PATCHFARM_ARU_URL` overrides it whole.
 
+mod conflicts;
 mod resolve;
 pub mod xml;
 
@@ -43,6 +44,8 @@ pub enum AruError {
     },
     #[error("{0}")]
     Selection(String),
+    #[error("Oracle's patch service reports conflicting patches: {}; choose among them, or ask Oracle for a merge patch", sets.iter().map(|set| format!("[{}] conflict", set.join(", "))).collect::<Vec<_>>().join("; "))]
+    Conflicts { sets: Vec<Vec<String>> },
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -168,11 +171,23 @@ impl AruClient {
     }
 
     async fn get(&self, url: &str) -> Result<reqwest::Response, AruError> {
+        self.send(url, None).await
+    }
+
+    /// A GET, or a POST of an XML `body`, with the credentials where they belong.
+    async fn send(&self, url: &str, body: Option<String>) -> Result<reqwest::Response, AruError> {
         let parsed = reqwest::Url::parse(url).map_err(|e| AruError::Malformed {
             what: url.into(),
             reason: e.to_string(),
         })?;
-        let mut request = self.http.get(parsed.clone());
+        let mut request = match body {
+            Some(body) => self
+                .http
+                .post(parsed.clone())
+                .header(http::header::CONTENT_TYPE, "application/xml")
+                .body(body),
+            None => self.http.get(parsed.clone()),
+        };
         if self.authorised(&parsed) {
             request = request.basic_auth(&self.credentials.user, Some(&self.credentials.password));
         }
@@ -195,9 +210,22 @@ impl AruClient {
 
     /// One XML answer, within WIT's 30 s deadline.
     async fn get_xml(&self, path_and_query: &str) -> Result<String, AruError> {
+        self.xml_call(path_and_query, None).await
+    }
+
+    /// The XML answer to posting `body`, within the same deadline.
+    async fn post_xml(&self, path: &str, body: String) -> Result<String, AruError> {
+        self.xml_call(path, Some(body)).await
+    }
+
+    async fn xml_call(
+        &self,
+        path_and_query: &str,
+        body: Option<String>,
+    ) -> Result<String, AruError> {
         let url = self.url(path_and_query);
         let fetch = async {
-            let response = self.get(&url).await?;
+            let response = self.send(&url, body).await?;
             response.text().await.map_err(|e| AruError::Unreachable {
                 url: url.clone(),
                 reason: error_chain(&e),

@@ -226,6 +226,21 @@ pub async fn resolve(client: &AruClient, wanted: &Wanted) -> Result<Resolution, 
         ));
         out.patches.push(chosen);
     }
+    // WIT's conflict check before anything is downloaded (one patch cannot conflict: no
+    // installed patches are sent).
+    if out.patches.len() > 1 {
+        match client.conflicts(&out.patches).await {
+            Ok(sets) if sets.is_empty() => out.notes.push(format!(
+                "Oracle's patch service found no conflict among the {} patches",
+                out.patches.len()
+            )),
+            Ok(sets) => return Err(AruError::Conflicts { sets }),
+            Err(refused @ AruError::InvalidCredentials { .. }) => return Err(refused),
+            Err(unanswered) => out.notes.push(format!(
+                "the conflict check was not answered ({unanswered}); going on without it, as WIT does"
+            )),
+        }
+    }
     Ok(out)
 }
 
