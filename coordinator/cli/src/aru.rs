@@ -240,7 +240,54 @@ pub async fn prepare(
         catalog: None,
         ..request.clone()
     };
+    if let Some(wanted) = wanted_for.first() {
+        if let Some(key) = opatch_online(&client, request, wanted, engine, work.path()).await? {
+            keys.push(key);
+        }
+    }
     Ok(keys)
+}
+
+/// WIT resolves the OPatch patch online too: when the job upgrades OPatch as asked
+/// (`--opatchBugNumber`, or `--opatchMode opatch`), the version given, else the newest one the
+/// service has, is fetched into the cache like the patches and pinned in the request.
+async fn opatch_online(
+    client: &AruClient,
+    request: &mut PatchRequest,
+    wanted: &Wanted,
+    engine: &Engine,
+    work: &std::path::Path,
+) -> anyhow::Result<Option<CacheKey>> {
+    let asked = request.opatch_bug.is_some()
+        || request.mode == patchfarm_engine::opatch::OpatchMode::Opatch;
+    if request.skip_opatch_update || !asked {
+        return Ok(None);
+    }
+    let given = request.opatch_bug.clone();
+    let (bug, version) = match given.as_deref().map(|b| b.split_once('_')) {
+        Some(Some((bug, version))) => (bug.to_string(), Some(version.to_string())),
+        Some(None) => (given.clone().unwrap_or_default(), None),
+        None => (
+            patchfarm_engine::recipe::patching::default_opatch_bug(&wanted.version).to_string(),
+            None,
+        ),
+    };
+    let chosen = aru::resolve_opatch(client, &bug, version.as_deref())
+        .await
+        .with_context(|| {
+            format!("--opatchBugNumber {bug}: asking Oracle's patch service for OPatch")
+        })?;
+    eprintln!("OPatch: {bug}_{} ({})", chosen.version, chosen.description);
+    let keys = aru::fetch_into_cache(
+        client,
+        &engine.cache,
+        std::slice::from_ref(&chosen),
+        &wanted.architecture,
+        work,
+    )
+    .await?;
+    request.opatch_bug = Some(format!("{bug}_{}", chosen.version));
+    Ok(keys.into_iter().next())
 }
 
 fn prepare_dir(engine: &Engine) -> anyhow::Result<std::path::PathBuf> {

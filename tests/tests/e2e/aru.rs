@@ -463,3 +463,62 @@ async fn a_farm_job_gets_the_resolved_patches_and_never_the_password() {
     assert!(!farm.agent_log("agent-1").contains(PASSWORD));
     assert!(!image_holds(&tag, PASSWORD.as_bytes()));
 }
+
+/// With an account, WIT takes OPatch itself from Oracle's patch service: the newest version it
+/// has unless one is named, cached like the patches, and the one the build upgrades OPatch to.
+#[test]
+fn opatch_comes_from_oracles_patch_service_newest_unless_named() {
+    let mut wls = Wls::new();
+    wls.fake_jdk();
+    let aru = AruServer::start(USER, PASSWORD);
+    quarter(&aru, wls.dir.path());
+    online(&mut wls, &aru);
+    let opatch = |version: &str| {
+        let zip = patchfarm_e2e::opatch::opatch_patch_zip(wls.dir.path(), version);
+        aru.patch(
+            "28186730",
+            version,
+            "600000000100010",
+            "31944",
+            &format!("OPATCH {version} FOR FMW/WLS 12.2.1.4.0"),
+            "",
+            &zip,
+        )
+    };
+    let (older, newer) = (opatch("13.9.4.2.16"), opatch("13.9.4.2.17"));
+    aru.bug("28186730", &[&newer, &older]);
+    let tag = wls.tag("aru:opatch");
+    let plan = |opatch_bug: &str| {
+        let args = create_args(
+            &wls,
+            &tag,
+            &[
+                "--dryRun",
+                "--user",
+                USER,
+                "--passwordEnv",
+                "ARU_PASSWORD",
+                "--patches",
+                ONE_OFF_BUG,
+                "--opatchBugNumber",
+                opatch_bug,
+            ],
+        );
+        wls.pf.ok(&args)
+    };
+    let newest = plan("28186730");
+    assert!(
+        newest.contains("\"opatchUpgrade\": \"28186730_13.9.4.2.17\""),
+        "{newest}"
+    );
+    let named = plan("28186730_13.9.4.2.16");
+    assert!(
+        named.contains("\"opatchUpgrade\": \"28186730_13.9.4.2.16\""),
+        "{named}"
+    );
+    let listed = wls.pf.ok(&["cache", "listItems"]);
+    for key in ["28186730_13.9.4.2.17", "28186730_13.9.4.2.16"] {
+        assert!(listed.contains(key), "{key} cached: {listed}");
+    }
+    assert!(!aru.requests().contains(PASSWORD));
+}

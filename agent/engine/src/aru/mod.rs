@@ -7,7 +7,7 @@ mod conflicts;
 mod resolve;
 pub mod xml;
 
-pub use resolve::{fetch_into_cache, resolve, Resolution, Wanted};
+pub use resolve::{fetch_into_cache, resolve, resolve_opatch, Resolution, Wanted};
 pub use xml::{AruPatch, Release};
 
 use crate::digest::HashingWriter;

@@ -244,6 +244,33 @@ pub async fn resolve(client: &AruClient, wanted: &Wanted) -> Result<Resolution, 
     Ok(out)
 }
 
+/// The OPatch patch `bug` at `version`, else the newest version Oracle's patch service has: WIT
+/// upgrades OPatch to the latest release when it has an account to ask with.
+pub async fn resolve_opatch(
+    client: &AruClient,
+    bug: &str,
+    version: Option<&str>,
+) -> Result<AruPatch, AruError> {
+    let versions = client.search_bug(bug).await?;
+    let chosen = match version {
+        Some(version) => versions.iter().find(|p| p.version == version),
+        None => versions
+            .iter()
+            .max_by(|a, b| crate::recipe::patching::compare_versions(&a.version, &b.version)),
+    };
+    chosen.cloned().ok_or_else(|| {
+        AruError::Selection(format!(
+            "OPatch patch {bug} has no version {}; Oracle's patch service has: {}",
+            version.unwrap_or("at all"),
+            versions
+                .iter()
+                .map(|p| p.version.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
 /// WIT's `AruPatch.selectPatch`: the version asked for, else the PSU's, else the installer's.
 fn select(
     versions: &[AruPatch],

@@ -121,7 +121,7 @@ pub async fn opatch_upgrade(
 }
 
 /// Oracle versions compared part by part, numerically where both parts are numbers.
-fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+pub(crate) fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
     let (mut a, mut b) = (a.split('.'), b.split('.'));
     loop {
         match (a.next(), b.next()) {

@@ -94,6 +94,7 @@ impl PlatformPlan {
             "jdk": {"key": self.jdk_item.entry.key, "version": self.jdk.version},
             "patches": self.patches.patches.iter().map(|p| json!({"key": p.key.to_string(), "sha256": p.digest.to_string(), "description": p.inventory.description})).collect::<Vec<_>>(),
             "patchesAppliedBy": if self.by_opatch { "opatch" } else { "native" },
+            "opatchUpgrade": self.opatch_upgrade.as_ref().map(|item| item.entry.key.clone()),
             "layers": layers,
             "config": {"env": self.config.env().into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(), "user": self.config.user(), "workingDir": self.config.working_dir(), "labels": self.config.labels()},
         }))
