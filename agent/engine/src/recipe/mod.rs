@@ -3,6 +3,7 @@
 
 pub mod aux;
 pub mod build;
+pub mod commands;
 pub mod copy;
 pub mod create;
 pub mod inspect;

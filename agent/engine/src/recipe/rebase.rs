@@ -314,52 +314,6 @@ async fn copy_domain(
 }
 
 /// Rebases `source` onto `target` and pushes the result under the request's tag.
-/// `image` with `commands`' `[final-build-commands]` run on it: its changes one more layer.
-async fn final_section(
-    engine: &Engine,
-    dir: &BuildDir,
-    image: PushedImage,
-    commands: &super::steps::BuildCommands,
-    network: bool,
-    target: &Target,
-) -> Result<PushedImage, RecipeError> {
-    let built = ImageConfig::parse(&image.config_bytes, "rebased config")
-        .expect("a config this rebase wrote parses");
-    let section = (super::steps::FINAL, commands.final_commands.as_slice());
-    let (layer, mut config) = super::steps::run_section(
-        engine,
-        dir,
-        &image.layers,
-        built,
-        commands,
-        section,
-        network,
-        None,
-    )
-    .await?;
-    let mut layers = image.layers;
-    if let Some(layer) = layer {
-        config.append_layer(
-            &layer.diff_id,
-            &engine.created(),
-            &format!(
-                "patchfarm: additionalBuildCommands [{}] {}",
-                super::steps::FINAL,
-                commands.file.display()
-            ),
-            "patchfarm",
-        );
-        layers.push(build::local_blob(&layer));
-    }
-    Ok(build::image_value(
-        engine,
-        layers,
-        config,
-        &target.name,
-        &target.digest,
-    ))
-}
-
 pub async fn run(
     engine: &Engine,
     request: &RebaseRequest,
@@ -500,7 +454,9 @@ pub async fn run(
         .as_ref()
         .filter(|c| !c.final_commands.is_empty())
     {
-        image = final_section(engine, &dir, image, commands, request.step_network, &target).await?;
+        let (layers, config) =
+            super::steps::final_layer(engine, &dir, image, commands, request.step_network).await?;
+        image = build::image_value(engine, layers, config, &target.name, &target.digest);
     }
     let report = build::publish(engine, &image, &request.tag).await?;
     tracing::debug!(stage = "pushed");
