@@ -425,3 +425,52 @@ fn setuid_bits_from_an_installer_are_dropped_unless_kept() {
     assert_eq!(mode(&[], "suid:dropped"), 0o755);
     assert_eq!(mode(&["--keep-setuid"], "suid:kept"), 0o4755);
 }
+
+/// A second `create` with the same JDK but other patches takes the JDK's layer from the
+/// built-layer cache instead of writing and compressing it again; the same digest as before.
+/// Another owner or another epoch is another layer: built anew.
+#[test]
+fn a_jdk_layer_built_before_is_reused_and_other_inputs_miss() {
+    let wls = Wls::new();
+    wls.fake_jdk();
+    let base_layers = raw(&wls.base)["layers"].as_array().unwrap().len();
+    let jdk_layer = |tag: &str| raw(tag)["layers"][base_layers]["digest"].clone();
+    let create = |tag: &str, extra: &[&str], epoch: Option<&str>| {
+        let mut args = vec![
+            "create",
+            "-v",
+            "--tag",
+            tag,
+            "--fromImage",
+            &wls.base,
+            "--jdkVersion",
+            "17",
+        ];
+        args.extend_from_slice(extra);
+        let mut command = wls.pf.command(&args);
+        if let Some(epoch) = epoch {
+            command.env("SOURCE_DATE_EPOCH", epoch);
+        }
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        stderr.contains("reused from the built-layer cache")
+    };
+    let (first, second) = (wls.tag("reuse:1"), wls.tag("reuse:2"));
+    assert!(!create(&first, &[], None), "nothing built before");
+    let psu = key(PSU);
+    assert!(
+        create(&second, &["--patches", &psu], None),
+        "the same JDK and owner: reused"
+    );
+    assert_eq!(jdk_layer(&first), jdk_layer(&second));
+    let owner = wls.tag("reuse:owner");
+    assert!(
+        !create(&owner, &["--chown", "1234:1234"], None),
+        "another owner"
+    );
+    assert_ne!(jdk_layer(&owner), jdk_layer(&first));
+    let epoch = wls.tag("reuse:epoch");
+    assert!(!create(&epoch, &[], Some("1700000000")), "another epoch");
+    assert_ne!(jdk_layer(&epoch), jdk_layer(&first));
+}

@@ -5,6 +5,7 @@
 //! `layers/` keeps downloaded image layers, `locations/` remembers where blobs were pushed.
 //! Blobs appear by rename (complete or absent); entries change under an exclusive file lock.
 
+mod built;
 pub mod key;
 pub mod wit;
 

@@ -3,6 +3,7 @@
 
 pub mod capture;
 pub mod compress;
+pub mod fingerprint;
 pub mod materialize;
 pub mod reader;
 pub mod rootfs;

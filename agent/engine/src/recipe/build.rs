@@ -132,6 +132,44 @@ impl BuildDir {
         self.trees.wrote(&blob, spec);
         Ok(blob)
     }
+
+    /// As [`BuildDir::write_layer`], but taken from the built-layer cache when the same layer
+    /// was built before: `trees` name the host directories the spec's files come from by the
+    /// identity of their content (`LayerSpec::fingerprint`). `what` names it in the log.
+    pub async fn write_layer_cached(
+        &self,
+        engine: &Engine,
+        spec: LayerSpec,
+        trees: &[(&std::path::Path, &str)],
+        what: &str,
+    ) -> Result<LayerBlob, RecipeError> {
+        let options = WriteOptions {
+            mtime: engine.source_date_epoch,
+        };
+        let Some(fingerprint) = spec.fingerprint(options, trees) else {
+            return self.write_layer(engine, spec).await;
+        };
+        let cache = engine.cache.clone();
+        let print = fingerprint.clone();
+        let found = tokio::task::spawn_blocking(move || cache.built_layer(&print))
+            .await
+            .expect("built-layer lookup task");
+        if let Some(blob) = found {
+            tracing::info!(layer = what, digest = %blob.digest, "layer reused from the built-layer cache, not written again");
+            self.trees.wrote(&blob, spec);
+            return Ok(blob);
+        }
+        let blob = self.write_layer(engine, spec).await?;
+        let (cache, kept) = (engine.cache.clone(), blob.clone());
+        let keep = tokio::task::spawn_blocking(move || cache.keep_built_layer(&fingerprint, &kept))
+            .await
+            .expect("built-layer keep task");
+        if let Err(e) = keep {
+            // The layer is built and used all the same; only a later build will not reuse it.
+            tracing::warn!(layer = what, error = %e, "cannot keep the layer in the built-layer cache");
+        }
+        Ok(blob)
+    }
 }
 
 /// A built image and the directory holding its new layers (keep it until the push is done).

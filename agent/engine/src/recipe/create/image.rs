@@ -134,7 +134,18 @@ impl PlatformPlan {
             if let (Some(stages), Some(name)) = (&stages, before) {
                 layers.extend(stages.run(name, keep, &layers).await?);
             }
-            layers.push((self.dir.write_layer(engine, spec).await?, created_by));
+            let blob = if index == 0 {
+                // The JDK's layer depends on the JDK archive and its owner alone: often built
+                // before, when only the patches changed.
+                let jdk = self.jdk_item.entry.digest.to_string();
+                let trees = [(self.jdk.root.as_path(), jdk.as_str())];
+                self.dir
+                    .write_layer_cached(engine, spec, &trees, "the JDK")
+                    .await?
+            } else {
+                self.dir.write_layer(engine, spec).await?
+            };
+            layers.push((blob, created_by));
             if let (Some(stages), Some(name)) = (&stages, after) {
                 layers.extend(stages.run(name, keep, &layers).await?);
             }
