@@ -50,13 +50,6 @@ pub struct Args {
     build_engine: super::build_engine::BuildEngineArgs,
     #[command(flatten)]
     steps: super::not_yet::StepArgs,
-    /// WIT: files the --additionalBuildCommands COPY directives take (as `files/NAME`).
-    #[arg(
-        long = "additionalBuildFiles",
-        alias = "additional-build-files",
-        value_delimiter = ','
-    )]
-    additional_build_files: Vec<PathBuf>,
 }
 
 fn image_ref(flag: &str, value: &str) -> anyhow::Result<ImageRef> {
@@ -80,7 +73,7 @@ impl Args {
             chown: self.target.chown(&self.chown),
             platform: self.platform.parse::<Platform>().context("--platform")?,
             target: self.target.target,
-            build_commands: self.steps.build_commands(&self.additional_build_files)?,
+            build_commands: self.steps.build_commands()?,
             step_network: self.build_engine.step_network(),
         }))
     }

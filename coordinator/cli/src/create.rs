@@ -256,14 +256,6 @@ pub struct Args {
     /// Files to place in the image, FILE:/IMAGE/PATH (or FILE, placed under /u01/files/).
     #[arg(long = "addFile", alias = "add-file", value_delimiter = ',')]
     add_files: Vec<String>,
-    /// WIT's build-context files for --additionalBuildCommands: what its COPY directives read
-    /// (as files/NAME).
-    #[arg(
-        long = "additionalBuildFiles",
-        alias = "additional-build-files",
-        value_delimiter = ','
-    )]
-    additional_build_files: Vec<PathBuf>,
     /// One or more platforms; several give an OCI image index.
     #[arg(long, default_value = "linux/amd64", value_delimiter = ',')]
     platform: Vec<String>,
@@ -293,7 +285,7 @@ impl Args {
             platforms,
         )?;
         request.step_network = self.build_engine.step_network();
-        request.build_commands = self.steps.build_commands(&self.additional_build_files)?;
+        request.build_commands = self.steps.build_commands()?;
         request.package_manager = self.steps.package_manager()?;
         Ok(Job::Create(request))
     }

@@ -15,6 +15,14 @@ pub struct StepArgs {
     /// [final-build-commands]; each refuses, by file and line, a section it does not run.
     #[arg(long = "additionalBuildCommands", value_name = "FILE")]
     additional_build_commands: Option<String>,
+    /// WIT's build-context files for --additionalBuildCommands: what its COPY directives read
+    /// (as files/NAME).
+    #[arg(
+        long = "additionalBuildFiles",
+        alias = "additional-build-files",
+        value_delimiter = ','
+    )]
+    additional_build_files: Vec<std::path::PathBuf>,
     /// WIT: the package manager that installs the OS packages the installers need (NONE, YUM,
     /// DNF, MICRODNF, MICRODNF_8, APTGET, APK, ZYPPER), on `create`, through the executor.
     /// OS_DEFAULT (WIT's default) installs none here: it would need the network unasked.
@@ -33,14 +41,13 @@ impl StepArgs {
     /// for the verbs that run it.
     pub fn build_commands(
         &self,
-        files: &[std::path::PathBuf],
     ) -> anyhow::Result<Option<patchfarm_engine::recipe::steps::BuildCommands>> {
         match &self.additional_build_commands {
             Some(file) => Ok(Some(patchfarm_engine::recipe::steps::parse(
                 std::path::Path::new(file),
-                files.to_vec(),
+                self.additional_build_files.clone(),
             )?)),
-            None if !files.is_empty() => bail!("--additionalBuildFiles: in WIT these files are what --additionalBuildCommands' COPY reads; give that file too (or place files with --addFile FILE[:/IMAGE/PATH])"),
+            None if !self.additional_build_files.is_empty() => bail!("--additionalBuildFiles: in WIT these files are what --additionalBuildCommands' COPY reads; give that file too (or place files with --addFile FILE[:/IMAGE/PATH])"),
             None => Ok(None),
         }
     }

@@ -40,13 +40,6 @@ pub struct Args {
     build_engine: super::build_engine::BuildEngineArgs,
     #[command(flatten)]
     steps: super::not_yet::StepArgs,
-    /// WIT: files the --additionalBuildCommands COPY directives take (as `files/NAME`).
-    #[arg(
-        long = "additionalBuildFiles",
-        alias = "additional-build-files",
-        value_delimiter = ','
-    )]
-    additional_build_files: Vec<std::path::PathBuf>,
 }
 
 impl Args {
@@ -72,7 +65,7 @@ impl Args {
             force: self.force,
             copy_domain: self.copy_domain,
             platform: platform.clone(),
-            build_commands: self.steps.build_commands(&self.additional_build_files)?,
+            build_commands: self.steps.build_commands()?,
             step_network: self.build_engine.step_network(),
         };
         let target = match (&self.target_image, &self.from_image) {

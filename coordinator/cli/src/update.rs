@@ -27,14 +27,6 @@ pub struct Args {
     /// The platform (os/arch) of the image to read and write.
     #[arg(long, default_value = "linux/amd64")]
     platform: String,
-    /// WIT's build-context files for --additionalBuildCommands: what its COPY directives read
-    /// (as files/NAME).
-    #[arg(
-        long = "additionalBuildFiles",
-        alias = "additional-build-files",
-        value_delimiter = ','
-    )]
-    additional_build_files: Vec<std::path::PathBuf>,
     #[command(flatten)]
     build_engine: super::build_engine::BuildEngineArgs,
     #[command(flatten)]
@@ -59,7 +51,7 @@ impl Args {
             wdt: self.wdt.request()?,
             platform: self.platform.parse::<Platform>().context("--platform")?,
             target: self.target.target,
-            build_commands: self.steps.build_commands(&self.additional_build_files)?,
+            build_commands: self.steps.build_commands()?,
             step_network: self.build_engine.step_network(),
         }))
     }

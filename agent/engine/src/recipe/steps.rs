@@ -197,28 +197,8 @@ pub async fn on_top(
     commands: &BuildCommands,
     network: bool,
 ) -> Result<crate::transport::PushedImage, RecipeError> {
-    let built = ImageConfig::parse(&image.config_bytes, "built config")
-        .expect("a config this build wrote parses");
-    let (layer, mut config) = run_section(
-        engine,
-        dir,
-        &image.layers,
-        built,
-        commands,
-        (FINAL, &commands.final_commands),
-        network,
-        None,
-    )
-    .await?;
-    if let Some(layer) = layer {
-        layers.push((
-            layer,
-            format!(
-                "patchfarm: additionalBuildCommands [{FINAL}] {}",
-                commands.file.display()
-            ),
-        ));
-    }
+    let (layer, mut config) = final_section(engine, dir, &image, commands, network).await?;
+    layers.extend(layer);
     // Assembled again from the base's layers, now with the section's layer on top.
     config.set_layers(&base.config.diff_ids(), base.config.history());
     Ok(super::build::assemble(engine, base, config, &layers))
@@ -233,10 +213,28 @@ pub async fn final_layer(
     commands: &BuildCommands,
     network: bool,
 ) -> Result<(Vec<OutBlob>, ImageConfig), RecipeError> {
+    let (layer, mut config) = final_section(engine, dir, &image, commands, network).await?;
+    let mut layers = image.layers;
+    if let Some((layer, by)) = layer {
+        config.append_layer(&layer.diff_id, &engine.created(), &by, "patchfarm");
+        layers.push(super::build::local_blob(&layer));
+    }
+    Ok((layers, config))
+}
+
+/// `commands`' `[final-build-commands]` run on `image`: the layer of its changes with how the
+/// image's history names it (none when it changed nothing), and the config it made.
+async fn final_section(
+    engine: &Engine,
+    dir: &BuildDir,
+    image: &crate::transport::PushedImage,
+    commands: &BuildCommands,
+    network: bool,
+) -> Result<(Option<(LayerBlob, String)>, ImageConfig), RecipeError> {
     let built = ImageConfig::parse(&image.config_bytes, "built config")
         .expect("a config this build wrote parses");
     let section = (FINAL, commands.final_commands.as_slice());
-    let (layer, mut config) = run_section(
+    let (layer, config) = run_section(
         engine,
         dir,
         &image.layers,
@@ -247,20 +245,11 @@ pub async fn final_layer(
         None,
     )
     .await?;
-    let mut layers = image.layers;
-    if let Some(layer) = layer {
-        config.append_layer(
-            &layer.diff_id,
-            &engine.created(),
-            &format!(
-                "patchfarm: additionalBuildCommands [{FINAL}] {}",
-                commands.file.display()
-            ),
-            "patchfarm",
-        );
-        layers.push(super::build::local_blob(&layer));
-    }
-    Ok((layers, config))
+    let by = format!(
+        "patchfarm: additionalBuildCommands [{FINAL}] {}",
+        commands.file.display()
+    );
+    Ok((layer.map(|layer| (layer, by)), config))
 }
 
 /// WIT's COPY: sources are `files/NAME` (or `NAME`) of an `--additionalBuildFiles` entry.
