@@ -12,7 +12,6 @@ use patchfarm_proto::v1::{
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_util::sync::CancellationToken;
 
 /// Everything `patchfarm-coordinator` is told on its command line.
@@ -160,7 +159,12 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         let listener = tokio::net::TcpListener::bind(metrics_addr)
             .await
             .with_context(|| format!("binding --metrics-listen {metrics_addr}"))?;
-        tokio::spawn(serve_metrics(listener, handle.clone(), shutdown.clone()));
+        tokio::spawn(crate::http::serve(
+            listener,
+            handle.clone(),
+            options.data_dir.clone(),
+            shutdown.clone(),
+        ));
     }
 
     let farm = FarmService {
@@ -226,37 +230,4 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     node_task.await.context("raft task panicked")??;
     db.flush_async().await?;
     Ok(())
-}
-
-/// Prometheus text on any GET; small enough not to need an HTTP framework.
-async fn serve_metrics(
-    listener: tokio::net::TcpListener,
-    node: crate::raft::NodeHandle,
-    shutdown: CancellationToken,
-) {
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let Ok((mut stream, _)) = accepted else {
-            continue;
-        };
-        let node = node.clone();
-        tokio::spawn(async move {
-            let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf).await;
-            let status = node.local_status();
-            let mut body = node.metrics.render(node.id());
-            body.push_str(&format!(
-                "# HELP patchfarm_raft_applied_index Last applied log index.\n# TYPE patchfarm_raft_applied_index gauge\npatchfarm_raft_applied_index{{node=\"{}\"}} {}\n",
-                status.id, status.applied
-            ));
-            let response = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-        });
-    }
 }

@@ -350,9 +350,17 @@ impl Cluster {
 
     /// The node's Prometheus text, fetched over plain HTTP.
     pub fn metrics(&self, id: u64) -> String {
+        self.http_get(id, "/metrics")
+    }
+
+    /// The whole HTTP answer (status line, headers, body) of the node's HTTP port to `path`.
+    pub fn http_get(&self, id: u64, path: &str) -> String {
         let mut stream = TcpStream::connect(&self.nodes[&id].metrics).unwrap();
         stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
             .unwrap();
         let mut text = String::new();
         stream.read_to_string(&mut text).unwrap();

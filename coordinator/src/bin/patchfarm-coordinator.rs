@@ -38,7 +38,8 @@ struct Args {
     /// Start outside the membership and wait for `patchfarm cluster add-node ID=ADDR`.
     #[arg(long)]
     join: bool,
-    /// Serve Prometheus metrics over HTTP here.
+    /// Serve HTTP here: Prometheus metrics (/metrics), liveness (/healthz) and readiness
+    /// (/readyz: a leader is known and the data directory takes a write; 503 otherwise).
     #[arg(long = "metrics-listen")]
     metrics_listen: Option<SocketAddr>,
     /// Connections served at once; more are closed as they arrive.

@@ -394,3 +394,50 @@ async fn a_node_behind_the_compacted_log_catches_up_from_a_snapshot() {
         121
     );
 }
+
+/// `/healthz` answers while the process runs; `/readyz` is 200 while the node knows a leader,
+/// 503 once it is cut off from the majority, and 200 again when the majority is back; any
+/// other path is 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_majority() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_leader(&[1, 2, 3]).await;
+    let survivor = (1..=3).find(|id| *id != leader).unwrap();
+    let status = |cluster: &Cluster, path: &str| {
+        let answer = cluster.http_get(survivor, path);
+        answer.lines().next().unwrap_or_default().to_string()
+    };
+    assert!(status(&cluster, "/healthz").contains("200"));
+    assert!(status(&cluster, "/readyz").contains("200"));
+    assert!(status(&cluster, "/nope").contains("404"));
+    assert!(status(&cluster, "/metrics").contains("200"));
+
+    let others: Vec<u64> = (1..=3).filter(|id| *id != survivor).collect();
+    for id in &others {
+        cluster.kill(*id);
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let answer = cluster.http_get(survivor, "/readyz");
+        if answer.starts_with("HTTP/1.1 503") {
+            assert!(answer.contains("knows no leader"), "{answer}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "still ready alone: {answer}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        status(&cluster, "/healthz").contains("200"),
+        "alive all the same"
+    );
+
+    cluster.restart(others[0]);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !status(&cluster, "/readyz").contains("200") {
+        assert!(std::time::Instant::now() < until, "not ready after healing");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
