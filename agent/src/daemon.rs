@@ -35,6 +35,8 @@ pub struct Options {
     pub build_steps: bool,
     /// Let build steps have the network when a job asks (`--no-step-network` turns it off).
     pub step_network: bool,
+    /// Serve `/healthz`, `/readyz` and `/metrics` over HTTP here.
+    pub http_listen: Option<std::net::SocketAddr>,
 }
 
 struct Running {
@@ -53,6 +55,8 @@ struct Agent {
     must_register: std::sync::atomic::AtomicBool,
     /// What the start-up probe found: told to the farm at every registration.
     steps: BuildSteps,
+    /// What the HTTP probes report.
+    vitals: Arc<crate::probes::Vitals>,
 }
 
 pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -69,7 +73,23 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         "agent starting"
     );
     let steps = probe_steps(&options).await;
+    let vitals = Arc::new(crate::probes::Vitals::new(
+        &options.name,
+        options.slots,
+        steps.available,
+    ));
+    if let Some(address) = options.http_listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|e| anyhow::anyhow!("binding --http-listen {address}: {e}"))?;
+        tokio::spawn(crate::probes::serve(
+            listener,
+            vitals.clone(),
+            shutdown.clone(),
+        ));
+    }
     let agent = Arc::new(Agent {
+        vitals,
         steps,
         fetcher: Fetcher::new(options.cache_dir.clone(), options.registry.clone()),
         options,
@@ -142,6 +162,7 @@ impl Agent {
         tracing::info!(agent = %agent.name, slots = agent.slots, "registered with the farm");
         self.must_register
             .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.vitals.registered(true);
         Ok(())
     }
 
@@ -178,9 +199,11 @@ impl Agent {
             match answer {
                 Ok(answer) => {
                     every = Duration::from_millis((answer.ttl_ms / 3).max(100) as u64);
+                    self.vitals.heartbeat_answered(request.running_jobs.len());
                     if answer.register {
                         self.must_register
                             .store(true, std::sync::atomic::Ordering::Relaxed);
+                        self.vitals.registered(false);
                     }
                     for id in answer.cancel_jobs {
                         if let Some(job) = self.running.lock().expect("running").remove(&id) {

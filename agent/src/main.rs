@@ -2,6 +2,7 @@
 
 mod daemon;
 mod fetcher;
+mod probes;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -67,6 +68,10 @@ struct Args {
     /// sends this agent only jobs whose steps run offline.
     #[arg(long = "no-step-network")]
     no_step_network: bool,
+    /// Serve HTTP here: liveness (/healthz), readiness (/readyz: registered with the farm and a
+    /// heartbeat answered in the last 10 s; 503 otherwise) and Prometheus metrics (/metrics).
+    #[arg(long = "http-listen")]
+    http_listen: Option<std::net::SocketAddr>,
     /// Log format: text or json.
     #[arg(long = "log-format", default_value = "text")]
     log_format: String,
@@ -119,6 +124,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         drain_timeout: Duration::from_secs(args.drain_timeout_secs),
         build_steps: !args.no_build_steps,
         step_network: !args.no_step_network,
+        http_listen: args.http_listen,
     };
     daemon::run(options, shutdown).await
 }

@@ -1,16 +1,11 @@
 //! The coordinator's plain HTTP port (`--metrics-listen`): `/metrics` (Prometheus text),
 //! `/healthz` (the process answers) and `/readyz` (this node knows a leader and its data
-//! directory takes a write: 503 with the reason otherwise); anything else is 404. Small enough
-//! not to need an HTTP framework; every request is read and answered within a deadline.
+//! directory takes a write: 503 with the reason otherwise); anything else is 404.
 
 use crate::raft::NodeHandle;
-use std::path::PathBuf;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use patchfarm_client::plain_http::{self, Answer, PROMETHEUS, TEXT};
+use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
-
-/// A client gets this long to send its request line and to take the answer.
-const DEADLINE: Duration = Duration::from_secs(5);
 
 /// Serves the port until `shutdown`.
 pub async fn serve(
@@ -19,40 +14,16 @@ pub async fn serve(
     data_dir: PathBuf,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let Ok((mut stream, _)) = accepted else {
-            continue;
-        };
+    plain_http::serve(listener, shutdown, move |path| {
         let (node, data_dir) = (node.clone(), data_dir.clone());
-        tokio::spawn(async move {
-            let mut buf = [0u8; 4096];
-            let Ok(Ok(read)) = tokio::time::timeout(DEADLINE, stream.read(&mut buf)).await else {
-                return;
-            };
-            let request = String::from_utf8_lossy(&buf[..read]);
-            let path = request.split_whitespace().nth(1).unwrap_or("/");
-            let (status, content_type, body) = answer(path, &node, &data_dir).await;
-            let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = tokio::time::timeout(DEADLINE, stream.write_all(response.as_bytes())).await;
-        });
-    }
+        async move { answer(&path, &node, &data_dir).await }
+    })
+    .await
 }
 
-async fn answer(
-    path: &str,
-    node: &NodeHandle,
-    data_dir: &std::path::Path,
-) -> (&'static str, &'static str, String) {
-    const TEXT: &str = "text/plain; charset=utf-8";
-    match path.split('?').next().unwrap_or(path) {
-        "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics(node)),
+async fn answer(path: &str, node: &NodeHandle, data_dir: &Path) -> Answer {
+    match path {
+        "/metrics" => ("200 OK", PROMETHEUS, metrics(node)),
         "/healthz" => ("200 OK", TEXT, "ok\n".into()),
         "/readyz" => match not_ready(node, data_dir).await {
             None => ("200 OK", TEXT, "ready\n".into()),
@@ -62,11 +33,7 @@ async fn answer(
                 format!("not ready: {why}\n"),
             ),
         },
-        _ => (
-            "404 Not Found",
-            TEXT,
-            "not found: /metrics, /healthz or /readyz\n".into(),
-        ),
+        _ => plain_http::not_found(),
     }
 }
 
@@ -81,7 +48,7 @@ fn metrics(node: &NodeHandle) -> String {
 }
 
 /// Why this node should get no traffic now (`None`: it may).
-async fn not_ready(node: &NodeHandle, data_dir: &std::path::Path) -> Option<String> {
+async fn not_ready(node: &NodeHandle, data_dir: &Path) -> Option<String> {
     if node.local_status().leader == 0 {
         return Some("this node knows no leader (cut off from the majority, or electing)".into());
     }

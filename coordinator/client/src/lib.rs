@@ -3,6 +3,7 @@
 //! the start-up every binary shares (logging, async main).
 
 mod client;
+pub mod plain_http;
 pub mod runtime;
 pub mod tls;
 
