@@ -42,7 +42,19 @@ async fn read_plan(file: &PathBuf) -> anyhow::Result<(String, Plan)> {
     let text = tokio::fs::read_to_string(file)
         .await
         .with_context(|| format!("reading campaign file {}", file.display()))?;
-    let campaign = CampaignFile::parse(&file.display().to_string(), &text)?;
+    let (campaign, read_more) = CampaignFile::load(file, &text)?;
+    for skipped in &campaign.skipped {
+        eprintln!(
+            "left alone: {}/{}: {}",
+            skipped.namespace, skipped.name, skipped.reason
+        );
+    }
+    // Stored with the farm as read, every domain in it: the domainsFrom files stay here.
+    let text = if read_more {
+        serde_norway::to_string(&campaign).context("writing the campaign with its domains")?
+    } else {
+        text
+    };
     Ok((text, plan(&campaign)?))
 }
 

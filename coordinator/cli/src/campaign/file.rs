@@ -18,9 +18,26 @@ pub struct CampaignFile {
     /// images are built, the others receive copies (same digest).
     pub registries: Vec<String>,
     pub bases: Vec<Base>,
+    #[serde(default)]
     pub domains: Vec<Domain>,
+    /// Files of the cluster's own Domain resources (`kubectl get domains -A -o yaml`), read when
+    /// the campaign file is loaded: their domains join `domains`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains_from: Vec<super::domains_from::DomainsFrom>,
+    /// Domain resources `domainsFrom` found and the campaign cannot handle, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedDomain>,
     #[serde(default)]
     pub limits: Limits,
+}
+
+/// A Domain resource the campaign leaves alone, and why.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SkippedDomain {
+    pub namespace: String,
+    pub name: String,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -112,8 +129,9 @@ pub enum CampaignFileError {
 impl Domain {
     pub fn source_type(&self) -> Option<SourceType> {
         match self.domain_home_source_type.as_str() {
-            "DomainInImage" => Some(SourceType::DomainInImage),
-            "ModelInImage" => Some(SourceType::ModelInImage),
+            // The operator's own names (`spec.domainHomeSourceType`) and patchfarm's older ones.
+            "Image" | "DomainInImage" => Some(SourceType::DomainInImage),
+            "FromModel" | "ModelInImage" => Some(SourceType::ModelInImage),
             "PersistentVolume" | "DomainInPV" => Some(SourceType::PersistentVolume),
             _ => None,
         }
@@ -135,6 +153,45 @@ fn is_label(s: &str) -> bool {
 }
 
 impl CampaignFile {
+    /// Reads the campaign file at `path` (its `text`), its `domainsFrom` files (relative to it)
+    /// too, and validates the whole; says whether it read any. The value holds every domain:
+    /// written out as it is, it needs no other file.
+    pub fn load(
+        path: &std::path::Path,
+        text: &str,
+    ) -> Result<(CampaignFile, bool), CampaignFileError> {
+        let file = path.display().to_string();
+        let mut campaign: CampaignFile =
+            serde_norway::from_str(text).map_err(|e| CampaignFileError::Syntax {
+                file: file.clone(),
+                reason: e.to_string(),
+            })?;
+        let mut problems = Vec::new();
+        let sources = std::mem::take(&mut campaign.domains_from);
+        for (i, from) in sources.iter().enumerate() {
+            let at = super::domains_from::path(path, from);
+            let read = std::fs::read_to_string(&at)
+                .map_err(|e| format!("domainsFrom[{i}]: {}: {e}", at.display()))
+                .and_then(|text| {
+                    super::domains_from::read(from, &at.display().to_string(), &text)
+                        .map_err(|e| format!("domainsFrom[{i}]: {e}"))
+                });
+            match read {
+                Ok((domains, skipped)) => {
+                    campaign.domains.extend(domains);
+                    campaign.skipped.extend(skipped);
+                }
+                Err(problem) => problems.push(problem),
+            }
+        }
+        problems.extend(campaign.problems());
+        if problems.is_empty() {
+            Ok((campaign, !sources.is_empty()))
+        } else {
+            Err(CampaignFileError::Invalid { file, problems })
+        }
+    }
+
     /// Parses and validates `text` (read from `file`).
     pub fn parse(file: &str, text: &str) -> Result<CampaignFile, CampaignFileError> {
         let campaign: CampaignFile =
@@ -216,7 +273,11 @@ impl CampaignFile {
                 ));
             }
         }
-        if self.domains.is_empty() {
+        if !self.domains_from.is_empty() {
+            problems.push(
+                "domainsFrom: its files are read when the campaign file is loaded from disk (campaign plan|submit FILE)".into(),
+            );
+        } else if self.domains.is_empty() {
             problems.push("domains: the campaign covers no domain".into());
         }
         let mut domain_names = BTreeSet::new();
@@ -235,7 +296,7 @@ impl CampaignFile {
             }
             if domain.source_type().is_none() {
                 problems.push(format!(
-                    "{at}: domainHomeSourceType {:?}: expected DomainInImage, ModelInImage or PersistentVolume",
+                    "{at}: domainHomeSourceType {:?}: expected the operator's Image, FromModel or PersistentVolume (or DomainInImage, ModelInImage, DomainInPV)",
                     domain.domain_home_source_type
                 ));
             }

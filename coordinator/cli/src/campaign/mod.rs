@@ -3,7 +3,8 @@
 //! and reported on (`report`).
 
 mod command;
-pub mod file;
+pub mod domains_from;
+mod file;
 pub mod plan;
 pub mod report;
 

@@ -61,6 +61,8 @@ pub struct Plan {
     pub registries: Vec<String>,
     pub jobs: Vec<PlannedJob>,
     pub domains: Vec<DomainPlan>,
+    /// Domain resources the campaign leaves alone, with why.
+    pub skipped: Vec<super::file::SkippedDomain>,
 }
 
 /// `REPOSITORY:TAG` of `image` (registry dropped), re-tagged for the campaign.
@@ -267,5 +269,6 @@ pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
         registries: file.registries.clone(),
         jobs,
         domains,
+        skipped: file.skipped.clone(),
     })
 }

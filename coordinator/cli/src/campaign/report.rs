@@ -135,6 +135,7 @@ pub fn build(plan: &Plan, jobs: &[Job]) -> Result<Value, ReportError> {
         "succeeded": failed == 0,
         "jobs": images,
         "domains": domains,
+        "skipped": plan.skipped,
         "imagePullSecrets": pull_secrets,
     }))
 }
@@ -166,6 +167,18 @@ pub fn markdown(report: &Value) -> String {
                 patches.join(", ")
             }
         ));
+    }
+    let skipped = report["skipped"].as_array().cloned().unwrap_or_default();
+    if !skipped.is_empty() {
+        md.push_str("\n## Left alone\n\nDomain resources the campaign could not handle:\n\n");
+        for d in &skipped {
+            md.push_str(&format!(
+                "- {}/{}: {}\n",
+                d["namespace"].as_str().unwrap_or(""),
+                d["name"].as_str().unwrap_or(""),
+                d["reason"].as_str().unwrap_or("")
+            ));
+        }
     }
     md.push_str("\n## Rolling out\n\nEach patch changes `spec.image` (by digest), which makes the operator roll the domain's servers once.\n\n```sh\n");
     for d in &domains {

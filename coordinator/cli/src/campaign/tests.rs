@@ -108,7 +108,7 @@ fn every_problem_is_listed_at_once() {
         .replace("base: wls14}\n  - {name: billing", "base: wls15}\n  - {name: billing")
         .replace("name: orders", "name: payments")
         .replace("namespace: shop, domainHomeSourceType: ModelInImage,\n     image: registry.eu.example.com:5000/mii", "namespace: prod, domainHomeSourceType: ModelInImage,\n     image: registry.eu.example.com:5000/mii")
-        .replace("domainHomeSourceType: DomainInPV", "domainHomeSourceType: Image");
+        .replace("domainHomeSourceType: DomainInPV", "domainHomeSourceType: Imagine");
     let err = CampaignFile::parse("bad.yaml", &bad)
         .unwrap_err()
         .to_string();
@@ -124,7 +124,7 @@ fn every_problem_is_listed_at_once() {
         "{err}"
     );
     assert!(
-        err.contains("domains[5] (audit): domainHomeSourceType \"Image\""),
+        err.contains("domains[5] (audit): domainHomeSourceType \"Imagine\""),
         "{err}"
     );
     let err = CampaignFile::parse("x.yaml", "name: [")
@@ -224,4 +224,108 @@ mod properties {
             }
         }
     }
+}
+
+/// What `kubectl get domains -A -o yaml` prints: a v1 List of v9 and v8 Domains.
+const KUBECTL_DOMAINS: &str = r#"
+apiVersion: v1
+kind: List
+items:
+- apiVersion: weblogic.oracle/v9
+  kind: Domain
+  metadata: {name: payments, namespace: prod, labels: {tier: web}}
+  spec: {domainHomeSourceType: Image, image: "registry.eu.example.com:5000/domains/payments:7"}
+- apiVersion: weblogic.oracle/v8
+  kind: Domain
+  metadata: {name: orders, namespace: shop, labels: {tier: web}}
+  spec:
+    image: "registry.eu.example.com:5000/wls/base:12.2.1.4-2026-07"
+    configuration:
+      model:
+        auxiliaryImages:
+        - {image: "registry.eu.example.com:5000/aux/orders:3"}
+        - {image: "registry.eu.example.com:5000/aux/orders-apps:9"}
+- apiVersion: weblogic.oracle/v9
+  kind: Domain
+  metadata: {name: elsewhere, namespace: other, labels: {tier: web}}
+  spec: {image: "registry.eu.example.com:5000/domains/elsewhere:1"}
+- apiVersion: weblogic.oracle/v9
+  kind: Domain
+  metadata: {name: nightly, namespace: prod, labels: {tier: batch}}
+  spec: {image: "registry.eu.example.com:5000/domains/nightly:1"}
+- apiVersion: weblogic.oracle/v9
+  kind: Domain
+  metadata: {name: imageless, namespace: prod, labels: {tier: web}}
+  spec: {domainHomeSourceType: PersistentVolume}
+- apiVersion: weblogic.oracle/v9
+  kind: Domain
+  metadata: {name: odd, namespace: shop, labels: {tier: web}}
+  spec: {domainHomeSourceType: Sideways, image: "registry.eu.example.com:5000/domains/odd:1"}
+"#;
+
+#[test]
+fn domains_come_from_the_clusters_own_domain_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("domains.yaml"), KUBECTL_DOMAINS).unwrap();
+    let head = EXAMPLE.split("domains:\n").next().unwrap();
+    let text = format!(
+        "{head}domainsFrom:\n  - {{file: domains.yaml, base: wls14, namespaces: [prod, shop], selector: \"tier=web\"}}\n"
+    );
+    let path = dir.path().join("q4.yaml");
+    let (file, read_more) = CampaignFile::load(&path, &text).unwrap();
+    assert!(read_more);
+    let names: Vec<(&str, &str)> = file
+        .domains
+        .iter()
+        .map(|d| (d.namespace.as_str(), d.name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [("prod", "payments"), ("shop", "orders")],
+        "namespaces and labels select"
+    );
+    assert_eq!(
+        file.domains[0].source_type(),
+        Some(SourceType::DomainInImage)
+    );
+    assert_eq!(
+        file.domains[1].source_type(),
+        Some(SourceType::ModelInImage),
+        "the operator's default: FromModel when spec.configuration.model is set"
+    );
+    assert_eq!(file.domains[1].auxiliary_images.len(), 2);
+    let skipped: Vec<(&str, &str)> = file
+        .skipped
+        .iter()
+        .map(|s| (s.name.as_str(), s.reason.as_str()))
+        .collect();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(skipped[0].0 == "imageless" && skipped[0].1.contains("spec.image"));
+    assert!(skipped[1].0 == "odd" && skipped[1].1.contains("Sideways"));
+    let planned = plan(&file).unwrap();
+    assert_eq!((planned.domains.len(), planned.skipped.len()), (2, 2));
+    // Written out, the campaign holds its domains and needs no other file.
+    let stored = serde_norway::to_string(&file).unwrap();
+    let again = CampaignFile::parse("stored", &stored).unwrap();
+    assert_eq!(again.domains, file.domains);
+
+    let missing = CampaignFile::load(
+        &dir.path().join("other.yaml"),
+        &text.replace("domains.yaml", "gone.yaml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        missing.contains("domainsFrom[0]") && missing.contains("gone.yaml"),
+        "{missing}"
+    );
+    std::fs::write(
+        dir.path().join("pods.yaml"),
+        "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Pod, metadata: {name: p}}\n",
+    )
+    .unwrap();
+    let wrong = CampaignFile::load(&path, &text.replace("domains.yaml", "pods.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert!(wrong.contains("not a weblogic.oracle Domain"), "{wrong}");
 }
