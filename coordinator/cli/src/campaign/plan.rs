@@ -47,8 +47,12 @@ pub struct DomainPlan {
     pub domain_resource: String,
     pub domain_home_source_type: SourceType,
     pub old_image: String,
-    /// The job whose pushed image becomes the domain's `spec.image`: its own rebase, or the base.
+    /// The job that builds the domain's new image: its own rebase, or the base.
     pub image_from: String,
+    /// The job whose pushed reference becomes the domain's `spec.image`: `image_from`'s copy
+    /// in the campaign registry the domain pulls from today (a regional mirror), else
+    /// `image_from` itself.
+    pub pulled_from: String,
     /// What happens to the domain's image and why.
     pub action: String,
     pub auxiliary_images: Vec<String>,
@@ -130,13 +134,44 @@ fn base_path(file: &CampaignFile, base: &super::file::Base) -> String {
         .replace("{version}", &base.version)
 }
 
+/// `image` with the campaign registry it comes from replaced by a placeholder host that
+/// `campaign_tag` drops (`registry.us.example.com/mirror/domains/x:1` under
+/// `registry.us.example.com/mirror` → `registry.invalid/domains/x:1`), else `image` unchanged:
+/// the new image then sits at the same repository under every registry of the campaign.
+fn relative_to_registry(file: &CampaignFile, image: &str) -> String {
+    match pulls_from(file, image) {
+        Some(i) => format!(
+            "registry.invalid/{}",
+            &image[file.registries[i].len() + 1..]
+        ),
+        None => image.to_string(),
+    }
+}
+
+/// The campaign registry (its index) `image` comes from today: the longest that prefixes it.
+fn pulls_from(file: &CampaignFile, image: &str) -> Option<usize> {
+    file.registries
+        .iter()
+        .enumerate()
+        .filter(|(_, registry)| image.starts_with(&format!("{registry}/")))
+        .max_by_key(|(_, registry)| registry.len())
+        .map(|(i, _)| i)
+}
+
 fn domain_plan(
+    file: &CampaignFile,
     domain: &super::file::Domain,
     source_type: SourceType,
     image_from: String,
     action: &str,
 ) -> DomainPlan {
+    // `copies` names a job's copy into registry `i` `copy/KEY/i`; the primary holds the original.
+    let pulled_from = match pulls_from(file, &domain.image) {
+        Some(i) if i > 0 => format!("copy/{image_from}/{i}"),
+        _ => image_from.clone(),
+    };
     DomainPlan {
+        pulled_from,
         name: domain.name.clone(),
         namespace: domain.namespace.clone(),
         domain_resource: domain.resource().to_string(),
@@ -214,12 +249,12 @@ pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
         let (image_from, action) = match rebase {
             Some(action) => {
                 let key = format!("domain/{}/{}", domain.namespace, domain.name);
-                let path = campaign_tag(&domain.image, &file.name);
+                let path = campaign_tag(&relative_to_registry(file, &domain.image), &file.name);
                 // Domains running the same image onto the same base share one rebase (its tag is
                 // the same): two jobs would push one tag at once.
                 match rebased.get(&path) {
                     Some((first, first_base)) if *first_base == base_key => {
-                        domains.push(domain_plan(domain, source_type, first.clone(), action));
+                        domains.push(domain_plan(file, domain, source_type, first.clone(), action));
                         continue;
                     }
                     Some((first, _)) => {
@@ -262,7 +297,7 @@ pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
                 },
             ),
         };
-        domains.push(domain_plan(domain, source_type, image_from, &action));
+        domains.push(domain_plan(file, domain, source_type, image_from, &action));
     }
     Ok(Plan {
         campaign: file.name.clone(),

@@ -80,7 +80,11 @@ pub fn build(plan: &Plan, jobs: &[Job]) -> Result<Value, ReportError> {
     let mut domains = Vec::new();
     for domain in &plan.domains {
         let source = job(&domain.image_from)?;
-        let new_image = source.digests.first().map(|d| by_digest(d));
+        // Named once it is where the domain pulls from (a mirror's copy, or the build itself).
+        let pulled = job(&domain.pulled_from)?;
+        let new_image = (pulled.state() == JobState::Succeeded)
+            .then(|| pulled.digests.first().map(|d| by_digest(d)))
+            .flatten();
         // What the domain's new image holds: its rebase's target, or the base itself.
         let patches: Vec<String> = source
             .outcome

@@ -329,3 +329,69 @@ fn domains_come_from_the_clusters_own_domain_resources() {
         .to_string();
     assert!(wrong.contains("not a weblogic.oracle Domain"), "{wrong}");
 }
+
+/// A domain pulling from a regional mirror gets the mirror's copy as its new image, named only
+/// once the copy is there.
+#[test]
+fn domains_on_a_mirror_get_the_mirrors_copy() {
+    let text = EXAMPLE.to_string()
+        + "  - {name: ledger, namespace: fin, domainHomeSourceType: Image,\n     image: registry.us.example.com/mirror/domains/ledger:4, base: wls14}\n"
+        + "  - {name: archive, namespace: fin, domainHomeSourceType: PersistentVolume,\n     image: registry.us.example.com/mirror/wls/base:12.2.1.4-2026-07, base: wls14}\n";
+    let file = CampaignFile::parse("mirror.yaml", &text).unwrap();
+    let planned = plan(&file).unwrap();
+    let domain = |name: &str| planned.domains.iter().find(|d| d.name == name).unwrap();
+    assert_eq!(domain("ledger").image_from, "domain/fin/ledger");
+    assert_eq!(domain("ledger").pulled_from, "copy/domain/fin/ledger/1");
+    assert_eq!(domain("archive").pulled_from, "copy/base/wls14/1");
+    assert_eq!(
+        domain("payments").pulled_from,
+        domain("payments").image_from
+    );
+
+    let finished = |copy_fails: bool| -> Vec<patchfarm_proto::v1::Job> {
+        planned
+            .jobs
+            .iter()
+            .map(|p| {
+                let failed = copy_fails && p.key == "copy/domain/fin/ledger/1";
+                patchfarm_proto::v1::Job {
+                    request_id: report::request_id(&planned.campaign, &p.key),
+                    state: if failed {
+                        patchfarm_proto::v1::JobState::Failed
+                    } else {
+                        patchfarm_proto::v1::JobState::Succeeded
+                    } as i32,
+                    digests: vec![format!("{}@sha256:{}", p.pushes, "ab".repeat(32))],
+                    ..Default::default()
+                }
+            })
+            .collect()
+    };
+    let built = report::build(&planned, &finished(false)).unwrap();
+    let new_image = |report: &serde_json::Value, name: &str| {
+        report["domains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == name)
+            .unwrap()["newImage"]
+            .clone()
+    };
+    let ledger = new_image(&built, "ledger");
+    assert!(
+        ledger
+            .as_str()
+            .unwrap()
+            .starts_with("registry.us.example.com/mirror/domains/ledger@sha256:"),
+        "{ledger}"
+    );
+    assert!(new_image(&built, "payments")
+        .as_str()
+        .unwrap()
+        .starts_with("registry.eu.example.com:5000/"));
+    let broken = report::build(&planned, &finished(true)).unwrap();
+    assert!(
+        new_image(&broken, "ledger").is_null(),
+        "not named before the copy is there"
+    );
+}
