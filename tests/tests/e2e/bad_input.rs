@@ -182,7 +182,7 @@ bases:
 domains:
   - {name: payments, domainHomeSourceType: DomainInImage, image: "127.0.0.1:5000/d/payments:1", base: wls15}
   - {name: payments, domainHomeSourceType: ModelInImage, image: "127.0.0.1:5000/d/payments:2", base: wls14}
-  - {name: hr, domainHomeSourceType: Image, image: "127.0.0.1:5000/d/hr:1", base: wls14}
+  - {name: hr, domainHomeSourceType: Imagine, image: "127.0.0.1:5000/d/hr:1", base: wls14}
 "#,
     )
     .unwrap();
@@ -191,7 +191,7 @@ domains:
     assert!(err.contains("3 problem(s)"), "{err}");
     assert!(err.contains("unknown base \"wls15\""), "{err}");
     assert!(err.contains("duplicate domain name \"payments\""), "{err}");
-    assert!(err.contains("domainHomeSourceType \"Image\""), "{err}");
+    assert!(err.contains("domainHomeSourceType \"Imagine\""), "{err}");
     // Submitting is refused the same way, before anything reaches a farm.
     let err = pf.fails(&["campaign", "submit", &file.display().to_string()]);
     assert!(err.contains("3 problem(s)"), "{err}");
@@ -203,7 +203,7 @@ domains:
             "name: orders, domainHomeSourceType: ModelInImage",
         )
         .replace(
-            "Image, image: \"127.0.0.1:5000/d/hr",
+            "Imagine, image: \"127.0.0.1:5000/d/hr",
             "PersistentVolume, image: \"127.0.0.1:5000/d/hr",
         );
     std::fs::write(&file, fine).unwrap();
