@@ -1,4 +1,4 @@
-//! Spinners on long steps, shown only when stderr is a terminal.
+//! Progress on long steps: spinners when stderr is a terminal, plain lines when it is not.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -16,4 +16,38 @@ pub fn step(message: &str) -> ProgressBar {
     bar.set_message(message.to_string());
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
+}
+
+/// A status that changes while something runs: a spinner on a terminal, else every new value
+/// printed once as a plain line, so CI logs and pipes see the progress too.
+pub struct Status {
+    bar: ProgressBar,
+    plain: bool,
+    last: String,
+}
+
+impl Status {
+    pub fn new(message: &str) -> Self {
+        Status {
+            bar: step(message),
+            plain: !std::io::stderr().is_terminal(),
+            last: String::new(),
+        }
+    }
+
+    pub fn set(&mut self, message: String) {
+        if message == self.last {
+            return;
+        }
+        if self.plain {
+            eprintln!("{message}");
+        } else {
+            self.bar.set_message(message.clone());
+        }
+        self.last = message;
+    }
+
+    pub fn finish(self) {
+        self.bar.finish_and_clear();
+    }
 }

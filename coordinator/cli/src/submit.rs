@@ -96,7 +96,7 @@ pub async fn run(
 /// Watches the job until it ends, through coordinator failures (the watch is re-opened on
 /// whichever node answers).
 pub async fn follow(client: &patchfarm_client::FarmClient, id: &str) -> anyhow::Result<Job> {
-    let bar = super::progress::step(&format!("following {id}"));
+    let mut status = super::progress::Status::new(&format!("following {id}"));
     loop {
         let request = WatchJobRequest { id: id.to_string() };
         let stream = client
@@ -110,14 +110,14 @@ pub async fn follow(client: &patchfarm_client::FarmClient, id: &str) -> anyhow::
         // Ends when the job does; a broken stream (node gone) is watched again elsewhere.
         while let Ok(Some(job)) = stream.message().await {
             let agent = job.lease.as_ref().map(|l| l.agent.as_str()).unwrap_or("-");
-            bar.set_message(format!(
+            status.set(format!(
                 "{} {} on {agent}: {}",
                 job.id,
                 job.state().as_str_name().to_lowercase(),
                 job.progress
             ));
             if job.ended() {
-                bar.finish_and_clear();
+                status.finish();
                 return Ok(job);
             }
         }

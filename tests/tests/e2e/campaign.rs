@@ -92,9 +92,21 @@ async fn a_campaign_rebuilds_the_fleet_and_reports_the_domain_patches() {
     let host = farm.registry.host();
     today(&farm);
     let file = fleet(&farm, &mirror, "cpu-2026-10");
-    let submitted = farm.ok(&["--json", "campaign", "submit", &file, "--wait"]);
+    let out = farm.cli(&["--json", "campaign", "submit", &file, "--wait"]);
+    let (submitted, progress) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{progress}");
     let first: serde_json::Value = serde_json::from_str(submitted.lines().next().unwrap()).unwrap();
     assert_eq!(first["jobs"].as_array().unwrap().len(), 8, "{first}");
+    // No terminal here: --wait's progress comes as plain lines, the last ones complete.
+    for stage in ["bases: 1/1", "domains: 3/3", "copies: 4/4"] {
+        assert!(
+            progress.contains(&format!("campaign cpu-2026-10 {stage} ended")),
+            "{stage}: {progress}"
+        );
+    }
 
     let out = farm.dir.path().join("report");
     farm.ok(&[

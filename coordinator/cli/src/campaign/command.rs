@@ -208,6 +208,9 @@ async fn watch(farm: &FarmArgs, name: &str) -> anyhow::Result<()> {
     let style = ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg}")
         .expect("template")
         .progress_chars("=> ");
+    // Without a terminal the bars draw nothing: each stage's change is a plain line instead.
+    let plain = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut said: std::collections::HashMap<&str, String> = Default::default();
     let mut stages = Vec::new();
     for name in ["bases", "domains", "copies"] {
         let total = plan.jobs.iter().filter(|j| stage(&j.key) == name).count();
@@ -239,6 +242,15 @@ async fn watch(farm: &FarmArgs, name: &str) -> anyhow::Result<()> {
                 .filter(|j| matches!(j.state(), JobState::Failed | JobState::Cancelled))
                 .count();
             bar.set_message(format!("{running} running, {failed} failed"));
+            let line = format!(
+                "campaign {name} {stage_name}: {}/{} ended, {running} running, {failed} failed",
+                bar.position(),
+                bar.length().unwrap_or(0)
+            );
+            if plain && said.get(stage_name) != Some(&line) {
+                eprintln!("{line}");
+                said.insert(stage_name, line);
+            }
         }
         if !jobs.is_empty() && jobs.iter().all(Job::ended) {
             for (_, bar) in &stages {
