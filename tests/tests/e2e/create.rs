@@ -427,14 +427,16 @@ fn setuid_bits_from_an_installer_are_dropped_unless_kept() {
 }
 
 /// A second `create` with the same JDK but other patches takes the JDK's layer from the
-/// built-layer cache instead of writing and compressing it again; the same digest as before.
-/// Another owner or another epoch is another layer: built anew.
+/// built-layer cache instead of writing and compressing it again, at the same digest; a third
+/// with the same patches takes the patched Oracle Home's too. Another owner or another epoch is
+/// another layer: built anew.
 #[test]
-fn a_jdk_layer_built_before_is_reused_and_other_inputs_miss() {
+fn layers_built_before_are_reused_and_other_inputs_miss() {
     let wls = Wls::new();
     wls.fake_jdk();
     let base_layers = raw(&wls.base)["layers"].as_array().unwrap().len();
-    let jdk_layer = |tag: &str| raw(tag)["layers"][base_layers]["digest"].clone();
+    let layer = |tag: &str, n: usize| raw(tag)["layers"][base_layers + n]["digest"].clone();
+    // How many layers the build took from the cache.
     let create = |tag: &str, extra: &[&str], epoch: Option<&str>| {
         let mut args = vec![
             "create",
@@ -454,23 +456,28 @@ fn a_jdk_layer_built_before_is_reused_and_other_inputs_miss() {
         let out = command.output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "{stderr}");
-        stderr.contains("reused from the built-layer cache")
+        stderr.matches("reused from the built-layer cache").count()
     };
-    let (first, second) = (wls.tag("reuse:1"), wls.tag("reuse:2"));
-    assert!(!create(&first, &[], None), "nothing built before");
+    let (first, second, third) = (wls.tag("reuse:1"), wls.tag("reuse:2"), wls.tag("reuse:3"));
+    assert_eq!(create(&first, &[], None), 0, "nothing built before");
     let psu = key(PSU);
-    assert!(
+    assert_eq!(
         create(&second, &["--patches", &psu], None),
-        "the same JDK and owner: reused"
+        1,
+        "the same JDK and owner: its layer reused; the home is patched otherwise"
     );
-    assert_eq!(jdk_layer(&first), jdk_layer(&second));
+    assert_eq!(layer(&first, 0), layer(&second, 0));
+    assert_ne!(layer(&first, 1), layer(&second, 1));
+    assert_eq!(create(&third, &["--patches", &psu], None), 2, "both");
+    assert_eq!(layer(&second, 1), layer(&third, 1));
     let owner = wls.tag("reuse:owner");
-    assert!(
-        !create(&owner, &["--chown", "1234:1234"], None),
+    assert_eq!(
+        create(&owner, &["--chown", "1234:1234"], None),
+        0,
         "another owner"
     );
-    assert_ne!(jdk_layer(&owner), jdk_layer(&first));
+    assert_ne!(layer(&owner, 0), layer(&first, 0));
     let epoch = wls.tag("reuse:epoch");
-    assert!(!create(&epoch, &[], Some("1700000000")), "another epoch");
-    assert_ne!(jdk_layer(&epoch), jdk_layer(&first));
+    assert_eq!(create(&epoch, &[], Some("1700000000")), 0, "another epoch");
+    assert_ne!(layer(&epoch, 0), layer(&first, 0));
 }

@@ -12,6 +12,34 @@ impl PlatformPlan {
             .collect()
     }
 
+    /// What the Oracle Home's files are made of, when archives alone say it: the installed-home
+    /// archives in order and the patches applied natively (none when OPatch applies them later).
+    /// A home Oracle's installers wrote is not named so: what they write is theirs to decide.
+    fn home_identity(&self) -> Option<String> {
+        if self.by_installer {
+            return None;
+        }
+        let homes: Vec<String> = self
+            .home_items
+            .iter()
+            .map(|i| i.entry.digest.to_string())
+            .collect();
+        let patches: Vec<String> = if self.by_opatch {
+            Vec::new()
+        } else {
+            self.patches
+                .patches
+                .iter()
+                .map(|p| p.digest.to_string())
+                .collect()
+        };
+        Some(format!(
+            "oracle home [{}] patched natively with [{}]",
+            homes.join(","),
+            patches.join(",")
+        ))
+    }
+
     fn layer_specs(
         &self,
         request: &CreateRequest,
@@ -134,16 +162,23 @@ impl PlatformPlan {
             if let (Some(stages), Some(name)) = (&stages, before) {
                 layers.extend(stages.run(name, keep, &layers).await?);
             }
-            let blob = if index == 0 {
+            let blob = match (index, self.home_identity()) {
                 // The JDK's layer depends on the JDK archive and its owner alone: often built
                 // before, when only the patches changed.
-                let jdk = self.jdk_item.entry.digest.to_string();
-                let trees = [(self.jdk.root.as_path(), jdk.as_str())];
-                self.dir
-                    .write_layer_cached(engine, spec, &trees, "the JDK")
-                    .await?
-            } else {
-                self.dir.write_layer(engine, spec).await?
+                (0, _) => {
+                    let jdk = self.jdk_item.entry.digest.to_string();
+                    let trees = [(self.jdk.root.as_path(), jdk.as_str())];
+                    self.dir
+                        .write_layer_cached(engine, spec, &trees, "the JDK")
+                        .await?
+                }
+                (1, Some(home)) => {
+                    let trees = [(self.home.root.as_path(), home.as_str())];
+                    self.dir
+                        .write_layer_cached(engine, spec, &trees, "the Oracle Home")
+                        .await?
+                }
+                _ => self.dir.write_layer(engine, spec).await?,
             };
             layers.push((blob, created_by));
             if let (Some(stages), Some(name)) = (&stages, after) {
