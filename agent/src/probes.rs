@@ -2,7 +2,7 @@
 //! (registered with the farm and its last heartbeat answered within [`FRESH`]: 503 with the
 //! reason otherwise) and `/metrics` (slots, running jobs, build steps, heartbeat age).
 
-use patchfarm_client::plain_http::{self, Answer, PROMETHEUS, TEXT};
+use patchfarm_client::plain_http::{self, Answer};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,16 +87,9 @@ impl Vitals {
 
     fn answer(&self, path: &str) -> Answer {
         match path {
-            "/metrics" => ("200 OK", PROMETHEUS, self.metrics()),
-            "/healthz" => ("200 OK", TEXT, "ok\n".into()),
-            "/readyz" => match self.not_ready() {
-                None => ("200 OK", TEXT, "ready\n".into()),
-                Some(why) => (
-                    "503 Service Unavailable",
-                    TEXT,
-                    format!("not ready: {why}\n"),
-                ),
-            },
+            "/metrics" => plain_http::metrics(self.metrics()),
+            "/healthz" => plain_http::alive(),
+            "/readyz" => plain_http::readiness(self.not_ready()),
             _ => plain_http::not_found(),
         }
     }

@@ -3,7 +3,7 @@
 //! directory takes a write: 503 with the reason otherwise); anything else is 404.
 
 use crate::raft::NodeHandle;
-use patchfarm_client::plain_http::{self, Answer, PROMETHEUS, TEXT};
+use patchfarm_client::plain_http::{self, Answer};
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
@@ -23,16 +23,9 @@ pub async fn serve(
 
 async fn answer(path: &str, node: &NodeHandle, data_dir: &Path) -> Answer {
     match path {
-        "/metrics" => ("200 OK", PROMETHEUS, metrics(node)),
-        "/healthz" => ("200 OK", TEXT, "ok\n".into()),
-        "/readyz" => match not_ready(node, data_dir).await {
-            None => ("200 OK", TEXT, "ready\n".into()),
-            Some(why) => (
-                "503 Service Unavailable",
-                TEXT,
-                format!("not ready: {why}\n"),
-            ),
-        },
+        "/metrics" => plain_http::metrics(metrics(node)),
+        "/healthz" => plain_http::alive(),
+        "/readyz" => plain_http::readiness(not_ready(node, data_dir).await),
         _ => plain_http::not_found(),
     }
 }

@@ -19,6 +19,28 @@ pub const PROMETHEUS: &str = "text/plain; version=0.0.4";
 /// An answer: status line (`200 OK`), content type and body.
 pub type Answer = (&'static str, &'static str, String);
 
+/// `/metrics`: the daemon's Prometheus text.
+pub fn metrics(text: String) -> Answer {
+    ("200 OK", PROMETHEUS, text)
+}
+
+/// `/healthz`: the process answers.
+pub fn alive() -> Answer {
+    ("200 OK", TEXT, "ok\n".into())
+}
+
+/// `/readyz`: 200, or 503 with why the daemon should get no traffic now.
+pub fn readiness(not_ready: Option<String>) -> Answer {
+    match not_ready {
+        None => ("200 OK", TEXT, "ready\n".into()),
+        Some(why) => (
+            "503 Service Unavailable",
+            TEXT,
+            format!("not ready: {why}\n"),
+        ),
+    }
+}
+
 /// The answer for a path no daemon serves.
 pub fn not_found() -> Answer {
     (
