@@ -35,6 +35,13 @@ fn left_out(rel: &str) -> bool {
 /// for that layer under the next step. Blocking.
 pub fn drop_left_out(upper: &Path) -> std::io::Result<()> {
     for rel in LEFT_OUT {
+        // A step may have made `var` a link (even to an absolute host path): nothing is removed
+        // through one.
+        if let Some((parent, _)) = rel.rsplit_once('/') {
+            if !crate::beneath::is_dir(upper, parent) {
+                continue;
+            }
+        }
         let path = upper.join(rel);
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&path)?,
@@ -148,6 +155,28 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_layer_leaves_out_is_never_removed_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let (upper, host) = (dir.path().join("upper"), dir.path().join("host"));
+        std::fs::create_dir_all(host.join("cache/apt/archives")).unwrap();
+        std::fs::write(host.join("cache/apt/archives/keep.deb"), b"x").unwrap();
+        std::fs::create_dir_all(upper.join("tmp/scratch")).unwrap();
+        std::fs::create_dir_all(&upper).unwrap();
+        // The step made /var a link to an absolute path, which on the host is `host`.
+        std::os::unix::fs::symlink(&host, upper.join("var")).unwrap();
+        drop_left_out(&upper).unwrap();
+        assert!(
+            host.join("cache/apt/archives/keep.deb").is_file(),
+            "nothing removed through the link"
+        );
+        assert!(!upper.join("tmp").exists(), "what is left out goes");
+        assert!(std::fs::symlink_metadata(upper.join("var"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
 
     fn set_capability(path: &Path) -> bool {
         // cap_net_raw+ep, as `setcap cap_net_raw+ep` writes it (VFS_CAP_REVISION_2).

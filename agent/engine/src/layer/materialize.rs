@@ -80,7 +80,13 @@ impl LayerSpec {
                         Some(entry.owner.gid as u32),
                     )
                 }),
-                Body::HardLink(target) => std::fs::hard_link(root.join(target), &at),
+                Body::HardLink(target) => {
+                    let source = match target.rsplit_once('/') {
+                        Some((dir, leaf)) => beneath::mkdir(root, dir).map(|d| d.join(leaf)),
+                        None => Ok(root.join(target)),
+                    };
+                    source.and_then(|source| std::fs::hard_link(source, &at))
+                }
                 Body::File(FileSource::Path(source))
                     if source.starts_with(linkable)
                         && link(source, &at, entry.mode, entry.owner, claims)? =>
