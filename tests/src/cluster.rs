@@ -355,16 +355,7 @@ impl Cluster {
 
     /// The whole HTTP answer (status line, headers, body) of the node's HTTP port to `path`.
     pub fn http_get(&self, id: u64, path: &str) -> String {
-        let mut stream = TcpStream::connect(&self.nodes[&id].metrics).unwrap();
-        stream
-            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-            .unwrap();
-        stream
-            .write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
-            .unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).unwrap();
-        text
+        crate::tools::http_get(&self.nodes[&id].metrics, path)
     }
 
     pub fn certs_dir(&self) -> &Path {

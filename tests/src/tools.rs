@@ -418,3 +418,19 @@ pub fn add_installer_args(kind: &str, version: &str, path: &Path) -> Vec<String>
     .map(String::from)
     .to_vec()
 }
+
+/// The whole HTTP answer (status line, headers, body) of `address` to `GET path`; empty when
+/// nothing listens there yet.
+pub fn http_get(address: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+        return String::new();
+    };
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let _ = stream.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes());
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    text
+}

@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 const DEADLINE: Duration = Duration::from_secs(5);
 
 /// Plain text, as probes and people read it.
-pub const TEXT: &str = "text/plain; charset=utf-8";
+const TEXT: &str = "text/plain; charset=utf-8";
 /// Prometheus' text exposition format.
-pub const PROMETHEUS: &str = "text/plain; version=0.0.4";
+const PROMETHEUS: &str = "text/plain; version=0.0.4";
 
 /// An answer: status line (`200 OK`), content type and body.
 pub type Answer = (&'static str, &'static str, String);

@@ -2,7 +2,7 @@
 //! went away) still stops on SIGTERM, and its HTTP port says when it is live and ready.
 
 use patchfarm_e2e::farm::agent_bin;
-use patchfarm_e2e::tools::free_port;
+use patchfarm_e2e::tools::{free_port, http_get};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,20 +49,6 @@ fn sigterm_stops_an_agent_whose_log_pipe_is_closed() {
         status.success(),
         "the agent drained and exited cleanly: {status:?}"
     );
-}
-
-fn http_get(address: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
-        return String::new();
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let _ = stream.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes());
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text);
-    text
 }
 
 /// An agent's `--http-listen` port: live at once, ready (200) only once the farm has

@@ -66,12 +66,19 @@ impl Cache {
             match std::fs::hard_link(&blob.path, &kept) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                // Another filesystem: a copy, made whole before it takes the name.
-                Err(_) => crate::transport::layout::write_atomic(
-                    &kept,
-                    &std::fs::read(&blob.path).map_err(self.store_err())?,
-                )
-                .map_err(self.store_err())?,
+                // Another filesystem: a streamed copy, made whole before it takes the name.
+                Err(_) => {
+                    let mut temp = tempfile::Builder::new()
+                        .prefix(".tmp-")
+                        .tempfile_in(&blobs)
+                        .map_err(self.store_err())?;
+                    std::fs::File::open(&blob.path)
+                        .and_then(|mut from| std::io::copy(&mut from, &mut temp))
+                        .and_then(|_| temp.as_file().sync_all())
+                        .map_err(self.store_err())?;
+                    temp.persist(&kept)
+                        .map_err(|e| (self.store_err())(e.error))?;
+                }
             }
             std::fs::File::open(&blobs)
                 .and_then(|d| d.sync_all())

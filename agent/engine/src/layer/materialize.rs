@@ -144,25 +144,8 @@ fn link(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::test_support::{as_root, CAP_NET_RAW};
     use std::os::unix::fs::FileTypeExt;
-
-    /// `cap_net_raw+ep` as the kernel stores it (VFS_CAP_REVISION_2, effective).
-    const CAP_NET_RAW: &[u8] = &[
-        1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    ];
-
-    fn as_root() -> bool {
-        // SAFETY: geteuid has no preconditions.
-        let root = unsafe { libc::geteuid() } == 0;
-        if !root {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI runs the tests as root"
-            );
-            eprintln!("skipped: owners and whiteouts need root");
-        }
-        root
-    }
 
     #[test]
     fn a_spec_becomes_the_directory_its_layer_unpacks_to() {

@@ -11,6 +11,28 @@ pub mod source;
 pub mod writer;
 pub mod xattr;
 
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// `cap_net_raw+ep` as the kernel stores it (VFS_CAP_REVISION_2, effective).
+    pub const CAP_NET_RAW: &[u8] = &[
+        1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+
+    /// Whether the test runs as root (owners, whiteouts and capabilities need it); CI does.
+    pub fn as_root() -> bool {
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        if !root {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs the tests as root"
+            );
+            eprintln!("skipped: owners, whiteouts and capabilities need root");
+        }
+        root
+    }
+}
+
 pub use writer::{LayerBlob, LayerSpec, Owner, WriteOptions};
 
 #[derive(Debug, thiserror::Error)]

@@ -171,23 +171,13 @@ pub fn unpack(layers: &[LayerFile<'_>], root: &Path) -> Result<(), LayerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::test_support::{as_root, CAP_NET_RAW};
     use crate::layer::{LayerSpec, Owner, WriteOptions};
     use std::os::unix::fs::MetadataExt;
 
-    /// `cap_net_raw+ep` as the kernel stores it (VFS_CAP_REVISION_2, effective).
-    const CAP_NET_RAW: &[u8] = &[
-        1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    ];
-
     #[test]
     fn file_capabilities_survive_the_unpack_with_their_owner() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI runs the tests as root"
-            );
-            eprintln!("skipped: owners and capabilities need root");
+        if !as_root() {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
