@@ -88,6 +88,7 @@ impl Job {
         let create = |r: &CreateRequest| {
             by_opatch(&r.patches)
                 || r.build_commands.is_some()
+                || r.wdt.domain_build().is_some()
                 || !matches!(
                     r.package_manager,
                     patchfarm_engine::recipe::packages::PackageManager::None
@@ -96,7 +97,11 @@ impl Job {
         };
         match self {
             Job::Create(request) => create(request),
-            Job::Update(request) => by_opatch(&request.patches) || request.build_commands.is_some(),
+            Job::Update(request) => {
+                by_opatch(&request.patches)
+                    || request.build_commands.is_some()
+                    || request.wdt.domain_build().is_some()
+            }
             Job::Rebase(rebase) => {
                 rebase.request.build_commands.is_some()
                     || match &rebase.target {

@@ -66,6 +66,33 @@ impl Job {
         }
     }
 
+    /// The image a create or update pushes, as given.
+    pub fn tag(&self) -> Option<String> {
+        match self {
+            Job::Create(request) => Some(request.tag.to_string()),
+            Job::Update(request) => Some(request.tag.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The option that gave this job a secret it must not carry off this machine: a model's
+    /// passphrase for WDT.
+    pub fn secret_option(&self) -> Option<&'static str> {
+        let wdt = match self {
+            Job::Create(request) => &request.wdt,
+            Job::Update(request) => &request.wdt,
+            Job::Rebase(RebaseJob {
+                target: RebaseTarget::Build(target),
+                ..
+            }) => &target.wdt,
+            _ => return None,
+        };
+        wdt.domain
+            .as_ref()
+            .and_then(|d| d.passphrase.as_ref())
+            .map(|_| "--wdtEncryptionKey/--wdtEncryptionKeyEnv/--wdtEncryptionKeyFile")
+    }
+
     /// Every image the job reads or writes, by the spec field that names it.
     pub fn images(&self) -> Vec<(&'static str, &ImageRef)> {
         match self {

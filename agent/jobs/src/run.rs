@@ -99,6 +99,7 @@ impl Outcome {
             }
             Outcome::Updated(u) => {
                 out.patches_applied = u.applied.clone();
+                out.image_patches = u.image_patches.clone();
                 // The engine names skipped patches by cache key; the outcome, like the image's
                 // labels, by OPatch patch id (the bug number).
                 out.patches_present = u

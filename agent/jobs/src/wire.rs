@@ -8,7 +8,7 @@ use patchfarm_engine::image::{ImageRef, Platform};
 use patchfarm_engine::installer::InstallerSet;
 use patchfarm_engine::opatch::CatalogChoice;
 use patchfarm_engine::recipe::aux::AuxRequest;
-use patchfarm_engine::recipe::create::{CreateRequest, WdtRequest};
+use patchfarm_engine::recipe::create::CreateRequest;
 use patchfarm_engine::recipe::oui::InstallerOptions;
 use patchfarm_engine::recipe::owner::parse_chown;
 use patchfarm_engine::recipe::packages::PackageManager;
@@ -20,6 +20,9 @@ use patchfarm_engine::recipe::Target;
 use patchfarm_proto::v1 as wire;
 use patchfarm_proto::v1::job_spec::Verb;
 use std::path::PathBuf;
+use wdt::{wdt, wdt_files};
+
+mod wdt;
 
 /// The largest job spec the farm takes: specs are replicated, listed and leased whole, so one
 /// oversized job must not stall the farm.
@@ -155,25 +158,6 @@ fn patch_selection(request: &PatchRequest) -> wire::PatchSelection {
         strict_patch_ordering: request.strict_order,
         opatch_bug_number: request.opatch_bug.clone().unwrap_or_default(),
         skip_opatch_update: request.skip_opatch_update,
-    }
-}
-
-fn wdt(field: &str, files: &Option<wire::WdtFiles>) -> Result<WdtRequest, SpecError> {
-    let files = required(field, files)?;
-    Ok(WdtRequest {
-        models: paths(&files.models),
-        archives: paths(&files.archives),
-        variables: paths(&files.variables),
-        version: not_empty(&format!("{field}.version"), &files.version)?.to_string(),
-    })
-}
-
-fn wdt_files(request: &WdtRequest) -> wire::WdtFiles {
-    wire::WdtFiles {
-        models: strings(&request.models),
-        archives: strings(&request.archives),
-        variables: strings(&request.variables),
-        version: request.version.clone(),
     }
 }
 
@@ -523,6 +507,7 @@ impl Job {
                     archives: strings(&r.wdt_archives),
                     variables: strings(&r.wdt_variables),
                     version: r.wdt_version.clone(),
+                    domain: None,
                 }),
                 wdt_home: r.wdt_home.clone(),
                 wdt_model_home: r.wdt_model_home.clone().unwrap_or_default(),

@@ -56,7 +56,7 @@ impl AccountArgs {
         };
         let password = match (&self.password, &self.password_file, &self.password_env) {
             (Some(p), _, _) if !p.is_empty() => p.clone(),
-            (Some(_), _, _) => read_password_from_stdin()?,
+            (Some(_), _, _) => read_secret_from_stdin("Oracle Support password: ", "--password")?,
             (None, Some(file), _) => std::fs::read_to_string(file)
                 .with_context(|| format!("--passwordFile {}", file.display()))?
                 .lines()
@@ -97,20 +97,21 @@ impl AccountArgs {
     }
 }
 
-/// A password typed on a terminal is not echoed; piped in, it is the first line.
-fn read_password_from_stdin() -> anyhow::Result<String> {
+/// A secret typed on a terminal is not echoed; piped in, it is the first line. `option` names
+/// the flag that asked for it in errors.
+pub(crate) fn read_secret_from_stdin(prompt: &str, option: &str) -> anyhow::Result<String> {
     use std::io::{BufRead, IsTerminal};
     let stdin = std::io::stdin();
     let terminal = stdin.is_terminal();
     if terminal {
-        eprint!("Oracle Support password: ");
+        eprint!("{prompt}");
     }
     let _quiet = terminal.then(EchoOff::new).flatten();
     let mut line = String::new();
     stdin
         .lock()
         .read_line(&mut line)
-        .context("--password: reading it from standard input")?;
+        .with_context(|| format!("{option}: reading it from standard input"))?;
     if terminal {
         eprintln!();
     }

@@ -1,12 +1,14 @@
 //! `patchfarm create`: a WebLogic image (JDK + patched Oracle Home + optional WDT files) built
 //! natively; several `--platform`s give an OCI index.
 
+pub use super::wdt::WdtArgs;
 use super::{progress, Context};
 use anyhow::{bail, Context as _};
 use patchfarm_engine::image::{ImageRef, Platform};
 use patchfarm_engine::installer::InstallerSet;
 use patchfarm_engine::opatch::CatalogChoice;
-use patchfarm_engine::recipe::create::{self, CreateRequest, WdtRequest};
+use patchfarm_engine::recipe::create::{self, CreateRequest};
+use patchfarm_engine::recipe::domain::WdtOperation;
 use patchfarm_engine::recipe::oui;
 use patchfarm_engine::recipe::patching::PatchRequest;
 use patchfarm_engine::recipe::{Engine, Target};
@@ -78,50 +80,6 @@ impl PatchArgs {
             &self.patches,
             proxies,
         )
-    }
-}
-
-/// WDT flags shared by `create` and `update` (models are placed, never run).
-#[derive(clap::Args, Debug, Clone)]
-pub struct WdtArgs {
-    /// WDT model files (YAML), placed under /u01/wdt/models.
-    #[arg(long = "wdtModel", alias = "wdt-model", value_delimiter = ',')]
-    pub wdt_model: Vec<PathBuf>,
-    /// WDT archive files (zip), placed beside the models.
-    #[arg(long = "wdtArchive", alias = "wdt-archive", value_delimiter = ',')]
-    pub wdt_archive: Vec<PathBuf>,
-    /// WDT variable files (properties), placed beside the models.
-    #[arg(long = "wdtVariables", alias = "wdt-variables", value_delimiter = ',')]
-    pub wdt_variables: Vec<PathBuf>,
-    /// WDT to install from cache key wdt_VERSION, or `none`.
-    #[arg(long = "wdtVersion", alias = "wdt-version", default_value = "latest")]
-    pub wdt_version: String,
-    /// Place the model files only (Model in Image). Required with WDT files: without it WIT
-    /// runs WDT to create the domain, which needs a build step patchfarm does not run yet.
-    #[arg(long = "wdtModelOnly", alias = "wdt-model-only")]
-    pub wdt_model_only: bool,
-    /// WIT's domain creation step; refused, since running WDT needs a container.
-    #[arg(long = "wdtOperation", alias = "wdt-operation")]
-    pub wdt_operation: Option<String>,
-}
-
-impl WdtArgs {
-    pub fn request(&self) -> anyhow::Result<WdtRequest> {
-        if let Some(op) = &self.wdt_operation {
-            bail!("--wdtOperation {op}: running WDT to create or update a domain needs a container, which the native engine does not run; patchfarm places the model under /u01/wdt/models (Model in Image) — drop --wdtOperation, or use --wdtModelOnly");
-        }
-        let files = !self.wdt_model.is_empty()
-            || !self.wdt_archive.is_empty()
-            || !self.wdt_variables.is_empty();
-        if files && !self.wdt_model_only {
-            bail!("--wdtModel/--wdtArchive/--wdtVariables without --wdtModelOnly: WIT runs WDT to create the domain in the image (Domain in Image), which needs a build step that runs programs, and patchfarm does not run those yet; add --wdtModelOnly to place the files under /u01/wdt/models for Model in Image");
-        }
-        Ok(WdtRequest {
-            models: self.wdt_model.clone(),
-            archives: self.wdt_archive.clone(),
-            variables: self.wdt_variables.clone(),
-            version: self.wdt_version.clone(),
-        })
     }
 }
 
@@ -230,7 +188,7 @@ impl InstallArgs {
             jdk_version: self.jdk_version.clone(),
             patches: self.patches.request()?,
             chown: self.target.chown(&self.chown),
-            wdt: self.wdt.request()?,
+            wdt: self.wdt.request(WdtOperation::Create)?,
             target: self.target.target,
             additional_files,
             platforms,
@@ -296,6 +254,10 @@ impl Args {
     pub fn online(&self) -> anyhow::Result<Option<super::aru::Online>> {
         self.install.online(self.steps.proxies())
     }
+
+    pub fn wdt(&self) -> &WdtArgs {
+        &self.install.wdt
+    }
 }
 
 fn additional_files(specs: &[String]) -> Vec<(PathBuf, String)> {
@@ -320,7 +282,9 @@ pub async fn run(ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result<
         super::aru::prepare(&mut job, &online, engine).await?;
     }
     if !args.dry_run {
-        return super::run_job(ctx, engine, &job).await;
+        args.wdt().check_templates()?;
+        super::run_job(ctx, engine, &job).await?;
+        return args.wdt().resolve_templates(&args.tag);
     }
     let Job::Create(request) = &job else {
         unreachable!("create flags make a create job")

@@ -23,6 +23,7 @@ mod rebase;
 mod submit;
 mod update;
 mod uploads;
+mod wdt;
 
 use clap::{Parser, Subcommand};
 use patchfarm_engine::cache::Cache;
@@ -248,6 +249,17 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
+impl Command {
+    /// The WDT flags of a verb that has them.
+    fn wdt_args(&self) -> Option<&wdt::WdtArgs> {
+        match self {
+            Command::Create(args) => Some(args.wdt()),
+            Command::Update(args) => Some(args.wdt()),
+            _ => None,
+        }
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Context { json: cli.json };
     if !cli.farm.farm.is_empty() {
@@ -270,7 +282,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let keys = aru::prepare(&mut job, &online, &engine).await?;
                 farm_cache::upload_cached(&cli.farm, &engine.cache, &keys).await?;
             }
-            return submit::run(&ctx, &cli.farm, job, dry_run).await;
+            if let Some(option) = job.secret_option() {
+                anyhow::bail!("{option}: a farm job never carries a secret, and WDT on the farm's agent would need the model's passphrase; build this image here (drop --farm), or give WDT a model that is not encrypted");
+            }
+            let tag = job.tag();
+            submit::run(&ctx, &cli.farm, job, dry_run).await?;
+            if let (Some(wdt), Some(tag)) = (cli.command.wdt_args(), tag) {
+                if cli.farm.wait {
+                    wdt.resolve_templates(&tag)?;
+                } else if !wdt.resource_templates.is_empty() {
+                    eprintln!("note: --resourceTemplates are filled in once the image is built: give --wait to wait for it here");
+                }
+            }
+            return Ok(());
         }
     }
     match &cli.command {
@@ -279,7 +303,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::run(&ctx, &engine(&cli)?, args).await,
         Command::Create(args) => create::run(&ctx, &engine(&cli)?, args).await,
         Command::Update(args) => {
-            run_patching_job(&ctx, &engine(&cli)?, args.job()?, args.online()?).await
+            args.wdt().check_templates()?;
+            let job = args.job()?;
+            let tag = job.tag();
+            run_patching_job(&ctx, &engine(&cli)?, job, args.online()?).await?;
+            args.wdt().resolve_templates(&tag.unwrap_or_default())
         }
         Command::Rebase(args) => {
             run_patching_job(&ctx, &engine(&cli)?, args.job()?, args.online()?).await

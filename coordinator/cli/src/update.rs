@@ -34,6 +34,10 @@ pub struct Args {
 }
 
 impl Args {
+    pub fn wdt(&self) -> &WdtArgs {
+        &self.wdt
+    }
+
     /// What to ask Oracle's patch service for, when an account is given.
     pub fn online(&self) -> anyhow::Result<Option<super::aru::Online>> {
         self.patches.online(self.steps.proxies())
@@ -48,7 +52,9 @@ impl Args {
             from_image: ImageRef::parse_source(&self.from_image).context("--fromImage")?,
             patches: self.patches.request()?,
             chown: self.chown.clone(),
-            wdt: self.wdt.request()?,
+            wdt: self
+                .wdt
+                .request(patchfarm_engine::recipe::domain::WdtOperation::Update)?,
             platform: self.platform.parse::<Platform>().context("--platform")?,
             target: self.target.target,
             build_commands: self.steps.build_commands()?,

@@ -211,8 +211,11 @@ fn bad_patches_and_installers_are_refused_before_anything_is_pushed() {
         "every missing key is listed: {err}"
     );
 
-    let err = wls.create_fails(&tag, &["--wdtOperation", "CREATE"]);
-    assert!(err.contains("--wdtOperation"), "{err}");
+    let err = wls.create_fails(&tag, &["--wdtOperation", "DESTROY"]);
+    assert!(
+        err.contains("--wdtOperation") && err.contains("CREATE, UPDATE or DEPLOY"),
+        "{err}"
+    );
 
     let oui = wls.dir.path().join("fmw_12.2.1.4.0_wls_Disk1_1of1.zip");
     weblogic::oui_installer_zip(&oui);

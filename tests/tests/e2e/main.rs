@@ -14,6 +14,8 @@ mod concurrent_push;
 mod connections;
 mod copy;
 mod create;
+mod domain_campaign;
+mod domain_in_image;
 mod engine_store;
 mod farm;
 mod farm_routing;

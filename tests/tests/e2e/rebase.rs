@@ -62,7 +62,7 @@ fn fast_path_reuses_the_domain_layer_by_digest() {
     let inspected: serde_json::Value =
         serde_json::from_str(&wls.pf.ok(&["inspect", "--image", &domain])).unwrap();
     assert_eq!(inspected["domainHome"], "/u01/domains/base_domain");
-    assert!(inspected.get("wdtModelOnly").is_none(), "{inspected}");
+    assert_eq!(inspected["wdtModelOnly"], false, "{inspected}");
     assert!(
         out["detail"]
             .as_str()

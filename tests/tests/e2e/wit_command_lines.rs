@@ -2,9 +2,9 @@
 //! on a local registry, the fixture cache): each runs, or is refused only for what patchfarm
 //! does not do yet, saying so.
 
+use patchfarm_e2e::wdt::write_wdt_standin_zip;
 use patchfarm_e2e::weblogic::{self, WLS_VERSION};
 use patchfarm_e2e::wls::{add_domain, derive, key, Wls, DOMAIN_CONFIG, PSU, REC};
-use patchfarm_e2e::write_wdt_zip;
 
 enum Expect {
     Runs,
@@ -22,7 +22,7 @@ fn wit_user_guide_command_lines_run_unchanged() {
     wls.pf.extra_env.push(("DOCKER_HOST".into(), no_engine));
     wls.fake_jdk();
     let wdt = wls.dir.path().join("weblogic-deploy.zip");
-    write_wdt_zip(&wdt, "4.2.1");
+    write_wdt_standin_zip(&wdt, "4.2.1");
     wls.pf.add_wdt(&wdt);
     let model = wls.dir.path().join("model.yaml");
     std::fs::write(&model, "domainInfo: {}\n").unwrap();
@@ -34,6 +34,7 @@ fn wit_user_guide_command_lines_run_unchanged() {
         wls.tag("wit:2"),
         wls.tag("wit-aux:1"),
     );
+    let (t4, t5) = (wls.tag("wit-domain:1"), wls.tag("wit-domain:2"));
     std::fs::write(&args_file, format!("inspect\n--image {t1}\n--patches\n")).unwrap();
     let jdk = wls.dir.path().join("jdk-8u401.tar.gz");
     std::fs::write(&jdk, b"not really a jdk").unwrap();
@@ -54,7 +55,7 @@ fn wit_user_guide_command_lines_run_unchanged() {
         args_file.display().to_string(),
     );
     // Each line as WIT's guide writes it (words split on spaces; no path here holds one).
-    let lines: Vec<(String, Expect)> = vec![
+    let mut lines: Vec<(String, Expect)> = vec![
         (
             format!("create --tag {t1} --fromImage {base} --jdkVersion 17 --version 12.2.1.4.0 --patches {psu}"),
             Expect::Runs,
@@ -120,18 +121,7 @@ fn wit_user_guide_command_lines_run_unchanged() {
             "cache deleteEntry --key jdk_8u401".to_string(),
             Expect::Runs,
         ),
-        (
-            format!("create --tag {t1} --fromImage {base} --jdkVersion 17 --wdtModel {model} --wdtOperation CREATE"),
-            Expect::Refused("running WDT to create or update a domain needs a container"),
-        ),
-        (
-            format!("create --tag {t1} --fromImage {base} --jdkVersion 17 --wdtModel {model}"),
-            Expect::Refused("does not run those yet"),
-        ),
-        (
-            format!("update --fromImage {t1} --tag {t2} --wdtModel {model}"),
-            Expect::Refused("does not run those yet"),
-        ),
+
         // A Docker Hub short name is read as docker reads it: the engine's (none reachable
         // here), else pulled from Docker Hub (unreachable here).
         (
@@ -145,6 +135,23 @@ fn wit_user_guide_command_lines_run_unchanged() {
             Expect::Refused("name a registry (HOST[:PORT]/wls:12.2.1.4.0) or an OCI layout (oci:DIR:12.2.1.4.0)"),
         ),
     ];
+    // Domain in Image: WDT (a stand-in here) builds the domain in the image, a build step.
+    if patchfarm_e2e::tools::steps_available("wit_user_guide_command_lines_run_unchanged") {
+        lines.extend([
+            (
+                format!("create --tag {t4} --fromImage {base} --jdkVersion 17 --wdtModel {model} --wdtDomainHome /u01/domains/wit --wdtDomainType WLS"),
+                Expect::Runs,
+            ),
+            (
+                format!("update --fromImage {t4} --tag {t5} --wdtModel {model} --wdtDomainHome /u01/domains/wit"),
+                Expect::Runs,
+            ),
+            (
+                format!("update --fromImage {t1} --tag {t5} --wdtModel {model} --wdtOperation UPDATE"),
+                Expect::Refused("IMG-0071"),
+            ),
+        ]);
+    }
     assert!(lines.len() >= 20, "the table shrank to {}", lines.len());
     let mut failures = Vec::new();
     for (args, expect) in &lines {

@@ -232,6 +232,21 @@ pub const LABEL_LAYERS: &str = "org.patchfarm.base.layers";
 pub const LABEL_HISTORY: &str = "org.patchfarm.base.history";
 pub const LABEL_TOP: &str = "org.patchfarm.base.top";
 
+/// The provenance labels of an image whose base lies strictly below it (a domain image built
+/// on a patchfarm image): they name that base, not the image itself.
+pub fn provenance_below(config: &ImageConfig) -> Option<Vec<(&'static str, String)>> {
+    let labels = config.labels();
+    let layers: usize = labels.get(LABEL_LAYERS)?.parse().ok()?;
+    let top = labels.get(LABEL_TOP)?;
+    let diff_ids = config.diff_ids();
+    (layers > 0 && layers < diff_ids.len() && diff_ids.get(layers - 1) == Some(top)).then(|| {
+        [LABEL_LAYERS, LABEL_HISTORY, LABEL_TOP]
+            .into_iter()
+            .filter_map(|key| Some((key, labels.get(key)?.clone())))
+            .collect()
+    })
+}
+
 /// The final image value: provenance labels stamped, config and manifest serialized canonically,
 /// base annotations naming `base_name`@`base_digest`.
 pub fn image_value(
@@ -241,11 +256,24 @@ pub fn image_value(
     base_name: &str,
     base_digest: &str,
 ) -> PushedImage {
-    let created = engine.created();
     let diff_ids = config.diff_ids();
     config.set_label(LABEL_LAYERS, &diff_ids.len().to_string());
     config.set_label(LABEL_HISTORY, &config.history().len().to_string());
     config.set_label(LABEL_TOP, diff_ids.last().map(String::as_str).unwrap_or(""));
+    image_value_keeping_provenance(engine, layers, config, base_name, base_digest)
+}
+
+/// As [`image_value`], the provenance labels left as `config` has them: an image this build
+/// made is the base of the layers above it (a domain on its WebLogic image), and `rebase`
+/// moves those layers alone.
+pub fn image_value_keeping_provenance(
+    engine: &Engine,
+    layers: Vec<OutBlob>,
+    config: ImageConfig,
+    base_name: &str,
+    base_digest: &str,
+) -> PushedImage {
+    let created = engine.created();
     let config_bytes = config.to_bytes();
     let annotations = BTreeMap::from([
         (ANNOTATION_BASE_NAME.to_string(), base_name.to_string()),

@@ -250,9 +250,8 @@ pub async fn inspect(
     );
     if let Some(d) = &out.domain_home {
         let listed = answer.listed.get(&crate::layer::reader::normalize(d));
-        if listed.is_none_or(|entries| entries.is_empty()) {
-            out.wdt_model_only = Some(true);
-        }
+        // WIT prints only `true`; `false` says as plainly that the image holds its domain.
+        out.wdt_model_only = Some(listed.is_none_or(|entries| entries.is_empty()));
     }
     if let Some(home) = out.oracle_home.as_deref().and_then(|o| answer.get(o)) {
         out.oracle_home_user = Some(name_of(text("etc/passwd").as_deref(), home.uid));

@@ -6,6 +6,7 @@ pub mod build;
 pub mod commands;
 pub mod copy;
 pub mod create;
+pub mod domain;
 pub mod inspect;
 pub mod opatch_run;
 pub mod oui;

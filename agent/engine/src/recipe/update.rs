@@ -4,6 +4,7 @@
 
 use super::build::{self, BuildDir};
 use super::create::{WdtRequest, WDT_HOME, WDT_MODEL_HOME};
+use super::domain::{WdtOperation, WdtRun};
 use super::owner::{name_of, parse_chown};
 use super::patching::{self, PatchRequest};
 use super::{Engine, RecipeError};
@@ -41,6 +42,22 @@ pub struct UpdateOutcome {
     pub applied: Vec<String>,
     /// Requested patches already in the image.
     pub skipped: Vec<String>,
+    /// Every patch the new image holds, as its labels record them (the source's, then these).
+    pub image_patches: Vec<String>,
+}
+
+/// The patches `config`'s labels say the image holds, in apply order.
+fn labelled_patches(config: &crate::image::ImageConfig) -> Vec<String> {
+    config
+        .labels()
+        .get("org.patchfarm.patches")
+        .map(|p| {
+            p.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The image's Oracle Home as prefetched from its layers.
@@ -212,6 +229,7 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
             report,
             applied: Vec::new(),
             skipped,
+            image_patches: labelled_patches(&base.config),
         });
     }
 
@@ -294,22 +312,36 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
         .installer(engine, request.platform.wit_arch())
         .await?;
     let mut config = base.config.clone();
-    if !request.wdt.is_empty() {
+    let domain = request.wdt.domain_build();
+    if let Some(domain) = domain {
+        if domain.operation != WdtOperation::Create {
+            let home = domain.domain_home.trim_end_matches('/');
+            let config_xml = format!("{}/config/config.xml", home.trim_start_matches('/'));
+            let found = tree.lookup(&TreeQuery::default().stat(&config_xml)).await?;
+            if found.get(&config_xml).is_none() {
+                return Err(RecipeError::input(
+                    &what,
+                    format!("the image holds no domain at {home} (no config/config.xml), and --wdtOperation {} changes an existing one: give its --wdtDomainHome, or use --wdtOperation CREATE (WIT's IMG-0071)", domain.operation.name()),
+                ));
+            }
+        }
+        // WIT's update: the domain's home and bin in the environment.
+        let home = domain.domain_home.trim_end_matches('/');
+        config.set_env("DOMAIN_HOME", home);
+        config.set_env("WDT_HOME", WDT_HOME);
+        let path = config.env_var("PATH").unwrap_or_default();
+        let bin = format!("{home}/bin");
+        if !path.split(':').any(|p| p == bin) {
+            config.set_env("PATH", &format!("{path}:{bin}"));
+        }
+    } else if !request.wdt.is_empty() {
         request.wdt.add_to(&mut spec, wdt_item.as_ref(), owner)?;
         config.set_env("WDT_HOME", WDT_HOME);
         config.set_env("WDT_MODEL_HOME", WDT_MODEL_HOME);
     }
 
     let labels = config.labels();
-    let mut all: Vec<String> = labels
-        .get("org.patchfarm.patches")
-        .map(|p| {
-            p.split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut all = labelled_patches(&config);
     all.extend(set.ids());
     config.set_label("org.patchfarm.patches", &all.join(","));
     config.set_label("org.patchfarm.recipe", "update");
@@ -331,7 +363,7 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
         .target
         .apply(&mut spec, super::create::OPENSHIFT_GROUP_WRITABLE)?;
     let mut layers = Vec::new();
-    if !(by_opatch && spec.is_empty()) {
+    if !((by_opatch || domain.is_some()) && spec.is_empty()) {
         let created_by = if by_opatch {
             format!("patchfarm update: WDT files on {oracle_home}")
         } else {
@@ -357,7 +389,26 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
         };
         (image, layers) = run.on_top(engine, &dir, &base, layers, image).await?;
     }
-    if let Some(commands) = request
+    if let (Some(domain), Some(installer)) = (domain, &wdt_item) {
+        let run = WdtRun {
+            wdt: &request.wdt,
+            domain,
+            installer,
+            owner,
+            target: request.target,
+            network: request.step_network,
+        };
+        image = run
+            .on_top(
+                engine,
+                &dir,
+                &base,
+                image,
+                request.build_commands.as_ref(),
+                Some(&base.config),
+            )
+            .await?;
+    } else if let Some(commands) = request
         .build_commands
         .as_ref()
         .filter(|c| !c.final_commands.is_empty())
@@ -378,5 +429,6 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
         report,
         applied: set.ids(),
         skipped,
+        image_patches: all,
     })
 }

@@ -136,6 +136,7 @@ pub fn read(
             image: image.to_string(),
             base: from.base.clone(),
             auxiliary_images,
+            model: None,
         });
     }
     Ok((domains, skipped))

@@ -87,6 +87,50 @@ pub struct Domain {
     pub base: String,
     #[serde(default)]
     pub auxiliary_images: Vec<String>,
+    /// A Domain-in-Image domain WDT builds from this model on the new base (its image need
+    /// not exist yet: `image` names where it goes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<DomainModel>,
+}
+
+/// The WDT inputs a domain is built from, files relative to the campaign file.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DomainModel {
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub archives: Vec<String>,
+    #[serde(default)]
+    pub variables: Vec<String>,
+    #[serde(default = "default_domain_home")]
+    pub domain_home: String,
+    #[serde(default = "default_domain_type")]
+    pub domain_type: String,
+}
+
+fn default_domain_home() -> String {
+    patchfarm_engine::recipe::create::DOMAIN_HOME.into()
+}
+
+fn default_domain_type() -> String {
+    "WLS".into()
+}
+
+impl DomainModel {
+    /// Relative files made relative to the campaign file's directory, so the value read needs
+    /// no working directory.
+    fn anchor(&mut self, dir: &std::path::Path) {
+        for file in self
+            .files
+            .iter_mut()
+            .chain(&mut self.archives)
+            .chain(&mut self.variables)
+        {
+            if !file.starts_with('/') {
+                *file = dir.join(&*file).display().to_string();
+            }
+        }
+    }
 }
 
 fn default_namespace() -> String {
@@ -167,6 +211,10 @@ impl CampaignFile {
                 reason: e.to_string(),
             })?;
         let mut problems = Vec::new();
+        let dir = path.parent().unwrap_or_else(|| std::path::Path::new("."));
+        for model in campaign.domains.iter_mut().filter_map(|d| d.model.as_mut()) {
+            model.anchor(dir);
+        }
         let sources = std::mem::take(&mut campaign.domains_from);
         for (i, from) in sources.iter().enumerate() {
             let at = super::domains_from::path(path, from);
@@ -318,6 +366,20 @@ impl CampaignFile {
                 if aux.parse::<ImageRef>().is_err() {
                     problems.push(format!(
                         "{at}: auxiliaryImages[{k}] {aux:?} is not an image reference"
+                    ));
+                }
+            }
+            if let Some(model) = &domain.model {
+                if domain.source_type() != Some(SourceType::DomainInImage) {
+                    problems.push(format!("{at}: model: WDT builds a domain into the image for domainHomeSourceType Image (DomainInImage) only"));
+                }
+                if model.files.is_empty() {
+                    problems.push(format!("{at}: model.files: name at least one WDT model"));
+                }
+                if !model.domain_home.starts_with('/') {
+                    problems.push(format!(
+                        "{at}: model.domainHome {:?}: must be an absolute path",
+                        model.domain_home
                     ));
                 }
             }

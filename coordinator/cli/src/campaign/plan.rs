@@ -7,8 +7,10 @@ use super::file::{CampaignFile, SourceType};
 use patchfarm_engine::image::{ImageRef, Platform};
 use patchfarm_engine::opatch::CatalogChoice;
 use patchfarm_engine::recipe::create::{CreateRequest, WdtRequest};
+use patchfarm_engine::recipe::domain::{DomainBuild, WdtOperation};
 use patchfarm_engine::recipe::patching::PatchRequest;
 use patchfarm_engine::recipe::rebase::RebaseRequest;
+use patchfarm_engine::recipe::update::UpdateRequest;
 use patchfarm_jobs::{defaults, CopyJob, Job, RebaseJob, RebaseTarget};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -240,6 +242,9 @@ pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
             .map(|b| format!("{primary}/{}", base_path(file, b)))
             .expect("validated");
         let rebase = match source_type {
+            SourceType::DomainInImage if domain.model.is_some() => {
+                Some("built: WDT creates the domain from its model on the new base")
+            }
             SourceType::DomainInImage => Some("rebase: the domain home moves onto the new base"),
             SourceType::ModelInImage if domain.auxiliary_images.is_empty() => {
                 Some("model-only rebase: WDT and the model move onto the new base")
@@ -271,19 +276,12 @@ pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
                         rebased.insert(path.clone(), (key.clone(), base_key.clone()));
                     }
                 }
-                let job = Job::Rebase(RebaseJob {
-                    request: RebaseRequest {
-                        source: reference(file, &key, &domain.image)?,
-                        tag: reference(file, &key, &format!("{primary}/{path}"))?,
-                        old_base: None,
-                        force: false,
-                        copy_domain: false,
-                        platform: default_platform(),
-                        build_commands: None,
-                        step_network: false,
-                    },
-                    target: RebaseTarget::Image(reference(file, &key, &base_tag)?),
-                });
+                let tag = reference(file, &key, &format!("{primary}/{path}"))?;
+                let base_image = reference(file, &key, &base_tag)?;
+                let job = match &domain.model {
+                    Some(model) => built_domain(model, tag, base_image),
+                    None => rebase_domain(reference(file, &key, &domain.image)?, tag, base_image),
+                };
                 jobs.push(planned(key.clone(), job, vec![base_key.clone()]));
                 copies(file, &key, &path, &mut jobs)?;
                 (key, action.to_string())
@@ -305,5 +303,51 @@ pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
         jobs,
         domains,
         skipped: file.skipped.clone(),
+    })
+}
+
+/// The domain's image moved onto the new base: its domain's layers over the base's.
+fn rebase_domain(source: ImageRef, tag: ImageRef, base: ImageRef) -> Job {
+    Job::Rebase(RebaseJob {
+        request: RebaseRequest {
+            source,
+            tag,
+            old_base: None,
+            force: false,
+            copy_domain: false,
+            platform: default_platform(),
+            build_commands: None,
+            step_network: false,
+        },
+        target: RebaseTarget::Image(base),
+    })
+}
+
+/// The domain WDT creates from `model` on the new base: an `update --wdtOperation CREATE`.
+fn built_domain(model: &super::file::DomainModel, tag: ImageRef, base: ImageRef) -> Job {
+    let paths = |files: &[String]| files.iter().map(Into::into).collect();
+    Job::Update(UpdateRequest {
+        tag,
+        from_image: base,
+        patches: PatchRequest::default(),
+        chown: None,
+        wdt: WdtRequest {
+            models: paths(&model.files),
+            archives: paths(&model.archives),
+            variables: paths(&model.variables),
+            version: defaults::WDT_VERSION.into(),
+            domain: Some(DomainBuild {
+                operation: WdtOperation::Create,
+                domain_home: model.domain_home.clone(),
+                domain_type: model.domain_type.clone(),
+                java_options: None,
+                run_rcu: false,
+                passphrase: None,
+            }),
+        },
+        platform: default_platform(),
+        target: Default::default(),
+        build_commands: None,
+        step_network: false,
     })
 }

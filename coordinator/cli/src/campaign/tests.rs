@@ -395,3 +395,57 @@ fn domains_on_a_mirror_get_the_mirrors_copy() {
         "not named before the copy is there"
     );
 }
+
+#[test]
+fn a_domain_with_a_model_is_built_by_wdt_on_the_new_base() {
+    let with_model = EXAMPLE.replace(
+        "image: registry.eu.example.com:5000/domains/payments:7, base: wls14}",
+        "image: registry.eu.example.com:5000/domains/payments:7, base: wls14,\n     model: {files: [models/payments.yaml], archives: [/srv/app.zip], domainHome: /u01/domains/payments}}",
+    );
+    let dir = std::path::Path::new("/srv/campaigns");
+    let (file, _) = CampaignFile::load(&dir.join("cpu.yaml"), &with_model).unwrap();
+    let model = file.domains[0].model.as_ref().unwrap();
+    assert_eq!(
+        model.files,
+        ["/srv/campaigns/models/payments.yaml"],
+        "anchored"
+    );
+    assert_eq!(model.domain_type, "WLS");
+    let plan = plan(&file).unwrap();
+    let job = plan
+        .jobs
+        .iter()
+        .find(|j| j.key == "domain/prod/payments")
+        .unwrap();
+    assert_eq!(job.after, ["base/wls14"]);
+    let patchfarm_jobs::Job::Update(update) = &job.job else {
+        panic!(
+            "a domain built from its model is an update of the base: {:?}",
+            job.job
+        )
+    };
+    assert_eq!(
+        update.from_image.to_string(),
+        "registry.eu.example.com:5000/wls/base:12.2.1.4.0-cpu-2026-10"
+    );
+    let domain = update.wdt.domain_build().unwrap();
+    assert_eq!(domain.domain_home, "/u01/domains/payments");
+    assert_eq!(
+        domain.operation,
+        patchfarm_engine::recipe::domain::WdtOperation::Create
+    );
+    assert!(
+        job.inputs.contains(&"wdt_latest".to_string()),
+        "{:?}",
+        job.inputs
+    );
+
+    let wrong = with_model.replace(
+        "name: payments, namespace: prod, domainHomeSourceType: DomainInImage",
+        "name: payments, namespace: prod, domainHomeSourceType: FromModel",
+    );
+    let err = CampaignFile::parse("wrong.yaml", &wrong)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("model: WDT builds a domain"), "{err}");
+}

@@ -19,6 +19,7 @@ mod rebase;
 mod safety;
 mod sched;
 mod steps;
+mod wdt;
 
 use patchfarm_e2e::{patchfarm_bin, require_tool, run, Registry};
 use patchfarm_engine::digest::Digest;
@@ -49,6 +50,10 @@ fn main() {
     }
     if args.get(1).map(String::as_str) == Some("steps") {
         steps::steps_bench();
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("wdt") {
+        wdt::wdt_bench();
         return;
     }
     if args.get(1).map(String::as_str) == Some("safety") {

@@ -85,18 +85,32 @@ pub(super) async fn finish_plan(
         .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
     config.set_env("JAVA_HOME", JAVA_HOME);
     config.set_env("ORACLE_HOME", ORACLE_HOME);
-    config.set_env("DOMAIN_HOME", DOMAIN_HOME);
+    let domain = request.wdt.domain_build();
+    let domain_home = domain.map_or(DOMAIN_HOME, |d| d.domain_home.trim_end_matches('/'));
+    config.set_env("DOMAIN_HOME", domain_home);
     config.set_env(
         "LD_LIBRARY_PATH",
         &format!("{ORACLE_HOME}/oracle_common/adr"),
     );
-    config.set_env("PATH", &format!("{path}:{JAVA_HOME}/bin:{ORACLE_HOME}/oracle_common/common/bin:{ORACLE_HOME}/wlserver/common/bin"));
+    // WIT's final stage: the domain's bin on the PATH and its home the WORKDIR when WDT built
+    // one; WDT_MODEL_HOME only where the models stay in the image.
+    let domain_bin = match domain {
+        Some(_) => format!(":{domain_home}/bin"),
+        None => String::new(),
+    };
+    config.set_env("PATH", &format!("{path}:{JAVA_HOME}/bin:{ORACLE_HOME}/oracle_common/common/bin:{ORACLE_HOME}/wlserver/common/bin{domain_bin}"));
     if !request.wdt.is_empty() {
         config.set_env("WDT_HOME", WDT_HOME);
-        config.set_env("WDT_MODEL_HOME", WDT_MODEL_HOME);
+        if domain.is_none() {
+            config.set_env("WDT_MODEL_HOME", WDT_MODEL_HOME);
+        }
     }
     config.set_user(&owner.user);
-    config.set_working_dir(ORACLE_HOME);
+    config.set_working_dir(if domain.is_some() {
+        domain_home
+    } else {
+        ORACLE_HOME
+    });
     config.set_label("com.oracle.weblogic.imagetool.buildid", "patchfarm");
     config.set_label("org.patchfarm.recipe", "create");
     config.set_label("org.patchfarm.product.type", &request.kind);

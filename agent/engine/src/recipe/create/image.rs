@@ -85,10 +85,13 @@ impl PlatformPlan {
                 ),
             ),
         ];
-        if !request.wdt.is_empty() || !request.additional_files.is_empty() {
+        // WDT's files stay in the image only when no domain is built from them (WIT copies
+        // only the domain out of its WDT stage).
+        let placed = !request.wdt.is_empty() && request.wdt.domain_build().is_none();
+        if placed || !request.additional_files.is_empty() {
             let mut extra = LayerSpec::new();
             extra.add_dir("/u01", 0o755, owner)?;
-            if !request.wdt.is_empty() {
+            if placed {
                 request
                     .wdt
                     .add_to(&mut extra, self.wdt_item.as_ref(), owner)?;
@@ -215,6 +218,26 @@ impl PlatformPlan {
             if layers.len() > written {
                 built = build::assemble(engine, &self.base, self.config.clone(), &layers);
             }
+        }
+        if let (Some(domain), Some(installer)) = (request.wdt.domain_build(), &self.wdt_item) {
+            let run = crate::recipe::domain::WdtRun {
+                wdt: &request.wdt,
+                domain,
+                installer,
+                owner: self.owner.owner,
+                target: request.target,
+                network: request.step_network,
+            };
+            return run
+                .on_top(
+                    engine,
+                    &self.dir,
+                    &self.base,
+                    built,
+                    request.build_commands.as_ref(),
+                    None,
+                )
+                .await;
         }
         match &request.build_commands {
             Some(commands) if !commands.final_commands.is_empty() => {

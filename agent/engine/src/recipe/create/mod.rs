@@ -42,7 +42,8 @@ pub(crate) const OPENSHIFT_GROUP_WRITABLE: &[(&str, bool)] = &[
     (WDT_HOME, true),
 ];
 
-/// WDT inputs placed in the image (running WDT itself is not native).
+/// WDT's inputs: placed in the image (Model in Image), or run by WDT to build the domain in it
+/// (Domain in Image, `domain`).
 #[derive(Clone, Debug, Default)]
 pub struct WdtRequest {
     pub models: Vec<PathBuf>,
@@ -50,6 +51,8 @@ pub struct WdtRequest {
     pub variables: Vec<PathBuf>,
     /// `wdt_<version>` from the cache, or `none`.
     pub version: String,
+    /// WDT builds the domain in the image; `None` with `--wdtModelOnly`.
+    pub domain: Option<super::domain::DomainBuild>,
 }
 
 impl WdtRequest {
@@ -64,8 +67,23 @@ impl WdtRequest {
             .chain(&self.variables)
     }
 
-    /// Every model, archive and variables file must be a readable regular file.
+    /// The domain WDT builds, when it runs (files given without `--wdtModelOnly`).
+    pub fn domain_build(&self) -> Option<&super::domain::DomainBuild> {
+        self.domain.as_ref().filter(|_| !self.is_empty())
+    }
+
+    /// Every model, archive and variables file must be a readable regular file; a domain
+    /// build needs WDT itself.
     pub fn check_files(&self) -> Result<(), RecipeError> {
+        if let Some(domain) = self.domain_build() {
+            domain.check()?;
+            if self.version.eq_ignore_ascii_case("none") {
+                return Err(RecipeError::input(
+                    "--wdtVersion none",
+                    "WDT builds the domain here (no --wdtModelOnly), so it must be installed: name a cached WDT (cache key wdt_VERSION)",
+                ));
+            }
+        }
         super::check_input_files("--wdtModel", &self.models)?;
         super::check_input_files("--wdtArchive", &self.archives)?;
         super::check_input_files("--wdtVariables", &self.variables)
@@ -102,6 +120,11 @@ impl WdtRequest {
         if let Some(wdt) = installer {
             spec.add_zip(&wdt.path, WDT_HOME, owner)?;
         }
+        self.add_files(spec, owner)
+    }
+
+    /// Adds the model, archive and variables files under WDT_MODEL_HOME.
+    pub fn add_files(&self, spec: &mut LayerSpec, owner: Owner) -> Result<(), RecipeError> {
         for file in self.files() {
             let name = file.file_name().expect("checked file").to_string_lossy();
             spec.add_file(
@@ -277,6 +300,9 @@ async fn plan_platform(
             }
         }
     }
+    if let (Some(_), Some(commands)) = (request.wdt.domain_build(), &request.build_commands) {
+        refuse_wdt_sections(commands)?;
+    }
     let install = PackageInstall::of(request.package_manager, &request.kind, section);
     if let (None, Some(commands)) = (&install, &request.build_commands) {
         if !commands.packages.is_empty() {
@@ -440,6 +466,20 @@ async fn plan_platform(
         run_steps,
     };
     finish_plan(engine, request, platform, parts).await
+}
+
+/// WIT runs `[before-wdt-command]`/`[after-wdt-command]` around WDT in its own stage; with a
+/// domain WDT builds, patchfarm does not run them there yet, and says so rather than skip them.
+pub(crate) fn refuse_wdt_sections(commands: &steps::BuildCommands) -> Result<(), RecipeError> {
+    for name in [steps::BEFORE_WDT, steps::AFTER_WDT] {
+        if let Some((line, _)) = commands.stage(name).first() {
+            return Err(RecipeError::input(
+                format!("{}:{line}", commands.file.display()),
+                format!("[{name}] runs beside WDT in its stage, and patchfarm does not run sections there when WDT builds the domain: move the commands to [final-build-commands] (they run on the domain), or use --wdtModelOnly"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Plans, builds and pushes: one image, or an index when several platforms are asked for.
