@@ -181,18 +181,24 @@ impl Wls {
 
 /// Unpacks `reference` with umoci; returns (work dir, rootfs).
 pub fn unpack(reference: &str) -> (tempfile::TempDir, PathBuf) {
-    let work = tempfile::tempdir().unwrap();
-    let layout = work.path().join("l");
-    run(Command::new("skopeo")
-        .args(["copy", "-q", "--src-tls-verify=false"])
-        .arg(format!("docker://{reference}"))
-        .arg(format!("oci:{}:x", layout.display())));
+    let (work, layout) = layout(reference);
     let bundle = work.path().join("b");
     run(Command::new("umoci")
         .args(["unpack", "--image"])
         .arg(format!("{}:x", layout.display()))
         .arg(&bundle));
     (work, bundle.join("rootfs"))
+}
+
+/// Copies `reference` into an OCI layout (tag `x`) with skopeo; returns (work dir, layout).
+pub fn layout(reference: &str) -> (tempfile::TempDir, PathBuf) {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("l");
+    run(Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .arg(format!("oci:{}:x", layout.display())));
+    (work, layout)
 }
 
 pub fn jar_entry(jar: &Path, name: &str) -> Vec<u8> {

@@ -40,6 +40,8 @@ fn create() -> CreateRequest {
                 run_rcu: false,
                 passphrase: None,
             }),
+            home: Some("/opt/wdt".into()),
+            model_home: None,
         },
         target: Target::OpenShift,
         additional_files: vec![("/srv/extra.txt".into(), "/u01/files/extra.txt".into())],

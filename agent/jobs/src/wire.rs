@@ -508,6 +508,8 @@ impl Job {
                     variables: strings(&r.wdt_variables),
                     version: r.wdt_version.clone(),
                     domain: None,
+                    home: String::new(),
+                    model_home: String::new(),
                 }),
                 wdt_home: r.wdt_home.clone(),
                 wdt_model_home: r.wdt_model_home.clone().unwrap_or_default(),

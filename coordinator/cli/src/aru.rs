@@ -54,20 +54,15 @@ impl AccountArgs {
         let Some(user) = self.user.clone().filter(|u| !u.is_empty()) else {
             bail!("--password/--passwordEnv/--passwordFile: give the Oracle Support account with --user EMAIL");
         };
-        let password = match (&self.password, &self.password_file, &self.password_env) {
-            (Some(p), _, _) if !p.is_empty() => p.clone(),
-            (Some(_), _, _) => read_secret_from_stdin("Oracle Support password: ", "--password")?,
-            (None, Some(file), _) => std::fs::read_to_string(file)
-                .with_context(|| format!("--passwordFile {}", file.display()))?
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
-            (None, None, Some(name)) => std::env::var(name)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .with_context(|| format!("--passwordEnv {name}: that environment variable is not set"))?,
-            (None, None, None) => bail!("--user {user}: give the password with --password, --passwordEnv NAME or --passwordFile FILE"),
+        let given = SecretOptions {
+            value: self.password.as_deref(),
+            file: self.password_file.as_deref(),
+            env: self.password_env.as_deref(),
+            names: ["--password", "--passwordFile", "--passwordEnv"],
+            prompt: "Oracle Support password: ",
+        };
+        let Some(password) = given.read()? else {
+            bail!("--user {user}: give the password with --password, --passwordEnv NAME or --passwordFile FILE");
         };
         if password.is_empty() {
             bail!("--user {user}: the password is empty");
@@ -97,9 +92,44 @@ impl AccountArgs {
     }
 }
 
+/// A secret as WIT takes one: the option's value (none: read from standard input), else the
+/// first line of its file, else its environment variable.
+pub(crate) struct SecretOptions<'a> {
+    pub value: Option<&'a str>,
+    pub file: Option<&'a std::path::Path>,
+    pub env: Option<&'a str>,
+    /// The three options' names, in that order.
+    pub names: [&'a str; 3],
+    pub prompt: &'a str,
+}
+
+impl SecretOptions<'_> {
+    /// The secret, or `None` when no option gave one.
+    pub fn read(&self) -> anyhow::Result<Option<String>> {
+        let [value_option, file_option, env_option] = self.names;
+        Ok(Some(match (self.value, self.file, self.env) {
+            (Some(v), _, _) if !v.is_empty() => v.to_owned(),
+            (Some(_), _, _) => read_secret_from_stdin(self.prompt, value_option)?,
+            (None, Some(file), _) => std::fs::read_to_string(file)
+                .with_context(|| format!("{file_option} {}", file.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            (None, None, Some(name)) => std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .with_context(|| {
+                    format!("{env_option} {name}: that environment variable is not set")
+                })?,
+            (None, None, None) => return Ok(None),
+        }))
+    }
+}
+
 /// A secret typed on a terminal is not echoed; piped in, it is the first line. `option` names
 /// the flag that asked for it in errors.
-pub(crate) fn read_secret_from_stdin(prompt: &str, option: &str) -> anyhow::Result<String> {
+fn read_secret_from_stdin(prompt: &str, option: &str) -> anyhow::Result<String> {
     use std::io::{BufRead, IsTerminal};
     let stdin = std::io::stdin();
     let terminal = stdin.is_terminal();

@@ -3,7 +3,7 @@
 //! takes it and `--resourceTemplates` filled in once the image is built.
 
 use anyhow::{bail, Context as _};
-use patchfarm_engine::recipe::create::{WdtRequest, DOMAIN_HOME, WDT_MODEL_HOME};
+use patchfarm_engine::recipe::create::{WdtRequest, DOMAIN_HOME};
 use patchfarm_engine::recipe::domain::{DomainBuild, Passphrase, WdtOperation};
 use std::path::PathBuf;
 
@@ -34,6 +34,12 @@ pub struct WdtArgs {
     /// WDT variable files (properties), given to WDT (or placed beside the models).
     #[arg(long = "wdtVariables", alias = "wdt-variables", value_delimiter = ',')]
     pub wdt_variables: Vec<PathBuf>,
+    /// Where WDT is installed in the image.
+    #[arg(long = "wdtHome", default_value = "/u01/wdt", value_name = "DIR")]
+    pub wdt_home: String,
+    /// Where the models, archives and variables go (default: <wdtHome>/models).
+    #[arg(long = "wdtModelHome", value_name = "DIR")]
+    pub wdt_model_home: Option<String>,
     /// WDT to install from cache key wdt_VERSION, or `none` (model only).
     #[arg(long = "wdtVersion", alias = "wdt-version", default_value = "latest")]
     pub wdt_version: String,
@@ -115,33 +121,29 @@ impl WdtArgs {
             variables: self.wdt_variables.clone(),
             version: self.wdt_version.clone(),
             domain,
+            home: Some(self.wdt_home.clone()),
+            model_home: self.wdt_model_home.clone(),
         })
     }
 
     /// The model's passphrase, taken in WIT's order: the key, its file, its variable.
     fn passphrase(&self) -> anyhow::Result<Option<Passphrase>> {
-        let text = match (
-            &self.wdt_encryption_key,
-            &self.wdt_encryption_key_file,
-            &self.wdt_encryption_key_env,
-        ) {
-            (Some(SecretArg(key)), _, _) if !key.is_empty() => key.clone(),
-            (Some(_), _, _) => {
-                super::aru::read_secret_from_stdin("WDT model passphrase: ", "--wdtEncryptionKey")?
-            }
-            (None, Some(file), _) => std::fs::read_to_string(file)
-                .with_context(|| format!("--wdtEncryptionKeyFile {}", file.display()))?
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
-            (None, None, Some(name)) => std::env::var(name)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .with_context(|| {
-                    format!("--wdtEncryptionKeyEnv {name}: that environment variable is not set")
-                })?,
-            (None, None, None) => return Ok(None),
+        let given = super::aru::SecretOptions {
+            value: self
+                .wdt_encryption_key
+                .as_ref()
+                .map(|SecretArg(v)| v.as_str()),
+            file: self.wdt_encryption_key_file.as_deref(),
+            env: self.wdt_encryption_key_env.as_deref(),
+            names: [
+                "--wdtEncryptionKey",
+                "--wdtEncryptionKeyFile",
+                "--wdtEncryptionKeyEnv",
+            ],
+            prompt: "WDT model passphrase: ",
+        };
+        let Some(text) = given.read()? else {
+            return Ok(None);
         };
         if text.is_empty() {
             bail!("--wdtEncryptionKey: the passphrase is empty");
@@ -159,10 +161,14 @@ impl WdtArgs {
         } else {
             "PersistentVolume"
         };
+        let model_home = self
+            .wdt_model_home
+            .clone()
+            .unwrap_or_else(|| format!("{}/models", self.wdt_home.trim_end_matches('/')));
         let values = [
             ("domainHome", self.wdt_domain_home.as_str()),
             ("imageName", image),
-            ("modelHome", WDT_MODEL_HOME),
+            ("modelHome", model_home.as_str()),
             ("domainHomeSourceType", source_type),
         ];
         for file in &self.resource_templates {

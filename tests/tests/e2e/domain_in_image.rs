@@ -90,6 +90,8 @@ fn create_builds_the_domain_with_wdt_and_keeps_only_the_domain() {
             "-Dwdt.test=1",
             "--resourceTemplates",
             &template,
+            "--wdtHome",
+            "/opt/wdt",
         ],
     );
     assert_eq!(
@@ -115,6 +117,7 @@ fn create_builds_the_domain_with_wdt_and_keeps_only_the_domain() {
         "{env:?}"
     );
     assert!(!env.iter().any(|e| e.starts_with("WDT_MODEL_HOME=")));
+    assert!(env.contains(&"WDT_HOME=/opt/wdt"), "{env:?}");
     assert_eq!(config["config"]["WorkingDir"], HOME);
 
     let (_work, rootfs) = unpack(&tag);
@@ -145,7 +148,7 @@ fn create_builds_the_domain_with_wdt_and_keeps_only_the_domain() {
         );
     }
     assert!(
-        !rootfs.join("u01/wdt").exists(),
+        !rootfs.join("opt/wdt").exists() && !rootfs.join("u01/wdt").exists(),
         "WDT and the models stay out of a Domain-in-Image image, as in WIT"
     );
 
@@ -264,16 +267,37 @@ fn deployed_apps_are_one_layer_and_the_domain_moves_onto_a_patched_base_by_diges
     assert!(after
         .join("u01/domains/payments/wlsdeploy/applications/shop/index.html")
         .is_file());
+
+    // WIT's way works on it too: the domain home copied into one new layer.
+    let copied = f.wls.tag("payments:4");
+    let out: serde_json::Value = serde_json::from_str(&f.wls.pf.ok(&[
+        "rebase",
+        "--json",
+        "--copyDomain",
+        "--sourceImage",
+        &deployed,
+        "--targetImage",
+        &target,
+        "--tag",
+        &copied,
+    ]))
+    .unwrap();
+    assert_eq!(out["path"], "copy", "{out}");
+    assert_eq!(
+        raw(&copied)["layers"].as_array().unwrap().len(),
+        target_layers.len() + 1
+    );
+    let (_w3, copied_root) = unpack(&copied);
+    assert_eq!(ini(&copied_root), ini(&before));
+    assert_eq!(
+        std::fs::read(copied_root.join("u01/domains/payments/config/config.xml")).unwrap(),
+        std::fs::read(before.join("u01/domains/payments/config/config.xml")).unwrap()
+    );
 }
 
 /// Every byte the image holds, decompressed: each layer's tar and the config.
 fn image_bytes(reference: &str) -> Vec<u8> {
-    let work = tempfile::tempdir().unwrap();
-    let layout = work.path().join("l");
-    run(Command::new("skopeo")
-        .args(["copy", "-q", "--src-tls-verify=false"])
-        .arg(format!("docker://{reference}"))
-        .arg(format!("oci:{}:x", layout.display())));
+    let (_work, layout) = patchfarm_e2e::wls::layout(reference);
     let mut all = Vec::new();
     for blob in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
         let bytes = std::fs::read(blob.unwrap().path()).unwrap();
@@ -437,4 +461,48 @@ fn what_wdt_rejects_fails_with_its_own_lines_and_pushes_nothing() {
     ]);
     assert!(err.contains("IMG-0071"), "{err}");
     assert_not_pushed(&tag);
+}
+
+#[test]
+fn model_only_places_wdt_and_the_models_where_wdt_home_and_model_home_say() {
+    let wls = Wls::new();
+    wls.fake_jdk();
+    let wdt = wls.dir.path().join("weblogic-deploy.zip");
+    write_wdt_standin_zip(&wdt, "4.3.0");
+    wls.pf.add_wdt(&wdt);
+    let model_file = wls.dir.path().join("orders.yaml");
+    std::fs::write(&model_file, model("orders", &["admin"])).unwrap();
+    let tag = wls.tag("mii:1");
+    wls.create(
+        &tag,
+        &[
+            "--wdtModel",
+            &model_file.display().to_string(),
+            "--wdtModelOnly",
+            "--wdtHome",
+            "/opt/wdt",
+            "--wdtModelHome",
+            "/opt/models",
+        ],
+    );
+    let (_work, rootfs) = unpack(&tag);
+    assert!(rootfs.join("opt/wdt/weblogic-deploy/VERSION.txt").is_file());
+    assert!(rootfs.join("opt/models/orders.yaml").is_file());
+    assert!(!rootfs.join("u01/wdt").exists());
+    let inspected: serde_json::Value =
+        serde_json::from_str(&wls.pf.ok(&["inspect", "--image", &tag])).unwrap();
+    assert_eq!(inspected["wdtHome"], "/opt/wdt", "{inspected}");
+    assert_eq!(inspected["wdtModelHome"], "/opt/models", "{inspected}");
+    assert_eq!(inspected["wdtModelOnly"], true, "{inspected}");
+    let err = wls.create_fails(
+        &tag,
+        &[
+            "--wdtModel",
+            &model_file.display().to_string(),
+            "--wdtModelOnly",
+            "--wdtModelHome",
+            "models",
+        ],
+    );
+    assert!(err.contains("--wdtModelHome models"), "{err}");
 }

@@ -6,7 +6,7 @@
 //! file mounted for that step alone: never in a layer, the config, a log or a job record.
 
 use super::build::{self, BuildDir};
-use super::create::{WdtRequest, WDT_HOME, WDT_MODEL_HOME};
+use super::create::WdtRequest;
 use super::steps::BuildCommands;
 use super::{Engine, RecipeError, Target};
 use crate::cache::CachedItem;
@@ -145,7 +145,7 @@ impl DomainBuild {
                 .iter()
                 .map(|f| {
                     let name = f.file_name().expect("checked file").to_string_lossy();
-                    format!("{WDT_MODEL_HOME}/{name}")
+                    format!("{}/{name}", wdt.model_home())
                 })
                 .collect();
             args.push(flag.into());
@@ -226,7 +226,8 @@ impl WdtRun<'_> {
         let lowers = dir.trees().lowers(&all).await?;
 
         let mut step = Step::shell("");
-        let mut command = format!("cd {WDT_HOME}/weblogic-deploy/bin && exec ./{script} \"$@\"");
+        let bin = format!("{}/weblogic-deploy/bin", self.wdt.home());
+        let mut command = format!("cd {bin} && exec ./{script} \"$@\"");
         let secret = tempfile::Builder::new()
             .prefix("wdt-secret")
             .tempdir_in(dir.path())
@@ -258,7 +259,7 @@ impl WdtRun<'_> {
         step.env
             .push(format!("WLSDEPLOY_PROPERTIES={}", properties.trim_start()));
         step.env.push(format!("DOMAIN_HOME={}", self.domain.home()));
-        step.cwd = format!("{WDT_HOME}/weblogic-deploy/bin");
+        step.cwd = bin;
         (step.uid, step.gid) = (self.owner.uid as u32, self.owner.gid as u32);
         step.network = self.network;
 
@@ -301,7 +302,7 @@ impl WdtRun<'_> {
         Ok((blob, by))
     }
 
-    /// WDT unzipped at WDT_HOME with the models beside it, and the domain's parent: a layer
+    /// WDT unzipped at its home with the models beside it, and the domain's parent: a layer
     /// WDT runs on but the image never gets. Directories the image has keep its metadata here
     /// (WDT's changes copy them up, and the domain's layer must not change them).
     fn tools_layer(&self, image_lowers: &[PathBuf]) -> Result<LayerSpec, RecipeError> {
@@ -313,8 +314,8 @@ impl WdtRun<'_> {
             .unwrap_or_else(|| "/".into());
         let mut dirs: Vec<(String, u32)> = Vec::new();
         for (path, mode) in [
-            (WDT_HOME.to_string(), 0o750),
-            (WDT_MODEL_HOME.to_string(), 0o750),
+            (self.wdt.home().to_string(), 0o750),
+            (self.wdt.model_home(), 0o750),
             (parent, 0o755),
         ] {
             let mut on_the_way = ancestors(&path);
@@ -335,7 +336,7 @@ impl WdtRun<'_> {
                 None => spec.add_dir(&path, mode, owner)?,
             }
         }
-        spec.add_zip(&self.installer.path, WDT_HOME, owner)?;
+        spec.add_zip(&self.installer.path, self.wdt.home(), owner)?;
         self.wdt.add_files(&mut spec, owner)?;
         Ok(spec)
     }
@@ -412,6 +413,8 @@ mod tests {
             variables: vec!["/in/v.properties".into()],
             version: "latest".into(),
             domain: None,
+            home: None,
+            model_home: Some("/u01/wdt/models/".into()),
         };
         let args = domain(WdtOperation::Create).arguments(&wdt, "/u01/oracle");
         assert_eq!(

@@ -3,7 +3,7 @@
 //! gigabytes). Files to patch are read from the image's merged layers; nothing is run.
 
 use super::build::{self, BuildDir};
-use super::create::{WdtRequest, WDT_HOME, WDT_MODEL_HOME};
+use super::create::WdtRequest;
 use super::domain::{WdtOperation, WdtRun};
 use super::owner::{name_of, parse_chown};
 use super::patching::{self, PatchRequest};
@@ -328,7 +328,7 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
         // WIT's update: the domain's home and bin in the environment.
         let home = domain.domain_home.trim_end_matches('/');
         config.set_env("DOMAIN_HOME", home);
-        config.set_env("WDT_HOME", WDT_HOME);
+        config.set_env("WDT_HOME", request.wdt.home());
         let path = config.env_var("PATH").unwrap_or_default();
         let bin = format!("{home}/bin");
         if !path.split(':').any(|p| p == bin) {
@@ -336,8 +336,8 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
         }
     } else if !request.wdt.is_empty() {
         request.wdt.add_to(&mut spec, wdt_item.as_ref(), owner)?;
-        config.set_env("WDT_HOME", WDT_HOME);
-        config.set_env("WDT_MODEL_HOME", WDT_MODEL_HOME);
+        config.set_env("WDT_HOME", request.wdt.home());
+        config.set_env("WDT_MODEL_HOME", &request.wdt.model_home());
     }
 
     let labels = config.labels();
@@ -362,6 +362,9 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
     request
         .target
         .apply(&mut spec, super::create::OPENSHIFT_GROUP_WRITABLE)?;
+    let homes = request.wdt.homes();
+    let homes: Vec<(&str, bool)> = homes.iter().map(|(h, r)| (h.as_str(), *r)).collect();
+    request.target.apply(&mut spec, &homes)?;
     let mut layers = Vec::new();
     if !((by_opatch || domain.is_some()) && spec.is_empty()) {
         let created_by = if by_opatch {

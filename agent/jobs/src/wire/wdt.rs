@@ -16,6 +16,8 @@ pub(super) fn wdt(field: &str, files: &Option<wire::WdtFiles>) -> Result<WdtRequ
             .as_ref()
             .map(|d| wdt_domain(&format!("{field}.domain"), d))
             .transpose()?,
+        home: (!files.home.is_empty()).then(|| files.home.clone()),
+        model_home: (!files.model_home.is_empty()).then(|| files.model_home.clone()),
     })
 }
 
@@ -52,5 +54,7 @@ pub(super) fn wdt_files(request: &WdtRequest) -> wire::WdtFiles {
             java_options: d.java_options.clone().unwrap_or_default(),
             run_rcu: d.run_rcu,
         }),
+        home: request.home.clone().unwrap_or_default(),
+        model_home: request.model_home.clone().unwrap_or_default(),
     }
 }

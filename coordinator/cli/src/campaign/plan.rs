@@ -344,6 +344,7 @@ fn built_domain(model: &super::file::DomainModel, tag: ImageRef, base: ImageRef)
                 run_rcu: false,
                 passphrase: None,
             }),
+            ..Default::default()
         },
         platform: default_platform(),
         target: Default::default(),

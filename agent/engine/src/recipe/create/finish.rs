@@ -100,9 +100,9 @@ pub(super) async fn finish_plan(
     };
     config.set_env("PATH", &format!("{path}:{JAVA_HOME}/bin:{ORACLE_HOME}/oracle_common/common/bin:{ORACLE_HOME}/wlserver/common/bin{domain_bin}"));
     if !request.wdt.is_empty() {
-        config.set_env("WDT_HOME", WDT_HOME);
+        config.set_env("WDT_HOME", request.wdt.home());
         if domain.is_none() {
-            config.set_env("WDT_MODEL_HOME", WDT_MODEL_HOME);
+            config.set_env("WDT_MODEL_HOME", &request.wdt.model_home());
         }
     }
     config.set_user(&owner.user);

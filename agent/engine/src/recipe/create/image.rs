@@ -106,6 +106,9 @@ impl PlatformPlan {
         }
         for (spec, _) in &mut layers {
             request.target.apply(spec, OPENSHIFT_GROUP_WRITABLE)?;
+            let homes = request.wdt.homes();
+            let homes: Vec<(&str, bool)> = homes.iter().map(|(h, r)| (h.as_str(), *r)).collect();
+            request.target.apply(spec, &homes)?;
         }
         Ok(layers)
     }
@@ -207,7 +210,8 @@ impl PlatformPlan {
         }
         if let Some(stages) = &stages {
             let written = layers.len();
-            let wdt_keep = [WDT_HOME, WDT_MODEL_HOME];
+            let model_home = request.wdt.model_home();
+            let wdt_keep = [request.wdt.home(), model_home.as_str()];
             for (name, keep) in [
                 (steps::AFTER_FMW, home_keep.as_slice()),
                 (steps::BEFORE_WDT, &wdt_keep),

@@ -34,12 +34,11 @@ pub const WDT_HOME: &str = "/u01/wdt";
 pub const WDT_MODEL_HOME: &str = "/u01/wdt/models";
 
 /// Where WIT gives the group the owner's permissions for `--target OpenShift` (path, recursive):
-/// OPatch's logs and lock, the domains' parent and WDT.
+/// OPatch's logs and lock and the domains' parent (and WDT's homes: [`WdtRequest::homes`]).
 pub(crate) const OPENSHIFT_GROUP_WRITABLE: &[(&str, bool)] = &[
     ("/u01/oracle/cfgtoollogs", false),
     ("/u01/oracle/inventory/locks/oh.lock", false),
     ("/u01/domains", true),
-    (WDT_HOME, true),
 ];
 
 /// WDT's inputs: placed in the image (Model in Image), or run by WDT to build the domain in it
@@ -53,11 +52,37 @@ pub struct WdtRequest {
     pub version: String,
     /// WDT builds the domain in the image; `None` with `--wdtModelOnly`.
     pub domain: Option<super::domain::DomainBuild>,
+    /// `--wdtHome` (default `/u01/wdt`).
+    pub home: Option<String>,
+    /// `--wdtModelHome` (default `<wdtHome>/models`).
+    pub model_home: Option<String>,
 }
 
 impl WdtRequest {
     pub fn is_empty(&self) -> bool {
         self.models.is_empty() && self.archives.is_empty() && self.variables.is_empty()
+    }
+
+    /// Where WDT is unzipped.
+    pub fn home(&self) -> &str {
+        self.home
+            .as_deref()
+            .map(|h| h.trim_end_matches('/'))
+            .filter(|h| !h.is_empty())
+            .unwrap_or(WDT_HOME)
+    }
+
+    /// Where the models, archives and variables go.
+    pub fn model_home(&self) -> String {
+        match self.model_home.as_deref().map(|h| h.trim_end_matches('/')) {
+            Some(home) if !home.is_empty() => home.to_string(),
+            _ => format!("{}/models", self.home()),
+        }
+    }
+
+    /// WDT's homes, where `--target OpenShift` gives the group the owner's permissions.
+    pub fn homes(&self) -> [(String, bool); 2] {
+        [(self.home().to_string(), true), (self.model_home(), true)]
     }
 
     fn files(&self) -> impl Iterator<Item = &PathBuf> {
@@ -81,6 +106,17 @@ impl WdtRequest {
                 return Err(RecipeError::input(
                     "--wdtVersion none",
                     "WDT builds the domain here (no --wdtModelOnly), so it must be installed: name a cached WDT (cache key wdt_VERSION)",
+                ));
+            }
+        }
+        for (option, home) in [
+            ("--wdtHome", self.home()),
+            ("--wdtModelHome", &self.model_home()),
+        ] {
+            if !home.starts_with('/') {
+                return Err(RecipeError::input(
+                    format!("{option} {home}"),
+                    "must be an absolute path in the image",
                 ));
             }
         }
@@ -108,27 +144,27 @@ impl WdtRequest {
         ))
     }
 
-    /// Adds WDT_HOME (the installer unzipped) and the model files under WDT_MODEL_HOME.
+    /// Adds WDT's home (the installer unzipped) and the model files under its model home.
     pub fn add_to(
         &self,
         spec: &mut LayerSpec,
         installer: Option<&CachedItem>,
         owner: Owner,
     ) -> Result<(), RecipeError> {
-        spec.add_dir(WDT_HOME, 0o750, owner)?;
-        spec.add_dir(WDT_MODEL_HOME, 0o750, owner)?;
+        spec.add_dir(self.home(), 0o750, owner)?;
+        spec.add_dir(&self.model_home(), 0o750, owner)?;
         if let Some(wdt) = installer {
-            spec.add_zip(&wdt.path, WDT_HOME, owner)?;
+            spec.add_zip(&wdt.path, self.home(), owner)?;
         }
         self.add_files(spec, owner)
     }
 
-    /// Adds the model, archive and variables files under WDT_MODEL_HOME.
+    /// Adds the model, archive and variables files under the model home.
     pub fn add_files(&self, spec: &mut LayerSpec, owner: Owner) -> Result<(), RecipeError> {
         for file in self.files() {
             let name = file.file_name().expect("checked file").to_string_lossy();
             spec.add_file(
-                &format!("{WDT_MODEL_HOME}/{name}"),
+                &format!("{}/{name}", self.model_home()),
                 FileSource::Path(file.clone()),
                 0o640,
                 owner,
