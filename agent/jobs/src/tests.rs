@@ -100,6 +100,7 @@ fn every_verb() -> Vec<Job> {
             target: Target::Default,
             build_commands: None,
             step_network: false,
+            kind: Some("fmw".into()),
         }),
         Job::Rebase(RebaseJob {
             request: rebase.clone(),

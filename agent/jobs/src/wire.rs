@@ -341,6 +341,14 @@ fn update(spec: &wire::UpdateJob) -> Result<UpdateRequest, SpecError> {
         target: kube_target("update.target", &spec.target)?,
         build_commands: build_commands("update.build_commands", &spec.build_commands)?,
         step_network: spec.step_network,
+        kind: match spec.installer_type.as_str() {
+            "" => None,
+            given => Some(
+                InstallerSet::parse(given)
+                    .map_err(|e| bad("update.installer_type", e))?
+                    .kind(),
+            ),
+        },
     })
 }
 
@@ -472,6 +480,7 @@ impl Job {
                 target: kube_target_spec(r.target),
                 build_commands: build_commands_files(&r.build_commands),
                 step_network: r.step_network,
+                installer_type: r.kind.clone().unwrap_or_default(),
             }),
             Job::Rebase(r) => Verb::Rebase(wire::RebaseJob {
                 source_image: r.request.source.to_string(),

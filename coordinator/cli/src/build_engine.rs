@@ -26,6 +26,10 @@ pub struct BuildEngineArgs {
     /// WIT: a file for the build engine's output. patchfarm's progress goes to stderr.
     #[arg(long = "dockerLog", alias = "docker-log", value_name = "FILE")]
     docker_log: Option<String>,
+    /// WIT: properties describing --fromImage, so WIT need not run it to inspect it. patchfarm
+    /// reads the image's files itself.
+    #[arg(long = "fromImageProperties", value_name = "FILE")]
+    from_image_properties: Option<String>,
     /// WIT: the network of the build's RUN steps. patchfarm runs no build steps.
     #[arg(long = "buildNetwork", alias = "build-network", value_name = "NETWORK")]
     build_network: Option<String>,
@@ -60,6 +64,11 @@ impl BuildEngineArgs {
             "several platforms are built natively with --platform A,B",
         );
         say(!self.build_args.is_empty(), "--build-arg", engine);
+        say(
+            self.from_image_properties.is_some(),
+            "--fromImageProperties",
+            "patchfarm reads --fromImage's own files and never runs it to inspect it; the file is not needed and not read",
+        );
         say(
             self.docker_log.is_some(),
             "--dockerLog",

@@ -159,7 +159,7 @@ impl TargetArgs {
 }
 
 /// `--type` as WIT reads it, kept lowercase as cache keys and catalogs spell it.
-fn installer_type(text: &str) -> Result<String, String> {
+pub(crate) fn installer_type(text: &str) -> Result<String, String> {
     InstallerSet::parse(text).map(|set| set.kind())
 }
 

@@ -17,6 +17,10 @@ pub struct Args {
     from_image: String,
     #[command(flatten)]
     patches: PatchArgs,
+    /// WIT's installer type (WLS, FMW, SOA, …): the product whose patches --recommendedPatches
+    /// and --latestPSU pick; default: what the image's labels say, else WLS.
+    #[arg(long = "type", value_parser = super::create::installer_type)]
+    kind: Option<String>,
     /// Must match the Oracle Home's owner in the image when given.
     #[arg(long)]
     chown: Option<String>,
@@ -59,6 +63,7 @@ impl Args {
             target: self.target.target,
             build_commands: self.steps.build_commands()?,
             step_network: self.build_engine.step_network(),
+            kind: self.kind.clone(),
         }))
     }
 }

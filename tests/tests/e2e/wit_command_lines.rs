@@ -76,6 +76,19 @@ fn wit_user_guide_command_lines_run_unchanged() {
             format!("update --fromImage {t1} --tag {t2} --patches {rec}"),
             Expect::Runs,
         ),
+        (
+            format!("update --fromImage {t1} --tag {t2} --type WLS --patches {rec}"),
+            Expect::Runs,
+        ),
+        // --type picks the product whose PSU --latestPSU looks up: the catalog has WLS's only.
+        (
+            format!("update --fromImage {t1} --tag {t2} --type SOA --latestPSU --patchCatalog {}", wls.catalog().display()),
+            Expect::Refused("lists no product soa 12.2.1.4.0"),
+        ),
+        (
+            format!("create --tag {t1} --fromImage {base} --jdkVersion 17 --fromImageProperties {args_file} --dryRun"),
+            Expect::RunsSaying("note: --fromImageProperties: patchfarm reads --fromImage's own files"),
+        ),
         // WIT defaults --fromImage to Docker Hub's busybox, which is not reachable here.
         (
             format!("createAuxImage --tag {aux} --fromImage {base} --wdtModel {model}"),

@@ -33,6 +33,9 @@ pub struct UpdateRequest {
     pub build_commands: Option<super::steps::BuildCommands>,
     /// `--buildNetwork`: build steps get the host's network (off by default).
     pub step_network: bool,
+    /// WIT's `--type`: the product whose patches `--recommendedPatches`/`--latestPSU` pick
+    /// (default: what the image's labels say, else `wls`).
+    pub kind: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -192,11 +195,15 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
         })
         .collect();
 
-    let kind = base
-        .config
-        .labels()
-        .get("org.patchfarm.product.type")
-        .cloned()
+    let kind = request
+        .kind
+        .clone()
+        .or_else(|| {
+            base.config
+                .labels()
+                .get("org.patchfarm.product.type")
+                .cloned()
+        })
         .unwrap_or_else(|| "wls".into());
     let keys: Vec<CacheKey> = request.patches.keys(&kind, &version)?;
     let (skipped_keys, wanted): (Vec<CacheKey>, Vec<CacheKey>) =

@@ -350,5 +350,6 @@ fn built_domain(model: &super::file::DomainModel, tag: ImageRef, base: ImageRef)
         target: Default::default(),
         build_commands: None,
         step_network: false,
+        kind: None,
     })
 }
