@@ -221,12 +221,14 @@ pub async fn prepare(
                 .clone()
                 .unwrap_or_default();
             let wanted = Wanted {
-                kind: if products.contains("INFRA") {
-                    "fmw"
-                } else {
-                    "wls"
-                }
-                .into(),
+                kind: update.kind.clone().unwrap_or_else(|| {
+                    if products.contains("INFRA") {
+                        "fmw"
+                    } else {
+                        "wls"
+                    }
+                    .into()
+                }),
                 version,
                 architecture: update.platform.architecture.clone(),
                 recommended: online.recommended,
@@ -237,6 +239,12 @@ pub async fn prepare(
                     .iter()
                     .flatten()
                     .find_map(|p| installed_psu(&p.description)),
+                installed_upis: inspected
+                    .oracle_patches
+                    .iter()
+                    .flatten()
+                    .filter_map(|p| p.unique_patch_id.clone())
+                    .collect(),
             };
             (&mut update.patches, vec![wanted])
         }
@@ -348,6 +356,7 @@ fn create_wanted(create: &CreateRequest, online: &Online) -> Vec<Wanted> {
             latest_psu: online.latest_psu,
             ids: online.ids.clone(),
             installed_psu: None,
+            installed_upis: Vec::new(),
         })
         .collect()
 }

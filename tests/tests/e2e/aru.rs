@@ -280,6 +280,28 @@ fn patches_come_from_oracles_patch_service_verified_and_the_password_goes_nowher
         "{patches}"
     );
 
+    // Updated again with one more patch: the conflict check weighs it against the patch the
+    // image already has, named by its unique patch id (WIT's target_patch_list).
+    let psu_and_one_off = wls.tag("aru:psu-oneoff");
+    wls.pf.ok(&[
+        "update",
+        "--fromImage",
+        &psu_only,
+        "--tag",
+        &psu_and_one_off,
+        "--patches",
+        ONE_OFF_BUG,
+        "--user",
+        USER,
+        "--passwordFile",
+        &password_file.display().to_string(),
+    ]);
+    let checked = aru.conflict_request();
+    assert!(
+        checked.contains(&format!("<installed_patch upi=\"{PSU_BUG}9\"/>")),
+        "{checked}"
+    );
+
     // --patches with a bare bug number takes the version of the PSU in the same list.
     let one_off = wls.tag("aru:oneoff");
     let mut args = vec!["--latestPSU", "--patches", ONE_OFF_BUG];

@@ -10,9 +10,13 @@ fn escape(text: &str) -> String {
     quick_xml::escape::escape(text).into_owned()
 }
 
-/// WIT's `conflict-check.mustache`: generic platform, no installed patches, one `patch_group`
-/// per candidate.
-pub fn request_xml(candidates: &[AruPatch]) -> String {
+/// WIT's `conflict-check.mustache`: generic platform, the installed patches by unique patch
+/// id, one `patch_group` per candidate.
+pub fn request_xml(installed: &[String], candidates: &[AruPatch]) -> String {
+    let targets: String = installed
+        .iter()
+        .map(|upi| format!("    <installed_patch upi=\"{}\"/>\n", escape(upi)))
+        .collect();
     let groups: String = candidates
         .iter()
         .map(|p| {
@@ -24,7 +28,7 @@ pub fn request_xml(candidates: &[AruPatch]) -> String {
         })
         .collect();
     format!(
-        "<conflict_check_request>\n  <platform>2000</platform>\n  <target_patch_list>\n  </target_patch_list>\n  <candidate_patch_list>\n{groups}  </candidate_patch_list>\n</conflict_check_request>\n"
+        "<conflict_check_request>\n  <platform>2000</platform>\n  <target_patch_list>\n{targets}  </target_patch_list>\n  <candidate_patch_list>\n{groups}  </candidate_patch_list>\n</conflict_check_request>\n"
     )
 }
 
@@ -77,11 +81,16 @@ pub fn parse_conflict_sets(xml: &str) -> Result<Vec<Vec<String>>, AruError> {
 }
 
 impl AruClient {
-    /// The sets of `candidates` that conflict (empty: none). An answer the service could not
-    /// give in time is not a conflict: WIT warns and goes on, and so does the caller.
-    pub async fn conflicts(&self, candidates: &[AruPatch]) -> Result<Vec<Vec<String>>, AruError> {
+    /// The sets of `candidates` (with the `installed` patches, by unique patch id) that
+    /// conflict (empty: none). An answer the service could not give in time is not a conflict:
+    /// WIT warns and goes on, and so does the caller.
+    pub async fn conflicts(
+        &self,
+        installed: &[String],
+        candidates: &[AruPatch],
+    ) -> Result<Vec<Vec<String>>, AruError> {
         let xml = self
-            .post_xml("/conflict_checks", request_xml(candidates))
+            .post_xml("/conflict_checks", request_xml(installed, candidates))
             .await?;
         parse_conflict_sets(&xml)
     }
@@ -117,7 +126,11 @@ mod tests {
             release: "600000000073715".into(),
             ..Default::default()
         };
-        let xml = request_xml(&[patch]);
+        let xml = request_xml(&["25000001".into()], &[patch]);
+        assert!(
+            xml.contains("<target_patch_list>\n    <installed_patch upi=\"25000001\"/>\n"),
+            "{xml}"
+        );
         assert!(
             xml.contains("<patch_group rel_id=\"600000000073715\">37000001</patch_group>"),
             "{xml}"

@@ -91,6 +91,9 @@ pub struct Wanted {
     pub ids: Vec<String>,
     /// The PSU version the image already has (update), preferred for bare bug numbers.
     pub installed_psu: Option<String>,
+    /// The unique patch ids of the patches the image already has (update): the conflict check
+    /// weighs the new patches against them, as WIT's does.
+    pub installed_upis: Vec<String>,
 }
 
 /// The patches ARU gave, and what was decided on the way (printed to the user).
@@ -226,10 +229,10 @@ pub async fn resolve(client: &AruClient, wanted: &Wanted) -> Result<Resolution, 
         ));
         out.patches.push(chosen);
     }
-    // WIT's conflict check before anything is downloaded (one patch cannot conflict: no
-    // installed patches are sent).
-    if out.patches.len() > 1 {
-        match client.conflicts(&out.patches).await {
+    // WIT's conflict check before anything is downloaded: the new patches against each other
+    // and against those the image has (one new patch alone on a fresh home cannot conflict).
+    if out.patches.len() > 1 || (!out.patches.is_empty() && !wanted.installed_upis.is_empty()) {
+        match client.conflicts(&wanted.installed_upis, &out.patches).await {
             Ok(sets) if sets.is_empty() => out.notes.push(format!(
                 "Oracle's patch service found no conflict among the {} patches",
                 out.patches.len()

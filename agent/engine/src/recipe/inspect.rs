@@ -33,6 +33,10 @@ fn uname_machine(oci: &str) -> String {
 pub struct PatchInfo {
     pub patch: String,
     pub description: String,
+    /// OPatch's unique patch id (what Oracle's conflict check names installed patches by);
+    /// not one of WIT's inspect fields.
+    #[serde(skip_serializing)]
+    pub unique_patch_id: Option<String>,
 }
 
 /// WIT's inspect fields; what cannot be determined is left out.
@@ -94,6 +98,7 @@ fn parse_oneoff(xml: &str) -> Option<PatchInfo> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(xml);
     let (mut patch, mut description, mut current) = (None, String::new(), Vec::new());
+    let mut unique_patch_id = None;
     loop {
         match reader.read_event() {
             Ok(Event::Start(e)) => {
@@ -124,6 +129,7 @@ fn parse_oneoff(xml: &str) -> Option<PatchInfo> {
                     b"patch_description" | b"description" if description.is_empty() => {
                         description = text
                     }
+                    b"unique_patch_id" if !text.is_empty() => unique_patch_id = Some(text),
                     _ => {}
                 }
             }
@@ -132,7 +138,11 @@ fn parse_oneoff(xml: &str) -> Option<PatchInfo> {
             _ => {}
         }
     }
-    patch.map(|patch| PatchInfo { patch, description })
+    patch.map(|patch| PatchInfo {
+        patch,
+        description,
+        unique_patch_id,
+    })
 }
 
 /// Inspects `image` for `platform`; with `patches`, lists the Oracle Home's one-off patches.
@@ -305,7 +315,8 @@ mod tests {
             parse_oneoff(oneoff).unwrap(),
             PatchInfo {
                 patch: "37000001".into(),
-                description: "WLS PATCH SET UPDATE 12.2.1.4.241001".into()
+                description: "WLS PATCH SET UPDATE 12.2.1.4.241001".into(),
+                unique_patch_id: Some("1".into()),
             }
         );
         assert_eq!(
