@@ -78,6 +78,8 @@ domains:
         "new-domain",
         "--out",
         &report_dir.display().to_string(),
+        "--gitops-out",
+        &dir.join("gitops").display().to_string(),
     ]);
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).unwrap()).unwrap();
@@ -106,4 +108,15 @@ domains:
         std::fs::read_to_string(root.join("u01/domains/inventory/config/config.xml")).unwrap();
     assert!(xml.contains("<name>inventory</name>") && xml.contains("<name>ms1</name>"));
     assert_eq!(report["domains"][0]["patches"], serde_json::json!([PSU]));
+    // For a git-driven rollout: the Domain's kustomize patch names the new image.
+    let patch = std::fs::read_to_string(dir.join("gitops/stock/inventory.patch.yaml")).unwrap();
+    assert!(
+        patch.contains(&format!("image: {new_image}")) && patch.contains("namespace: stock"),
+        "{patch}"
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("gitops/kustomization.yaml"))
+            .unwrap()
+            .contains("stock/inventory.patch.yaml")
+    );
 }

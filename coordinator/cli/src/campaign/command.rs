@@ -35,6 +35,10 @@ pub enum CampaignCommand {
         /// Directory for report.md and report.json.
         #[arg(long, default_value = ".")]
         out: PathBuf,
+        /// Also write, for git-driven rollouts, each Domain's kustomize patch (and, for domains
+        /// read with domainsFrom, its manifest with only the image changed) under this directory.
+        #[arg(long = "gitops-out", value_name = "DIR")]
+        gitops_out: Option<PathBuf>,
     },
 }
 
@@ -399,8 +403,12 @@ pub async fn run(
             println!("campaign {name}: {cancelled} job(s) cancelled");
             Ok(())
         }
-        CampaignCommand::Report { name, out } => {
-            let (_, plan) = campaign(farm, name).await?;
+        CampaignCommand::Report {
+            name,
+            out,
+            gitops_out,
+        } => {
+            let (record, plan) = campaign(farm, name).await?;
             let jobs = jobs_of(farm, name).await?;
             let mut value = report::build(&plan, &jobs)?;
             add_sizes(&mut value, registry).await;
@@ -416,6 +424,23 @@ pub async fn run(
                 .await
                 .with_context(|| format!("writing {}", md_path.display()))?;
             println!("{}\n{}", json_path.display(), md_path.display());
+            if let Some(dir) = gitops_out {
+                let file = CampaignFile::parse(name, &record.file)?;
+                let files = super::gitops::files(&file, &value)
+                    .map_err(|e| anyhow::anyhow!("--gitops-out: {e}"))?;
+                for (path, text) in files {
+                    let at = dir.join(&path);
+                    if let Some(parent) = at.parent() {
+                        tokio::fs::create_dir_all(parent)
+                            .await
+                            .with_context(|| format!("creating {}", parent.display()))?;
+                    }
+                    tokio::fs::write(&at, text)
+                        .await
+                        .with_context(|| format!("writing {}", at.display()))?;
+                }
+                println!("{}", dir.display());
+            }
             Ok(())
         }
     }

@@ -137,6 +137,7 @@ pub fn read(
             base: from.base.clone(),
             auxiliary_images,
             model: None,
+            manifest: Some(item.clone()),
         });
     }
     Ok((domains, skipped))

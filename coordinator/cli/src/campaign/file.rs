@@ -91,6 +91,10 @@ pub struct Domain {
     /// not exist yet: `image` names where it goes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<DomainModel>,
+    /// The Domain resource as the cluster exported it (`domainsFrom`): `--gitops-out` writes it
+    /// back with only its image changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<serde_json::Value>,
 }
 
 /// The WDT inputs a domain is built from, files relative to the campaign file.

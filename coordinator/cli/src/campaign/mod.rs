@@ -5,6 +5,7 @@
 mod command;
 pub mod domains_from;
 mod file;
+pub mod gitops;
 pub mod plan;
 pub mod report;
 

@@ -449,3 +449,58 @@ fn a_domain_with_a_model_is_built_by_wdt_on_the_new_base() {
         .to_string();
     assert!(err.contains("model: WDT builds a domain"), "{err}");
 }
+
+#[test]
+fn gitops_out_writes_each_domains_manifest_with_only_its_image_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("domains.yaml"), KUBECTL_DOMAINS).unwrap();
+    let head = EXAMPLE.split("domains:\n").next().unwrap();
+    let text = format!(
+        "{head}domainsFrom:\n  - {{file: domains.yaml, base: wls14, namespaces: [prod, shop], selector: \"tier=web\"}}\n"
+    );
+    let (file, _) = CampaignFile::load(&dir.path().join("q4.yaml"), &text).unwrap();
+    // Stored in the farm and read back, as `campaign report` reads it.
+    let file = CampaignFile::parse("stored", &serde_norway::to_string(&file).unwrap()).unwrap();
+    let new_image = "registry.eu.example.com:5000/domains/payments@sha256:0123";
+    let report = serde_json::json!({"domains": [
+        {"name": "payments", "namespace": "prod", "newImage": new_image},
+        {"name": "orders", "namespace": "shop", "newImage": null},
+    ]});
+    let files = gitops::files(&file, &report).unwrap();
+    let names: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
+    assert_eq!(
+        names,
+        [
+            "prod/payments.patch.yaml",
+            "prod/payments.yaml",
+            "kustomization.yaml"
+        ]
+    );
+    let exported: serde_json::Value = serde_norway::from_str(KUBECTL_DOMAINS).unwrap();
+    let mut expected = exported["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["metadata"]["name"] == "payments")
+        .unwrap()
+        .clone();
+    let written: serde_json::Value = serde_norway::from_str(&files[1].1).unwrap();
+    assert_ne!(written, expected);
+    expected["spec"]["image"] = new_image.into();
+    assert_eq!(
+        written, expected,
+        "the input Domain with only spec.image changed"
+    );
+    let patch: serde_json::Value = serde_norway::from_str(&files[0].1).unwrap();
+    assert_eq!(patch["spec"], serde_json::json!({"image": new_image}));
+    assert_eq!(patch["metadata"]["namespace"], "prod");
+    assert!(
+        files[2].1.contains("path: prod/payments.patch.yaml"),
+        "{}",
+        files[2].1
+    );
+
+    let mut hostile = file.clone();
+    hostile.domains[0].domain_resource = Some("..".into());
+    assert!(gitops::files(&hostile, &report).is_err());
+}

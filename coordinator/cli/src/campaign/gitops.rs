@@ -1,0 +1,70 @@
+//! `campaign report --gitops-out DIR`: what a team that rolls out through git (Argo CD, Flux)
+//! commits — per domain a kustomize patch of its Domain's `spec.image`, for a domain read from
+//! the cluster's own resources also its whole Domain manifest with only the image changed, and a
+//! `kustomization.yaml` naming the patches.
+
+use super::file::CampaignFile;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+/// The files to write under the output directory (relative path, YAML text), in a stable order.
+pub fn files(file: &CampaignFile, report: &Value) -> Result<Vec<(PathBuf, String)>, String> {
+    let yaml = |value: &Value| serde_norway::to_string(value).map_err(|e| e.to_string());
+    let mut out = Vec::new();
+    let mut patches = Vec::new();
+    for entry in report["domains"].as_array().into_iter().flatten() {
+        let (Some(name), Some(namespace), Some(image)) = (
+            entry["name"].as_str(),
+            entry["namespace"].as_str(),
+            entry["newImage"].as_str(),
+        ) else {
+            continue;
+        };
+        let Some(domain) = file
+            .domains
+            .iter()
+            .find(|d| d.name == name && d.namespace == namespace)
+        else {
+            return Err(format!(
+                "the report names domain {namespace}/{name}, which the campaign file does not hold"
+            ));
+        };
+        let resource = domain.resource();
+        for part in [namespace, resource] {
+            if part.is_empty() || part == "." || part == ".." || part.contains(['/', '\\']) {
+                return Err(format!(
+                    "domain {namespace}/{resource}: {part:?} cannot name a file under the output directory"
+                ));
+            }
+        }
+        let api_version = domain
+            .manifest
+            .as_ref()
+            .and_then(|m| m["apiVersion"].as_str())
+            .unwrap_or("weblogic.oracle/v9");
+        let patch = json!({
+            "apiVersion": api_version,
+            "kind": "Domain",
+            "metadata": {"name": resource, "namespace": namespace},
+            "spec": {"image": image},
+        });
+        let patch_path = format!("{namespace}/{resource}.patch.yaml");
+        out.push((PathBuf::from(&patch_path), yaml(&patch)?));
+        patches.push(json!({"path": patch_path}));
+        if let Some(manifest) = &domain.manifest {
+            let mut changed = manifest.clone();
+            changed["spec"]["image"] = Value::String(image.to_string());
+            out.push((
+                PathBuf::from(format!("{namespace}/{resource}.yaml")),
+                yaml(&changed)?,
+            ));
+        }
+    }
+    let kustomization = json!({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "patches": patches,
+    });
+    out.push((PathBuf::from("kustomization.yaml"), yaml(&kustomization)?));
+    Ok(out)
+}
