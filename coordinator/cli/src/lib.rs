@@ -266,7 +266,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let job = match &cli.command {
             Command::CreateAuxImage(args) => Some((args.job()?, args.dry_run, None)),
             Command::Create(args) => Some((args.job()?, args.dry_run, args.online()?)),
-            Command::Update(args) => Some((args.job()?, false, args.online()?)),
+            Command::Update(args) => Some((args.job()?, args.dry_run, args.online()?)),
             Command::Rebase(args) => Some((args.job()?, false, args.online()?)),
             Command::Copy(args) => Some((args.job()?, false, None)),
             Command::Cache { command } => {
@@ -302,13 +302,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CreateAuxImage(args) => aux::run(&ctx, &engine(&cli)?, args).await,
         Command::Inspect(args) => inspect::run(&ctx, &engine(&cli)?, args).await,
         Command::Create(args) => create::run(&ctx, &engine(&cli)?, args).await,
-        Command::Update(args) => {
-            args.wdt().check_templates()?;
-            let job = args.job()?;
-            let tag = job.tag();
-            run_patching_job(&ctx, &engine(&cli)?, job, args.online()?).await?;
-            args.wdt().resolve_templates(&tag.unwrap_or_default())
-        }
+        Command::Update(args) => update::run(&ctx, &engine(&cli)?, args).await,
         Command::Rebase(args) => {
             run_patching_job(&ctx, &engine(&cli)?, args.job()?, args.online()?).await
         }

@@ -3,7 +3,8 @@
 use super::create::{PatchArgs, TargetArgs, WdtArgs};
 use anyhow::Context as _;
 use patchfarm_engine::image::{ImageRef, Platform};
-use patchfarm_engine::recipe::update::UpdateRequest;
+use patchfarm_engine::recipe::update::{self, UpdateRequest};
+use patchfarm_engine::recipe::Engine;
 use patchfarm_jobs::Job;
 
 #[derive(clap::Args, Debug)]
@@ -28,6 +29,9 @@ pub struct Args {
     wdt: WdtArgs,
     #[command(flatten)]
     target: TargetArgs,
+    /// Print what would be applied (and run) and push nothing.
+    #[arg(long = "dryRun", alias = "dry-run")]
+    pub dry_run: bool,
     /// The platform (os/arch) of the image to read and write.
     #[arg(long, default_value = "linux/amd64")]
     platform: String,
@@ -66,4 +70,26 @@ impl Args {
             kind: self.kind.clone(),
         }))
     }
+}
+
+/// `update`: the job run here, or with `--dryRun` its plan printed.
+pub async fn run(ctx: &super::Context, engine: &Engine, args: &Args) -> anyhow::Result<()> {
+    args.wdt().check_templates()?;
+    let mut job = args.job()?;
+    if let Some(online) = args.online()? {
+        super::aru::prepare(&mut job, &online, engine).await?;
+    }
+    let Job::Update(request) = &job else {
+        unreachable!("update flags make an update job")
+    };
+    if args.dry_run {
+        let step = super::progress::step("reading the image and checking the patches");
+        let plan = update::plan(engine, request).await.context("update")?;
+        step.finish_and_clear();
+        println!("{}", serde_json::to_string_pretty(&plan.describe(request))?);
+        return Ok(());
+    }
+    let tag = request.tag.to_string();
+    super::run_job(ctx, engine, &job).await?;
+    args.wdt().resolve_templates(&tag)
 }

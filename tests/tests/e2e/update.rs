@@ -12,6 +12,28 @@ fn update_adds_one_layer_with_only_the_changed_files() {
     let base = wls.tag("app:base");
     wls.create(&base, &[]);
     let updated = wls.tag("app:patched");
+    // WIT's --dryRun: the plan, checked against the image, and nothing pushed.
+    let planned: serde_json::Value = serde_json::from_str(&wls.pf.ok(&[
+        "update",
+        "--dryRun",
+        "--fromImage",
+        &base,
+        "--tag",
+        &updated,
+        "--patches",
+        &format!("{},{}", key(PSU), key(REC)),
+    ]))
+    .unwrap();
+    let keys: Vec<&str> = planned["patches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, [key(PSU), key(REC)], "{planned}");
+    assert_eq!(planned["patchesAppliedBy"], "native", "{planned}");
+    assert_eq!(planned["oracleHome"], "/u01/oracle", "{planned}");
+    assert_not_pushed(&updated);
     let out: serde_json::Value = serde_json::from_str(&wls.pf.ok(&[
         "update",
         "--json",

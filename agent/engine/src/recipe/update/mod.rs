@@ -16,6 +16,9 @@ use crate::opatch::{self, HomeFiles, OpatchError};
 use crate::transport::PushReport;
 use crate::tree::{EntryKind, TreeAnswer, TreeEntry, TreeQuery};
 use serde::Serialize;
+
+mod plan;
+pub use plan::{plan, UpdatePlan};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug)]
@@ -112,122 +115,23 @@ fn ancestors(path: &str) -> Vec<String> {
 
 /// Applies the requested patches (and WDT files) to `from_image` as one layer and pushes it.
 pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutcome, RecipeError> {
-    request.wdt.check_files()?;
-    let base = build::fetch_base(engine, &request.from_image, &request.platform).await?;
-    let what = format!("--fromImage {}", request.from_image);
-    let oracle_home = base.config.env_var("ORACLE_HOME").filter(|h| h.starts_with('/')).ok_or_else(|| {
-        RecipeError::input(&what, "the image has no ORACLE_HOME in its environment; update patches WebLogic images (build one with `patchfarm create`)")
-    })?;
-    let java_home = base.config.env_var("JAVA_HOME").ok_or_else(|| {
-        RecipeError::input(&what, "the image has no JAVA_HOME in its environment")
-    })?;
-    let home = oracle_home
-        .trim_end_matches('/')
-        .trim_start_matches('/')
-        .to_string();
-    let tree = build::tree_of(engine, &base);
+    let UpdatePlan {
+        base,
+        tree,
+        what,
+        oracle_home,
+        home,
+        java_home,
+        owner,
+        user: _,
+        group: _,
+        version: _,
+        skipped,
+        set,
+        by_opatch,
+        upgrade,
+    } = plan(engine, request).await?;
 
-    // One pass for the home's owner, version, installed patches and the account files.
-    let query = TreeQuery::default()
-        .stat(&home)
-        .read(&format!("{home}/inventory/registry.xml"))
-        .read("etc/passwd")
-        .read("etc/group")
-        .list(&format!("{home}/inventory/oneoffs"));
-    let facts = tree.lookup(&query).await?;
-    // Layers written by some tools name only files; a runtime creates their parents. Then the
-    // home's owner is its registry's.
-    let home_entry = facts
-        .get(&home)
-        .or_else(|| facts.get(&format!("{home}/inventory/registry.xml")))
-        .ok_or_else(|| {
-            RecipeError::input(
-                &what,
-                format!("ORACLE_HOME {oracle_home} does not exist in the image"),
-            )
-        })?
-        .clone();
-    let text = |p: &str| {
-        facts
-            .get(p)
-            .and_then(|e| e.content.as_ref())
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-    };
-    let registry = text(&format!("{home}/inventory/registry.xml")).ok_or_else(|| {
-        RecipeError::input(
-            &what,
-            format!(
-                "{oracle_home}/inventory/registry.xml is missing: not an installed Oracle Home"
-            ),
-        )
-    })?;
-    let (version, _) = crate::installer::parse_registry(&registry);
-    let version = version.ok_or_else(|| {
-        RecipeError::input(&what, "inventory/registry.xml names no product version")
-    })?;
-    let owner = Owner {
-        uid: home_entry.uid,
-        gid: home_entry.gid,
-    };
-    let (user, group) = (
-        name_of(text("etc/passwd").as_deref(), owner.uid),
-        name_of(text("etc/group").as_deref(), owner.gid),
-    );
-    if let Some(chown) = &request.chown {
-        let (u, g) = parse_chown(chown)?;
-        let same = |asked: &str, name: &str, id: u64| {
-            asked == name || asked.parse::<u64>().ok() == Some(id)
-        };
-        if !same(&u, &user, owner.uid) || !same(&g, &group, owner.gid) {
-            return Err(RecipeError::input(format!("--chown {chown}"), format!("the Oracle Home in the image is owned by {user}:{group}; update keeps that owner (as WIT's IMG-0087)")));
-        }
-    }
-    let oneoffs = format!("{home}/inventory/oneoffs/");
-    let installed: BTreeSet<String> = facts
-        .listed
-        .values()
-        .flatten()
-        .filter_map(|e| {
-            e.path
-                .strip_prefix(&oneoffs)
-                .and_then(|rest| rest.split('/').next())
-                .map(str::to_owned)
-        })
-        .collect();
-
-    let kind = request
-        .kind
-        .clone()
-        .or_else(|| {
-            base.config
-                .labels()
-                .get("org.patchfarm.product.type")
-                .cloned()
-        })
-        .unwrap_or_else(|| "wls".into());
-    let keys: Vec<CacheKey> = request.patches.keys(&kind, &version)?;
-    let (skipped_keys, wanted): (Vec<CacheKey>, Vec<CacheKey>) =
-        keys.into_iter().partition(|k| installed.contains(&k.name));
-    let skipped: Vec<String> = skipped_keys.iter().map(|k| k.to_string()).collect();
-    let patches = patching::open_patches(engine, wanted, request.platform.wit_arch()).await?;
-    let set = opatch::check(patches, &version, &installed, request.patches.strict_order)?;
-    let by_opatch = request.patches.mode.uses_opatch(&set)?;
-    let upgrade = if set.patches.is_empty() {
-        None
-    } else {
-        patching::opatch_upgrade(engine, &request.patches, &version, by_opatch).await?
-    };
-
-    if let Some(commands) = &request.build_commands {
-        // WIT's update Dockerfile runs [final-build-commands] only; refused, not ignored.
-        if !commands.packages.is_empty() {
-            return Err(RecipeError::input(
-                commands.at(commands.packages_line),
-                "[package-manager-packages]: update installs no OS packages (create does, on the base image)",
-            ));
-        }
-        commands.only_stages(&[], |name| format!("[{name}]: update runs only [final-build-commands] (it installs neither a JDK nor an Oracle Home); create runs this section"))?;
-    }
     if set.patches.is_empty() && request.wdt.is_empty() && request.build_commands.is_none() {
         // Everything asked for is already there: the tag gets the same image (idempotent reruns).
         let report =
