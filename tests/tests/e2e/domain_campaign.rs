@@ -108,6 +108,14 @@ domains:
         std::fs::read_to_string(root.join("u01/domains/inventory/config/config.xml")).unwrap();
     assert!(xml.contains("<name>inventory</name>") && xml.contains("<name>ms1</name>"));
     assert_eq!(report["domains"][0]["patches"], serde_json::json!([PSU]));
+    // The rollout, as a script a team runs step by step.
+    let script = farm.ok(&["campaign", "rollout-plan", "new-domain"]);
+    assert!(
+        script.contains(&format!(
+            "kubectl patch domain inventory -n stock --type merge -p '{{\"spec\":{{\"image\":\"{new_image}\"}}}}'"
+        )) && script.contains("wait_rolled stock inventory"),
+        "{script}"
+    );
     // For a git-driven rollout: the Domain's kustomize patch names the new image.
     let patch = std::fs::read_to_string(dir.join("gitops/stock/inventory.patch.yaml")).unwrap();
     assert!(

@@ -29,6 +29,10 @@ pub enum CampaignCommand {
     Watch { name: String },
     /// Cancel every job of the campaign that has not ended.
     Cancel { name: String },
+    /// Print a bash script that rolls the finished campaign's Domains out wave by wave, waiting
+    /// for the operator to report each wave rolled before the next.
+    #[command(name = "rollout-plan")]
+    RolloutPlan { name: String },
     /// Write report.json and report.md (old and new image per domain, Domain patches).
     Report {
         name: String,
@@ -401,6 +405,13 @@ pub async fn run(
                 }
             }
             println!("campaign {name}: {cancelled} job(s) cancelled");
+            Ok(())
+        }
+        CampaignCommand::RolloutPlan { name } => {
+            let (_, plan) = campaign(farm, name).await?;
+            let jobs = jobs_of(farm, name).await?;
+            let value = report::build(&plan, &jobs)?;
+            print!("{}", super::waves::script(&value));
             Ok(())
         }
         CampaignCommand::Report {

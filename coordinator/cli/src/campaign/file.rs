@@ -29,6 +29,9 @@ pub struct CampaignFile {
     pub skipped: Vec<SkippedDomain>,
     #[serde(default)]
     pub limits: Limits,
+    /// The order the domains roll in (see `waves`); one wave of all without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<super::waves::Rollout>,
 }
 
 /// A Domain resource the campaign leaves alone, and why.
@@ -340,6 +343,11 @@ impl CampaignFile {
                     "{at}: name and namespace must be Kubernetes names (lowercase, digits, '-')"
                 ));
             }
+            if let Some(resource) = domain.domain_resource.as_deref().filter(|r| !is_label(r)) {
+                problems.push(format!(
+                    "{at}: domainResource {resource:?} must be a Kubernetes name (lowercase, digits, '-', '.')"
+                ));
+            }
             if !domain_names.insert((domain.namespace.as_str(), domain.name.as_str())) {
                 problems.push(format!(
                     "{at}: duplicate domain name {:?} in namespace {:?}",
@@ -394,6 +402,9 @@ impl CampaignFile {
                     "{at}: auxiliaryImages only go with domainHomeSourceType ModelInImage"
                 ));
             }
+        }
+        if let Some(rollout) = &self.rollout {
+            problems.extend(rollout.problems());
         }
         problems
     }

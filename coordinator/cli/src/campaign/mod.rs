@@ -8,6 +8,7 @@ mod file;
 pub mod gitops;
 pub mod plan;
 pub mod report;
+pub mod waves;
 
 pub use command::{run, CampaignCommand};
 pub use file::{CampaignFile, CampaignFileError, SourceType};

@@ -69,6 +69,9 @@ pub struct Plan {
     pub domains: Vec<DomainPlan>,
     /// Domain resources the campaign leaves alone, with why.
     pub skipped: Vec<super::file::SkippedDomain>,
+    /// The waves the domains roll in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<super::waves::Rollout>,
 }
 
 /// `REPOSITORY:TAG` of `image` (registry dropped), re-tagged for the campaign.
@@ -303,6 +306,7 @@ pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
         jobs,
         domains,
         skipped: file.skipped.clone(),
+        rollout: file.rollout.clone(),
     })
 }
 

@@ -133,11 +133,13 @@ pub fn build(plan: &Plan, jobs: &[Job]) -> Result<Value, ReportError> {
         .iter()
         .filter(|j| j.state() != JobState::Succeeded)
         .count();
+    let waves = super::waves::report_waves(plan.rollout.as_ref(), &domains);
     Ok(json!({
         "campaign": plan.campaign,
         "registries": plan.registries,
         "succeeded": failed == 0,
         "jobs": images,
+        "waves": waves,
         "domains": domains,
         "skipped": plan.skipped,
         "imagePullSecrets": pull_secrets,
@@ -184,14 +186,35 @@ pub fn markdown(report: &Value) -> String {
             ));
         }
     }
-    md.push_str("\n## Rolling out\n\nEach patch changes `spec.image` (by digest), which makes the operator roll the domain's servers once.\n\n```sh\n");
-    for d in &domains {
-        if let Some(cmd) = d["kubectl"].as_str() {
-            md.push_str(cmd);
-            md.push('\n');
+    md.push_str("\n## Rolling out\n\nEach patch changes `spec.image` (by digest), which makes the operator roll the domain's servers once. Wave by wave: start a wave only when every Domain of the one before has rolled (below); `patchfarm campaign rollout-plan NAME` prints this as a script that waits for it.\n");
+    let waves = report["waves"].as_array().cloned().unwrap_or_default();
+    for (n, wave) in waves.iter().enumerate() {
+        md.push_str(&format!(
+            "\n### Wave {}: {}\n\n```sh\n",
+            n + 1,
+            wave["name"].as_str().unwrap_or("")
+        ));
+        for member in wave["domains"].as_array().into_iter().flatten() {
+            let found = domains.iter().find(|d| {
+                Some(format!(
+                    "{}/{}",
+                    d["namespace"].as_str().unwrap_or(""),
+                    d["name"].as_str().unwrap_or("")
+                ))
+                .as_deref()
+                    == member.as_str()
+            });
+            if let Some(cmd) = found.and_then(|d| d["kubectl"].as_str()) {
+                md.push_str(cmd);
+                md.push('\n');
+            }
+        }
+        md.push_str("```\n");
+        if n + 1 < waves.len() {
+            md.push_str("\nGate before the next wave: each of these Domains has `status.observedGeneration == metadata.generation` and condition `Completed` `True`.\n");
         }
     }
-    md.push_str("```\n\n");
+    md.push('\n');
     for d in domains.iter().filter(|d| d["note"].is_string()) {
         md.push_str(&format!(
             "- {}: {}\n",

@@ -504,3 +504,94 @@ fn gitops_out_writes_each_domains_manifest_with_only_its_image_changed() {
     hostile.domains[0].domain_resource = Some("..".into());
     assert!(gitops::files(&hostile, &report).is_err());
 }
+
+#[test]
+fn waves_roll_the_canary_first_then_batches_each_gated_on_the_operator() {
+    let with_waves = format!(
+        "{EXAMPLE}rollout:\n  waves:\n    - {{name: canary, namespaces: [ops]}}\n    - {{name: batch, batchSize: 2}}\n"
+    );
+    let file = CampaignFile::parse("waves.yaml", &with_waves).unwrap();
+    let domains: Vec<serde_json::Value> = file
+        .domains
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "name": d.name, "namespace": d.namespace, "domainResource": d.resource(),
+                "kubectl": format!("kubectl patch domain {} -n {} --type merge -p '{{\"spec\":{{\"image\":\"new\"}}}}'", d.resource(), d.namespace),
+            })
+        })
+        .collect();
+    let waves = waves::report_waves(file.rollout.as_ref(), &domains);
+    assert_eq!(
+        waves,
+        serde_json::json!([
+            {"name": "canary", "domains": ["ops/reports", "ops/audit"]},
+            {"name": "batch-1", "domains": ["prod/payments", "prod/billing"]},
+            {"name": "batch-2", "domains": ["shop/orders", "shop/catalog"]},
+        ])
+    );
+    assert_eq!(
+        waves::report_waves(None, &domains)[0]["domains"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6,
+        "no rollout: one wave of all"
+    );
+
+    // The script, run with a kubectl stand-in whose Domains have rolled: each wave is patched,
+    // then waited on, before the next.
+    let report = serde_json::json!({"campaign": "cpu", "domains": domains, "waves": waves});
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("rollout.sh");
+    std::fs::write(&script, waves::script(&report)).unwrap();
+    let fake = dir.path().join("kubectl");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho \"$*\" >> \"$KUBECTL_LOG\"\ncase \"$*\" in\n  *metadata.generation*) echo 3 ;;\n  *observedGeneration*) echo 3 ;;\n  *Completed*) echo True ;;\nesac\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let log = dir.path().join("kubectl.log");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                dir.path().display(),
+                std::env::var("PATH").unwrap()
+            ),
+        )
+        .env("KUBECTL_LOG", &log)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calls: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
+        .collect();
+    let first_batch = calls
+        .iter()
+        .position(|c| c == "patch domain payments")
+        .unwrap();
+    let canary_waits = calls.iter().rposition(|c| c == "get domain audit").unwrap();
+    assert!(canary_waits < first_batch, "{calls:?}");
+    assert!(calls.contains(&"patch domain reports".to_string()));
+
+    let bad = format!(
+        "{EXAMPLE}rollout:\n  waves:\n    - {{name: canary}}\n    - {{name: canary, batchSize: 0}}\n"
+    );
+    let err = CampaignFile::parse("bad.yaml", &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("name namespaces, domains"), "{err}");
+    assert!(err.contains("batchSize must be 1 or more"), "{err}");
+    assert!(err.contains("a name of its own"), "{err}");
+}
