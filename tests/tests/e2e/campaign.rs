@@ -169,7 +169,7 @@ async fn a_campaign_rebuilds_the_fleet_and_reports_the_domain_patches() {
         "{md}"
     );
     assert!(
-        md.contains("| prod | DomainInImage |") && md.contains(&format!("` | {PSU} |")),
+        md.contains("| prod | Image |") && md.contains(&format!("` | {PSU} |")),
         "each domain's patches: {md}"
     );
     assert!(

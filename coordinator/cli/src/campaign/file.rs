@@ -68,7 +68,11 @@ fn default_type() -> String {
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 pub enum SourceType {
+    /// Reports use the operator's names (`spec.domainHomeSourceType`); patchfarm's older ones
+    /// are still read.
+    #[serde(rename = "Image", alias = "DomainInImage")]
     DomainInImage,
+    #[serde(rename = "FromModel", alias = "ModelInImage")]
     ModelInImage,
     #[serde(rename = "PersistentVolume", alias = "DomainInPV")]
     PersistentVolume,
