@@ -41,7 +41,8 @@ fn metrics(node: &NodeHandle) -> String {
 }
 
 /// Why this node should get no traffic now (`None`: it may).
-async fn not_ready(node: &NodeHandle, data_dir: &Path) -> Option<String> {
+/// Why this node is not ready, if it is not (also the gRPC health service's answer).
+pub(crate) async fn not_ready(node: &NodeHandle, data_dir: &Path) -> Option<String> {
     if node.local_status().leader == 0 {
         return Some("this node knows no leader (cut off from the majority, or electing)".into());
     }

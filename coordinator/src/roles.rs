@@ -19,6 +19,8 @@ pub fn allowed(path: &str) -> &'static [Role] {
         // Clients ask every node for its own view (`cluster status`).
         "/patchfarm.v1.Raft/LocalStatus" => &[Coordinator, Client],
         p if p.starts_with("/patchfarm.v1.Farm/") => &[Client, Coordinator],
+        // Anyone with a farm certificate may ask whether a node serves.
+        p if p.starts_with("/grpc.health.v1.Health/") => &[Client, Coordinator, Agent],
         p if p.starts_with("/patchfarm.v1.AgentApi/") => &[Agent],
         _ => &[],
     }
@@ -181,7 +183,11 @@ mod tests {
         );
         assert_eq!(allowed("/patchfarm.v1.AgentApi/Lease"), [Agent]);
         assert_eq!(allowed("/patchfarm.v1.Raft/Send"), [Coordinator]);
-        assert!(allowed("/grpc.health.v1.Health/Check").is_empty());
+        assert_eq!(
+            allowed("/grpc.health.v1.Health/Check"),
+            [Client, Coordinator, Agent]
+        );
+        assert!(allowed("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo").is_empty());
     }
 
     #[test]

@@ -198,7 +198,10 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("binding --listen {}", options.listen))?;
+    let health =
+        crate::grpc_health::service(handle.clone(), options.data_dir.clone(), shutdown.clone());
     let server = builder
+        .add_service(health)
         .add_service(FarmServer::new(farm))
         .add_service(AgentApiServer::new(agent))
         .add_service(

@@ -116,6 +116,15 @@ impl FarmClient {
             .await
     }
 
+    /// As `call`, for another service on the coordinators' port (the gRPC health service).
+    pub async fn call_service<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
+    where
+        F: Fn(Channel) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.call_on(call).await
+    }
+
     async fn call_on<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
     where
         F: Fn(Channel) -> Fut,

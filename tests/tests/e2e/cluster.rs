@@ -8,6 +8,9 @@ use patchfarm_e2e::cluster::Cluster;
 use patchfarm_proto::v1::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
 
 fn spec(submitter: &str, n: usize) -> JobSpec {
     JobSpec {
@@ -420,7 +423,32 @@ async fn readiness_follows_the_majority() {
         let answer = cluster.http_get(survivor, path);
         answer.lines().next().unwrap_or_default().to_string()
     };
+    // The standard gRPC health service says the same on the gRPC port.
+    async fn grpc_health(cluster: &Cluster, node: u64, want: ServingStatus) {
+        let client = cluster.client_for(&[cluster.address(node)]);
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let answer = client
+                .call_service(|channel| async move {
+                    HealthClient::new(channel)
+                        .check(HealthCheckRequest {
+                            service: "patchfarm.v1.Farm".into(),
+                        })
+                        .await
+                })
+                .await;
+            if answer.as_ref().is_ok_and(|a| a.status() == want) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "not {want:?}: {answer:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
     readyz(&cluster, survivor, "200").await;
+    grpc_health(&cluster, survivor, ServingStatus::Serving).await;
     assert!(status(&cluster, "/healthz").contains("200"));
     assert!(status(&cluster, "/nope").contains("404"));
     assert!(status(&cluster, "/metrics").contains("200"));
@@ -431,6 +459,7 @@ async fn readiness_follows_the_majority() {
     }
     let alone = readyz(&cluster, survivor, "503").await;
     assert!(alone.contains("knows no leader"), "{alone}");
+    grpc_health(&cluster, survivor, ServingStatus::NotServing).await;
     assert!(
         status(&cluster, "/healthz").contains("200"),
         "alive all the same"
@@ -438,4 +467,5 @@ async fn readiness_follows_the_majority() {
 
     cluster.restart(others[0]);
     readyz(&cluster, survivor, "200").await;
+    grpc_health(&cluster, survivor, ServingStatus::Serving).await;
 }
