@@ -14,6 +14,7 @@ mod concurrent_push;
 mod connections;
 mod copy;
 mod create;
+mod deploy_files;
 mod domain_campaign;
 mod domain_in_image;
 mod engine_store;
