@@ -24,7 +24,8 @@ pub struct Options {
     pub coordinators: Vec<String>,
     pub cache_dir: PathBuf,
     /// `None` = plaintext (`--insecure`).
-    pub tls_dir: Option<PathBuf>,
+    /// The agent's certificate, key and the farm's CA; `None` = plaintext (`--insecure`).
+    pub tls: Option<patchfarm_client::tls::TlsFiles>,
     pub slots: u32,
     pub labels: HashMap<String, String>,
     pub cache_max_bytes: Option<u64>,
@@ -60,11 +61,7 @@ struct Agent {
 }
 
 pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let client = FarmClient::new(
-        &options.coordinators,
-        options.tls_dir.as_deref(),
-        &options.name,
-    )?;
+    let client = FarmClient::with_tls(&options.coordinators, options.tls.clone())?;
     std::fs::create_dir_all(&options.cache_dir)?;
     tracing::info!(
         agent = %options.name,

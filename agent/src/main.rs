@@ -26,8 +26,16 @@ struct Args {
     #[arg(long = "cache-dir")]
     cache_dir: PathBuf,
     /// Directory with ca.crt and <name>.crt/.key.
-    #[arg(long = "tls-dir", required_unless_present = "insecure")]
+    #[arg(long = "tls-dir", required_unless_present_any = ["insecure", "tls_cert"])]
     tls_dir: Option<PathBuf>,
+    /// The certificate, key and CA named one by one instead of --tls-dir (a Kubernetes
+    /// Secret in cert-manager's layout: tls.crt, tls.key, ca.crt); all three together.
+    #[arg(long = "tls-cert", value_name = "FILE", conflicts_with_all = ["tls_dir", "insecure"], requires_all = ["tls_key", "tls_ca"])]
+    tls_cert: Option<PathBuf>,
+    #[arg(long = "tls-key", value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    #[arg(long = "tls-ca", value_name = "FILE", requires = "tls_cert")]
+    tls_ca: Option<PathBuf>,
     /// Talk plaintext gRPC to coordinators started with --insecure.
     #[arg(long, conflicts_with = "tls_dir")]
     insecure: bool,
@@ -106,10 +114,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
         labels.insert(k.to_string(), v.to_string());
     }
     let options = daemon::Options {
-        name: args.name,
+        name: args.name.clone(),
         coordinators: args.coordinator,
         cache_dir: args.cache_dir,
-        tls_dir: if args.insecure { None } else { args.tls_dir },
+        tls: if args.insecure {
+            None
+        } else {
+            patchfarm_client::tls::TlsFiles::from_flags(
+                args.tls_dir.as_deref(),
+                &args.name,
+                [
+                    args.tls_cert.as_deref(),
+                    args.tls_key.as_deref(),
+                    args.tls_ca.as_deref(),
+                ],
+            )
+            .map_err(anyhow::Error::msg)?
+        },
         slots: args.slots,
         labels,
         cache_max_bytes: args.cache_max_bytes,

@@ -24,7 +24,8 @@ pub struct Options {
     pub peers: HashMap<u64, String>,
     pub data_dir: PathBuf,
     /// `None` = plaintext (`--insecure`).
-    pub tls_dir: Option<PathBuf>,
+    /// The node's certificate, key and the farm's CA; `None` = plaintext (`--insecure`).
+    pub tls: Option<TlsFiles>,
     /// Start with no members and wait to be added (`cluster add-node`).
     pub join: bool,
     pub metrics_listen: Option<SocketAddr>,
@@ -72,10 +73,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     if options.node_id == 0 {
         anyhow::bail!("--node-id must be 1 or more (0 means \"no node\" to raft)");
     }
-    let tls = options
-        .tls_dir
-        .as_ref()
-        .map(|dir| TlsFiles::new(dir, &format!("coordinator-{}", options.node_id)));
+    let tls = options.tls.as_ref();
     let server_tls = tls.as_ref().map(|t| t.server()).transpose()?;
     let peer_tls = tls.as_ref().map(|t| t.client()).transpose()?;
     let insecure = tls.is_none();

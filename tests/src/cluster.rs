@@ -227,14 +227,20 @@ impl Cluster {
             .append(true)
             .open(self.dir.path().join(format!("node-{}.log", node.id)))
             .unwrap();
+        // Certificates named one by one replace the certificate directory.
+        let explicit = node.args.iter().any(|a| a.starts_with("--tls-cert"));
+        let tls_dir = if explicit {
+            Vec::new()
+        } else {
+            vec!["--tls-dir".into(), self.certs.display().to_string()]
+        };
         let child = Command::new(coordinator_bin())
             .arg(format!("--node-id={}", node.id))
             .arg(format!("--listen={}", node.address))
             .arg(format!("--metrics-listen={}", node.metrics))
             .arg("--data-dir")
             .arg(&node.data_dir)
-            .arg("--tls-dir")
-            .arg(&self.certs)
+            .args(&tls_dir)
             .args(&node.args)
             .args(&self.common_args)
             .env("RUST_LOG", "info,slog=warn")
@@ -256,6 +262,16 @@ impl Cluster {
     }
 
     /// Starts a killed node again on the same data directory and address.
+    /// Restarts stopped node `id` with `args` added to its own.
+    pub fn restart_with(&mut self, id: u64, args: &[String]) {
+        self.nodes
+            .get_mut(&id)
+            .unwrap()
+            .args
+            .extend_from_slice(args);
+        self.restart(id);
+    }
+
     pub fn restart(&mut self, id: u64) {
         let mut node = self.nodes.remove(&id).unwrap();
         assert!(node.child.is_none(), "node {id} is still running");

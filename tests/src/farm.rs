@@ -76,10 +76,14 @@ impl Farm {
             format!("--tls-dir={}", self.cluster.certs_dir().display()),
             "--slots=2".into(),
         ];
-        // A flag given in `extra` replaces the default one.
+        // A flag given in `extra` replaces the default one; certificates named one by one
+        // replace the certificate directory.
+        let explicit = extra.iter().any(|e| e.starts_with("--tls-cert"));
         args.retain(|a| {
             let flag = a.split('=').next().unwrap();
-            !extra.iter().any(|e| e.split('=').next() == Some(flag))
+            let replaced = extra.iter().any(|e| e.split('=').next() == Some(flag));
+            let dropped = explicit && flag == "--tls-dir";
+            !(replaced || dropped)
         });
         args.extend(extra.iter().map(|a| a.to_string()));
         self.agents.insert(name.to_string(), (args, None));

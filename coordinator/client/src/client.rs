@@ -66,12 +66,15 @@ impl FarmClient {
         tls_dir: Option<&Path>,
         identity: &str,
     ) -> Result<Self, ClientError> {
+        Self::with_tls(addresses, tls_dir.map(|dir| TlsFiles::new(dir, identity)))
+    }
+
+    /// As `new`, with the identity's files named one by one; `None` = plaintext.
+    pub fn with_tls(addresses: &[String], files: Option<TlsFiles>) -> Result<Self, ClientError> {
         if addresses.is_empty() {
             return Err(ClientError::NoAddress);
         }
-        let tls = tls_dir
-            .map(|dir| TlsFiles::new(dir, identity).client())
-            .transpose()?;
+        let tls = files.map(|files| files.client()).transpose()?;
         let nodes = addresses
             .iter()
             .map(|address| {

@@ -72,34 +72,64 @@ impl fmt::Display for Role {
     }
 }
 
-/// The files of one identity in a `--tls-dir`.
+/// The files of one identity: its certificate and key, and the farm's CA.
+#[derive(Clone, Debug)]
 pub struct TlsFiles {
-    pub dir: PathBuf,
-    pub name: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
 }
 
 impl TlsFiles {
+    /// `<name>.crt`, `<name>.key` and `ca.crt` in `dir`, as `patchfarm certs init` writes them.
     pub fn new(dir: &Path, name: &str) -> Self {
         TlsFiles {
-            dir: dir.to_path_buf(),
-            name: name.to_string(),
+            cert: dir.join(format!("{name}.crt")),
+            key: dir.join(format!("{name}.key")),
+            ca: dir.join("ca.crt"),
         }
     }
 
-    fn read(&self, file: &str) -> Result<Vec<u8>, TlsError> {
-        let path = self.dir.join(file);
-        std::fs::read(&path).map_err(|source| TlsError::Read { path, source })
+    /// The files as the flags give them: `--tls-cert`, `--tls-key` and `--tls-ca` together (a
+    /// Kubernetes Secret in cert-manager's layout: `tls.crt`, `tls.key`, `ca.crt`), else
+    /// `--tls-dir` with the identity `name`; `None` when neither is given.
+    pub fn from_flags(
+        dir: Option<&Path>,
+        name: &str,
+        explicit: [Option<&Path>; 3],
+    ) -> Result<Option<Self>, String> {
+        match (dir, explicit) {
+            (Some(_), [None, None, None]) | (None, [None, None, None]) => {
+                Ok(dir.map(|dir| TlsFiles::new(dir, name)))
+            }
+            (None, [Some(cert), Some(key), Some(ca)]) => Ok(Some(TlsFiles {
+                cert: cert.to_path_buf(),
+                key: key.to_path_buf(),
+                ca: ca.to_path_buf(),
+            })),
+            (Some(_), _) => Err("--tls-dir, or --tls-cert/--tls-key/--tls-ca: not both".into()),
+            (None, _) => {
+                Err("--tls-cert, --tls-key and --tls-ca go together: give all three".into())
+            }
+        }
+    }
+
+    fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+        std::fs::read(path).map_err(|source| TlsError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     fn identity(&self) -> Result<Identity, TlsError> {
         Ok(Identity::from_pem(
-            self.read(&format!("{}.crt", self.name))?,
-            self.read(&format!("{}.key", self.name))?,
+            Self::read(&self.cert)?,
+            Self::read(&self.key)?,
         ))
     }
 
     fn ca(&self) -> Result<Certificate, TlsError> {
-        Ok(Certificate::from_pem(self.read("ca.crt")?))
+        Ok(Certificate::from_pem(Self::read(&self.ca)?))
     }
 
     /// Server side: present our certificate, require one signed by the farm CA.

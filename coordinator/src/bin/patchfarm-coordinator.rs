@@ -30,8 +30,16 @@ struct Args {
     #[arg(long = "data-dir")]
     data_dir: PathBuf,
     /// Directory with ca.crt and coordinator-<node-id>.crt/.key (from `patchfarm certs init`).
-    #[arg(long = "tls-dir", required_unless_present = "insecure")]
+    #[arg(long = "tls-dir", required_unless_present_any = ["insecure", "tls_cert"])]
     tls_dir: Option<PathBuf>,
+    /// The certificate, key and CA named one by one instead of --tls-dir (a Kubernetes
+    /// Secret in cert-manager's layout: tls.crt, tls.key, ca.crt); all three together.
+    #[arg(long = "tls-cert", value_name = "FILE", conflicts_with_all = ["tls_dir", "insecure"], requires_all = ["tls_key", "tls_ca"])]
+    tls_cert: Option<PathBuf>,
+    #[arg(long = "tls-key", value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    #[arg(long = "tls-ca", value_name = "FILE", requires = "tls_cert")]
+    tls_ca: Option<PathBuf>,
     /// Serve and dial plaintext gRPC, with no certificates and no roles. For experiments only.
     #[arg(long, conflicts_with = "tls_dir")]
     insecure: bool,
@@ -112,7 +120,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         advertise: args.advertise.unwrap_or_else(|| args.listen.to_string()),
         peers,
         data_dir: args.data_dir,
-        tls_dir: if args.insecure { None } else { args.tls_dir },
+        tls: if args.insecure {
+            None
+        } else {
+            patchfarm_client::tls::TlsFiles::from_flags(
+                args.tls_dir.as_deref(),
+                &format!("coordinator-{}", args.node_id),
+                [
+                    args.tls_cert.as_deref(),
+                    args.tls_key.as_deref(),
+                    args.tls_ca.as_deref(),
+                ],
+            )
+            .map_err(anyhow::Error::msg)?
+        },
         join: args.join,
         metrics_listen: args.metrics_listen,
         artifact_store: args.artifact_store,

@@ -32,6 +32,7 @@ mod rebase;
 mod registry_auth;
 mod retries;
 mod target;
+mod tls_files;
 mod typed_jobs;
 mod update;
 mod upgrade;
