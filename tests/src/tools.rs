@@ -434,3 +434,24 @@ pub fn http_get(address: &str, path: &str) -> String {
     let _ = stream.read_to_string(&mut text);
     text
 }
+
+/// Whether `needle` occurs in `haystack` (secrets searched for in files and images).
+pub fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// Every regular file under `dir`, following no link.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            out.extend(files_under(&entry.path()));
+        } else if kind.is_file() {
+            out.push(entry.path());
+        }
+    }
+    out
+}

@@ -362,3 +362,20 @@ pub const DOMAIN_CONFIG: &[&str] = &[
     "--config.cmd",
     "/u01/domains/base_domain/startWebLogic.sh",
 ];
+
+/// Every byte `reference` holds: each blob as stored and, for a gzip layer, its tar too.
+pub fn image_bytes(reference: &str) -> Vec<u8> {
+    let (_work, layout) = layout(reference);
+    let mut all = Vec::new();
+    for blob in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+        let bytes = std::fs::read(blob.unwrap().path()).unwrap();
+        let mut plain = Vec::new();
+        if std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
+            .is_ok()
+        {
+            all.extend(plain);
+        }
+        all.extend(bytes);
+    }
+    all
+}

@@ -5,7 +5,9 @@
 //! rebase's fast path, a passphrase never lands anywhere, and what WDT rejects pushes nothing.
 
 use patchfarm_e2e::tools::steps_available;
+use patchfarm_e2e::tools::{contains, files_under};
 use patchfarm_e2e::wdt::{model, write_archive, write_wdt_standin_zip};
+use patchfarm_e2e::wls::image_bytes;
 use patchfarm_e2e::wls::{assert_not_pushed, key, layer_entries, raw, raw_config, unpack, Wls};
 use patchfarm_e2e::wls::{PSU, REC};
 use patchfarm_e2e::{docker_available, run};
@@ -295,29 +297,6 @@ fn deployed_apps_are_one_layer_and_the_domain_moves_onto_a_patched_base_by_diges
     );
 }
 
-/// Every byte the image holds, decompressed: each layer's tar and the config.
-fn image_bytes(reference: &str) -> Vec<u8> {
-    let (_work, layout) = patchfarm_e2e::wls::layout(reference);
-    let mut all = Vec::new();
-    for blob in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
-        let bytes = std::fs::read(blob.unwrap().path()).unwrap();
-        let mut plain = Vec::new();
-        if std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
-            .is_ok()
-        {
-            all.extend(plain);
-        }
-        all.extend(bytes);
-    }
-    all
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
-}
-
 #[test]
 fn the_models_passphrase_reaches_wdt_and_nothing_else() {
     let Some(mut f) = setup("the_models_passphrase_reaches_wdt") else {
@@ -380,7 +359,7 @@ fn the_models_passphrase_reaches_wdt_and_nothing_else() {
     );
     assert!(!contains(&logs, PASSPHRASE), "in the logs");
     let mut leftovers = Vec::new();
-    for entry in walk(f.wls.pf.home.path()) {
+    for entry in files_under(f.wls.pf.home.path()) {
         if std::fs::read(&entry).is_ok_and(|bytes| contains(&bytes, PASSPHRASE)) {
             leftovers.push(entry);
         }
@@ -393,19 +372,6 @@ fn the_models_passphrase_reaches_wdt_and_nothing_else() {
     let refused = f.wls.pf.fails(&farm);
     assert!(refused.contains("--wdtEncryptionKey"), "{refused}");
     assert!(refused.contains("never carries a secret"), "{refused}");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let kind = entry.file_type().unwrap();
-        if kind.is_dir() {
-            out.extend(walk(&entry.path()));
-        } else if kind.is_file() {
-            out.push(entry.path());
-        }
-    }
-    out
 }
 
 #[test]

@@ -15,4 +15,6 @@ pub use file::{CampaignFile, CampaignFileError, SourceType};
 pub use plan::{plan, Plan, PlanError};
 
 #[cfg(test)]
+mod output_tests;
+#[cfg(test)]
 mod tests;
