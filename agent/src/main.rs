@@ -6,6 +6,7 @@ mod probes;
 
 use anyhow::Context as _;
 use clap::Parser;
+use patchfarm_client::tls::TlsFlags;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -25,20 +26,8 @@ struct Args {
     /// The local installer and patch cache (content fetched from the farm's artifact store).
     #[arg(long = "cache-dir")]
     cache_dir: PathBuf,
-    /// Directory with ca.crt and <name>.crt/.key.
-    #[arg(long = "tls-dir", required_unless_present_any = ["insecure", "tls_cert"])]
-    tls_dir: Option<PathBuf>,
-    /// The certificate, key and CA named one by one instead of --tls-dir (a Kubernetes
-    /// Secret in cert-manager's layout: tls.crt, tls.key, ca.crt); all three together.
-    #[arg(long = "tls-cert", value_name = "FILE", conflicts_with_all = ["tls_dir", "insecure"], requires_all = ["tls_key", "tls_ca"])]
-    tls_cert: Option<PathBuf>,
-    #[arg(long = "tls-key", value_name = "FILE", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    #[arg(long = "tls-ca", value_name = "FILE", requires = "tls_cert")]
-    tls_ca: Option<PathBuf>,
-    /// Talk plaintext gRPC to coordinators started with --insecure.
-    #[arg(long, conflicts_with = "tls_dir")]
-    insecure: bool,
+    #[command(flatten)]
+    tls: TlsFlags,
     /// Jobs run at the same time.
     #[arg(long, default_value_t = 2)]
     slots: u32,
@@ -117,20 +106,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         name: args.name.clone(),
         coordinators: args.coordinator,
         cache_dir: args.cache_dir,
-        tls: if args.insecure {
-            None
-        } else {
-            patchfarm_client::tls::TlsFiles::from_flags(
-                args.tls_dir.as_deref(),
-                &args.name,
-                [
-                    args.tls_cert.as_deref(),
-                    args.tls_key.as_deref(),
-                    args.tls_ca.as_deref(),
-                ],
-            )
-            .map_err(anyhow::Error::msg)?
-        },
+        tls: args.tls.files(&args.name).map_err(anyhow::Error::msg)?,
         slots: args.slots,
         labels,
         cache_max_bytes: args.cache_max_bytes,

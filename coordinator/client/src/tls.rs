@@ -72,6 +72,44 @@ impl fmt::Display for Role {
     }
 }
 
+/// How a coordinator or an agent is given its certificate: a directory, the three files one by
+/// one, or none at all (`--insecure`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct TlsFlags {
+    /// Directory with ca.crt and this identity's <name>.crt/.key (from `patchfarm certs init`).
+    #[arg(long = "tls-dir", required_unless_present_any = ["insecure", "tls_cert"])]
+    pub tls_dir: Option<PathBuf>,
+    /// The certificate, key and CA named one by one instead of --tls-dir (a Kubernetes
+    /// Secret in cert-manager's layout: tls.crt, tls.key, ca.crt); all three together.
+    #[arg(long = "tls-cert", value_name = "FILE", conflicts_with_all = ["tls_dir", "insecure"], requires_all = ["tls_key", "tls_ca"])]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long = "tls-key", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    #[arg(long = "tls-ca", value_name = "FILE", requires = "tls_cert")]
+    pub tls_ca: Option<PathBuf>,
+    /// Plaintext gRPC with no certificates and no roles, on both sides. For experiments only.
+    #[arg(long, conflicts_with = "tls_dir")]
+    pub insecure: bool,
+}
+
+impl TlsFlags {
+    /// The files of identity `name`; `None` with `--insecure`.
+    pub fn files(&self, name: &str) -> Result<Option<TlsFiles>, String> {
+        if self.insecure {
+            return Ok(None);
+        }
+        TlsFiles::from_flags(
+            self.tls_dir.as_deref(),
+            name,
+            [
+                self.tls_cert.as_deref(),
+                self.tls_key.as_deref(),
+                self.tls_ca.as_deref(),
+            ],
+        )
+    }
+}
+
 /// The files of one identity: its certificate and key, and the farm's CA.
 #[derive(Clone, Debug)]
 pub struct TlsFiles {

@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 use clap::Parser;
 use patchfarm_client::parse_node;
+use patchfarm_client::tls::TlsFlags;
 use patchfarm_coordinator::server::{self, Options};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,20 +30,8 @@ struct Args {
     /// Where raft's log and the farm's state live (sled).
     #[arg(long = "data-dir")]
     data_dir: PathBuf,
-    /// Directory with ca.crt and coordinator-<node-id>.crt/.key (from `patchfarm certs init`).
-    #[arg(long = "tls-dir", required_unless_present_any = ["insecure", "tls_cert"])]
-    tls_dir: Option<PathBuf>,
-    /// The certificate, key and CA named one by one instead of --tls-dir (a Kubernetes
-    /// Secret in cert-manager's layout: tls.crt, tls.key, ca.crt); all three together.
-    #[arg(long = "tls-cert", value_name = "FILE", conflicts_with_all = ["tls_dir", "insecure"], requires_all = ["tls_key", "tls_ca"])]
-    tls_cert: Option<PathBuf>,
-    #[arg(long = "tls-key", value_name = "FILE", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    #[arg(long = "tls-ca", value_name = "FILE", requires = "tls_cert")]
-    tls_ca: Option<PathBuf>,
-    /// Serve and dial plaintext gRPC, with no certificates and no roles. For experiments only.
-    #[arg(long, conflicts_with = "tls_dir")]
-    insecure: bool,
+    #[command(flatten)]
+    tls: TlsFlags,
     /// Start outside the membership and wait for `patchfarm cluster add-node ID=ADDR`.
     #[arg(long)]
     join: bool,
@@ -120,20 +109,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         advertise: args.advertise.unwrap_or_else(|| args.listen.to_string()),
         peers,
         data_dir: args.data_dir,
-        tls: if args.insecure {
-            None
-        } else {
-            patchfarm_client::tls::TlsFiles::from_flags(
-                args.tls_dir.as_deref(),
-                &format!("coordinator-{}", args.node_id),
-                [
-                    args.tls_cert.as_deref(),
-                    args.tls_key.as_deref(),
-                    args.tls_ca.as_deref(),
-                ],
-            )
-            .map_err(anyhow::Error::msg)?
-        },
+        tls: args
+            .tls
+            .files(&format!("coordinator-{}", args.node_id))
+            .map_err(anyhow::Error::msg)?,
         join: args.join,
         metrics_listen: args.metrics_listen,
         artifact_store: args.artifact_store,
