@@ -11,6 +11,7 @@ pub mod hostile;
 pub mod opatch;
 pub mod oui;
 pub mod registry;
+pub mod rpm;
 pub mod tools;
 pub mod wdt;
 pub mod weblogic;

@@ -12,5 +12,6 @@ pub mod layer;
 pub mod limits;
 pub mod opatch;
 pub mod recipe;
+pub mod rpmdb;
 pub mod transport;
 pub mod tree;

@@ -1,6 +1,7 @@
-//! `inspect` on images patchfarm did not build: a Docker schema-2 image written by skopeo.
+//! `inspect` on images patchfarm did not build: a Docker schema-2 image written by skopeo, and
+//! Oracle Linux shaped images whose rpm databases the real rpm wrote.
 
-use patchfarm_e2e::{run, umoci_image, Patchfarm, Registry};
+use patchfarm_e2e::{rpm, run, umoci_image, Patchfarm, Registry};
 use std::os::unix::fs::chown;
 use std::path::Path;
 use std::process::Command;
@@ -129,6 +130,10 @@ fn inspects_a_docker_format_image_written_by_skopeo() {
         "WLS PATCH SET UPDATE 12.2.1.4.261001"
     );
     assert!(
+        out["os"].get("releasePackage").is_none(),
+        "no rpm database, no releasePackage (WIT's probe prints none without rpm): {out}"
+    );
+    assert!(
         out.get("wdtVersion").is_none(),
         "undeterminable fields are omitted: {out}"
     );
@@ -137,4 +142,65 @@ fn inspects_a_docker_format_image_written_by_skopeo() {
     let out: serde_json::Value =
         serde_json::from_str(&pf.ok(&["inspect", "--image", &reference])).unwrap();
     assert!(out.get("oraclePatches").is_none());
+}
+
+/// An image whose root `populate` fills, pushed as `REGISTRY/name:1`.
+fn pushed(registry: &Registry, name: &str, populate: impl FnOnce(&Path)) -> String {
+    let work = tempfile::tempdir().unwrap();
+    let layout = umoci_image(work.path(), name, populate, &[]);
+    let reference = format!("{}/{name}:1", registry.host());
+    run(Command::new("skopeo")
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:{name}", layout.display()))
+        .arg(format!("docker://{reference}")));
+    reference
+}
+
+#[test]
+fn release_package_is_read_from_ol8_and_ol9_rpm_databases() {
+    let registry = Registry::start();
+    let pf = Patchfarm::new();
+    let os = |reference: &str| -> serde_json::Value {
+        let out: serde_json::Value =
+            serde_json::from_str(&pf.ok(&["inspect", "--image", reference])).unwrap();
+        out["os"].clone()
+    };
+
+    // OL9: rpm 4.16+ keeps its database in SQLite.
+    let mut ol9_owner = String::new();
+    let ol9 = pushed(&registry, "ol9", |root| {
+        ol9_owner = rpm::install_release_packages(root, "9.4", "1.0.2.el9");
+        assert!(root.join("var/lib/rpm/rpmdb.sqlite").is_file());
+    });
+    assert_eq!(ol9_owner, "oraclelinux-release-9.4-1.0.2.el9.x86_64");
+    let found = os(&ol9);
+    assert_eq!(found["releasePackage"], ol9_owner.as_str(), "{found}");
+    assert_eq!(found["id"], "ol");
+    assert_eq!(found["version"], "9.4");
+
+    // OL8: Berkeley DB, with a header on overflow pages and rpm's counter record.
+    let mut ol8_owner = String::new();
+    let ol8 = pushed(&registry, "ol8", |root| {
+        ol8_owner = rpm::install_release_packages(root, "8.9", "1.0.7.el8");
+        rpm::convert_to_berkeley_db(root);
+        assert!(!root.join("var/lib/rpm/rpmdb.sqlite").exists());
+    });
+    let found = os(&ol8);
+    assert_eq!(
+        found["releasePackage"], "oraclelinux-release-8.9-1.0.7.el8.x86_64",
+        "{found}"
+    );
+    assert_eq!(ol8_owner, "oraclelinux-release-8.9-1.0.7.el8.x86_64");
+
+    // A damaged database costs the key, not the inspection.
+    let damaged = pushed(&registry, "damaged", |root| {
+        rpm::install_release_packages(root, "8.9", "1.0.7.el8");
+        rpm::convert_to_berkeley_db(root);
+        let packages = root.join("var/lib/rpm/Packages");
+        let bytes = std::fs::read(&packages).unwrap();
+        std::fs::write(&packages, &bytes[..bytes.len() / 2]).unwrap();
+    });
+    let found = os(&damaged);
+    assert_eq!(found["id"], "ol", "the rest is still read: {found}");
+    assert!(found.get("releasePackage").is_none(), "{found}");
 }

@@ -5,10 +5,13 @@ use super::build::{fetch_base, tree_of};
 use super::owner::name_of;
 use super::{Engine, RecipeError};
 use crate::image::{ImageRef, Platform};
-use crate::tree::{EntryKind, TreeQuery};
+use crate::rpmdb;
+use crate::tree::{EntryKind, TreeEntry, TreeQuery};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
 pub struct OsInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -18,6 +21,10 @@ pub struct OsInfo {
     pub version: Option<String>,
     /// As WIT prints it (`uname -m`): x86_64, aarch64.
     pub architecture: String,
+    /// The package owning /etc/os-release, as `rpm -qf` names it (WIT's probe runs exactly
+    /// that); read from the image's rpm database, so only on rpm-based images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_package: Option<String>,
 }
 
 /// The OCI architecture as `uname -m` names it, which is what WIT's inspect prints.
@@ -145,6 +152,42 @@ fn parse_oneoff(xml: &str) -> Option<PatchInfo> {
     })
 }
 
+/// The owner of /etc/os-release in the first rpm database `files` holds (or, as `rpm -qf`
+/// falls back, of the file that link resolves to). A database that cannot be read leaves the key
+/// out, as WIT's probe prints nothing when rpm fails, and says why in the log.
+async fn release_package(files: &BTreeMap<String, TreeEntry>) -> Option<String> {
+    let (path, format) = rpmdb::DATABASE_FILES
+        .into_iter()
+        .find(|(path, _)| files.contains_key(*path))?;
+    let content = |p: &str| files.get(p).and_then(|e| e.content.clone());
+    let database = content(path)?;
+    let wal = content(&format!("{path}-wal"));
+    let link_target = files
+        .get("etc/os-release")
+        .map(|entry| format!("/{}", entry.path))
+        .filter(|resolved| resolved != "/etc/os-release");
+    let read = tokio::task::spawn_blocking(move || {
+        let db = rpmdb::RpmDb::read(format, &database, wal.as_deref())?;
+        Ok::<_, rpmdb::RpmDbError>(
+            std::iter::once("/etc/os-release".to_string())
+                .chain(link_target)
+                .find_map(|file| db.owner_of(&file).map(rpmdb::Header::nvra)),
+        )
+    })
+    .await;
+    match read {
+        Ok(Ok(owner)) => owner,
+        Ok(Err(e)) => {
+            tracing::warn!(database = %path, error = %e, "the image's rpm database could not be read; releasePackage left out");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the rpm database stopped");
+            None
+        }
+    }
+}
+
 /// Inspects `image` for `platform`; with `patches`, lists the Oracle Home's one-off patches.
 pub async fn inspect(
     engine: &Engine,
@@ -184,6 +227,12 @@ pub async fn inspect(
     if let Some(w) = &out.wdt_home {
         reads.push(join(w, "weblogic-deploy/VERSION.txt"));
     }
+    for (database, format) in rpmdb::DATABASE_FILES {
+        reads.push(database.into());
+        if format == rpmdb::Format::Sqlite {
+            reads.push(format!("{database}-wal"));
+        }
+    }
     let read_refs: Vec<&str> = reads.iter().map(String::as_str).collect();
     let files = tree.read_files(&read_refs).await?;
     let text = |p: &str| {
@@ -199,6 +248,7 @@ pub async fn inspect(
         out.os.name = kv.get("NAME").cloned();
         out.os.version = kv.get("VERSION_ID").cloned();
     }
+    out.os.release_package = release_package(&files).await;
     if let Some(release) = out
         .java_home
         .as_deref()
