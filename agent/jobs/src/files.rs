@@ -173,7 +173,7 @@ impl Job {
                     &mut files,
                 );
             }
-            Job::Copy(_) | Job::Noop => {}
+            Job::Copy(_) | Job::RefreshAuxImage(_) | Job::Noop => {}
         }
         files
     }

@@ -58,6 +58,7 @@ impl Job {
                 RebaseTarget::Image(_) => Vec::new(),
             },
             Job::CreateAuxImage(request) => wdt_key(&request.wdt_version).into_iter().collect(),
+            Job::RefreshAuxImage(request) => wdt_key(&request.wdt_version).into_iter().collect(),
             Job::Copy(_) | Job::Noop => Vec::new(),
         }
     }
@@ -72,7 +73,7 @@ impl Job {
                     || matches!(&rebase.target, RebaseTarget::Build(target) if target.step_network)
             }
             Job::CreateAuxImage(request) => request.step_network,
-            Job::Copy(_) | Job::Noop => false,
+            Job::Copy(_) | Job::RefreshAuxImage(_) | Job::Noop => false,
         }
     }
 
@@ -110,7 +111,7 @@ impl Job {
                     }
             }
             Job::CreateAuxImage(request) => request.build_commands.is_some(),
-            Job::Copy(_) | Job::Noop => false,
+            Job::Copy(_) | Job::RefreshAuxImage(_) | Job::Noop => false,
         }
     }
 }

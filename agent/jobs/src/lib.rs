@@ -14,6 +14,7 @@ pub use wire::{verb_name, SpecError, MAX_SPEC_BYTES};
 
 use patchfarm_engine::image::{ImageRef, Platform};
 use patchfarm_engine::recipe::aux::AuxRequest;
+use patchfarm_engine::recipe::aux_refresh::AuxRefreshRequest;
 use patchfarm_engine::recipe::create::CreateRequest;
 use patchfarm_engine::recipe::rebase::RebaseRequest;
 use patchfarm_engine::recipe::update::UpdateRequest;
@@ -26,6 +27,8 @@ pub enum Job {
     Rebase(RebaseJob),
     CreateAuxImage(AuxRequest),
     Copy(CopyJob),
+    /// An auxiliary image moved to another WDT release (campaigns that bump `wdtVersion`).
+    RefreshAuxImage(AuxRefreshRequest),
     /// The scheduling benchmark's job: does nothing (coordinators refuse it unless told).
     Noop,
 }
@@ -62,6 +65,7 @@ impl Job {
             Job::Rebase(_) => "rebase",
             Job::CreateAuxImage(_) => "createAuxImage",
             Job::Copy(_) => "copy",
+            Job::RefreshAuxImage(_) => "refreshAuxImage",
             Job::Noop => "noop",
         }
     }
@@ -115,6 +119,10 @@ impl Job {
                 ("create_aux_image.from_image", &r.from_image),
             ],
             Job::Copy(c) => vec![("copy.from", &c.from), ("copy.to", &c.to)],
+            Job::RefreshAuxImage(r) => vec![
+                ("refresh_aux_image.source_image", &r.source),
+                ("refresh_aux_image.tag", &r.tag),
+            ],
             Job::Noop => Vec::new(),
         }
     }
@@ -127,6 +135,7 @@ impl Job {
             Job::Rebase(r) => Some(&r.request.tag),
             Job::CreateAuxImage(r) => Some(&r.tag),
             Job::Copy(c) => Some(&c.to),
+            Job::RefreshAuxImage(r) => Some(&r.tag),
             Job::Noop => None,
         }
     }

@@ -4,6 +4,7 @@
 
 use crate::{Job, RebaseTarget};
 use patchfarm_engine::image::ImageRef;
+use patchfarm_engine::recipe::aux_refresh::{self, AuxRefreshOutcome};
 use patchfarm_engine::recipe::rebase::{self, RebaseOutcome, Target};
 use patchfarm_engine::recipe::update::{self, UpdateOutcome};
 use patchfarm_engine::recipe::{aux, build, copy, create, Engine, RecipeError};
@@ -60,6 +61,8 @@ pub enum Outcome {
     },
     /// `createAuxImage` and `copy`.
     Pushed(PushReport),
+    /// `refreshAuxImage`: the image, the files kept and the WDT release moved from.
+    Refreshed(AuxRefreshOutcome),
     Nothing,
 }
 
@@ -70,6 +73,7 @@ impl Outcome {
             Outcome::Created { report, .. } | Outcome::Pushed(report) => Some(report),
             Outcome::Updated(u) => Some(&u.report),
             Outcome::Rebased { outcome, .. } => Some(&outcome.report),
+            Outcome::Refreshed(refreshed) => Some(&refreshed.report),
             Outcome::Nothing => None,
         }
     }
@@ -117,7 +121,7 @@ impl Outcome {
                 out.reused_layers = outcome.reused_layers as u32;
                 out.image_patches = target_patches.clone();
             }
-            Outcome::Pushed(_) | Outcome::Nothing => {}
+            Outcome::Pushed(_) | Outcome::Refreshed(_) | Outcome::Nothing => {}
         }
         out
     }
@@ -221,6 +225,19 @@ pub async fn run(
                 .await
                 .map_err(failed(format!("copying {} to {}", c.from, c.to)))?;
             Ok(Outcome::Pushed(report))
+        }
+        Job::RefreshAuxImage(request) => {
+            progress(format!(
+                "moving {} to WDT {}",
+                request.source, request.wdt_version
+            ));
+            let refreshed = aux_refresh::run(engine, request)
+                .await
+                .map_err(failed(format!(
+                    "refreshAuxImage of {} to WDT {}",
+                    request.source, request.wdt_version
+                )))?;
+            Ok(Outcome::Refreshed(refreshed))
         }
         Job::Noop => Ok(Outcome::Nothing),
     }

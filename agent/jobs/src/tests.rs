@@ -139,6 +139,12 @@ fn every_verb() -> Vec<Job> {
             to: "registry.us.example/mirror/wls/base:2".parse().unwrap(),
             platform: "linux/amd64".parse().unwrap(),
         }),
+        Job::RefreshAuxImage(patchfarm_engine::recipe::aux_refresh::AuxRefreshRequest {
+            source: "registry.example:5000/aux/app:1".parse().unwrap(),
+            tag: "registry.example:5000/aux/app:1-wdt4.3".parse().unwrap(),
+            wdt_version: "4.3.0".into(),
+            platform: "linux/arm64".parse().unwrap(),
+        }),
         Job::Noop,
     ]
 }

@@ -9,6 +9,7 @@ use patchfarm_engine::image::{ImageRef, Platform};
 use patchfarm_engine::installer::InstallerSet;
 use patchfarm_engine::opatch::CatalogChoice;
 use patchfarm_engine::recipe::aux::AuxRequest;
+use patchfarm_engine::recipe::aux_refresh::AuxRefreshRequest;
 use patchfarm_engine::recipe::create::CreateRequest;
 use patchfarm_engine::recipe::oui::InstallerOptions;
 use patchfarm_engine::recipe::owner::parse_chown;
@@ -286,7 +287,7 @@ impl Job {
         let verb = spec.verb.as_ref().ok_or_else(|| {
             bad(
                 "verb",
-                "is missing: a job is one of create, update, rebase, create_aux_image, copy",
+                "is missing: a job is one of create, update, rebase, create_aux_image, copy, refresh_aux_image",
             )
         })?;
         Ok(match verb {
@@ -298,6 +299,13 @@ impl Job {
                 from: image("copy.from", &c.from)?,
                 to: target("copy.to", &c.to)?,
                 platform: platform("copy.platform", &c.platform)?,
+            }),
+            Verb::RefreshAuxImage(r) => Job::RefreshAuxImage(AuxRefreshRequest {
+                source: image("refresh_aux_image.source_image", &r.source_image)?,
+                tag: target("refresh_aux_image.tag", &r.tag)?,
+                wdt_version: not_empty("refresh_aux_image.wdt_version", &r.wdt_version)?
+                    .to_string(),
+                platform: platform("refresh_aux_image.platform", &r.platform)?,
             }),
             Verb::Noop(_) => Job::Noop,
         })
@@ -389,6 +397,12 @@ impl Job {
                 to: c.to.to_string(),
                 platform: c.platform.to_string(),
             }),
+            Job::RefreshAuxImage(r) => Verb::RefreshAuxImage(wire::RefreshAuxImageJob {
+                source_image: r.source.to_string(),
+                tag: r.tag.to_string(),
+                wdt_version: r.wdt_version.clone(),
+                platform: r.platform.to_string(),
+            }),
             Job::Noop => Verb::Noop(wire::NoopJob {}),
         }
     }
@@ -411,6 +425,7 @@ pub fn verb_name(spec: &wire::JobSpec) -> &'static str {
         Some(Verb::Rebase(_)) => "rebase",
         Some(Verb::CreateAuxImage(_)) => "createAuxImage",
         Some(Verb::Copy(_)) => "copy",
+        Some(Verb::RefreshAuxImage(_)) => "refreshAuxImage",
         Some(Verb::Noop(_)) => "noop",
         None => "argv (older release)",
     }

@@ -20,6 +20,7 @@ mod inspect;
 mod not_yet;
 mod progress;
 mod rebase;
+mod refresh_aux;
 mod submit;
 mod update;
 mod uploads;
@@ -96,6 +97,9 @@ enum Command {
     Inspect(inspect::Args),
     /// Copy an image to another registry or OCI layout unchanged (same digest).
     Copy(copy::Args),
+    /// Move an auxiliary image to another WDT release, its models kept byte for byte.
+    #[command(name = "refreshAuxImage", alias = "refresh-aux-image")]
+    RefreshAuxImage(refresh_aux::Args),
     /// Manage the local installer and patch cache.
     Cache {
         #[command(subcommand)]
@@ -224,6 +228,12 @@ fn print_outcome(ctx: &Context, outcome: &patchfarm_jobs::Outcome) -> anyhow::Re
                 outcome.path, outcome.detail, outcome.reused_layers
             );
         }
+        Outcome::Refreshed(refreshed) => eprintln!(
+            "WDT {} -> {}: {} files kept unchanged",
+            refreshed.previous_wdt.as_deref().unwrap_or("(unknown)"),
+            refreshed.new_wdt,
+            refreshed.files_kept
+        ),
         Outcome::Created { .. } | Outcome::Pushed(_) | Outcome::Nothing => {}
     }
     match outcome.report() {
@@ -269,6 +279,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Update(args) => Some((args.job()?, args.dry_run, args.online()?)),
             Command::Rebase(args) => Some((args.job()?, false, args.online()?)),
             Command::Copy(args) => Some((args.job()?, false, None)),
+            Command::RefreshAuxImage(args) => Some((args.job()?, false, None)),
             Command::Cache { command } => {
                 return farm_cache::run(&ctx, &cli.farm, command).await;
             }
@@ -307,6 +318,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             run_patching_job(&ctx, &engine(&cli)?, args.job()?, args.online()?).await
         }
         Command::Copy(args) => run_job(&ctx, &engine(&cli)?, &args.job()?).await,
+        Command::RefreshAuxImage(args) => run_job(&ctx, &engine(&cli)?, &args.job()?).await,
         Command::Cluster { command } => farm::cluster(&ctx, &cli.farm, command).await,
         Command::Jobs { command } => farm::jobs(&ctx, &cli.farm, command).await,
         Command::Campaign { command } => {

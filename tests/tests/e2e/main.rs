@@ -4,6 +4,7 @@
 mod agent_signals;
 mod aru;
 mod aux_image;
+mod aux_refresh;
 mod bad_input;
 mod build_steps;
 mod cache;

@@ -2,6 +2,7 @@
 //! the cache and the transports. Each recipe plans first (validating every input), then builds.
 
 pub mod aux;
+pub mod aux_refresh;
 pub mod build;
 pub mod commands;
 pub mod copy;
