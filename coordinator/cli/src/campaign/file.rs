@@ -32,6 +32,10 @@ pub struct CampaignFile {
     /// The order the domains roll in (see `waves`); one wave of all without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<super::waves::Rollout>,
+    /// The WDT release the quarter moves to: every Model-in-Image domain's auxiliary images are
+    /// rebuilt with it (models byte for byte the same), cached as `wdt_<version>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wdt_version: Option<String>,
 }
 
 /// A Domain resource the campaign leaves alone, and why.
@@ -409,6 +413,11 @@ impl CampaignFile {
         }
         if let Some(rollout) = &self.rollout {
             problems.extend(rollout.problems());
+        }
+        if let Some(version) = &self.wdt_version {
+            if let Err(e) = CacheKey::installer("wdt", version, None) {
+                problems.push(format!("wdtVersion {version:?}: {e}"));
+            }
         }
         problems
     }

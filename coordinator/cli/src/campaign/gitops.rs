@@ -29,6 +29,10 @@ pub fn files(file: &CampaignFile, report: &Value) -> Result<Vec<(PathBuf, String
                 "the report names domain {namespace}/{name}, which the campaign file does not hold"
             ));
         };
+        if entry["auxiliaryImageUpdates"].is_array() && entry["domainPatch"].is_null() {
+            // Its auxiliary images are not all pushed: the domain does not move yet.
+            continue;
+        }
         let resource = domain.resource();
         for part in [namespace, resource] {
             if part.is_empty() || part == "." || part == ".." || part.contains(['/', '\\']) {
@@ -42,18 +46,46 @@ pub fn files(file: &CampaignFile, report: &Value) -> Result<Vec<(PathBuf, String
             .as_ref()
             .and_then(|m| m["apiVersion"].as_str())
             .unwrap_or("weblogic.oracle/v9");
-        let patch = json!({
-            "apiVersion": api_version,
-            "kind": "Domain",
-            "metadata": {"name": resource, "namespace": namespace},
-            "spec": {"image": image},
-        });
         let patch_path = format!("{namespace}/{resource}.patch.yaml");
-        out.push((PathBuf::from(&patch_path), yaml(&patch)?));
-        patches.push(json!({"path": patch_path}));
+        let aux: Vec<(usize, &str)> = entry["auxiliaryImageUpdates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|u| Some((u["index"].as_u64()? as usize, u["newImage"].as_str()?)))
+            .collect();
+        if aux.is_empty() {
+            let patch = json!({
+                "apiVersion": api_version,
+                "kind": "Domain",
+                "metadata": {"name": resource, "namespace": namespace},
+                "spec": {"image": image},
+            });
+            out.push((PathBuf::from(&patch_path), yaml(&patch)?));
+            patches.push(json!({"path": patch_path}));
+        } else {
+            // Auxiliary images are a list: replaced by index with the report's JSON patch (its
+            // `test` ops included), which kustomize applies to the target it names.
+            out.push((
+                PathBuf::from(&patch_path),
+                yaml(&entry["domainPatch"]["patch"])?,
+            ));
+            let (group, version) = api_version
+                .split_once('/')
+                .unwrap_or(("weblogic.oracle", "v9"));
+            patches.push(json!({
+                "path": patch_path,
+                "target": {"group": group, "version": version, "kind": "Domain", "name": resource, "namespace": namespace},
+            }));
+        }
         if let Some(manifest) = &domain.manifest {
             let mut changed = manifest.clone();
             changed["spec"]["image"] = Value::String(image.to_string());
+            for (index, new) in &aux {
+                let slot = changed
+                    .pointer_mut(&format!("/spec/configuration/model/auxiliaryImages/{index}"))
+                    .ok_or_else(|| format!("domain {namespace}/{resource}: its manifest has no auxiliaryImages[{index}]"))?;
+                slot["image"] = Value::String(new.to_string());
+            }
             out.push((
                 PathBuf::from(format!("{namespace}/{resource}.yaml")),
                 yaml(&changed)?,

@@ -15,6 +15,8 @@ pub use file::{CampaignFile, CampaignFileError, SourceType};
 pub use plan::{plan, Plan, PlanError};
 
 #[cfg(test)]
+mod aux_tests;
+#[cfg(test)]
 mod output_tests;
 #[cfg(test)]
 mod tests;

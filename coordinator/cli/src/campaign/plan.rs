@@ -6,6 +6,7 @@
 use super::file::{CampaignFile, SourceType};
 use patchfarm_engine::image::{ImageRef, Platform};
 use patchfarm_engine::opatch::CatalogChoice;
+use patchfarm_engine::recipe::aux_refresh::AuxRefreshRequest;
 use patchfarm_engine::recipe::create::{CreateRequest, WdtRequest};
 use patchfarm_engine::recipe::domain::{DomainBuild, WdtOperation};
 use patchfarm_engine::recipe::patching::PatchRequest;
@@ -58,6 +59,21 @@ pub struct DomainPlan {
     /// What happens to the domain's image and why.
     pub action: String,
     pub auxiliary_images: Vec<String>,
+    /// The auxiliary images rebuilt with the campaign's `wdtVersion`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub auxiliary_refresh: Vec<AuxRefresh>,
+}
+
+/// One auxiliary image of a domain moved to the campaign's WDT release.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuxRefresh {
+    /// Its place in `spec.configuration.model.auxiliaryImages`.
+    pub index: usize,
+    pub old_image: String,
+    /// The job whose pushed reference replaces it: the refresh's copy in the registry the
+    /// domain pulls it from, else the refresh itself.
+    pub pulled_from: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -185,7 +201,49 @@ fn domain_plan(
         image_from,
         action: action.to_string(),
         auxiliary_images: domain.auxiliary_images.clone(),
+        auxiliary_refresh: Vec::new(),
     }
+}
+
+/// The jobs that move `domain`'s auxiliary images to `version` (one per image, shared by every
+/// domain that uses it), and where each domain finds its new one.
+fn refresh_aux_images(
+    file: &CampaignFile,
+    domain: &super::file::Domain,
+    version: &str,
+    jobs: &mut Vec<PlannedJob>,
+    refreshed: &mut HashMap<String, String>,
+) -> Result<Vec<AuxRefresh>, PlanError> {
+    let mut out = Vec::new();
+    for (index, aux) in domain.auxiliary_images.iter().enumerate() {
+        let key = match refreshed.get(aux) {
+            Some(key) => key.clone(),
+            None => {
+                let key = format!("aux/{}/{}/{index}", domain.namespace, domain.name);
+                let path = campaign_tag(&relative_to_registry(file, aux), &file.name);
+                let job = Job::RefreshAuxImage(AuxRefreshRequest {
+                    source: reference(file, &key, aux)?,
+                    tag: reference(file, &key, &format!("{}/{path}", file.registries[0]))?,
+                    wdt_version: version.to_string(),
+                    platform: default_platform(),
+                });
+                jobs.push(planned(key.clone(), job, Vec::new()));
+                copies(file, &key, &path, jobs)?;
+                refreshed.insert(aux.clone(), key.clone());
+                key
+            }
+        };
+        let pulled_from = match pulls_from(file, aux) {
+            Some(i) if i > 0 => format!("copy/{key}/{i}"),
+            _ => key,
+        };
+        out.push(AuxRefresh {
+            index,
+            old_image: aux.clone(),
+            pulled_from,
+        });
+    }
+    Ok(out)
 }
 
 /// The plan of a valid campaign file.
@@ -235,6 +293,8 @@ pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
     let mut domains = Vec::new();
     // Rebase target path -> the job that pushes it and its base.
     let mut rebased: HashMap<String, (String, String)> = HashMap::new();
+    // Auxiliary image -> the job that refreshes it.
+    let mut refreshed: HashMap<String, String> = HashMap::new();
     for domain in &file.domains {
         let source_type = domain.source_type().expect("validated");
         let base_key = format!("base/{}", domain.base);
@@ -291,14 +351,21 @@ pub fn plan(file: &CampaignFile) -> Result<Plan, PlanError> {
             }
             None => (
                 base_key,
-                if source_type == SourceType::PersistentVolume {
-                    "image reference only: the domain home is on a persistent volume".into()
-                } else {
-                    "image reference only: auxiliary images are unchanged".into()
+                match (&file.wdt_version, source_type) {
+                    (_, SourceType::PersistentVolume) => {
+                        "image reference only: the domain home is on a persistent volume".into()
+                    }
+                    (Some(version), _) => format!("image reference; auxiliary images move to WDT {version}, their models unchanged"),
+                    (None, _) => "image reference only: auxiliary images are unchanged".into(),
                 },
             ),
         };
-        domains.push(domain_plan(file, domain, source_type, image_from, &action));
+        let mut planned_domain = domain_plan(file, domain, source_type, image_from, &action);
+        if let (Some(version), SourceType::ModelInImage) = (&file.wdt_version, source_type) {
+            planned_domain.auxiliary_refresh =
+                refresh_aux_images(file, domain, version, &mut jobs, &mut refreshed)?;
+        }
+        domains.push(planned_domain);
     }
     Ok(Plan {
         campaign: file.name.clone(),

@@ -45,6 +45,19 @@ pub fn domain_patch(new_image: &str) -> Value {
     json!({"type": "merge", "patch": {"spec": {"image": new_image}}})
 }
 
+/// The patch that moves a Domain to `new_image` and replaces auxiliary images by index
+/// (`(index, old, new)`): a JSON patch whose `test` ops refuse to apply to a Domain whose
+/// auxiliary image changed since the campaign read it.
+pub fn domain_json_patch(new_image: &str, aux: &[(usize, String, String)]) -> Value {
+    let mut ops = vec![json!({"op": "replace", "path": "/spec/image", "value": new_image})];
+    for (index, old, new) in aux {
+        let path = format!("/spec/configuration/model/auxiliaryImages/{index}/image");
+        ops.push(json!({"op": "test", "path": path, "value": old}));
+        ops.push(json!({"op": "replace", "path": path, "value": new}));
+    }
+    json!({"type": "json", "patch": ops})
+}
+
 /// Builds `report.json`'s value from the plan and the campaign's jobs (by request id).
 pub fn build(plan: &Plan, jobs: &[Job]) -> Result<Value, ReportError> {
     let by_request: HashMap<&str, &Job> = jobs.iter().map(|j| (j.request_id.as_str(), j)).collect();
@@ -85,6 +98,22 @@ pub fn build(plan: &Plan, jobs: &[Job]) -> Result<Value, ReportError> {
         let new_image = (pulled.state() == JobState::Succeeded)
             .then(|| pulled.digests.first().map(|d| by_digest(d)))
             .flatten();
+        let mut aux_updates = Vec::new();
+        let mut aux_ready = Vec::new();
+        let mut aux_failed = false;
+        for refresh in &domain.auxiliary_refresh {
+            let aux_job = job(&refresh.pulled_from)?;
+            let new = (aux_job.state() == JobState::Succeeded)
+                .then(|| aux_job.digests.first().map(|d| by_digest(d)))
+                .flatten();
+            aux_failed |= aux_job.state() != JobState::Succeeded;
+            aux_updates.push(
+                json!({"index": refresh.index, "oldImage": refresh.old_image, "newImage": new}),
+            );
+            if let Some(new) = new {
+                aux_ready.push((refresh.index, refresh.old_image.clone(), new));
+            }
+        }
         // What the domain's new image holds: its rebase's target, or the base itself.
         let patches: Vec<String> = source
             .outcome
@@ -101,16 +130,30 @@ pub fn build(plan: &Plan, jobs: &[Job]) -> Result<Value, ReportError> {
             "action": domain.action,
             "patches": patches,
             "auxiliaryImages": domain.auxiliary_images,
-            "state": source.state().as_str_name().to_lowercase(),
+            "state": if aux_failed { "failed".to_string() } else { source.state().as_str_name().to_lowercase() },
             "seconds": (source.updated_unix_ms - source.submitted_unix_ms) as f64 / 1000.0,
         });
-        if let Some(image) = &new_image {
-            let patch = domain_patch(image);
-            entry["kubectl"] = json!(format!(
-                "kubectl patch domain {} -n {} --type merge -p '{}'",
-                domain.domain_resource, domain.namespace, patch["patch"]
-            ));
-            entry["domainPatch"] = patch;
+        if !domain.auxiliary_refresh.is_empty() {
+            entry["auxiliaryImageUpdates"] = json!(aux_updates);
+        }
+        match &new_image {
+            // A domain moves only once everything it will run is pushed where it pulls from.
+            Some(image) if aux_ready.len() == domain.auxiliary_refresh.len() => {
+                let patch = if aux_ready.is_empty() {
+                    domain_patch(image)
+                } else {
+                    domain_json_patch(image, &aux_ready)
+                };
+                entry["kubectl"] = json!(format!(
+                    "kubectl patch domain {} -n {} --type {} -p '{}'",
+                    domain.domain_resource,
+                    domain.namespace,
+                    patch["type"].as_str().unwrap_or("merge"),
+                    patch["patch"]
+                ));
+                entry["domainPatch"] = patch;
+            }
+            _ => {}
         }
         if domain.domain_home_source_type == SourceType::DomainInImage {
             entry["note"] = json!("rolling restart is safe: the rebase keeps the domain home, including security/SerializedSystemIni.dat, byte for byte, so the domain secret still decrypts");
@@ -173,6 +216,29 @@ pub fn markdown(report: &Value) -> String {
                 patches.join(", ")
             }
         ));
+    }
+    let aux: Vec<String> = domains
+        .iter()
+        .flat_map(|d| {
+            d["auxiliaryImageUpdates"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |u| {
+                    format!(
+                        "- {}/{} auxiliaryImages[{}]: `{}` → `{}`\n",
+                        d["namespace"].as_str().unwrap_or(""),
+                        d["name"].as_str().unwrap_or(""),
+                        u["index"],
+                        u["oldImage"].as_str().unwrap_or(""),
+                        u["newImage"].as_str().unwrap_or("(not built)")
+                    )
+                })
+        })
+        .collect();
+    if !aux.is_empty() {
+        md.push_str("\n## Auxiliary images\n\nRebuilt with the campaign's WDT release, models unchanged; each patch checks (`test`) that the Domain still names the old image before replacing it:\n\n");
+        md.push_str(&aux.concat());
     }
     let skipped = report["skipped"].as_array().cloned().unwrap_or_default();
     if !skipped.is_empty() {
