@@ -121,12 +121,28 @@ pub fn read(
             ));
             continue;
         };
-        let auxiliary_images = spec["configuration"]["model"]["auxiliaryImages"]
+        // By position: a Domain patch replaces auxiliaryImages[N].image.
+        let auxiliary_images: Option<Vec<String>> = spec["configuration"]["model"]
+            ["auxiliaryImages"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|aux| aux["image"].as_str().map(str::to_owned))
+            .map(|aux| aux["image"].as_str().map(str::to_owned))
             .collect();
+        let Some(auxiliary_images) = auxiliary_images else {
+            skipped.push(skip(
+                "an entry of spec.configuration.model.auxiliaryImages names no image".into(),
+            ));
+            continue;
+        };
+        let strings = |value: &Value| -> std::collections::BTreeMap<String, String> {
+            value
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        };
         domains.push(Domain {
             // Campaign names are unique per namespace, as Domain names are.
             name: name.clone(),
@@ -138,6 +154,18 @@ pub fn read(
             auxiliary_images,
             model: None,
             manifest: Some(item.clone()),
+            image_pull_secrets: spec["imagePullSecrets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["name"].as_str().map(str::to_owned))
+                .collect(),
+            restart_version: match &spec["restartVersion"] {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            },
+            labels: strings(&metadata["labels"]),
         });
     }
     Ok((domains, skipped))

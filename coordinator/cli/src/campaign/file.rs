@@ -106,6 +106,28 @@ pub struct Domain {
     /// back with only its image changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<serde_json::Value>,
+    /// `spec.imagePullSecrets` names: the report says which secret each domain pulls its new
+    /// image with (a mirror's too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<String>,
+    /// `spec.restartVersion` as the campaign found it: left alone, since a new image by digest
+    /// already rolls the servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_version: Option<String>,
+    /// `metadata.labels` (waves and reports group by them).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// The campaign registry (its index in `registries`) `image` comes from: the longest
+/// `HOST[:PORT][/PREFIX]` that prefixes it.
+pub fn registry_index(registries: &[String], image: &str) -> Option<usize> {
+    registries
+        .iter()
+        .enumerate()
+        .filter(|(_, registry)| image.starts_with(&format!("{registry}/")))
+        .max_by_key(|(_, registry)| registry.len())
+        .map(|(i, _)| i)
 }
 
 /// The WDT inputs a domain is built from, files relative to the campaign file.
@@ -241,8 +263,23 @@ impl CampaignFile {
                 });
             match read {
                 Ok((domains, skipped)) => {
-                    campaign.domains.extend(domains);
                     campaign.skipped.extend(skipped);
+                    for domain in domains {
+                        match registry_index(&campaign.registries, &domain.image) {
+                            Some(_) => campaign.domains.push(domain),
+                            // Its new image could go to none of the registries it is allowed
+                            // to pull from: someone else builds it.
+                            None => campaign.skipped.push(SkippedDomain {
+                                reason: format!(
+                                    "its image {} is in none of the campaign's registries ({})",
+                                    domain.image,
+                                    campaign.registries.join(", ")
+                                ),
+                                namespace: domain.namespace,
+                                name: domain.name,
+                            }),
+                        }
+                    }
                 }
                 Err(problem) => problems.push(problem),
             }

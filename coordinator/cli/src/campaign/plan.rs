@@ -62,6 +62,13 @@ pub struct DomainPlan {
     /// The auxiliary images rebuilt with the campaign's `wdtVersion`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub auxiliary_refresh: Vec<AuxRefresh>,
+    /// The Domain's own pull secrets (`domainsFrom`): they must reach the registry it pulls from.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_version: Option<String>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// One auxiliary image of a domain moved to the campaign's WDT release.
@@ -171,12 +178,7 @@ fn relative_to_registry(file: &CampaignFile, image: &str) -> String {
 
 /// The campaign registry (its index) `image` comes from today: the longest that prefixes it.
 fn pulls_from(file: &CampaignFile, image: &str) -> Option<usize> {
-    file.registries
-        .iter()
-        .enumerate()
-        .filter(|(_, registry)| image.starts_with(&format!("{registry}/")))
-        .max_by_key(|(_, registry)| registry.len())
-        .map(|(i, _)| i)
+    super::file::registry_index(&file.registries, image)
 }
 
 fn domain_plan(
@@ -202,6 +204,9 @@ fn domain_plan(
         action: action.to_string(),
         auxiliary_images: domain.auxiliary_images.clone(),
         auxiliary_refresh: Vec::new(),
+        image_pull_secrets: domain.image_pull_secrets.clone(),
+        restart_version: domain.restart_version.clone(),
+        labels: domain.labels.clone(),
     }
 }
 

@@ -136,6 +136,16 @@ pub fn build(plan: &Plan, jobs: &[Job]) -> Result<Value, ReportError> {
         if !domain.auxiliary_refresh.is_empty() {
             entry["auxiliaryImageUpdates"] = json!(aux_updates);
         }
+        if !domain.image_pull_secrets.is_empty() {
+            entry["imagePullSecrets"] = json!(domain.image_pull_secrets);
+        }
+        if let Some(version) = &domain.restart_version {
+            // Left as it is: the new image (by digest) is what rolls the servers.
+            entry["restartVersion"] = json!(version);
+        }
+        if !domain.labels.is_empty() {
+            entry["labels"] = json!(domain.labels);
+        }
         match &new_image {
             // A domain moves only once everything it will run is pushed where it pulls from.
             Some(image) if aux_ready.len() == domain.auxiliary_refresh.len() => {

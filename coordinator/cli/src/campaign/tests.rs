@@ -234,7 +234,8 @@ items:
 - apiVersion: weblogic.oracle/v9
   kind: Domain
   metadata: {name: payments, namespace: prod, labels: {tier: web}}
-  spec: {domainHomeSourceType: Image, image: "registry.eu.example.com:5000/domains/payments:7"}
+  spec: {domainHomeSourceType: Image, image: "registry.eu.example.com:5000/domains/payments:7",
+         imagePullSecrets: [{name: eu-pull}], restartVersion: "3"}
 - apiVersion: weblogic.oracle/v8
   kind: Domain
   metadata: {name: orders, namespace: shop, labels: {tier: web}}
@@ -257,6 +258,10 @@ items:
   kind: Domain
   metadata: {name: imageless, namespace: prod, labels: {tier: web}}
   spec: {domainHomeSourceType: PersistentVolume}
+- apiVersion: weblogic.oracle/v9
+  kind: Domain
+  metadata: {name: outsider, namespace: shop, labels: {tier: web}}
+  spec: {image: "quay.example.org/partner/outsider:1"}
 - apiVersion: weblogic.oracle/v9
   kind: Domain
   metadata: {name: odd, namespace: shop, labels: {tier: web}}
@@ -299,11 +304,19 @@ fn domains_come_from_the_clusters_own_domain_resources() {
         .iter()
         .map(|s| (s.name.as_str(), s.reason.as_str()))
         .collect();
-    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
     assert!(skipped[0].0 == "imageless" && skipped[0].1.contains("spec.image"));
     assert!(skipped[1].0 == "odd" && skipped[1].1.contains("Sideways"));
+    assert!(
+        skipped[2].0 == "outsider" && skipped[2].1.contains("none of the campaign's registries"),
+        "{skipped:?}"
+    );
+    assert_eq!(file.domains[0].image_pull_secrets, ["eu-pull"]);
+    assert_eq!(file.domains[0].restart_version.as_deref(), Some("3"));
+    assert_eq!(file.domains[0].labels["tier"], "web");
     let planned = plan(&file).unwrap();
-    assert_eq!((planned.domains.len(), planned.skipped.len()), (2, 2));
+    assert_eq!((planned.domains.len(), planned.skipped.len()), (2, 3));
+    assert_eq!(planned.domains[0].image_pull_secrets, ["eu-pull"]);
     // Written out, the campaign holds its domains and needs no other file.
     let stored = serde_norway::to_string(&file).unwrap();
     let again = CampaignFile::parse("stored", &stored).unwrap();
