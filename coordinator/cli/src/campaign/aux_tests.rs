@@ -154,3 +154,31 @@ fn gitops_out_replaces_aux_images_by_index_in_the_exported_domain() {
         json!({"group": "weblogic.oracle", "version": "v8", "kind": "Domain", "name": "orders", "namespace": "shop"})
     );
 }
+
+#[test]
+fn a_patched_domain_the_operator_would_reject_gets_no_patch() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = KUBECTL_DOMAINS.replace(
+        "    image: \"registry.eu.example.com:5000/wls/base:12.2.1.4-2026-07\"\n",
+        "    image: \"registry.eu.example.com:5000/wls/base:12.2.1.4-2026-07\"\n    imagePullPolicy: Sometimes\n",
+    );
+    assert_ne!(broken, KUBECTL_DOMAINS);
+    std::fs::write(dir.path().join("domains.yaml"), broken).unwrap();
+    let head = EXAMPLE.split("domains:\n").next().unwrap();
+    let text = format!(
+        "{head}domainsFrom:\n  - {{file: domains.yaml, base: wls14, namespaces: [shop], selector: \"tier=web\"}}\n"
+    );
+    let (file, _) = CampaignFile::load(&dir.path().join("q4.yaml"), &text).unwrap();
+    let planned = plan(&file).unwrap();
+    let report = report::build(&planned, &finished(&planned, "")).unwrap();
+    let orders = domain(&report, "orders");
+    assert!(orders["domainPatch"].is_null() && orders["kubectl"].is_null());
+    let problems = orders["invalid"].to_string();
+    assert!(problems.contains("imagePullPolicy"), "{problems}");
+    assert!(report::markdown(&report).contains("## Not patched"));
+    let files = gitops::files(&file, &report).unwrap();
+    assert!(
+        files.iter().all(|(p, _)| !p.starts_with("shop")),
+        "{files:?}"
+    );
+}

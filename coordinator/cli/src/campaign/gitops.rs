@@ -29,8 +29,11 @@ pub fn files(file: &CampaignFile, report: &Value) -> Result<Vec<(PathBuf, String
                 "the report names domain {namespace}/{name}, which the campaign file does not hold"
             ));
         };
-        if entry["auxiliaryImageUpdates"].is_array() && entry["domainPatch"].is_null() {
-            // Its auxiliary images are not all pushed: the domain does not move yet.
+        if entry["invalid"].is_array()
+            || (entry["auxiliaryImageUpdates"].is_array() && entry["domainPatch"].is_null())
+        {
+            // The patched Domain would be invalid, or its auxiliary images are not all pushed:
+            // the domain does not move.
             continue;
         }
         let resource = domain.resource();

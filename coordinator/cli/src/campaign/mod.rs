@@ -3,6 +3,7 @@
 //! and reported on (`report`).
 
 mod command;
+pub mod domain_check;
 pub mod domains_from;
 mod file;
 pub mod gitops;

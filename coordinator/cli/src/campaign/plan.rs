@@ -69,6 +69,9 @@ pub struct DomainPlan {
     pub restart_version: Option<String>,
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// The Domain resource as exported (`domainsFrom`): patches are checked against it.
+    #[serde(skip)]
+    pub manifest: Option<serde_json::Value>,
 }
 
 /// One auxiliary image of a domain moved to the campaign's WDT release.
@@ -207,6 +210,7 @@ fn domain_plan(
         image_pull_secrets: domain.image_pull_secrets.clone(),
         restart_version: domain.restart_version.clone(),
         labels: domain.labels.clone(),
+        manifest: domain.manifest.clone(),
     }
 }
 

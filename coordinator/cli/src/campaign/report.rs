@@ -154,14 +154,20 @@ pub fn build(plan: &Plan, jobs: &[Job]) -> Result<Value, ReportError> {
                 } else {
                     domain_json_patch(image, &aux_ready)
                 };
-                entry["kubectl"] = json!(format!(
-                    "kubectl patch domain {} -n {} --type {} -p '{}'",
-                    domain.domain_resource,
-                    domain.namespace,
-                    patch["type"].as_str().unwrap_or("merge"),
-                    patch["patch"]
-                ));
-                entry["domainPatch"] = patch;
+                match super::domain_check::apply(&super::domain_check::known(domain), &patch) {
+                    Ok(_) => {
+                        entry["kubectl"] = json!(format!(
+                            "kubectl patch domain {} -n {} --type {} -p '{}'",
+                            domain.domain_resource,
+                            domain.namespace,
+                            patch["type"].as_str().unwrap_or("merge"),
+                            patch["patch"]
+                        ));
+                        entry["domainPatch"] = patch;
+                    }
+                    // Never handed out as a patch to run: the Domain would not take it.
+                    Err(problems) => entry["invalid"] = json!(problems),
+                }
             }
             _ => {}
         }
@@ -249,6 +255,26 @@ pub fn markdown(report: &Value) -> String {
     if !aux.is_empty() {
         md.push_str("\n## Auxiliary images\n\nRebuilt with the campaign's WDT release, models unchanged; each patch checks (`test`) that the Domain still names the old image before replacing it:\n\n");
         md.push_str(&aux.concat());
+    }
+    let invalid: Vec<String> = domains
+        .iter()
+        .filter_map(|d| {
+            let problems: Vec<&str> = d["invalid"]
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            Some(format!(
+                "- {}/{}: {}\n",
+                d["namespace"].as_str().unwrap_or(""),
+                d["name"].as_str().unwrap_or(""),
+                problems.join("; ")
+            ))
+        })
+        .collect();
+    if !invalid.is_empty() {
+        md.push_str("\n## Not patched\n\nThe patched Domain would not be valid against the operator's v9 schema, so no patch is given:\n\n");
+        md.push_str(&invalid.concat());
     }
     let skipped = report["skipped"].as_array().cloned().unwrap_or_default();
     if !skipped.is_empty() {
