@@ -15,6 +15,10 @@ if [ "${1:-}" = "--bench" ]; then
 fi
 
 missing=()
+# Python's jsonpatch applies a campaign's Domain patches independently of patchfarm's own code.
+if ! python3 -c 'import jsonpatch, jsonschema' >/dev/null 2>&1; then
+  missing+=(python3-jsonpatch python3-jsonschema)
+fi
 for i in "${!commands[@]}"; do
   if ! command -v "${commands[$i]}" >/dev/null 2>&1; then
     missing+=("${packages[$i]}")

@@ -8,7 +8,7 @@ use patchfarm_e2e::wls::{self, derive, raw_digest, unpack, DOMAIN, DOMAIN_CONFIG
 use patchfarm_e2e::Registry;
 
 /// Today's fleet: domains on an unpatched base (made once per farm).
-fn today(farm: &Farm) {
+pub(crate) fn today(farm: &Farm) {
     let host = farm.registry.host();
     let old = format!("{host}/wls/base:1");
     farm.ok(&[

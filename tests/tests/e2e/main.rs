@@ -18,6 +18,7 @@ mod create;
 mod deploy_files;
 mod domain_campaign;
 mod domain_in_image;
+mod domains_export;
 mod engine_store;
 mod farm;
 mod farm_routing;
