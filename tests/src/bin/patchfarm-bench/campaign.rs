@@ -1,4 +1,5 @@
-//! Campaign throughput: a 6-domain demo campaign and a generated 200-domain campaign (3
+//! Campaign throughput: a 6-domain demo campaign, a generated 200-domain campaign and a
+//! 2,000-Domain export (export.rs) (3
 //! coordinators, 4 agents, loopback registry, release build). Prints wall time, images per minute
 //! and the bytes the registry stored for the campaign next to the sum of the images' sizes.
 
@@ -137,4 +138,5 @@ async fn run() {
             ""
         );
     }
+    super::export::fleet_export(&mut farm, 2000).await;
 }

@@ -6,7 +6,8 @@
 //! Usage: patchfarm-bench [JDK_DIR]   (default: the largest JDK under /usr/lib/jvm)
 //!        patchfarm-bench raft            (only the coordinator cluster against etcd)
 //!        patchfarm-bench sched           (only scheduling: 10,000 no-op jobs, 100 simulated agents)
-//!        patchfarm-bench campaign        (only campaigns: the demo and a 200-domain fleet)
+//!        patchfarm-bench campaign        (only campaigns: the demo, a 200-domain fleet and a
+//!                                         2,000-Domain export over 3 registries)
 //!        patchfarm-bench steps           (build steps: OUI installer and RUN steps against
 //!                                         docker build + push, same base and JDK)
 //!        patchfarm-bench safety OLD NEW  (two `patchfarm` binaries: JDK layer and fast-path
@@ -14,6 +15,7 @@
 //!        patchfarm-bench layer DIR OUT   (internal: one layer build, for RSS measurement)
 
 mod campaign;
+mod export;
 mod raft;
 mod rebase;
 mod safety;
