@@ -5,9 +5,10 @@ set -euo pipefail
 # runc runs build steps (the executor); the JDK's javac and jar build the OUI and OPatch
 # stand-ins; dpkg-deb and dpkg-scanpackages build the local apt repository --packageManager uses;
 # systemd-analyze verifies deploy/systemd's units; rpm, rpmbuild, db5.3_load and sqlite3 write the
-# OL8 (Berkeley DB) and OL9 (SQLite) rpm databases inspect reads.
-packages=(docker-registry skopeo umoci busybox-static apache2-utils pigz time python3 debootstrap runc default-jdk-headless default-jdk-headless dpkg dpkg-dev systemd rpm rpm db5.3-util sqlite3)
-commands=(docker-registry skopeo umoci busybox htpasswd pigz /usr/bin/time python3 debootstrap /usr/sbin/runc javac jar dpkg-deb dpkg-scanpackages systemd-analyze rpm rpmbuild db5.3_load sqlite3)
+# OL8 (Berkeley DB) and OL9 (SQLite) rpm databases inspect reads; openssl makes signing keys and
+# verifies image signatures independently.
+packages=(docker-registry skopeo umoci busybox-static apache2-utils pigz time python3 debootstrap runc default-jdk-headless default-jdk-headless dpkg dpkg-dev systemd rpm rpm db5.3-util sqlite3 openssl)
+commands=(docker-registry skopeo umoci busybox htpasswd pigz /usr/bin/time python3 debootstrap /usr/sbin/runc javac jar dpkg-deb dpkg-scanpackages systemd-analyze rpm rpmbuild db5.3_load sqlite3 openssl)
 # The benchmark also runs a 3-member etcd cluster as the coordinator's baseline.
 if [ "${1:-}" = "--bench" ]; then
   packages+=(etcd-server etcd-client)

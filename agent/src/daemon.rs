@@ -38,6 +38,8 @@ pub struct Options {
     pub step_network: bool,
     /// Serve `/healthz`, `/readyz` and `/metrics` over HTTP here.
     pub http_listen: Option<std::net::SocketAddr>,
+    /// The farm's signing key (`--sign-key`): every pushed image is signed.
+    pub signer: Option<std::sync::Arc<patchfarm_engine::sign::Signer>>,
 }
 
 struct Running {
@@ -398,6 +400,7 @@ impl Agent {
                     .steps
                     .network_refused
                     .then(|| "turned off with --no-step-network".to_string()),
+                signer: self.options.signer.clone(),
             },
             Err(e) => return Err((e.to_string(), true, inputs_line)),
         };

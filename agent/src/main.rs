@@ -72,6 +72,11 @@ struct Args {
     /// Log format: text or json.
     #[arg(long = "log-format", default_value = "text")]
     log_format: String,
+    /// Sign every image this agent pushes with the farm's ECDSA P-256 key (PKCS#8 PEM): a file
+    /// delivered to the agent as a secret (a Kubernetes Secret, a systemd credential), never
+    /// through the coordinators.
+    #[arg(long = "sign-key", value_name = "FILE")]
+    sign_key: Option<std::path::PathBuf>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -122,6 +127,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         build_steps: !args.no_build_steps,
         step_network: !args.no_step_network,
         http_listen: args.http_listen,
+        signer: match &args.sign_key {
+            // Read at start: a bad key stops the agent before it leases anything.
+            Some(path) => Some(std::sync::Arc::new(
+                patchfarm_engine::sign::Signer::from_pem_file(path)
+                    .map_err(|e| anyhow::anyhow!("--sign-key {e}"))?,
+            )),
+            None => None,
+        },
     };
     daemon::run(options, shutdown).await
 }

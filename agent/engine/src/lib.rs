@@ -13,5 +13,6 @@ pub mod limits;
 pub mod opatch;
 pub mod recipe;
 pub mod rpmdb;
+pub mod sign;
 pub mod transport;
 pub mod tree;

@@ -351,6 +351,7 @@ async fn an_engine_that_gives_steps_no_network_refuses_a_job_that_asks_for_it() 
         source_date_epoch: 0,
         steps_refused: None,
         step_network_refused: Some("turned off with --no-step-network".into()),
+        signer: None,
     };
     let mut request = create();
     request.step_network = true;

@@ -24,6 +24,7 @@ mod refresh_aux;
 mod submit;
 mod update;
 mod uploads;
+mod verify;
 mod wdt;
 
 use clap::{Parser, Subcommand};
@@ -73,6 +74,16 @@ pub struct Cli {
     /// Print machine-readable JSON where the output is data.
     #[arg(long, global = true)]
     json: bool,
+    /// Sign every image pushed to a registry with this ECDSA P-256 private key (PKCS#8 PEM, as
+    /// `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256` writes it), in
+    /// sigstore's format (cosign's `sha256-<digest>.sig` tag); `patchfarm verify` checks it.
+    #[arg(
+        long = "sign-key",
+        global = true,
+        value_name = "FILE",
+        env = "PATCHFARM_SIGN_KEY"
+    )]
+    sign_key: Option<std::path::PathBuf>,
     /// More log output (repeat for more); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -95,6 +106,8 @@ enum Command {
     Rebase(rebase::Args),
     /// Show what an image contains (OS, JDK, Oracle Home, WDT, patches) without running it.
     Inspect(inspect::Args),
+    /// Check that an image carries a sigstore signature by a key (as `--sign-key` attaches it).
+    Verify(verify::Args),
     /// Copy an image to another registry or OCI layout unchanged (same digest).
     Copy(copy::Args),
     /// Move an auxiliary image to another WDT release, its models kept byte for byte.
@@ -168,6 +181,13 @@ fn engine(cli: &Cli) -> anyhow::Result<Engine> {
         source_date_epoch: Engine::source_date_epoch_from_env()?,
         steps_refused: None,
         step_network_refused: None,
+        signer: match &cli.sign_key {
+            Some(path) => Some(std::sync::Arc::new(
+                patchfarm_engine::sign::Signer::from_pem_file(path)
+                    .map_err(|e| anyhow::anyhow!("--sign-key {e}"))?,
+            )),
+            None => None,
+        },
     })
 }
 
@@ -312,6 +332,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cache { command } => cache::run(&ctx, command).await,
         Command::CreateAuxImage(args) => aux::run(&ctx, &engine(&cli)?, args).await,
         Command::Inspect(args) => inspect::run(&ctx, &engine(&cli)?, args).await,
+        Command::Verify(args) => verify::run(&ctx, &engine(&cli)?, args).await,
         Command::Create(args) => create::run(&ctx, &engine(&cli)?, args).await,
         Command::Update(args) => update::run(&ctx, &engine(&cli)?, args).await,
         Command::Rebase(args) => {
@@ -397,6 +418,9 @@ pub fn print_report(
             report.blobs_mounted,
             report.blobs_present
         );
+        if let Some(signature) = &report.signature {
+            println!("  signed: {signature}");
+        }
     }
     Ok(())
 }

@@ -33,6 +33,7 @@ mod packages;
 mod rebase;
 mod registry_auth;
 mod retries;
+mod signing;
 mod target;
 mod tls_files;
 mod typed_jobs;

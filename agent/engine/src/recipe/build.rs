@@ -305,7 +305,34 @@ pub async fn publish(
     target: &ImageRef,
 ) -> Result<PushReport, RecipeError> {
     let locations = BlobLocations::new(engine.cache.locations_dir());
-    Ok(push::push(image, target, &engine.registries, &locations).await?)
+    let report = push::push(image, target, &engine.registries, &locations).await?;
+    signed(engine, &locations, target, report).await
+}
+
+/// `report` with the pushed manifest signed, when the engine signs and `target` is a registry
+/// (the only place sigstore signatures are read from).
+async fn signed(
+    engine: &Engine,
+    locations: &BlobLocations,
+    target: &ImageRef,
+    mut report: PushReport,
+) -> Result<PushReport, RecipeError> {
+    let Some(signer) = &engine.signer else {
+        return Ok(report);
+    };
+    match target {
+        ImageRef::Registry(image) => {
+            let digest: crate::digest::Digest = report.digest.parse().map_err(|e| {
+                RecipeError::input(format!("signing {target}"), format!("pushed digest: {e}"))
+            })?;
+            report.signature = Some(
+                crate::sign::attach::sign(&engine.registries, locations, image, &digest, signer)
+                    .await?,
+            );
+        }
+        _ => tracing::warn!(%target, "not signed: signatures are attached in registries only"),
+    }
+    Ok(report)
 }
 
 /// Pushes per-platform images and an OCI index over them under `target`'s tag.
@@ -315,5 +342,6 @@ pub async fn publish_index(
     target: &ImageRef,
 ) -> Result<PushReport, RecipeError> {
     let locations = BlobLocations::new(engine.cache.locations_dir());
-    Ok(push::push_index(images, target, &engine.registries, &locations).await?)
+    let report = push::push_index(images, target, &engine.registries, &locations).await?;
+    signed(engine, &locations, target, report).await
 }

@@ -47,6 +47,8 @@ pub enum RecipeError {
     Opatch(#[from] crate::opatch::OpatchError),
     #[error(transparent)]
     Installer(#[from] crate::installer::InstallerError),
+    #[error("signing: {0}")]
+    Sign(#[from] crate::sign::attach::AttachError),
 }
 
 impl RecipeError {
@@ -139,6 +141,9 @@ pub struct Engine {
     /// Why build steps never get the network here, whatever a job asks (an agent started with
     /// `--no-step-network`).
     pub step_network_refused: Option<String>,
+    /// Signs every image pushed to a registry (`--sign-key`): the signature is attached in
+    /// sigstore's format (`crate::sign`).
+    pub signer: Option<std::sync::Arc<crate::sign::Signer>>,
 }
 
 impl Engine {
@@ -213,6 +218,7 @@ mod tests {
             source_date_epoch: 0,
             steps_refused: Some("turned off with --no-build-steps".into()),
             step_network_refused: None,
+            signer: None,
         };
         let refused = engine
             .sandbox(&[dir.path().to_path_buf()], &dir.path().join("work"))

@@ -59,6 +59,9 @@ pub struct PushReport {
     pub blobs_mounted: u32,
     pub blobs_uploaded: u32,
     pub bytes_uploaded: u64,
+    /// The signature attached to the pushed manifest (`REPO:sha256-<hex>.sig`), when signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 enum BlobOutcome {

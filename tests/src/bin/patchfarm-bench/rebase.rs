@@ -75,6 +75,7 @@ pub fn rebase_bench(registry: &Registry, home: &Path, busybox: &str) {
         source_date_epoch: 0,
         steps_refused: None,
         step_network_refused: None,
+        signer: None,
     };
     let platform = Platform::default();
     runtime.block_on(make_domains(

@@ -1,0 +1,202 @@
+//! Signatures attached the way cosign attaches them: a manifest tagged `sha256-<hex>.sig` in the
+//! signed image's repository, one layer per signature (the payload as the blob, the signature in
+//! an annotation). Signing again with the same key replaces that key's signature for the same
+//! payload; signatures by other keys stay.
+
+use super::{
+    payload, read_payload, PublicKey, SignError, Signer, PAYLOAD_MEDIA_TYPE, SIGNATURE_ANNOTATION,
+};
+use crate::digest::Digest;
+use crate::image::manifest::{Descriptor, ManifestKind};
+use crate::image::{media, ImageRef, Manifest, RegistryRef};
+use crate::transport::push::{self, BlobLocations, BlobOrigin, OutBlob, PushedImage};
+use crate::transport::registry::Registries;
+use crate::transport::TransportError;
+use base64::Engine as _;
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    #[error("{image}: {reason}")]
+    Unverified { image: String, reason: String },
+}
+
+/// The tag cosign gives the signatures of manifest `digest`.
+pub fn signature_tag(digest: &Digest) -> String {
+    format!("sha256-{}.sig", digest.hex())
+}
+
+fn at_tag(image: &RegistryRef, tag: String) -> RegistryRef {
+    RegistryRef {
+        tag: Some(tag),
+        digest: None,
+        ..image.clone()
+    }
+}
+
+/// The signature layers already at `tag`, each with its payload bytes (none when the tag is new).
+async fn existing(
+    registries: &Registries,
+    at: &RegistryRef,
+) -> Result<Vec<(Descriptor, Vec<u8>)>, TransportError> {
+    let client = registries.client(&at.registry).await;
+    let bytes = match client.get_manifest(at).await {
+        Ok((bytes, _)) => bytes,
+        Err(TransportError::NotFound { .. }) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let ManifestKind::Image(manifest) =
+        ManifestKind::parse(&bytes, &at.to_string()).map_err(|e| TransportError::Protocol {
+            registry: at.registry.clone(),
+            what: format!("reading {at}"),
+            reason: e.to_string(),
+        })?
+    else {
+        return Ok(Vec::new());
+    };
+    let mut layers = Vec::new();
+    for layer in manifest
+        .layers
+        .into_iter()
+        .filter(|l| l.media_type == PAYLOAD_MEDIA_TYPE)
+    {
+        let body = client.get_blob_bytes(&at.repository, &layer.digest).await?;
+        layers.push((layer, body));
+    }
+    Ok(layers)
+}
+
+fn decoded_signature(layer: &Descriptor) -> Option<Vec<u8>> {
+    layer
+        .annotations
+        .get(SIGNATURE_ANNOTATION)
+        .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+}
+
+/// Signs manifest `digest` as pushed to `image`'s repository and attaches the signature; returns
+/// the signature manifest's reference.
+pub async fn sign(
+    registries: &Registries,
+    locations: &BlobLocations,
+    image: &RegistryRef,
+    digest: &Digest,
+    signer: &Signer,
+) -> Result<String, AttachError> {
+    let identity = format!("{}/{}", image.registry, image.repository);
+    let body = payload(&identity, digest);
+    let signature = signer.sign(&body)?;
+    let ours = PublicKey::from_pem(signer.public_key_pem().as_bytes(), "the signing key")?;
+    let at = at_tag(image, signature_tag(digest));
+    let mut layers: Vec<OutBlob> = existing(registries, &at)
+        .await?
+        .into_iter()
+        // Our own earlier signature of this payload is replaced, not piled up.
+        .filter(|(layer, old)| {
+            !(old == &body && decoded_signature(layer).is_some_and(|s| ours.verifies(old, &s)))
+        })
+        .map(|(descriptor, old)| OutBlob {
+            descriptor,
+            origin: BlobOrigin::Memory(old.into()),
+        })
+        .collect();
+    let mut descriptor = Descriptor::new(
+        PAYLOAD_MEDIA_TYPE,
+        Digest::of_bytes(&body),
+        body.len() as u64,
+    );
+    descriptor.annotations = BTreeMap::from([(
+        SIGNATURE_ANNOTATION.to_string(),
+        base64::engine::general_purpose::STANDARD.encode(&signature),
+    )]);
+    layers.push(OutBlob {
+        descriptor,
+        origin: BlobOrigin::Memory(body.into()),
+    });
+    // cosign's config: one diffID per layer, nothing else.
+    let config_bytes = serde_json::to_vec(&serde_json::json!({
+        "architecture": "",
+        "os": "",
+        "config": {},
+        "created": "0001-01-01T00:00:00Z",
+        "history": [{"created": "0001-01-01T00:00:00Z"}],
+        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.descriptor.digest.to_string()).collect::<Vec<_>>()},
+    }))
+    .expect("a JSON value serializes");
+    let manifest = Manifest {
+        media_type: media::OCI_MANIFEST.into(),
+        config: Descriptor::new(
+            media::OCI_CONFIG,
+            Digest::of_bytes(&config_bytes),
+            config_bytes.len() as u64,
+        ),
+        layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
+        annotations: BTreeMap::new(),
+    };
+    let value = PushedImage {
+        manifest_bytes: manifest.to_oci_bytes(),
+        manifest_media_type: media::OCI_MANIFEST.into(),
+        config_bytes,
+        layers,
+    };
+    let target = ImageRef::Registry(at.clone());
+    push::push(&value, &target, registries, locations).await?;
+    Ok(at.to_string())
+}
+
+/// What `verify` found.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verified {
+    pub image: String,
+    pub digest: String,
+    pub signature: String,
+    /// Signatures by `key` for this digest and repository.
+    pub valid: usize,
+    /// Signatures at the tag that are not (another key, another image).
+    pub others: usize,
+}
+
+/// Checks that `image` (its manifest as the reference names it) carries a signature by `key`
+/// naming its digest and repository.
+pub async fn verify(
+    registries: &Registries,
+    image: &RegistryRef,
+    key: &PublicKey,
+) -> Result<Verified, AttachError> {
+    let client = registries.client(&image.registry).await;
+    let (_, digest) = client.get_manifest(image).await?;
+    let at = at_tag(image, signature_tag(&digest));
+    let layers = existing(registries, &at).await?;
+    let unverified = |reason: String| AttachError::Unverified {
+        image: image.to_string(),
+        reason,
+    };
+    if layers.is_empty() {
+        return Err(unverified(format!("no signature ({at} does not exist)")));
+    }
+    let identity = format!("{}/{}", image.registry, image.repository);
+    let mut valid = 0;
+    for (layer, body) in &layers {
+        let by_key = decoded_signature(layer).is_some_and(|s| key.verifies(body, &s));
+        if by_key && read_payload(body)? == (identity.clone(), digest.to_string()) {
+            valid += 1;
+        }
+    }
+    if valid == 0 {
+        return Err(unverified(format!(
+            "{} signature(s) at {at}, none by this key for {identity}@{digest}",
+            layers.len()
+        )));
+    }
+    Ok(Verified {
+        image: image.to_string(),
+        digest: digest.to_string(),
+        signature: at.to_string(),
+        valid,
+        others: layers.len() - valid,
+    })
+}

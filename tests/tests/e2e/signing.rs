@@ -1,0 +1,331 @@
+//! Signed images, checked without patchfarm's code (skopeo fetches the attachments, openssl
+//! verifies the signatures; skopeo's own `sigstoreSigned` policy too where its build has it): what
+//! `--sign-key` signed verifies, the same image without its signature or signed by another key
+//! does not; `patchfarm verify` agrees; copies are signed where they
+//! land; a farm agent signs with a key the coordinators never see.
+
+use patchfarm_e2e::farm::Farm;
+use patchfarm_e2e::tools::{contains, files_under};
+use patchfarm_e2e::{run, AuxFixture, Registry};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// An ECDSA P-256 key pair written by openssl: (private PKCS#8 PEM, public PEM).
+fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let (private, public) = (
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.pub")),
+    );
+    run(Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(&private));
+    run(Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&private)
+        .arg("-out")
+        .arg(&public));
+    (private, public)
+}
+
+/// Whether `image` carries a sigstore signature by `public`, checked without patchfarm's code:
+/// skopeo copies the `sha256-<hex>.sig` manifest and its payloads out of the registry, openssl
+/// verifies each ECDSA signature, and the payload must name the image's repository and digest.
+/// Where skopeo can check sigstore policies itself (Debian's build cannot: "sigstore disabled"),
+/// its `sigstoreSigned` policy must agree.
+fn independently_verified(
+    dir: &Path,
+    host: &str,
+    public: &Path,
+    image: &str,
+) -> Result<(), String> {
+    let by_skopeo = skopeo_policy(dir, host, public, image);
+    let by_openssl = openssl_verified(dir, public, image);
+    match by_skopeo {
+        Err(e) if e.contains("sigstore disabled") => {
+            eprintln!("note: this skopeo is built without sigstore verification; openssl checks the signatures");
+        }
+        other => assert_eq!(
+            other.is_ok(),
+            by_openssl.is_ok(),
+            "skopeo's policy and openssl disagree on {image}: {other:?} / {by_openssl:?}"
+        ),
+    }
+    by_openssl
+}
+
+fn openssl_verified(dir: &Path, public: &Path, image: &str) -> Result<(), String> {
+    use base64::Engine as _;
+    let (repo, _) = image.rsplit_once(':').unwrap();
+    let digest = patchfarm_e2e::wls::raw_digest(image);
+    let signatures = format!("{repo}:{}.sig", digest.replace(':', "-"));
+    let layout = dir.join(format!("sig-{}", digest.replace(':', "-")));
+    let _ = std::fs::remove_dir_all(&layout);
+    let copied = Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false"])
+        .arg(format!("docker://{signatures}"))
+        .arg(format!("oci:{}:s", layout.display()))
+        .output()
+        .unwrap();
+    if !copied.status.success() {
+        return Err(format!(
+            "no signature: {}",
+            String::from_utf8_lossy(&copied.stderr)
+        ));
+    }
+    let manifest = patchfarm_e2e::wls::raw(&signatures);
+    let mut valid = 0;
+    for layer in manifest["layers"].as_array().unwrap() {
+        assert_eq!(
+            layer["mediaType"],
+            "application/vnd.dev.cosign.simplesigning.v1+json"
+        );
+        let blob = layout.join("blobs/sha256").join(
+            layer["digest"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:"),
+        );
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(
+                layer["annotations"]["dev.cosignproject.cosign/signature"]
+                    .as_str()
+                    .unwrap(),
+            )
+            .unwrap();
+        std::fs::write(dir.join("sig.der"), signature).unwrap();
+        let verified = Command::new("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(public)
+            .arg("-signature")
+            .arg(dir.join("sig.der"))
+            .arg(&blob)
+            .output()
+            .unwrap();
+        let payload: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&blob).unwrap()).unwrap();
+        let critical = &payload["critical"];
+        if verified.status.success()
+            && critical["type"] == "cosign container image signature"
+            && critical["identity"]["docker-reference"] == repo
+            && critical["image"]["docker-manifest-digest"] == digest.as_str()
+        {
+            valid += 1;
+        }
+    }
+    if valid > 0 {
+        Ok(())
+    } else {
+        Err(format!("no signature by {} for {image}", public.display()))
+    }
+}
+
+/// skopeo copying `image` under a policy requiring a sigstore signature by `public`.
+fn skopeo_policy(dir: &Path, host: &str, public: &Path, image: &str) -> Result<(), String> {
+    let policy = dir.join("policy.json");
+    std::fs::write(
+        &policy,
+        serde_json::json!({
+            "default": [{"type": "reject"}],
+            "transports": {"docker": {host: [{
+                "type": "sigstoreSigned",
+                "keyPath": public,
+                "signedIdentity": {"type": "matchRepository"},
+            }]}},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let registries_d = dir.join("registries.d");
+    std::fs::create_dir_all(&registries_d).unwrap();
+    std::fs::write(
+        registries_d.join("default.yaml"),
+        "default-docker:\n  use-sigstore-attachments: true\n",
+    )
+    .unwrap();
+    let out = Command::new("skopeo")
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--registries.d")
+        .arg(&registries_d)
+        .args(["copy", "-q", "--src-tls-verify=false"])
+        .arg(format!("docker://{image}"))
+        .arg(format!("oci:{}:x", dir.join("pulled").display()))
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn signature_layers(host_image: &str) -> usize {
+    let (repo, _) = host_image.rsplit_once(':').unwrap();
+    let digest = patchfarm_e2e::wls::raw_digest(host_image);
+    let sig = format!("{repo}:{}.sig", digest.replace(':', "-"));
+    patchfarm_e2e::wls::raw(&sig)["layers"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn what_patchfarm_signed_verifies_and_the_rest_does_not() {
+    let fx = AuxFixture::new();
+    let host = fx.registry.host();
+    let keys = tempfile::tempdir().unwrap();
+    let (key_a, pub_a) = key_pair(keys.path(), "farm");
+    let (key_b, pub_b) = key_pair(keys.path(), "other");
+    let signed = format!("{host}/aux/signed:1");
+    let key_flag = key_a.display().to_string();
+    let aux = |tag: &str, key: &str| {
+        fx.pf.ok(&[
+            "--sign-key",
+            key,
+            "createAuxImage",
+            "--tag",
+            tag,
+            "--fromImage",
+            &fx.base,
+            "--wdtModel",
+            &fx.model(),
+        ])
+    };
+    let out = aux(&signed, &key_flag);
+    assert!(out.contains(".sig"), "the push names its signature: {out}");
+    let work = tempfile::tempdir().unwrap();
+    independently_verified(work.path(), &host, &pub_a, &signed).unwrap();
+    let verified = fx.pf.ok(&[
+        "verify",
+        "--image",
+        &signed,
+        "--key",
+        &pub_a.display().to_string(),
+    ]);
+    assert!(verified.contains("verified: 1 signature"), "{verified}");
+
+    // The same image elsewhere without its signature, and signed by another key: refused.
+    let bare = format!("{host}/aux/bare:1");
+    run(Command::new("skopeo")
+        .args([
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("docker://{signed}"))
+        .arg(format!("docker://{bare}")));
+    let refused = independently_verified(work.path(), &host, &pub_a, &bare).unwrap_err();
+    assert!(refused.contains("no signature"), "{refused}");
+    let stranger = format!("{host}/aux/stranger:1");
+    aux(&stranger, &key_b.display().to_string());
+    assert!(independently_verified(work.path(), &host, &pub_a, &stranger).is_err());
+    independently_verified(work.path(), &host, &pub_b, &stranger).unwrap();
+    let error = fx.pf.fails(&[
+        "verify",
+        "--image",
+        &stranger,
+        "--key",
+        &pub_a.display().to_string(),
+    ]);
+    assert!(error.contains("none by this key"), "{error}");
+    let error = fx.pf.fails(&[
+        "verify",
+        "--image",
+        &bare,
+        "--key",
+        &pub_a.display().to_string(),
+    ]);
+    assert!(error.contains("no signature"), "{error}");
+
+    // Signing again with the same key replaces its signature; another key's stays beside it.
+    aux(&signed, &key_flag);
+    assert_eq!(signature_layers(&signed), 1);
+    aux(&signed, &key_b.display().to_string());
+    assert_eq!(signature_layers(&signed), 2);
+    independently_verified(work.path(), &host, &pub_a, &signed).unwrap();
+
+    // A copy to another registry is signed where it lands.
+    let mirror = Registry::start();
+    let copied = format!("{}/aux/signed:1", mirror.host());
+    fx.pf
+        .ok(&["--sign-key", &key_flag, "copy", &signed, &copied]);
+    independently_verified(work.path(), &mirror.host(), &pub_a, &copied).unwrap();
+
+    // A bad key is refused before anything is pushed.
+    std::fs::write(
+        keys.path().join("rsa.key"),
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let error = fx.pf.fails(&[
+        "--sign-key",
+        &keys.path().join("rsa.key").display().to_string(),
+        "createAuxImage",
+        "--tag",
+        &format!("{host}/aux/never:1"),
+        "--fromImage",
+        &fx.base,
+        "--wdtModel",
+        &fx.model(),
+    ]);
+    assert!(
+        error.contains("--sign-key") && error.contains("rsa.key"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_farm_agent_signs_with_a_key_the_coordinators_never_see() {
+    let mut farm = Farm::start(1, &[]);
+    farm.cluster.wait_leader(&[1]).await;
+    let keys = tempfile::tempdir().unwrap();
+    let (private, public) = key_pair(keys.path(), "farm");
+    farm.start_agent("agent-1", &[&format!("--sign-key={}", private.display())]);
+    let model = farm.dir.path().join("model.yaml");
+    std::fs::write(&model, "topology: {}\n").unwrap();
+    let tag = format!("{}/aux/farm:1", farm.registry.host());
+    farm.ok(&[
+        "--wait",
+        "createAuxImage",
+        "--tag",
+        &tag,
+        "--fromImage",
+        &farm.base,
+        "--wdtModel",
+        &model.display().to_string(),
+        "--wdtVersion",
+        "none",
+    ]);
+    let work = tempfile::tempdir().unwrap();
+    independently_verified(work.path(), &farm.registry.host(), &public, &tag).unwrap();
+
+    // The key's bytes are in no coordinator data dir, log or job record, nor in the agent's log.
+    let pem = std::fs::read_to_string(&private).unwrap();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    // Past PKCS#8's fixed header for P-256 (the same in every such key): the private scalar.
+    let secret = &body[48..88];
+    let jobs = farm.ok(&["--json", "jobs", "list"]);
+    assert!(!jobs.contains(secret));
+    for file in files_under(farm.cluster.dir.path())
+        .into_iter()
+        .chain(files_under(farm.dir.path()))
+    {
+        if file.starts_with(keys.path()) {
+            continue;
+        }
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !contains(&bytes, secret),
+            "{} holds the signing key",
+            file.display()
+        );
+    }
+}
