@@ -20,6 +20,12 @@ missing=()
 if ! python3 -c 'import jsonpatch, jsonschema' >/dev/null 2>&1; then
   missing+=(python3-jsonpatch python3-jsonschema)
 fi
+# spdx-tools (PyPI) validates the SBOMs signed images carry.
+if ! command -v pyspdxtools >/dev/null 2>&1; then
+  python3 -m pip install -q --break-system-packages spdx-tools >&2 \
+    || python3 -m pip install -q spdx-tools >&2 \
+    || echo "warning: could not install spdx-tools from PyPI; the SBOM test will say so" >&2
+fi
 for i in "${!commands[@]}"; do
   if ! command -v "${commands[$i]}" >/dev/null 2>&1; then
     missing+=("${packages[$i]}")

@@ -401,6 +401,7 @@ impl Agent {
                     .network_refused
                     .then(|| "turned off with --no-step-network".to_string()),
                 signer: self.options.signer.clone(),
+                builder: self.options.name.clone(),
             },
             Err(e) => return Err((e.to_string(), true, inputs_line)),
         };

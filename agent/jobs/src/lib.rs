@@ -3,6 +3,7 @@
 //! and the agent (in the farm) run it through the same [`run`], which answers a typed
 //! [`Outcome`]. Which cache keys a job reads is decided here and nowhere else ([`Job::inputs`]).
 
+pub mod attest;
 pub mod files;
 mod inputs;
 mod run;

@@ -78,6 +78,16 @@ impl Outcome {
         }
     }
 
+    fn report_mut(&mut self) -> Option<&mut PushReport> {
+        match self {
+            Outcome::Created { report, .. } | Outcome::Pushed(report) => Some(report),
+            Outcome::Updated(u) => Some(&mut u.report),
+            Outcome::Rebased { outcome, .. } => Some(&mut outcome.report),
+            Outcome::Refreshed(refreshed) => Some(&mut refreshed.report),
+            Outcome::Nothing => None,
+        }
+    }
+
     /// The outcome as recorded with the job.
     pub fn to_wire(&self) -> wire::JobOutcome {
         let pushed = self
@@ -129,6 +139,31 @@ impl Outcome {
 
 /// Runs `job` with `engine`; `progress` hears each step as it starts.
 pub async fn run(
+    engine: &Engine,
+    job: &Job,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> Result<Outcome, JobError> {
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut outcome = run_verb(engine, job, progress).await?;
+    if engine.signer.is_some() {
+        if let Some(report) = outcome.report_mut() {
+            progress(format!(
+                "attaching the SBOM and provenance of {}",
+                report.reference
+            ));
+            crate::attest::attach(engine, job, &engine.builder, started, report)
+                .await
+                .map_err(failed(format!("attesting {}", report.reference)))?;
+        }
+    }
+    Ok(outcome)
+}
+
+/// The verb itself: plan, build, push.
+async fn run_verb(
     engine: &Engine,
     job: &Job,
     progress: &(dyn Fn(String) + Send + Sync),

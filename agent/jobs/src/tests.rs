@@ -352,6 +352,7 @@ async fn an_engine_that_gives_steps_no_network_refuses_a_job_that_asks_for_it() 
         steps_refused: None,
         step_network_refused: Some("turned off with --no-step-network".into()),
         signer: None,
+        builder: "test".into(),
     };
     let mut request = create();
     request.step_network = true;

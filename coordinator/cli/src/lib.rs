@@ -188,6 +188,10 @@ fn engine(cli: &Cli) -> anyhow::Result<Engine> {
             )),
             None => None,
         },
+        builder: format!(
+            "cli@{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into())
+        ),
     })
 }
 

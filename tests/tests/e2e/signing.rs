@@ -6,6 +6,7 @@
 
 use patchfarm_e2e::farm::Farm;
 use patchfarm_e2e::tools::{contains, files_under};
+use patchfarm_e2e::wls::{self, PSU};
 use patchfarm_e2e::{run, AuxFixture, Registry};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -124,6 +125,39 @@ fn openssl_verified(dir: &Path, public: &Path, image: &str) -> Result<(), String
     } else {
         Err(format!("no signature by {} for {image}", public.display()))
     }
+}
+
+/// The layers (descriptor, bytes) of the attachment `sha256-<hex>.<suffix>` of `image`, read
+/// with skopeo.
+fn attachment(dir: &Path, image: &str, suffix: &str) -> Vec<(serde_json::Value, Vec<u8>)> {
+    let (repo, _) = image.rsplit_once(':').unwrap();
+    let digest = patchfarm_e2e::wls::raw_digest(image);
+    let at = format!("{repo}:{}.{suffix}", digest.replace(':', "-"));
+    let layout = dir.join(format!("{suffix}-{}", digest.replace(':', "-")));
+    run(Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false"])
+        .arg(format!("docker://{at}"))
+        .arg(format!("oci:{}:a", layout.display())));
+    patchfarm_e2e::wls::raw(&at)["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let hex = l["digest"].as_str().unwrap().trim_start_matches("sha256:");
+            (
+                l.clone(),
+                std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn sha256_file(path: &Path) -> String {
+    run(Command::new("sha256sum").arg(path))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 /// skopeo copying `image` under a policy requiring a sigstore signature by `public`.
@@ -306,6 +340,119 @@ async fn a_farm_agent_signs_with_a_key_the_coordinators_never_see() {
     ]);
     let work = tempfile::tempdir().unwrap();
     independently_verified(work.path(), &farm.registry.host(), &public, &tag).unwrap();
+
+    // A WebLogic image with a patch: its SBOM (valid SPDX, as spdx-tools reads it) lists the
+    // patch inspect lists, with its zip's sha256; the provenance, signed over DSSE, names the
+    // image by digest and the job's inputs by theirs.
+    farm.upload_weblogic();
+    let wls_tag = format!("{}/wls/signed:1", farm.registry.host());
+    let id = farm.submit(&[
+        "create",
+        "--tag",
+        &wls_tag,
+        "--fromImage",
+        &farm.base,
+        "--jdkVersion",
+        "17",
+        "--patches",
+        &wls::key(PSU),
+    ]);
+    let job = farm
+        .wait_done(&[id], std::time::Duration::from_secs(120))
+        .await
+        .remove(0);
+    assert_eq!(job.error, "", "{job:?}");
+    independently_verified(work.path(), &farm.registry.host(), &public, &wls_tag).unwrap();
+    let digest = patchfarm_e2e::wls::raw_digest(&wls_tag);
+    let sbom = attachment(work.path(), &wls_tag, "sbom");
+    assert_eq!(sbom[0].0["mediaType"], "text/spdx+json");
+    let sbom_file = work.path().join("sbom.spdx.json");
+    std::fs::write(&sbom_file, &sbom[0].1).unwrap();
+    patchfarm_e2e::tools::require_tool("pyspdxtools");
+    run(Command::new("pyspdxtools").arg("-i").arg(&sbom_file));
+    let document: serde_json::Value = serde_json::from_slice(&sbom[0].1).unwrap();
+    let inspected: serde_json::Value =
+        serde_json::from_str(&farm.ok(&["inspect", "--image", &wls_tag, "--patches"])).unwrap();
+    let psu_zip = files_under(farm.dir.path())
+        .into_iter()
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with(&format!("p{PSU}")) && name.ends_with(".zip")
+        })
+        .expect("the PSU fixture zip");
+    for patch in inspected["oraclePatches"].as_array().unwrap() {
+        let listed = document["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["versionInfo"] == patch["patch"])
+            .unwrap_or_else(|| panic!("{patch} not in the SBOM"));
+        assert_eq!(
+            listed["checksums"][0]["checksumValue"],
+            sha256_file(&psu_zip)
+        );
+    }
+    assert!(document["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "JDK"));
+
+    let provenance = attachment(work.path(), &wls_tag, "att");
+    let envelope: serde_json::Value = serde_json::from_slice(&provenance[0].1).unwrap();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let body = b64.decode(envelope["payload"].as_str().unwrap()).unwrap();
+    let payload_type = envelope["payloadType"].as_str().unwrap();
+    let mut pae = format!(
+        "DSSEv1 {} {payload_type} {} ",
+        payload_type.len(),
+        body.len()
+    )
+    .into_bytes();
+    pae.extend_from_slice(&body);
+    std::fs::write(work.path().join("pae"), &pae).unwrap();
+    std::fs::write(
+        work.path().join("pae.sig"),
+        b64.decode(envelope["signatures"][0]["sig"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    run(Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(&public)
+        .arg("-signature")
+        .arg(work.path().join("pae.sig"))
+        .arg(work.path().join("pae")));
+    let statement: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(statement["predicateType"], "https://slsa.dev/provenance/v1");
+    assert_eq!(
+        format!(
+            "sha256:{}",
+            statement["subject"][0]["digest"]["sha256"]
+                .as_str()
+                .unwrap()
+        ),
+        digest
+    );
+    let mut named: Vec<String> = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["name"] != "base image")
+        .map(|d| d["name"].as_str().unwrap().to_string())
+        .collect();
+    let mut inputs = job.spec.as_ref().unwrap().inputs.clone();
+    named.sort();
+    inputs.sort();
+    assert_eq!(
+        named, inputs,
+        "the provenance names every input the job read"
+    );
+    assert_eq!(
+        statement["predicate"]["runDetails"]["builder"]["id"],
+        "https://patchfarm.dev/builder/agent-1"
+    );
 
     // The key's bytes are in no coordinator data dir, log or job record, nor in the agent's log.
     let pem = std::fs::read_to_string(&private).unwrap();

@@ -15,6 +15,7 @@ pub mod owner;
 pub mod packages;
 pub mod patching;
 pub mod rebase;
+pub mod sbom;
 pub mod sections;
 pub mod step_layer;
 pub mod steps;
@@ -144,6 +145,8 @@ pub struct Engine {
     /// Signs every image pushed to a registry (`--sign-key`): the signature is attached in
     /// sigstore's format (`crate::sign`).
     pub signer: Option<std::sync::Arc<crate::sign::Signer>>,
+    /// Who builds here, as provenance names the builder: the agent's name, or `cli@HOST`.
+    pub builder: String,
 }
 
 impl Engine {
@@ -219,6 +222,7 @@ mod tests {
             steps_refused: Some("turned off with --no-build-steps".into()),
             step_network_refused: None,
             signer: None,
+            builder: "test".into(),
         };
         let refused = engine
             .sandbox(&[dir.path().to_path_buf()], &dir.path().join("work"))

@@ -116,6 +116,55 @@ pub async fn sign(
         descriptor,
         origin: BlobOrigin::Memory(body.into()),
     });
+    push_attachment(registries, locations, &at, layers).await?;
+    Ok(at.to_string())
+}
+
+/// A document attached beside an image: the tag suffix (`sbom`, `att`), its media type, bytes
+/// and layer annotations.
+pub struct Attachment {
+    pub suffix: &'static str,
+    pub media_type: &'static str,
+    pub body: Vec<u8>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Attaches `body` (of `media_type`) to manifest `digest` in `image`'s repository as the one
+/// layer of the manifest tagged `sha256-<hex>.<suffix>` (cosign's `sbom` and `att` tags),
+/// replacing what was there; returns that manifest's reference.
+pub async fn attach_one(
+    registries: &Registries,
+    locations: &BlobLocations,
+    image: &RegistryRef,
+    digest: &Digest,
+    attachment: Attachment,
+) -> Result<String, AttachError> {
+    let at = at_tag(
+        image,
+        format!("sha256-{}.{}", digest.hex(), attachment.suffix),
+    );
+    let body = attachment.body;
+    let mut descriptor = Descriptor::new(
+        attachment.media_type,
+        Digest::of_bytes(&body),
+        body.len() as u64,
+    );
+    descriptor.annotations = attachment.annotations;
+    let layers = vec![OutBlob {
+        descriptor,
+        origin: BlobOrigin::Memory(body.into()),
+    }];
+    push_attachment(registries, locations, &at, layers).await?;
+    Ok(at.to_string())
+}
+
+/// Pushes `layers` as a cosign-style attachment manifest at `at`.
+async fn push_attachment(
+    registries: &Registries,
+    locations: &BlobLocations,
+    at: &RegistryRef,
+    layers: Vec<OutBlob>,
+) -> Result<(), AttachError> {
     // cosign's config: one diffID per layer, nothing else.
     let config_bytes = serde_json::to_vec(&serde_json::json!({
         "architecture": "",
@@ -142,9 +191,14 @@ pub async fn sign(
         config_bytes,
         layers,
     };
-    let target = ImageRef::Registry(at.clone());
-    push::push(&value, &target, registries, locations).await?;
-    Ok(at.to_string())
+    push::push(
+        &value,
+        &ImageRef::Registry(at.clone()),
+        registries,
+        locations,
+    )
+    .await?;
+    Ok(())
 }
 
 /// What `verify` found.

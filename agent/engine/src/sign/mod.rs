@@ -136,6 +136,37 @@ impl PublicKey {
     }
 }
 
+/// A DSSE envelope (what cosign attaches as an attestation) of `body` of `payload_type`, signed
+/// over DSSE's pre-authentication encoding.
+pub fn dsse_envelope(
+    signer: &Signer,
+    payload_type: &str,
+    body: &[u8],
+) -> Result<Vec<u8>, SignError> {
+    use base64::Engine as _;
+    let signature = signer.sign(&pae(payload_type, body))?;
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    Ok(serde_json::to_vec(&serde_json::json!({
+        "payloadType": payload_type,
+        "payload": b64.encode(body),
+        "signatures": [{"keyid": "", "sig": b64.encode(signature)}],
+    }))
+    .expect("a JSON value serializes"))
+}
+
+/// DSSE's pre-authentication encoding: `DSSEv1 <len> <type> <len> <body>`.
+pub fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
 /// The simple-signing payload for `digest` in `repository` (`HOST[:PORT]/REPO`, no tag), as
 /// cosign writes it.
 pub fn payload(repository: &str, digest: &Digest) -> Vec<u8> {

@@ -62,6 +62,12 @@ pub struct PushReport {
     /// The signature attached to the pushed manifest (`REPO:sha256-<hex>.sig`), when signed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// The SPDX SBOM attached beside it (`REPO:sha256-<hex>.sbom`), when signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<String>,
+    /// The signed SLSA provenance attached beside it (`REPO:sha256-<hex>.att`), when signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<String>,
 }
 
 enum BlobOutcome {

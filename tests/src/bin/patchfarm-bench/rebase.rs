@@ -76,6 +76,7 @@ pub fn rebase_bench(registry: &Registry, home: &Path, busybox: &str) {
         steps_refused: None,
         step_network_refused: None,
         signer: None,
+        builder: "test".into(),
     };
     let platform = Platform::default();
     runtime.block_on(make_domains(
