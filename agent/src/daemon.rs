@@ -311,6 +311,10 @@ impl Agent {
             Ok(typed) => typed,
             Err(e) => return Err((format!("the job's spec: {e}"), true, String::new())),
         };
+        let base_keys = match patchfarm_jobs::base_keys(&spec) {
+            Ok(keys) => keys,
+            Err(e) => return Err((format!("the job's spec: {e}"), true, String::new())),
+        };
         tracing::info!(job = %job.id, verb = typed.verb(), attempt = job.attempts, "job started");
         if matches!(typed, patchfarm_jobs::Job::Noop) {
             return Ok((JobOutcome::default(), String::new()));
@@ -402,6 +406,7 @@ impl Agent {
                     .then(|| "turned off with --no-step-network".to_string()),
                 signer: self.options.signer.clone(),
                 builder: self.options.name.clone(),
+                base_keys,
             },
             Err(e) => return Err((e.to_string(), true, inputs_line)),
         };

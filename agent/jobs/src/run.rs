@@ -205,9 +205,12 @@ async fn run_verb(
             let mut plans = Vec::new();
             let target = match &rebase_job.target {
                 RebaseTarget::Image(reference) => Target::pushed(
-                    &build::fetch_base(engine, reference, &request.platform)
-                        .await
-                        .map_err(failed(format!("rebase: fetching the target {reference}")))?,
+                    &async {
+                        build::check_signed_base(engine, "--targetImage", reference).await?;
+                        build::fetch_base(engine, reference, &request.platform).await
+                    }
+                    .await
+                    .map_err(failed(format!("rebase: fetching the target {reference}")))?,
                 ),
                 RebaseTarget::Build(create_request) => {
                     plans = create::plan(engine, create_request)

@@ -353,6 +353,7 @@ async fn an_engine_that_gives_steps_no_network_refuses_a_job_that_asks_for_it() 
         step_network_refused: Some("turned off with --no-step-network".into()),
         signer: None,
         builder: "test".into(),
+        base_keys: Vec::new(),
     };
     let mut request = create();
     request.step_network = true;

@@ -417,6 +417,20 @@ impl Job {
     }
 }
 
+/// The public keys a spec requires its base image to be signed by (`base_signed_by`).
+pub fn base_keys(
+    spec: &wire::JobSpec,
+) -> Result<Vec<patchfarm_engine::sign::PublicKey>, SpecError> {
+    spec.base_signed_by
+        .iter()
+        .enumerate()
+        .map(|(i, pem)| {
+            patchfarm_engine::sign::PublicKey::from_pem(pem.as_bytes(), "the key")
+                .map_err(|e| bad(format!("base_signed_by[{i}]"), e.to_string()))
+        })
+        .collect()
+}
+
 /// The verb's name as `patchfarm jobs` lists it, for a spec of any release.
 pub fn verb_name(spec: &wire::JobSpec) -> &'static str {
     match &spec.verb {

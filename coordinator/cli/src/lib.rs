@@ -84,6 +84,10 @@ pub struct Cli {
         env = "PATCHFARM_SIGN_KEY"
     )]
     sign_key: Option<std::path::PathBuf>,
+    /// Refuse to build on an image (--fromImage, a rebase's target) that carries no sigstore
+    /// signature by this public key (PEM; repeat for several, any one suffices).
+    #[arg(long = "require-signed-base", global = true, value_name = "FILE")]
+    require_signed_base: Vec<std::path::PathBuf>,
     /// More log output (repeat for more); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -192,6 +196,14 @@ fn engine(cli: &Cli) -> anyhow::Result<Engine> {
             "cli@{}",
             std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into())
         ),
+        base_keys: cli
+            .require_signed_base
+            .iter()
+            .map(|path| {
+                patchfarm_engine::sign::PublicKey::from_pem_file(path)
+                    .map_err(|e| anyhow::anyhow!("--require-signed-base {e}"))
+            })
+            .collect::<anyhow::Result<_>>()?,
     })
 }
 
@@ -321,7 +333,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("{option}: a farm job never carries a secret, and WDT on the farm's agent would need the model's passphrase; build this image here (drop --farm), or give WDT a model that is not encrypted");
             }
             let tag = job.tag();
-            submit::run(&ctx, &cli.farm, job, dry_run).await?;
+            let base_signed_by = cli
+                .require_signed_base
+                .iter()
+                .map(|path| {
+                    std::fs::read_to_string(path).map_err(|e| {
+                        anyhow::anyhow!("--require-signed-base {}: {e}", path.display())
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            submit::run(&ctx, &cli.farm, job, dry_run, base_signed_by).await?;
             if let (Some(wdt), Some(tag)) = (cli.command.wdt_args(), tag) {
                 if cli.farm.wait {
                     wdt.resolve_templates(&tag)?;

@@ -28,6 +28,7 @@ pub async fn run(
     farm: &FarmArgs,
     mut job: patchfarm_jobs::Job,
     dry_run: bool,
+    base_signed_by: Vec<String>,
 ) -> anyhow::Result<()> {
     if dry_run {
         bail!("--dryRun plans on this machine: drop --farm (and PATCHFARM_FARM) to see the plan");
@@ -44,6 +45,7 @@ pub async fn run(
             .unwrap_or_default(),
         constraints: parse_constraints(&farm.constraints)?,
         max_attempts: farm.max_attempts.unwrap_or(0),
+        base_signed_by,
         ..job.to_spec()
     };
     let request = SubmitJobRequest {

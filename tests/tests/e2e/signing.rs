@@ -293,6 +293,32 @@ fn what_patchfarm_signed_verifies_and_the_rest_does_not() {
         .ok(&["--sign-key", &key_flag, "copy", &signed, &copied]);
     independently_verified(work.path(), &mirror.host(), &pub_a, &copied).unwrap();
 
+    // Building on an image requires its signature when asked to.
+    let pub_flag = pub_a.display().to_string();
+    let error = fx.pf.fails(&[
+        "--require-signed-base",
+        &pub_flag,
+        "createAuxImage",
+        "--tag",
+        &format!("{host}/aux/on-unsigned:1"),
+        "--fromImage",
+        &fx.base,
+        "--wdtModel",
+        &fx.model(),
+    ]);
+    assert!(error.contains("is not signed by a required key"), "{error}");
+    fx.pf.ok(&[
+        "--require-signed-base",
+        &pub_flag,
+        "createAuxImage",
+        "--tag",
+        &format!("{host}/aux/on-signed:1"),
+        "--fromImage",
+        &signed,
+        "--wdtModel",
+        &fx.model(),
+    ]);
+
     // A bad key is refused before anything is pushed.
     std::fs::write(
         keys.path().join("rsa.key"),
@@ -345,7 +371,8 @@ async fn a_farm_agent_signs_with_a_key_the_coordinators_never_see() {
     // patch inspect lists, with its zip's sha256; the provenance, signed over DSSE, names the
     // image by digest and the job's inputs by theirs.
     farm.upload_weblogic();
-    let wls_tag = format!("{}/wls/signed:1", farm.registry.host());
+    let host = farm.registry.host();
+    let wls_tag = format!("{host}/wls/signed:1");
     let id = farm.submit(&[
         "create",
         "--tag",
@@ -453,6 +480,41 @@ async fn a_farm_agent_signs_with_a_key_the_coordinators_never_see() {
         statement["predicate"]["runDetails"]["builder"]["id"],
         "https://patchfarm.dev/builder/agent-1"
     );
+
+    // A campaign that requires signed bases: refused on an unsigned fromImage, naming it; run
+    // once the base is signed (the farm's agent signs the copy it makes).
+    std::fs::copy(&public, farm.dir.path().join("farm.pub")).unwrap();
+    let campaign = |name: &str, from: &str| {
+        let file = farm.dir.path().join(format!("{name}.yaml"));
+        std::fs::write(
+            &file,
+            format!(
+                "name: {name}\nregistries: [\"{host}\"]\nrequireSignedBases: [farm.pub]\nbases:\n  - {{name: wls14, version: 12.2.1.4.0, jdkVersion: \"17\", fromImage: \"{from}\", tag: \"wls/base:{name}\"}}\ndomains:\n  - {{name: reports, namespace: ops, domainHomeSourceType: PersistentVolume, image: \"{host}/wls/signed:1\", base: wls14}}\n"
+            ),
+        )
+        .unwrap();
+        file.display().to_string()
+    };
+    let refused = farm.cli(&[
+        "campaign",
+        "submit",
+        &campaign("unsigned", &farm.base),
+        "--wait",
+    ]);
+    assert!(!refused.status.success());
+    let status = farm.ok(&["--json", "campaign", "status", "unsigned"]);
+    assert!(
+        status.contains("is not signed by a required key"),
+        "{status}"
+    );
+    let signed_base = format!("{host}/os/signed:1");
+    farm.ok(&["--wait", "copy", &farm.base, &signed_base]);
+    farm.ok(&[
+        "campaign",
+        "submit",
+        &campaign("signed", &signed_base),
+        "--wait",
+    ]);
 
     // The key's bytes are in no coordinator data dir, log or job record, nor in the agent's log.
     let pem = std::fs::read_to_string(&private).unwrap();

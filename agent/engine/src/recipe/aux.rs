@@ -112,6 +112,7 @@ pub async fn plan(engine: &Engine, request: AuxRequest) -> Result<AuxPlan, Recip
         return Err(RecipeError::input("createAuxImage", "nothing to put in the image: give --wdtModel, --wdtArchive or --wdtVariables, or a --wdtVersion to install"));
     }
 
+    build::check_signed_base(engine, "--fromImage", &request.from_image).await?;
     let base = fetch_base(engine, &request.from_image, &request.platform).await?;
     let owner = build::resolve_owner(engine, &base, &request.chown).await?;
     let mut spec = LayerSpec::new();

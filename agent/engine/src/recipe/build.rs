@@ -309,6 +309,41 @@ pub async fn publish(
     signed(engine, &locations, target, report).await
 }
 
+/// Refuses to build on `image` unless the engine requires no signature or it carries one by a
+/// required key.
+pub async fn check_signed_base(
+    engine: &Engine,
+    flag: &str,
+    image: &ImageRef,
+) -> Result<(), RecipeError> {
+    if engine.base_keys.is_empty() {
+        return Ok(());
+    }
+    let ImageRef::Registry(at) = image else {
+        return Err(RecipeError::input(
+            format!("{flag} {image}"),
+            "a signed base is required, and signatures are read from registries only",
+        ));
+    };
+    let mut reasons = Vec::new();
+    for key in &engine.base_keys {
+        match crate::sign::attach::verify(&engine.registries, at, key).await {
+            Ok(_) => return Ok(()),
+            Err(crate::sign::attach::AttachError::Unverified { reason, .. }) => {
+                reasons.push(reason)
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(RecipeError::input(
+        format!("{flag} {image}"),
+        format!(
+            "is not signed by a required key ({}); nothing was built",
+            reasons.join("; ")
+        ),
+    ))
+}
+
 /// `report` with the pushed manifest signed, when the engine signs and `target` is a registry
 /// (the only place sigstore signatures are read from).
 async fn signed(

@@ -147,6 +147,8 @@ pub struct Engine {
     pub signer: Option<std::sync::Arc<crate::sign::Signer>>,
     /// Who builds here, as provenance names the builder: the agent's name, or `cli@HOST`.
     pub builder: String,
+    /// The image a job builds on must be signed by one of these keys (none: any image).
+    pub base_keys: Vec<crate::sign::PublicKey>,
 }
 
 impl Engine {
@@ -223,6 +225,7 @@ mod tests {
             step_network_refused: None,
             signer: None,
             builder: "test".into(),
+            base_keys: Vec::new(),
         };
         let refused = engine
             .sandbox(&[dir.path().to_path_buf()], &dir.path().join("work"))

@@ -36,6 +36,13 @@ pub struct CampaignFile {
     /// rebuilt with it (models byte for byte the same), cached as `wdt_<version>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wdt_version: Option<String>,
+    /// Public key files (PEM, relative to the campaign file): every base's `fromImage` must be
+    /// signed by one of them, or its build is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub require_signed_bases: Vec<String>,
+    /// Those keys' PEM text, read when the file is loaded (stored with the campaign).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub base_keys: Vec<String>,
 }
 
 /// A Domain resource the campaign leaves alone, and why.
@@ -252,6 +259,13 @@ impl CampaignFile {
         for model in campaign.domains.iter_mut().filter_map(|d| d.model.as_mut()) {
             model.anchor(dir);
         }
+        for key in &campaign.require_signed_bases {
+            let at = dir.join(key);
+            match std::fs::read_to_string(&at) {
+                Ok(pem) => campaign.base_keys.push(pem),
+                Err(e) => problems.push(format!("requireSignedBases: {}: {e}", at.display())),
+            }
+        }
         let sources = std::mem::take(&mut campaign.domains_from);
         for (i, from) in sources.iter().enumerate() {
             let at = super::domains_from::path(path, from);
@@ -286,7 +300,8 @@ impl CampaignFile {
         }
         problems.extend(campaign.problems());
         if problems.is_empty() {
-            Ok((campaign, !sources.is_empty()))
+            let read_more = !sources.is_empty() || !campaign.base_keys.is_empty();
+            Ok((campaign, read_more))
         } else {
             Err(CampaignFileError::Invalid { file, problems })
         }
@@ -450,6 +465,11 @@ impl CampaignFile {
         }
         if let Some(rollout) = &self.rollout {
             problems.extend(rollout.problems());
+        }
+        for (i, pem) in self.base_keys.iter().enumerate() {
+            if let Err(e) = patchfarm_engine::sign::PublicKey::from_pem(pem.as_bytes(), "key") {
+                problems.push(format!("requireSignedBases[{i}]: {e}"));
+            }
         }
         if let Some(version) = &self.wdt_version {
             if let Err(e) = CacheKey::installer("wdt", version, None) {

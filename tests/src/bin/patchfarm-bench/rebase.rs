@@ -77,6 +77,7 @@ pub fn rebase_bench(registry: &Registry, home: &Path, busybox: &str) {
         step_network_refused: None,
         signer: None,
         builder: "test".into(),
+        base_keys: Vec::new(),
     };
     let platform = Platform::default();
     runtime.block_on(make_domains(

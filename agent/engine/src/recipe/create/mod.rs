@@ -185,6 +185,7 @@ async fn plan_platform(
     let patches = patching::open_patches(engine, patch_keys, arch).await?;
 
     let dir = BuildDir::new(engine)?;
+    build::check_signed_base(engine, "--fromImage", &request.from_image).await?;
     let mut base = build::fetch_base(engine, &request.from_image, platform).await?;
     let owner = build::resolve_owner(engine, &base, &request.chown).await?;
     // WIT's os_update stage: OS packages on the base before anything else, when asked.

@@ -57,6 +57,7 @@ impl UpdatePlan {
 /// patches, the patches asked for — without writing anything.
 pub async fn plan(engine: &Engine, request: &UpdateRequest) -> Result<UpdatePlan, RecipeError> {
     request.wdt.check_files()?;
+    build::check_signed_base(engine, "--fromImage", &request.from_image).await?;
     let base = build::fetch_base(engine, &request.from_image, &request.platform).await?;
     let what = format!("--fromImage {}", request.from_image);
     let oracle_home = base.config.env_var("ORACLE_HOME").filter(|h| h.starts_with('/')).ok_or_else(|| {
