@@ -99,6 +99,9 @@ impl Outcome {
                 blobs_mounted: r.blobs_mounted,
                 blobs_uploaded: r.blobs_uploaded,
                 bytes_uploaded: r.bytes_uploaded,
+                signature: r.signature.clone().unwrap_or_default(),
+                sbom: r.sbom.clone().unwrap_or_default(),
+                provenance: r.provenance.clone().unwrap_or_default(),
             })
             .into_iter()
             .collect();

@@ -516,6 +516,44 @@ async fn a_farm_agent_signs_with_a_key_the_coordinators_never_see() {
         "--wait",
     ]);
 
+    // The report and inspect say where each image's signature, SBOM and provenance are.
+    let out = farm.dir.path().join("report-signed");
+    farm.ok(&[
+        "campaign",
+        "report",
+        "signed",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let base_job = &report["jobs"][0];
+    for (field, suffix) in [
+        ("signature", ".sig"),
+        ("sbom", ".sbom"),
+        ("provenance", ".att"),
+    ] {
+        assert!(
+            base_job[field].as_str().unwrap().ends_with(suffix),
+            "{base_job}"
+        );
+    }
+    let inspected: serde_json::Value =
+        serde_json::from_str(&farm.ok(&["inspect", "--image", &wls_tag])).unwrap();
+    let attachments = &inspected["attachments"];
+    assert!(
+        attachments["signature"].as_str().unwrap().ends_with(".sig"),
+        "{inspected}"
+    );
+    assert!(attachments["sbom"].as_str().unwrap().ends_with(".sbom"));
+    assert!(attachments["provenance"]
+        .as_str()
+        .unwrap()
+        .ends_with(".att"));
+    let plain: serde_json::Value =
+        serde_json::from_str(&farm.ok(&["inspect", "--image", &farm.base])).unwrap();
+    assert!(plain.get("attachments").is_none(), "{plain}");
+
     // The key's bytes are in no coordinator data dir, log or job record, nor in the agent's log.
     let pem = std::fs::read_to_string(&private).unwrap();
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();

@@ -201,6 +201,46 @@ async fn push_attachment(
     Ok(())
 }
 
+/// Where an image's sigstore attachments are, those that exist.
+#[derive(Clone, Debug, Default, serde::Serialize, PartialEq, Eq)]
+pub struct Attachments {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<String>,
+}
+
+impl Attachments {
+    pub fn is_empty(&self) -> bool {
+        self == &Attachments::default()
+    }
+}
+
+/// Looks for the signature, SBOM and provenance of manifest `digest` in `image`'s repository.
+pub async fn find(
+    registries: &Registries,
+    image: &RegistryRef,
+    digest: &Digest,
+) -> Result<Attachments, TransportError> {
+    let client = registries.client(&image.registry).await;
+    let mut found = Attachments::default();
+    for (suffix, slot) in [
+        ("sig", &mut found.signature),
+        ("sbom", &mut found.sbom),
+        ("att", &mut found.provenance),
+    ] {
+        let at = at_tag(image, format!("sha256-{}.{suffix}", digest.hex()));
+        match client.get_manifest(&at).await {
+            Ok(_) => *slot = Some(at.to_string()),
+            Err(TransportError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(found)
+}
+
 /// What `verify` found.
 #[derive(Clone, Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -80,7 +80,14 @@ pub fn build(plan: &Plan, jobs: &[Job]) -> Result<Value, ReportError> {
     let mut images = Vec::new();
     for planned in &plan.jobs {
         let j = job(&planned.key)?;
+        let pushed = j.outcome.as_ref().and_then(|o| o.pushed.first());
+        let attached = |field: fn(&patchfarm_proto::v1::PushedImage) -> &String| {
+            pushed.map(field).filter(|s| !s.is_empty()).cloned()
+        };
         images.push(json!({
+            "signature": attached(|p| &p.signature),
+            "sbom": attached(|p| &p.sbom),
+            "provenance": attached(|p| &p.provenance),
             "key": planned.key,
             "kind": planned.kind,
             "state": j.state().as_str_name().to_lowercase(),
