@@ -217,6 +217,7 @@ async fn a_layers_file_index_answers_stats_and_listings_without_the_blob() {
             ("u01/", None),
             ("u01/oracle/", None),
             ("u01/oracle/registry.xml", Some("<registry/>")),
+            ("u01/oracle/notes.txt", Some("not kept")),
             ("u01/oracle/oneoffs/", None),
             ("u01/oracle/oneoffs/1/", None),
         ],
@@ -263,8 +264,20 @@ async fn a_layers_file_index_answers_stats_and_listings_without_the_blob() {
         first.get("/u01/oracle").unwrap().mode
     );
     assert_eq!(again.listed["u01/oracle/oneoffs"].len(), 1);
+    // A small file inspect reads (an Oracle inventory) is kept in the index; others need the blob.
+    let kept = tree
+        .lookup(&TreeQuery::default().read("/u01/oracle/registry.xml"))
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.get("/u01/oracle/registry.xml")
+            .unwrap()
+            .content
+            .as_deref(),
+        Some(&b"<registry/>"[..])
+    );
     assert!(
-        tree.lookup(&TreeQuery::default().read("/u01/oracle/registry.xml"))
+        tree.lookup(&TreeQuery::default().read("/u01/oracle/notes.txt"))
             .await
             .is_err(),
         "content needs the blob"

@@ -235,12 +235,16 @@ pub async fn inspect(
     if let Some(w) = &out.wdt_home {
         reads.push(join(w, "weblogic-deploy/VERSION.txt"));
     }
-    for (database, format) in rpmdb::DATABASE_FILES {
+    for (database, _) in rpmdb::DATABASE_FILES {
         reads.push(database.into());
-        if format == rpmdb::Format::Sqlite {
-            reads.push(format!("{database}-wal"));
-        }
+        reads.push(format!("{database}-wal"));
     }
+    // Which of them exist is answered from the layers' file indexes; only those are read (a path
+    // no layer holds would have every layer's content scanned for it).
+    let present = tree
+        .lookup(&reads.iter().fold(TreeQuery::default(), |q, p| q.stat(p)))
+        .await?;
+    reads.retain(|p| present.get(p).is_some());
     let read_refs: Vec<&str> = reads.iter().map(String::as_str).collect();
     let files = tree.read_files(&read_refs).await?;
     let text = |p: &str| {

@@ -58,9 +58,18 @@ async fn os_packages(
     image: &ResolvedImage,
 ) -> Result<Vec<OsPackage>, RecipeError> {
     let tree = build::tree_of(engine, image);
-    let mut paths = vec!["var/lib/dpkg/status".to_string()];
-    paths.extend(rpmdb::DATABASE_FILES.iter().map(|(p, _)| p.to_string()));
-    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let mut candidates = vec!["var/lib/dpkg/status".to_string()];
+    candidates.extend(rpmdb::DATABASE_FILES.iter().map(|(p, _)| p.to_string()));
+    // Existence from the layers' file indexes first: only files that are there are read.
+    let probe = candidates
+        .iter()
+        .fold(crate::tree::TreeQuery::default(), |q, p| q.stat(p));
+    let present = tree.lookup(&probe).await?;
+    let paths: Vec<&String> = candidates
+        .iter()
+        .filter(|p| present.get(p).is_some())
+        .collect();
+    let refs: Vec<&str> = paths.iter().map(|p| p.as_str()).collect();
     let files = tree.read_files(&refs).await?;
     let content = |p: &str| files.get(p).and_then(|e| e.content.clone());
     if let Some(status) = content("var/lib/dpkg/status") {

@@ -36,6 +36,31 @@ struct IndexEntry {
     s: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     l: Option<String>,
+    /// The content (base64) of a small file `inspect` and SBOMs read (`KEPT_NAMES`), so
+    /// reading it again needs no decompression of the layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    c: Option<String>,
+}
+
+/// Files whose content the index keeps, by name, up to `KEPT_BYTES`: the OS's and accounts'
+/// identity, the JDK's `release`, Oracle's inventories, OPatch's and WDT's versions, dpkg's status.
+const KEPT_NAMES: &[&str] = &[
+    "os-release",
+    "passwd",
+    "group",
+    "release",
+    "registry.xml",
+    "version.txt",
+    "VERSION.txt",
+    "inventory.xml",
+    "status",
+];
+const KEPT_BYTES: u64 = 256 << 10;
+
+fn kept(path: &str, kind: char, size: u64) -> bool {
+    kind == 'f'
+        && size <= KEPT_BYTES
+        && KEPT_NAMES.contains(&path.rsplit('/').next().unwrap_or(path))
 }
 
 impl IndexEntry {
@@ -155,7 +180,13 @@ pub(super) fn from_index(path: &Path, layer: usize, state: &mut State) -> Option
     let mut visit = Visit::new(&mut trial, layer);
     for e in &entries {
         if visit.entry(e) {
-            return None;
+            // Content is needed: the index answers only if it kept it.
+            let content = e.c.as_deref().and_then(|c| {
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, c).ok()
+            })?;
+            if let Some(found) = visit.found.get_mut(&e.p) {
+                found.content = Some(content);
+            }
         }
     }
     let found = visit.finish();
@@ -196,7 +227,7 @@ impl LayerScan {
                 tar::EntryType::Link => ('h', Some(link_name(&entry))),
                 _ => ('o', None),
             };
-            let indexed = IndexEntry {
+            let mut indexed = IndexEntry {
                 p: reader::normalize(&raw),
                 k,
                 m: header.mode().unwrap_or(0),
@@ -204,19 +235,26 @@ impl LayerScan {
                 g: header.gid().unwrap_or(0),
                 s: header.size().unwrap_or(0),
                 l,
+                c: None,
             };
-            if visit.entry(&indexed) {
+            let wanted = visit.entry(&indexed);
+            if wanted || kept(&indexed.p, indexed.k, indexed.s) {
                 let mut content = Vec::with_capacity(indexed.s as usize);
                 entry.read_to_end(&mut content).map_err(corrupt)?;
-                if let Some(found) = visit.found.get_mut(&indexed.p) {
+                if kept(&indexed.p, indexed.k, indexed.s) {
+                    indexed.c = Some(base64::Engine::encode(
+                        &base64::engine::general_purpose::STANDARD,
+                        &content,
+                    ));
+                }
+                if let Some(found) = visit.found.get_mut(&indexed.p).filter(|_| wanted) {
                     found.content = Some(content);
                 }
             }
             index.push(indexed);
         }
-        if !self.index_path.exists() {
-            write_index(&self.index_path, &index);
-        }
+        // Rewritten even when one exists: an index of an older release lacks the kept contents.
+        write_index(&self.index_path, &index);
         Ok(visit.finish())
     }
 }

@@ -10,6 +10,8 @@
 //!                                         2,000-Domain export over 3 registries)
 //!        patchfarm-bench steps           (build steps: OUI installer and RUN steps against
 //!                                         docker build + push, same base and JDK)
+//!        patchfarm-bench sign            (signing: create and fast-path rebase, plain and
+//!                                         signed with SBOM and provenance)
 //!        patchfarm-bench safety OLD NEW  (two `patchfarm` binaries: JDK layer and fast-path
 //!                                         rebase, then the bombs with NEW; tests/bench/safety.sh)
 //!        patchfarm-bench layer DIR OUT   (internal: one layer build, for RSS measurement)
@@ -20,6 +22,7 @@ mod raft;
 mod rebase;
 mod safety;
 mod sched;
+mod signing;
 mod steps;
 mod wdt;
 
@@ -52,6 +55,10 @@ fn main() {
     }
     if args.get(1).map(String::as_str) == Some("steps") {
         steps::steps_bench();
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("sign") {
+        signing::signing_bench();
         return;
     }
     if args.get(1).map(String::as_str) == Some("wdt") {
