@@ -55,8 +55,15 @@ fn campaign_file(farm: &Farm, name: &str, domains: usize) -> String {
             1 => ("ModelInImage", old.clone()),
             _ => ("PersistentVolume", old.clone()),
         };
+        // Model-in-Image domains run the base with their model in an auxiliary image (only
+        // referenced here: the campaign moves no WDT release).
+        let aux = if kind == "ModelInImage" {
+            format!(", auxiliaryImages: [\"{host}/aux/a{}:1\"]", i % 10)
+        } else {
+            String::new()
+        };
         text.push_str(&format!(
-            "  - {{name: d{i}, namespace: ns{}, domainHomeSourceType: {kind}, image: \"{image}\", base: wls14}}\n",
+            "  - {{name: d{i}, namespace: ns{}, domainHomeSourceType: {kind}, image: \"{image}\", base: wls14{aux}}}\n",
             i % 7
         ));
     }
