@@ -77,23 +77,6 @@ pub async fn attach(
         &rfc3339(finished),
     )
     .await?;
-    let locations = BlobLocations::new(engine.cache.locations_dir());
-    report.sbom = Some(
-        attach::attach_one(
-            &engine.registries,
-            &locations,
-            &pushed,
-            &digest,
-            attach::Attachment {
-                suffix: "sbom",
-                media_type: "text/spdx+json",
-                body: serde_json::to_vec(&document).expect("JSON serializes"),
-                annotations: BTreeMap::new(),
-            },
-        )
-        .await?,
-    );
-
     let mut dependencies: Vec<serde_json::Value> = materials
         .iter()
         .map(|m| json!({"name": m.key, "digest": {"sha256": m.sha256}}))
@@ -129,7 +112,21 @@ pub async fn attach(
         &serde_json::to_vec(&statement).expect("JSON serializes"),
     )
     .map_err(attach::AttachError::from)?;
-    report.provenance = Some(
+    // The two attachments go up at once: each is a few round trips to the registry.
+    let locations = BlobLocations::new(engine.cache.locations_dir());
+    let (sbom, provenance) = futures_util::future::try_join(
+        attach::attach_one(
+            &engine.registries,
+            &locations,
+            &pushed,
+            &digest,
+            attach::Attachment {
+                suffix: "sbom",
+                media_type: "text/spdx+json",
+                body: serde_json::to_vec(&document).expect("JSON serializes"),
+                annotations: BTreeMap::new(),
+            },
+        ),
         attach::attach_one(
             &engine.registries,
             &locations,
@@ -144,8 +141,10 @@ pub async fn attach(
                     ("predicateType".to_string(), SLSA_PROVENANCE.to_string()),
                 ]),
             },
-        )
-        .await?,
-    );
+        ),
+    )
+    .await?;
+    report.sbom = Some(sbom);
+    report.provenance = Some(provenance);
     Ok(())
 }

@@ -31,9 +31,18 @@ pub async fn run(_ctx: &Context, engine: &Engine, args: &Args) -> anyhow::Result
     }
     let image = ImageRef::parse_source(&args.image).context("--image")?;
     let platform: Platform = args.platform.parse().context("--platform")?;
-    let result = inspect::inspect(engine, &image, &platform, args.patches)
+    let mut result = inspect::inspect(engine, &image, &platform, args.patches)
         .await
         .with_context(|| format!("inspecting {image}"))?;
+    if let ImageRef::Registry(at) = &image {
+        // The signatures name the manifest the reference names (an index, for several platforms).
+        let client = engine.registries.client(&at.registry).await;
+        let (_, digest) = client.get_manifest(at).await?;
+        let found = patchfarm_engine::sign::attach::find(&engine.registries, at, &digest)
+            .await
+            .with_context(|| format!("looking for {image}'s signature, SBOM and provenance"))?;
+        result.attachments = (!found.is_empty()).then_some(found);
+    }
     // inspect's output is data in either mode, as WIT prints it.
     println!("{}", serde_json::to_string_pretty(&result)?);
     Ok(())

@@ -82,7 +82,8 @@ pub struct Inspection {
     pub wdt_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oracle_patches: Option<Vec<PatchInfo>>,
-    /// Where the image's signature, SBOM and provenance are, if it has any (not a WIT key).
+    /// Where the image's signature, SBOM and provenance are, if it has any (not a WIT key;
+    /// looked up by the `inspect` verb, not by every reader of an image).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attachments: Option<crate::sign::attach::Attachments>,
 }
@@ -214,11 +215,6 @@ pub async fn inspect(
         ..Default::default()
     };
     let tree = tree_of(engine, &resolved);
-    if let ImageRef::Registry(at) = image {
-        let found =
-            crate::sign::attach::find(&engine.registries, at, &resolved.manifest_digest).await?;
-        out.attachments = (!found.is_empty()).then_some(found);
-    }
 
     let mut reads = vec![
         "etc/os-release".to_string(),
