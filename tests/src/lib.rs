@@ -12,6 +12,7 @@ pub mod opatch;
 pub mod oui;
 pub mod registry;
 pub mod rpm;
+pub mod sign;
 pub mod tools;
 pub mod wdt;
 pub mod weblogic;

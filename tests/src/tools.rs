@@ -72,6 +72,19 @@ pub fn run(cmd: &mut Command) -> String {
 }
 
 /// The `patchfarm` binary: `$PATCHFARM_BIN`, else next to the test executable's target dir.
+/// Copies an image between (plain-HTTP) registries with skopeo, unchanged.
+pub fn registry_copy(from: &str, to: &str) {
+    run(Command::new("skopeo")
+        .args([
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("docker://{from}"))
+        .arg(format!("docker://{to}")));
+}
+
 pub fn patchfarm_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("PATCHFARM_BIN") {
         return bin.into();

@@ -8,7 +8,7 @@
 
 use patchfarm_e2e::farm::Farm;
 use patchfarm_e2e::wls::{self, raw_digest, unpack, PSU};
-use patchfarm_e2e::{run, write_wdt_zip, Patchfarm, Registry};
+use patchfarm_e2e::{write_wdt_zip, Patchfarm, Registry};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -155,18 +155,10 @@ async fn a_campaign_from_the_clusters_domains_refreshes_aux_images_and_patches_b
     let host = farm.registry.host();
     super::campaign::today(&farm);
     // billing pulls from the regional mirror.
-    run(Command::new("skopeo")
-        .args([
-            "copy",
-            "-q",
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-        ])
-        .arg(format!("docker://{host}/domains/billing:1"))
-        .arg(format!(
-            "docker://{}/mirror/domains/billing:1",
-            mirror.host()
-        )));
+    patchfarm_e2e::tools::registry_copy(
+        &format!("{host}/domains/billing:1"),
+        &format!("{}/mirror/domains/billing:1", mirror.host()),
+    );
     let aux = aux_images(&farm);
     let dir = farm.dir.path();
     let exported = export(&host, &mirror.host(), &aux);

@@ -5,8 +5,7 @@
 //! same run (campaign.rs).
 
 use patchfarm_e2e::farm::Farm;
-use patchfarm_e2e::{run, write_wdt_zip, Patchfarm, Registry};
-use std::process::Command;
+use patchfarm_e2e::{write_wdt_zip, Patchfarm, Registry};
 use std::time::Instant;
 
 /// Domain-in-Image sources (`domains/d{i}:1`) and auxiliary images shared across the fleet.
@@ -54,15 +53,10 @@ pub async fn fleet_export(farm: &mut Farm, domains: usize) {
     today.push("wls/base:old".into());
     for mirror in &registries[1..] {
         for path in &today {
-            run(Command::new("skopeo")
-                .args([
-                    "copy",
-                    "-q",
-                    "--src-tls-verify=false",
-                    "--dest-tls-verify=false",
-                ])
-                .arg(format!("docker://{host}/{path}"))
-                .arg(format!("docker://{mirror}/{path}")));
+            patchfarm_e2e::tools::registry_copy(
+                &format!("{host}/{path}"),
+                &format!("{mirror}/{path}"),
+            );
         }
     }
     let pf = Patchfarm::new();

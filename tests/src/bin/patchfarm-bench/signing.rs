@@ -21,17 +21,7 @@ pub fn signing_bench() {
     let registry = Registry::start();
     let busybox = busybox_base(&registry);
     let home = tempfile::tempdir().unwrap();
-    let key = home.path().join("farm.key");
-    run(Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-        ])
-        .arg(&key));
+    let (key, _) = patchfarm_e2e::sign::key_pair(home.path(), "farm");
     let pf = |args: &[&str]| -> f64 {
         let mut cmd = Command::new(patchfarm_bin());
         cmd.env("PATCHFARM_CACHE", home.path().join("cache"))
