@@ -227,7 +227,9 @@ impl WdtRun<'_> {
 
         let mut step = Step::shell("");
         let bin = format!("{}/weblogic-deploy/bin", self.wdt.home());
-        let mut command = format!("cd {bin} && exec ./{script} \"$@\"");
+        // The step starts in `bin` (its cwd, as WIT's `cd`): the WDT home never enters the shell
+        // line, whatever characters it holds.
+        let mut command = format!("exec ./{script} \"$@\"");
         let secret = tempfile::Builder::new()
             .prefix("wdt-secret")
             .tempdir_in(dir.path())
