@@ -7,8 +7,8 @@ set -euo pipefail
 # systemd-analyze verifies deploy/systemd's units; rpm, rpmbuild, db5.3_load and sqlite3 write the
 # OL8 (Berkeley DB) and OL9 (SQLite) rpm databases inspect reads; openssl makes signing keys and
 # verifies image signatures independently.
-packages=(docker-registry skopeo umoci busybox-static apache2-utils pigz time python3 debootstrap runc default-jdk-headless default-jdk-headless dpkg dpkg-dev systemd rpm rpm db5.3-util sqlite3 openssl)
-commands=(docker-registry skopeo umoci busybox htpasswd pigz /usr/bin/time python3 debootstrap /usr/sbin/runc javac jar dpkg-deb dpkg-scanpackages systemd-analyze rpm rpmbuild db5.3_load sqlite3 openssl)
+packages=(docker-registry skopeo umoci busybox-static apache2-utils pigz time python3 debootstrap runc default-jdk-headless default-jdk-headless dpkg dpkg-dev systemd rpm rpm db5.3-util sqlite3 openssl kubectl)
+commands=(docker-registry skopeo umoci busybox htpasswd pigz /usr/bin/time python3 debootstrap /usr/sbin/runc javac jar dpkg-deb dpkg-scanpackages systemd-analyze rpm rpmbuild db5.3_load sqlite3 openssl kubectl)
 # The benchmark also runs a 3-member etcd cluster as the coordinator's baseline.
 if [ "${1:-}" = "--bench" ]; then
   packages+=(etcd-server etcd-client)
@@ -20,12 +20,15 @@ missing=()
 if ! python3 -c 'import jsonpatch, jsonschema' >/dev/null 2>&1; then
   missing+=(python3-jsonpatch python3-jsonschema)
 fi
-# spdx-tools (PyPI) validates the SBOMs signed images carry.
-if ! command -v pyspdxtools >/dev/null 2>&1; then
-  python3 -m pip install -q --break-system-packages spdx-tools >&2 \
-    || python3 -m pip install -q spdx-tools >&2 \
-    || echo "warning: could not install spdx-tools from PyPI; the SBOM test will say so" >&2
-fi
+# From PyPI: spdx-tools validates the SBOMs signed images carry; kubernetes-validate checks
+# deploy/kubernetes against the Kubernetes API schemas.
+for pair in pyspdxtools:spdx-tools kubernetes-validate:kubernetes-validate; do
+  if ! command -v "${pair%%:*}" >/dev/null 2>&1; then
+    python3 -m pip install -q --break-system-packages "${pair#*:}" >&2 \
+      || python3 -m pip install -q "${pair#*:}" >&2 \
+      || echo "warning: could not install ${pair#*:} from PyPI; its test will say so" >&2
+  fi
+done
 for i in "${!commands[@]}"; do
   if ! command -v "${commands[$i]}" >/dev/null 2>&1; then
     missing+=("${packages[$i]}")

@@ -15,8 +15,9 @@ use std::path::PathBuf;
     about = "A patchfarm coordinator node (raft member, gRPC API)"
 )]
 struct Args {
-    /// This node's raft id (1 or more), unique in the cluster.
-    #[arg(long = "node-id")]
+    /// This node's raft id (1 or more), unique in the cluster; or `from-hostname`: a
+    /// StatefulSet pod's ordinal plus one (`patchfarm-coordinator-0` is node 1).
+    #[arg(long = "node-id", value_parser = parse_node_id)]
     node_id: u64,
     /// Address to serve gRPC on (clients, agents and peers).
     #[arg(long)]
@@ -74,6 +75,40 @@ struct Args {
     /// Log format: text or json.
     #[arg(long = "log-format", default_value = "text")]
     log_format: String,
+}
+
+/// `--node-id`: a number, or `from-hostname` (the trailing `-N` of the host name, plus one).
+fn parse_node_id(given: &str) -> Result<u64, String> {
+    if given != "from-hostname" {
+        return match given.parse::<u64>() {
+            Ok(0) | Err(_) => Err(format!(
+                "{given:?}: expected a node id of 1 or more, or from-hostname"
+            )),
+            Ok(id) => Ok(id),
+        };
+    }
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .ok_or("from-hostname: the host name is unknown")?;
+    ordinal_id(&host)
+}
+
+/// `patchfarm-coordinator-2` → 3: a StatefulSet names its pods NAME-ORDINAL.
+fn ordinal_id(host: &str) -> Result<u64, String> {
+    let short = host.split('.').next().unwrap_or(host);
+    short
+        .rsplit_once('-')
+        .and_then(|(_, ordinal)| ordinal.parse::<u64>().ok())
+        .map(|ordinal| ordinal + 1)
+        .ok_or_else(|| {
+            format!("from-hostname: {host:?} does not end in -ORDINAL, as a StatefulSet pod's name does")
+        })
 }
 
 fn main() -> std::process::ExitCode {
@@ -140,4 +175,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
     };
     server::run(options, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_statefulset_pods_ordinal_is_its_node_id_less_one() {
+        assert_eq!(super::ordinal_id("patchfarm-coordinator-0"), Ok(1));
+        assert_eq!(
+            super::ordinal_id("patchfarm-coordinator-2.patchfarm-coordinator.farm.svc"),
+            Ok(3)
+        );
+        assert!(super::ordinal_id("laptop").is_err());
+        assert_eq!(super::parse_node_id("4"), Ok(4));
+        assert!(super::parse_node_id("0").is_err());
+    }
 }

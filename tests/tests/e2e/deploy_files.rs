@@ -1,6 +1,7 @@
 //! The files under `deploy/` that a platform team installs: the systemd units pass
-//! `systemd-analyze verify` with no warning (an unknown or misspelt directive is one), and every
-//! flag their `ExecStart` gives exists in the binary it starts.
+//! `systemd-analyze verify` with no warning (an unknown or misspelt directive is one), the
+//! Kubernetes manifests render with kustomize and validate against the Kubernetes API schemas,
+//! and every flag either gives exists in the binary it starts.
 
 use patchfarm_e2e::cluster::coordinator_bin;
 use patchfarm_e2e::farm::agent_bin;
@@ -77,4 +78,106 @@ fn systemd_units_verify_and_start_the_binaries_with_flags_they_have() {
     .unwrap();
     let (_, said) = verify(work.path(), unit);
     assert!(said.contains("ProtectHme"), "{said}");
+}
+
+/// `kubectl kustomize` of `dir`, as the API server would receive it.
+fn render(dir: &Path) -> String {
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn validates(rendered: &str, work: &Path) -> Result<(), String> {
+    let file = work.join("rendered.yaml");
+    std::fs::write(&file, rendered).unwrap();
+    let out = Command::new("kubernetes-validate")
+        .args(["--strict", "--quiet"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+#[test]
+fn kubernetes_manifests_render_validate_and_start_the_binaries_with_flags_they_have() {
+    require_tool("kubectl");
+    require_tool("kubernetes-validate");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes");
+    let rendered = render(&dir);
+    let work = tempfile::tempdir().unwrap();
+    validates(&rendered, work.path()).unwrap();
+
+    let documents: Vec<serde_json::Value> = rendered
+        .split("\n---\n")
+        .map(|doc| serde_norway::from_str(doc).unwrap())
+        .collect();
+    let of_kind = |kind: &str| -> &serde_json::Value {
+        documents
+            .iter()
+            .find(|d| d["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind}"))
+    };
+    for (kind, binary) in [
+        ("StatefulSet", coordinator_bin()),
+        ("Deployment", agent_bin()),
+    ] {
+        let help = String::from_utf8(Command::new(&binary).arg("--help").output().unwrap().stdout)
+            .unwrap();
+        let container = &of_kind(kind)["spec"]["template"]["spec"]["containers"][0];
+        for arg in container["args"].as_array().unwrap() {
+            let flag = arg.as_str().unwrap().split('=').next().unwrap();
+            assert!(
+                help.contains(flag),
+                "{kind}: {} has no {flag}",
+                binary.display()
+            );
+        }
+    }
+    let coordinators = &of_kind("StatefulSet")["spec"];
+    assert_eq!(coordinators["replicas"], 3);
+    assert_eq!(
+        coordinators["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"],
+        "/readyz"
+    );
+    assert_eq!(
+        of_kind("PodDisruptionBudget")["spec"]["minAvailable"],
+        2,
+        "a majority of 3"
+    );
+    let agents = &of_kind("Deployment")["spec"]["template"]["spec"];
+    let drain: u64 = agents["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|a| {
+            a.as_str()?
+                .strip_prefix("--drain-timeout-secs=")?
+                .parse()
+                .ok()
+        })
+        .expect("a drain timeout");
+    assert!(
+        agents["terminationGracePeriodSeconds"].as_u64().unwrap() > drain,
+        "the pod's grace period outlasts the agent's drain"
+    );
+
+    // The check bites: a misspelt field is refused.
+    let broken = rendered.replacen("replicas: 3", "replica: 3", 1);
+    assert!(validates(&broken, work.path()).is_err());
 }
