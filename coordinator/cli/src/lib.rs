@@ -5,6 +5,7 @@
 
 mod argfile;
 mod aru;
+mod assemble;
 mod aux;
 mod build_engine;
 pub mod cache;
@@ -114,6 +115,8 @@ enum Command {
     Verify(verify::Args),
     /// Copy an image to another registry or OCI layout unchanged (same digest).
     Copy(copy::Args),
+    /// Build an image from files on a base (or scratch) with its entrypoint, reproducibly.
+    Assemble(assemble::Args),
     /// Move an auxiliary image to another WDT release, its models kept byte for byte.
     #[command(name = "refreshAuxImage", alias = "refresh-aux-image")]
     RefreshAuxImage(refresh_aux::Args),
@@ -358,6 +361,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CreateAuxImage(args) => aux::run(&ctx, &engine(&cli)?, args).await,
         Command::Inspect(args) => inspect::run(&ctx, &engine(&cli)?, args).await,
         Command::Verify(args) => verify::run(&ctx, &engine(&cli)?, args).await,
+        Command::Assemble(args) => {
+            if !cli.farm.farm.is_empty() {
+                eprintln!(
+                    "note: assemble reads files on this machine, so it runs here, not on the farm"
+                );
+            }
+            assemble::run(&ctx, &engine(&cli)?, args).await
+        }
         Command::Create(args) => create::run(&ctx, &engine(&cli)?, args).await,
         Command::Update(args) => update::run(&ctx, &engine(&cli)?, args).await,
         Command::Rebase(args) => {

@@ -29,6 +29,7 @@ mod installer_sets;
 mod layering;
 mod opatch_run;
 mod oui_install;
+mod own_images;
 mod packages;
 mod rebase;
 mod registry_auth;

@@ -1,6 +1,7 @@
 //! Recipes: the verbs (createAuxImage, inspect, …) composed from images, layers, the tree,
 //! the cache and the transports. Each recipe plans first (validating every input), then builds.
 
+pub mod assemble;
 pub mod aux;
 pub mod aux_refresh;
 pub mod build;
