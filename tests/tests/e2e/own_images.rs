@@ -35,6 +35,9 @@ fn patchfarms_own_images_are_reproducible_and_run_in_the_docker_engine() {
     let binary = coordinator_bin();
     let config = tempfile::tempdir().unwrap();
     std::fs::write(config.path().join("README"), "configuration goes here\n").unwrap();
+    // A root filesystem added at / lands as the image's root entries.
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("var/lib/patchfarm")).unwrap();
     let build = |tag: &str| {
         let mut args: Vec<String> = vec![
             "assemble".into(),
@@ -46,6 +49,8 @@ fn patchfarms_own_images_are_reproducible_and_run_in_the_docker_engine() {
             format!("{}:/usr/local/bin/patchfarm-coordinator", binary.display()),
             "--add".into(),
             format!("{}:/etc/patchfarm", config.path().display()),
+            "--add".into(),
+            format!("{}:/", root.path().display()),
             "--label".into(),
             "org.opencontainers.image.title=patchfarm-coordinator".into(),
             "--user".into(),
@@ -86,6 +91,9 @@ fn patchfarms_own_images_are_reproducible_and_run_in_the_docker_engine() {
         serde_json::json!(["/usr/local/bin/patchfarm-coordinator"])
     );
     assert_eq!(inspected["config"]["User"], "10001:10001");
+    let (_w, unpacked) = patchfarm_e2e::wls::unpack(&first);
+    assert!(unpacked.join("var/lib/patchfarm").is_dir());
+    assert!(unpacked.join("etc/patchfarm/README").is_file());
 
     // Bad input is refused by name, nothing pushed.
     let error = pf.fails(&[

@@ -73,7 +73,21 @@ pub async fn run(engine: &Engine, request: &AssembleRequest) -> Result<PushRepor
     let spec = tokio::task::spawn_blocking(move || {
         let mut spec = LayerSpec::new();
         for (source, dest) in &files {
-            spec.add_host_tree(source, dest, Owner::default())?;
+            if dest.trim_end_matches('/').is_empty() && source.is_dir() {
+                // A whole root filesystem: its entries, the root itself is the image's.
+                let mut children: Vec<_> = std::fs::read_dir(source)
+                    .and_then(|entries| entries.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| {
+                        RecipeError::input(format!("--add {}:/", source.display()), e.to_string())
+                    })?;
+                children.sort_by_key(|c| c.file_name());
+                for child in children {
+                    let name = child.file_name().to_string_lossy().into_owned();
+                    spec.add_host_tree(&child.path(), &format!("/{name}"), Owner::default())?;
+                }
+            } else {
+                spec.add_host_tree(source, dest, Owner::default())?;
+            }
         }
         Ok::<_, RecipeError>(spec)
     })
