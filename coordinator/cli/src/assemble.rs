@@ -36,6 +36,7 @@ pub struct Args {
     /// A label, KEY=VALUE (repeatable).
     #[arg(long, value_name = "KEY=VALUE")]
     label: Vec<String>,
+    /// The platform the image is for (and to take from a multi-platform base).
     #[arg(long, default_value = patchfarm_jobs::defaults::PLATFORM)]
     platform: String,
 }
