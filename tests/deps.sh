@@ -6,8 +6,9 @@ set -euo pipefail
 # stand-ins; dpkg-deb and dpkg-scanpackages build the local apt repository --packageManager uses;
 # systemd-analyze verifies deploy/systemd's units; rpm, rpmbuild, db5.3_load and sqlite3 write the
 # OL8 (Berkeley DB) and OL9 (SQLite) rpm databases inspect reads; openssl makes signing keys and
-# verifies image signatures independently.
-packages=(docker-registry skopeo umoci busybox-static apache2-utils pigz time python3 debootstrap runc default-jdk-headless default-jdk-headless dpkg dpkg-dev systemd rpm rpm db5.3-util sqlite3 openssl kubectl)
+# verifies image signatures independently; kubectl (Debian's kubernetes-client) renders
+# deploy/kubernetes with its kustomize.
+packages=(docker-registry skopeo umoci busybox-static apache2-utils pigz time python3 debootstrap runc default-jdk-headless default-jdk-headless dpkg dpkg-dev systemd rpm rpm db5.3-util sqlite3 openssl kubernetes-client)
 commands=(docker-registry skopeo umoci busybox htpasswd pigz /usr/bin/time python3 debootstrap /usr/sbin/runc javac jar dpkg-deb dpkg-scanpackages systemd-analyze rpm rpmbuild db5.3_load sqlite3 openssl kubectl)
 # The benchmark also runs a 3-member etcd cluster as the coordinator's baseline.
 if [ "${1:-}" = "--bench" ]; then

@@ -156,40 +156,42 @@ fn parse_oneoff(xml: &str) -> Option<PatchInfo> {
     })
 }
 
-/// The owner of /etc/os-release in the first rpm database `files` holds (or, as `rpm -qf`
-/// falls back, of the file that link resolves to). A database that cannot be read leaves the key
-/// out, as WIT's probe prints nothing when rpm fails, and says why in the log.
-async fn release_package(files: &BTreeMap<String, TreeEntry>) -> Option<String> {
+/// The image paths an rpm database may be read from: each database file and its write-ahead log.
+pub(super) fn rpm_database_paths() -> impl Iterator<Item = String> {
+    rpmdb::DATABASE_FILES
+        .into_iter()
+        .flat_map(|(path, _)| [path.to_string(), format!("{path}-wal")])
+}
+
+/// The first rpm database among `files` (read at `rpm_database_paths`), if there is one and it
+/// reads; one that cannot be read is left out with the reason in the log, as WIT's probe prints
+/// nothing when rpm fails.
+pub(super) async fn rpm_database(files: &BTreeMap<String, TreeEntry>) -> Option<rpmdb::RpmDb> {
     let (path, format) = rpmdb::DATABASE_FILES
         .into_iter()
         .find(|(path, _)| files.contains_key(*path))?;
     let content = |p: &str| files.get(p).and_then(|e| e.content.clone());
     let database = content(path)?;
     let wal = content(&format!("{path}-wal"));
+    let read =
+        tokio::task::spawn_blocking(move || rpmdb::RpmDb::read(format, &database, wal.as_deref()))
+            .await
+            .expect("rpm database task");
+    read.map_err(|e| tracing::warn!(database = %path, error = %e, "the image's rpm database could not be read; what it would say is left out"))
+        .ok()
+}
+
+/// The owner of /etc/os-release in the image's rpm database (or, as `rpm -qf` falls back, of
+/// the file that link resolves to).
+async fn release_package(files: &BTreeMap<String, TreeEntry>) -> Option<String> {
+    let db = rpm_database(files).await?;
     let link_target = files
         .get("etc/os-release")
         .map(|entry| format!("/{}", entry.path))
         .filter(|resolved| resolved != "/etc/os-release");
-    let read = tokio::task::spawn_blocking(move || {
-        let db = rpmdb::RpmDb::read(format, &database, wal.as_deref())?;
-        Ok::<_, rpmdb::RpmDbError>(
-            std::iter::once("/etc/os-release".to_string())
-                .chain(link_target)
-                .find_map(|file| db.owner_of(&file).map(rpmdb::Header::nvra)),
-        )
-    })
-    .await;
-    match read {
-        Ok(Ok(owner)) => owner,
-        Ok(Err(e)) => {
-            tracing::warn!(database = %path, error = %e, "the image's rpm database could not be read; releasePackage left out");
-            None
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "reading the rpm database stopped");
-            None
-        }
-    }
+    std::iter::once("/etc/os-release".to_string())
+        .chain(link_target)
+        .find_map(|file| db.owner_of(&file).map(rpmdb::Header::nvra))
 }
 
 /// Inspects `image` for `platform`; with `patches`, lists the Oracle Home's one-off patches.
@@ -231,16 +233,7 @@ pub async fn inspect(
     if let Some(w) = &out.wdt_home {
         reads.push(join(w, "weblogic-deploy/VERSION.txt"));
     }
-    for (database, _) in rpmdb::DATABASE_FILES {
-        reads.push(database.into());
-        reads.push(format!("{database}-wal"));
-    }
-    // Which of them exist is answered from the layers' file indexes; only those are read (a path
-    // no layer holds would have every layer's content scanned for it).
-    let present = tree
-        .lookup(&reads.iter().fold(TreeQuery::default(), |q, p| q.stat(p)))
-        .await?;
-    reads.retain(|p| present.get(p).is_some());
+    reads.extend(rpm_database_paths());
     let read_refs: Vec<&str> = reads.iter().map(String::as_str).collect();
     let files = tree.read_files(&read_refs).await?;
     let text = |p: &str| {

@@ -6,7 +6,6 @@
 use super::inspect::{self, Inspection};
 use super::{build, Engine, RecipeError};
 use crate::digest::Digest;
-use crate::rpmdb;
 use crate::transport::ResolvedImage;
 use serde_json::{json, Value};
 
@@ -58,49 +57,31 @@ async fn os_packages(
     image: &ResolvedImage,
 ) -> Result<Vec<OsPackage>, RecipeError> {
     let tree = build::tree_of(engine, image);
-    let mut candidates = vec!["var/lib/dpkg/status".to_string()];
-    candidates.extend(rpmdb::DATABASE_FILES.iter().map(|(p, _)| p.to_string()));
-    // Existence from the layers' file indexes first: only files that are there are read.
-    let probe = candidates
-        .iter()
-        .fold(crate::tree::TreeQuery::default(), |q, p| q.stat(p));
-    let present = tree.lookup(&probe).await?;
-    let paths: Vec<&String> = candidates
-        .iter()
-        .filter(|p| present.get(p).is_some())
+    let paths: Vec<String> = std::iter::once("var/lib/dpkg/status".to_string())
+        .chain(inspect::rpm_database_paths())
         .collect();
-    let refs: Vec<&str> = paths.iter().map(|p| p.as_str()).collect();
+    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
     let files = tree.read_files(&refs).await?;
-    let content = |p: &str| files.get(p).and_then(|e| e.content.clone());
-    if let Some(status) = content("var/lib/dpkg/status") {
-        return Ok(dpkg_packages(&String::from_utf8_lossy(&status)));
+    if let Some(status) = files
+        .get("var/lib/dpkg/status")
+        .and_then(|e| e.content.as_ref())
+    {
+        return Ok(dpkg_packages(&String::from_utf8_lossy(status)));
     }
-    let Some((path, format)) = rpmdb::DATABASE_FILES
-        .into_iter()
-        .find(|(p, _)| files.contains_key(*p))
-    else {
-        return Ok(Vec::new());
-    };
-    let bytes = content(path).unwrap_or_default();
-    let read = tokio::task::spawn_blocking(move || rpmdb::RpmDb::read(format, &bytes, None))
+    Ok(inspect::rpm_database(&files)
         .await
-        .expect("rpm database task");
-    Ok(match read {
-        Ok(db) => db
-            .packages()
-            .iter()
-            .map(|p| OsPackage {
-                name: p.name.clone(),
-                version: format!("{}-{}", p.version, p.release),
-                arch: p.arch.clone().unwrap_or_default(),
-                kind: "rpm",
-            })
-            .collect(),
-        Err(e) => {
-            tracing::warn!(database = path, error = %e, "the rpm database could not be read; the SBOM lists no OS packages");
-            Vec::new()
-        }
-    })
+        .map(|db| {
+            db.packages()
+                .iter()
+                .map(|p| OsPackage {
+                    name: p.name.clone(),
+                    version: format!("{}-{}", p.version, p.release),
+                    arch: p.arch.clone().unwrap_or_default(),
+                    kind: "rpm",
+                })
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// SPDX identifiers allow letters, digits, `.` and `-`.

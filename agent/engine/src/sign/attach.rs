@@ -89,7 +89,7 @@ pub async fn sign(
     let identity = format!("{}/{}", image.registry, image.repository);
     let body = payload(&identity, digest);
     let signature = signer.sign(&body)?;
-    let ours = PublicKey::from_pem(signer.public_key_pem().as_bytes(), "the signing key")?;
+    let ours = signer.public_key();
     let at = at_tag(image, signature_tag(digest));
     let mut layers: Vec<OutBlob> = existing(registries, &at)
         .await?

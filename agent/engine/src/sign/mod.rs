@@ -70,6 +70,14 @@ impl Signer {
         Ok(Signer { pair, rng })
     }
 
+    /// The matching public key.
+    pub fn public_key(&self) -> PublicKey {
+        use ring::signature::KeyPair;
+        PublicKey {
+            point: self.pair.public_key().as_ref().to_vec(),
+        }
+    }
+
     /// The matching public key, as PEM (`BEGIN PUBLIC KEY`).
     pub fn public_key_pem(&self) -> String {
         use ring::signature::KeyPair;
