@@ -7,9 +7,9 @@ set -euo pipefail
 # systemd-analyze verifies deploy/systemd's units; rpm, rpmbuild, db5.3_load and sqlite3 write the
 # OL8 (Berkeley DB) and OL9 (SQLite) rpm databases inspect reads; openssl makes signing keys and
 # verifies image signatures independently; kubectl (Debian's kubernetes-client) renders
-# deploy/kubernetes with its kustomize.
-packages=(docker-registry skopeo umoci busybox-static apache2-utils pigz time python3 debootstrap runc default-jdk-headless default-jdk-headless dpkg dpkg-dev systemd rpm rpm db5.3-util sqlite3 openssl kubernetes-client)
-commands=(docker-registry skopeo umoci busybox htpasswd pigz /usr/bin/time python3 debootstrap /usr/sbin/runc javac jar dpkg-deb dpkg-scanpackages systemd-analyze rpm rpmbuild db5.3_load sqlite3 openssl kubectl)
+# deploy/kubernetes with its kustomize; chromium and chromium-driver drive the dashboard test.
+packages=(docker-registry skopeo umoci busybox-static apache2-utils pigz time python3 debootstrap runc default-jdk-headless default-jdk-headless dpkg dpkg-dev systemd rpm rpm db5.3-util sqlite3 openssl kubernetes-client chromium chromium-driver)
+commands=(docker-registry skopeo umoci busybox htpasswd pigz /usr/bin/time python3 debootstrap /usr/sbin/runc javac jar dpkg-deb dpkg-scanpackages systemd-analyze rpm rpmbuild db5.3_load sqlite3 openssl kubectl chromium chromedriver)
 # The benchmark also runs a 3-member etcd cluster as the coordinator's baseline.
 if [ "${1:-}" = "--bench" ]; then
   packages+=(etcd-server etcd-client)
@@ -22,7 +22,15 @@ if ! python3 -c 'import jsonpatch, jsonschema' >/dev/null 2>&1; then
   missing+=(python3-jsonpatch python3-jsonschema)
 fi
 # From PyPI: spdx-tools validates the SBOMs signed images carry; kubernetes-validate checks
-# deploy/kubernetes against the Kubernetes API schemas.
+# deploy/kubernetes against the Kubernetes API schemas; selenium drives the dashboard in
+# chromium and prometheus_client parses the daemons' metrics.
+for module in selenium prometheus_client; do
+  if ! python3 -c "import $module" >/dev/null 2>&1; then
+    python3 -m pip install -q --break-system-packages "$module" >&2 \
+      || python3 -m pip install -q "$module" >&2 \
+      || echo "warning: could not install $module from PyPI; its test will say so" >&2
+  fi
+done
 for pair in pyspdxtools:spdx-tools kubernetes-validate:kubernetes-validate; do
   if ! command -v "${pair%%:*}" >/dev/null 2>&1; then
     python3 -m pip install -q --break-system-packages "${pair#*:}" >&2 \

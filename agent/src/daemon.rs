@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 mod execute;
 
@@ -62,6 +63,7 @@ struct Agent {
     steps: BuildSteps,
     /// What the HTTP probes report.
     vitals: Arc<crate::probes::Vitals>,
+    metrics: Arc<crate::metrics::AgentMetrics>,
 }
 
 pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -74,10 +76,12 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         "agent starting"
     );
     let steps = probe_steps(&options).await;
-    let vitals = Arc::new(crate::probes::Vitals::new(
+    let vitals = Arc::new(crate::probes::Vitals::new(options.slots, steps.available));
+    let fetcher = Fetcher::new(options.cache_dir.clone(), options.registry.clone());
+    let metrics = Arc::new(crate::metrics::AgentMetrics::new(
         &options.name,
-        options.slots,
-        steps.available,
+        vitals.clone(),
+        fetcher.clone(),
     ));
     if let Some(address) = options.http_listen {
         let listener = tokio::net::TcpListener::bind(address)
@@ -86,13 +90,15 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         tokio::spawn(crate::probes::serve(
             listener,
             vitals.clone(),
+            metrics.clone(),
             shutdown.clone(),
         ));
     }
     let agent = Arc::new(Agent {
         vitals,
         steps,
-        fetcher: Fetcher::new(options.cache_dir.clone(), options.registry.clone()),
+        fetcher,
+        metrics,
         options,
         client,
         running: Mutex::default(),
@@ -189,6 +195,11 @@ impl Agent {
                 running_jobs: self.running_ids(),
                 cached_digests,
                 cache_bytes,
+                cache_hits: self.fetcher.hits.load(std::sync::atomic::Ordering::Relaxed),
+                cache_misses: self
+                    .fetcher
+                    .fetches
+                    .load(std::sync::atomic::Ordering::Relaxed),
             };
             let answer = self
                 .client
@@ -286,10 +297,29 @@ impl Agent {
         let started_at = self.fetcher.now();
         let agent = self.clone();
         let mut running = self.running.lock().expect("running");
-        let task = tokio::spawn(async move {
-            let outcome = agent.execute(&job, token).await;
-            agent.finish(&job, token, outcome).await;
-        });
+        let verb = job.spec.as_ref().map_or("none", patchfarm_jobs::verb_name);
+        let campaign = job.spec.as_ref().map_or("", |s| s.campaign.as_str());
+        // Every line logged while the job runs names it, its campaign and this agent.
+        let span = tracing::info_span!(
+            "job",
+            job = %id,
+            campaign = %campaign,
+            agent = %self.options.name
+        );
+        let task = tokio::spawn(
+            async move {
+                let started = std::time::Instant::now();
+                let outcome = agent.execute(&job, token).await;
+                agent.metrics.job_ended(
+                    verb,
+                    outcome.is_ok(),
+                    started.elapsed(),
+                    outcome.as_ref().ok().map(|(o, _)| o),
+                );
+                agent.finish(&job, token, outcome).await;
+            }
+            .instrument(span),
+        );
         running.insert(
             id,
             Running {

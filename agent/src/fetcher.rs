@@ -24,6 +24,8 @@ pub struct Fetcher {
     /// digest → last use (a logical clock), for LRU eviction.
     used: Mutex<HashMap<String, u64>>,
     clock: AtomicU64,
+    /// Inputs found already here, and fetched (misses), since the agent started.
+    pub hits: AtomicU64,
     pub fetches: AtomicU64,
     pub fetched_bytes: AtomicU64,
     runtime: tokio::runtime::Handle,
@@ -39,6 +41,7 @@ impl Fetcher {
             inflight: Mutex::default(),
             used: Mutex::default(),
             clock: AtomicU64::new(1),
+            hits: AtomicU64::new(0),
             fetches: AtomicU64::new(0),
             fetched_bytes: AtomicU64::new(0),
             runtime: tokio::runtime::Handle::current(),
@@ -227,6 +230,7 @@ impl BlobFetcher for Fetcher {
         let _fetching = gate.lock().expect("fetch gate");
         self.touch(&digest);
         if blob.is_file() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
         let location = self

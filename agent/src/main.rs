@@ -2,6 +2,7 @@
 
 mod daemon;
 mod fetcher;
+mod metrics;
 mod probes;
 
 use anyhow::Context as _;

@@ -2,7 +2,12 @@
 //! (registered with the farm and its last heartbeat answered within [`FRESH`]: 503 with the
 //! reason otherwise) and `/metrics` (slots, running jobs, build steps, heartbeat age).
 
+use crate::metrics::AgentMetrics;
 use patchfarm_client::plain_http::{self, Answer};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Unit;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,9 +17,8 @@ use tokio_util::sync::CancellationToken;
 const FRESH: Duration = Duration::from_secs(10);
 
 /// What the daemon tells its probes, updated as it goes.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct Vitals {
-    pub name: String,
     pub slots: u32,
     pub build_steps: bool,
     registered: AtomicBool,
@@ -31,9 +35,8 @@ fn now_ms() -> i64 {
 }
 
 impl Vitals {
-    pub fn new(name: &str, slots: u32, build_steps: bool) -> Self {
+    pub fn new(slots: u32, build_steps: bool) -> Self {
         Vitals {
-            name: name.to_string(),
             slots,
             build_steps,
             ..Default::default()
@@ -71,23 +74,9 @@ impl Vitals {
         }
     }
 
-    fn metrics(&self) -> String {
-        let agent = &self.name;
-        let age = self.heartbeat_age().map_or(-1.0, |age| age.as_secs_f64());
-        format!(
-            "# HELP patchfarm_agent_slots Jobs this agent runs at once.\n# TYPE patchfarm_agent_slots gauge\npatchfarm_agent_slots{{agent=\"{agent}\"}} {}\n\
-             # HELP patchfarm_agent_running_jobs Jobs running, as of the last heartbeat.\n# TYPE patchfarm_agent_running_jobs gauge\npatchfarm_agent_running_jobs{{agent=\"{agent}\"}} {}\n\
-             # HELP patchfarm_agent_build_steps Whether this agent runs build steps (1) or not (0).\n# TYPE patchfarm_agent_build_steps gauge\npatchfarm_agent_build_steps{{agent=\"{agent}\"}} {}\n\
-             # HELP patchfarm_agent_heartbeat_age_seconds Since the farm last answered a heartbeat (-1: never).\n# TYPE patchfarm_agent_heartbeat_age_seconds gauge\npatchfarm_agent_heartbeat_age_seconds{{agent=\"{agent}\"}} {age}\n",
-            self.slots,
-            self.running.load(Ordering::Relaxed),
-            u8::from(self.build_steps),
-        )
-    }
-
-    fn answer(&self, path: &str) -> Answer {
+    fn answer(&self, path: &str, metrics: &AgentMetrics) -> Answer {
         match path {
-            "/metrics" => plain_http::metrics(self.metrics()),
+            "/metrics" => plain_http::metrics(metrics.render()),
             "/healthz" => plain_http::alive(),
             "/readyz" => plain_http::readiness(self.not_ready()),
             _ => plain_http::not_found(),
@@ -99,42 +88,79 @@ impl Vitals {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     vitals: Arc<Vitals>,
+    metrics: Arc<AgentMetrics>,
     shutdown: CancellationToken,
 ) {
     plain_http::serve(listener, shutdown, move |path| {
-        let vitals = vitals.clone();
-        async move { vitals.answer(&path) }
+        let (vitals, metrics) = (vitals.clone(), metrics.clone());
+        async move { vitals.answer(&path, &metrics) }
     })
     .await
+}
+
+impl Collector for Vitals {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let age = self.heartbeat_age().map_or(-1.0, |age| age.as_secs_f64());
+        for (name, help, value) in [
+            ("slots", "Jobs this agent runs at once", self.slots as i64),
+            (
+                "running_jobs",
+                "Jobs running, as of the last heartbeat",
+                self.running.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "build_steps",
+                "Whether this agent runs build steps (1) or not (0)",
+                i64::from(self.build_steps),
+            ),
+        ] {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        let gauge = ConstGauge::new(age);
+        gauge.encode(encoder.encode_descriptor(
+            "heartbeat_age",
+            "Since the farm last answered a heartbeat (-1: never)",
+            Some(&Unit::Seconds),
+            gauge.metric_type(),
+        )?)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn ready_once_registered_and_heard_from() {
-        let vitals = Vitals::new("agent-1", 2, true);
-        assert!(vitals.answer("/readyz").0.starts_with("503"));
+    #[tokio::test]
+    async fn ready_once_registered_and_heard_from() {
+        let vitals = Arc::new(Vitals::new(2, true));
+        let cache = tempfile::tempdir().unwrap();
+        let fetcher = crate::fetcher::Fetcher::new(cache.path().into(), Default::default());
+        let metrics = AgentMetrics::new("agent-1", vitals.clone(), fetcher);
+        let answer = |path: &str| vitals.answer(path, &metrics);
+        assert!(answer("/readyz").0.starts_with("503"));
         vitals.registered(true);
-        assert!(vitals.answer("/readyz").2.contains("no heartbeat"));
+        assert!(answer("/readyz").2.contains("no heartbeat"));
         vitals.heartbeat_answered(1);
-        assert_eq!(vitals.answer("/readyz").0, "200 OK");
+        assert_eq!(answer("/readyz").0, "200 OK");
         vitals
             .last_heartbeat_ms
             .store(now_ms() - 60_000, Ordering::Relaxed);
-        let stale = vitals.answer("/readyz");
+        let stale = answer("/readyz");
         assert!(
             stale.0.starts_with("503") && stale.2.contains("60 s ago"),
             "{stale:?}"
         );
-        let metrics = vitals.answer("/metrics").2;
+        let text = answer("/metrics").2;
         assert!(
-            metrics.contains("patchfarm_agent_running_jobs{agent=\"agent-1\"} 1"),
-            "{metrics}"
+            text.contains("patchfarm_agent_running_jobs{agent=\"agent-1\"} 1"),
+            "{text}"
         );
-        assert!(metrics.contains("patchfarm_agent_build_steps{agent=\"agent-1\"} 1"));
-        assert!(vitals.answer("/x").0.starts_with("404"));
-        assert_eq!(vitals.answer("/healthz").0, "200 OK");
+        assert!(text.contains("patchfarm_agent_build_steps{agent=\"agent-1\"} 1"));
+        assert!(text.contains("patchfarm_agent_cache_hits_total{agent=\"agent-1\"} 0"));
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert!(answer("/x").0.starts_with("404"));
+        assert_eq!(answer("/healthz").0, "200 OK");
     }
 }

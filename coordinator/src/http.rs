@@ -2,45 +2,37 @@
 //! `/healthz` (the process answers) and `/readyz` (this node knows a leader and its data
 //! directory takes a write: 503 with the reason otherwise); anything else is 404.
 
+use crate::metrics::FarmMetrics;
 use crate::raft::NodeHandle;
 use patchfarm_client::plain_http::{self, Answer};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Serves the port until `shutdown`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     node: NodeHandle,
+    metrics: Arc<FarmMetrics>,
     data_dir: PathBuf,
     shutdown: CancellationToken,
 ) {
     plain_http::serve(listener, shutdown, move |path| {
-        let (node, data_dir) = (node.clone(), data_dir.clone());
-        async move { answer(&path, &node, &data_dir).await }
+        let (node, metrics, data_dir) = (node.clone(), metrics.clone(), data_dir.clone());
+        async move { answer(&path, &node, &metrics, &data_dir).await }
     })
     .await
 }
 
-async fn answer(path: &str, node: &NodeHandle, data_dir: &Path) -> Answer {
+async fn answer(path: &str, node: &NodeHandle, metrics: &FarmMetrics, data_dir: &Path) -> Answer {
     match path {
-        "/metrics" => plain_http::metrics(metrics(node)),
+        "/metrics" => plain_http::metrics(metrics.render()),
         "/healthz" => plain_http::alive(),
         "/readyz" => plain_http::readiness(not_ready(node, data_dir).await),
         _ => plain_http::not_found(),
     }
 }
 
-fn metrics(node: &NodeHandle) -> String {
-    let status = node.local_status();
-    let mut body = node.metrics.render(node.id());
-    body.push_str(&format!(
-        "# HELP patchfarm_raft_applied_index Last applied log index.\n# TYPE patchfarm_raft_applied_index gauge\npatchfarm_raft_applied_index{{node=\"{}\"}} {}\n",
-        status.id, status.applied
-    ));
-    body
-}
-
-/// Why this node should get no traffic now (`None`: it may).
 /// Why this node is not ready, if it is not (also the gRPC health service's answer).
 pub(crate) async fn not_ready(node: &NodeHandle, data_dir: &Path) -> Option<String> {
     if node.local_status().leader == 0 {

@@ -7,6 +7,7 @@ pub mod api;
 pub mod grpc_health;
 pub mod http;
 pub mod listener;
+pub mod metrics;
 pub mod raft;
 pub mod roles;
 pub mod scheduler;

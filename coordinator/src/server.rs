@@ -12,6 +12,7 @@ use patchfarm_proto::v1::{
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Everything `patchfarm-coordinator` is told on its command line.
@@ -105,7 +106,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     let inbox = tokio::sync::mpsc::channel(65_536);
     let mut pinned = options.peers.clone();
     pinned.remove(&options.node_id);
-    let metrics = std::sync::Arc::new(crate::raft::Metrics::default());
+    let metrics = Arc::new(crate::raft::Metrics::default());
     let transport = Transport::new(
         options.node_id,
         pinned,
@@ -125,6 +126,11 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         })
         .transpose()
         .context("--artifact-store")?;
+    let farm_metrics = Arc::new(crate::metrics::FarmMetrics::new(
+        options.node_id,
+        metrics.clone(),
+        scheduler.clone(),
+    ));
     let (raft_node, handle) = node::open(
         options.node_id,
         db.clone(),
@@ -134,7 +140,10 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
             metrics,
             transport,
             inbox,
-            observer: scheduler.clone(),
+            observer: Arc::new(crate::state::Observers(vec![
+                scheduler.clone(),
+                farm_metrics.jobs.clone(),
+            ])),
         },
     )?;
     tracing::info!(
@@ -160,6 +169,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         tokio::spawn(crate::http::serve(
             listener,
             handle.clone(),
+            farm_metrics.clone(),
             options.data_dir.clone(),
             shutdown.clone(),
         ));
@@ -183,6 +193,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     let agent = AgentService {
         node: handle.clone(),
         scheduler,
+        metrics: farm_metrics.clone(),
     };
     let keepalive = options.connections.keepalive_interval();
     let mut builder = tonic::transport::Server::builder()

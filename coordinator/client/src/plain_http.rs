@@ -13,15 +13,15 @@ const DEADLINE: Duration = Duration::from_secs(5);
 
 /// Plain text, as probes and people read it.
 const TEXT: &str = "text/plain; charset=utf-8";
-/// Prometheus' text exposition format.
-const PROMETHEUS: &str = "text/plain; version=0.0.4";
+/// OpenMetrics text, as `prometheus-client` writes it.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// An answer: status line (`200 OK`), content type and body.
 pub type Answer = (&'static str, &'static str, String);
 
-/// `/metrics`: the daemon's Prometheus text.
+/// `/metrics`: the daemon's OpenMetrics text.
 pub fn metrics(text: String) -> Answer {
-    ("200 OK", PROMETHEUS, text)
+    ("200 OK", OPENMETRICS, text)
 }
 
 /// `/healthz`: the process answers.

@@ -19,6 +19,7 @@ const MAX_LEASE_WAIT_MS: u32 = 10_000;
 pub struct AgentService {
     pub node: NodeHandle,
     pub scheduler: Arc<Scheduler>,
+    pub metrics: Arc<crate::metrics::FarmMetrics>,
 }
 
 fn unexpected() -> Status {
@@ -80,6 +81,7 @@ impl AgentApi for AgentService {
             let work = self.scheduler.work.notified();
             tokio::pin!(work);
             work.as_mut().enable();
+            let started = std::time::Instant::now();
             let picked = self
                 .scheduler
                 .pick(&caller.name, req.max_jobs.max(1) as usize, now_ms());
@@ -93,6 +95,9 @@ impl AgentApi for AgentService {
                 let id = request_id(&req.request_id);
                 let result = self.node.propose(&id, op).await;
                 self.scheduler.release(&picked);
+                self.metrics
+                    .lease_latency
+                    .observe(started.elapsed().as_secs_f64());
                 return match outcome(result?)? {
                     Outcome::Leased(leased) => Ok(Response::new(leased)),
                     _ => Err(unexpected()),

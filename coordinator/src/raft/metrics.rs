@@ -1,8 +1,13 @@
-//! The raft node's counters and gauges, rendered for the metrics endpoint.
+//! The raft node's counters and gauges, read by the metrics registry at each scrape.
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Counters and gauges for the metrics endpoint.
+/// Counters and gauges the node updates on its hot paths (plain atomics: no lock, no label
+/// lookup per message).
 #[derive(Default, Debug)]
 pub struct Metrics {
     pub proposals: AtomicU64,
@@ -14,73 +19,69 @@ pub struct Metrics {
     pub term: AtomicU64,
     pub commit: AtomicU64,
     pub is_leader: AtomicU64,
+    pub applied_index: AtomicU64,
 }
 
-impl Metrics {
-    /// Prometheus text exposition.
-    pub fn render(&self, node: u64) -> String {
+impl Collector for Metrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let mut out = String::new();
-        for (name, kind, help, value) in [
+        for (name, help, value) in [
             (
-                "patchfarm_raft_proposals_total",
-                "counter",
+                "raft_proposals",
                 "Proposals made on this node.",
-                get(&self.proposals),
+                &self.proposals,
             ),
             (
-                "patchfarm_raft_applied_entries_total",
-                "counter",
+                "raft_applied_entries",
                 "Log entries applied to the state machine.",
-                get(&self.applied),
+                &self.applied,
             ),
             (
-                "patchfarm_raft_messages_sent_total",
-                "counter",
+                "raft_messages_sent",
                 "Raft messages sent to peers.",
-                get(&self.raft_sent),
+                &self.raft_sent,
             ),
             (
-                "patchfarm_raft_messages_received_total",
-                "counter",
+                "raft_messages_received",
                 "Raft messages received from peers.",
-                get(&self.raft_received),
+                &self.raft_received,
             ),
             (
-                "patchfarm_raft_send_failures_total",
-                "counter",
+                "raft_send_failures",
                 "Batches to peers that failed.",
-                get(&self.raft_send_failures),
+                &self.raft_send_failures,
             ),
             (
-                "patchfarm_raft_snapshots_installed_total",
-                "counter",
+                "raft_snapshots_installed",
                 "Snapshots received from a leader and installed.",
-                get(&self.snapshots_installed),
-            ),
-            (
-                "patchfarm_raft_term",
-                "gauge",
-                "Current raft term.",
-                get(&self.term),
-            ),
-            (
-                "patchfarm_raft_commit_index",
-                "gauge",
-                "Highest committed log index known here.",
-                get(&self.commit),
-            ),
-            (
-                "patchfarm_raft_is_leader",
-                "gauge",
-                "1 on the leader.",
-                get(&self.is_leader),
+                &self.snapshots_installed,
             ),
         ] {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{node=\"{node}\"}} {value}\n"
-            ));
+            let counter = ConstCounter::new(get(value));
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
         }
-        out
+        for (name, help, value) in [
+            ("raft_term", "Current raft term.", &self.term),
+            (
+                "raft_commit_index",
+                "Highest committed log index known here.",
+                &self.commit,
+            ),
+            (
+                "raft_applied_index",
+                "Last applied log index.",
+                &self.applied_index,
+            ),
+            ("raft_is_leader", "1 on the leader.", &self.is_leader),
+        ] {
+            let gauge = ConstGauge::new(get(value) as i64);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        Ok(())
     }
 }

@@ -449,6 +449,9 @@ impl Node {
         self.metrics.term.store(status.term, Ordering::Relaxed);
         self.metrics.commit.store(status.commit, Ordering::Relaxed);
         self.metrics
+            .applied_index
+            .store(status.applied, Ordering::Relaxed);
+        self.metrics
             .is_leader
             .store((raft.state == StateRole::Leader) as u64, Ordering::Relaxed);
         self.status.send_replace(status);

@@ -40,6 +40,8 @@ impl Scheduler {
                     last_seen_ms: now,
                     cached: req.cached_digests.into_iter().collect(),
                     cache_bytes: req.cache_bytes,
+                    cache_hits: req.cache_hits,
+                    cache_misses: req.cache_misses,
                 });
                 !agent.agent.up
             }
@@ -105,6 +107,8 @@ impl Scheduler {
                 up: a.agent.up,
                 running: view.leased.values().filter(|l| &l.agent == name).count() as u32,
                 cache_bytes: a.live.as_ref().map_or(0, |l| l.cache_bytes),
+                cache_hits: a.live.as_ref().map_or(0, |l| l.cache_hits),
+                cache_misses: a.live.as_ref().map_or(0, |l| l.cache_misses),
                 cached_items: a.live.as_ref().map_or(0, |l| l.cached.len() as u32),
                 last_heartbeat_ms_ago: a
                     .live

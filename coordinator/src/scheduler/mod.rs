@@ -74,6 +74,8 @@ pub(crate) struct Live {
     pub last_seen_ms: i64,
     pub cached: HashSet<String>,
     pub cache_bytes: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
 }
 
 #[derive(Debug)]

@@ -60,6 +60,21 @@ pub trait Observer: Send + Sync {
     fn observe(&self, change: &Change, state: &StateMachine);
 }
 
+/// Several observers, each told every change in order (the scheduler, the job metrics).
+pub struct Observers(pub Vec<std::sync::Arc<dyn Observer>>);
+
+impl Observer for Observers {
+    fn rebuild(&self, state: &StateMachine) -> Result<(), StateError> {
+        self.0.iter().try_for_each(|o| o.rebuild(state))
+    }
+
+    fn observe(&self, change: &Change, state: &StateMachine) {
+        for observer in &self.0 {
+            observer.observe(change, state);
+        }
+    }
+}
+
 /// Reads and applies the farm's state. Cloning shares the same tree.
 #[derive(Clone)]
 pub struct StateMachine {
