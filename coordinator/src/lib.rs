@@ -4,6 +4,7 @@
 //! No other crate depends on this one.
 
 pub mod api;
+pub mod dashboard;
 pub mod grpc_health;
 pub mod http;
 pub mod listener;

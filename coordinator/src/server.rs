@@ -30,6 +30,11 @@ pub struct Options {
     /// Start with no members and wait to be added (`cluster add-node`).
     pub join: bool,
     pub metrics_listen: Option<SocketAddr>,
+    /// The dashboard's port (`--http-listen`): HTTPS with the node's certificate, plain HTTP
+    /// under `--insecure`.
+    pub http_listen: Option<SocketAddr>,
+    /// The dashboard's read-only token (`--dashboard-token-file`, already read).
+    pub dashboard_token: Option<String>,
     pub artifact_store: Option<String>,
     /// Compact the raft log after this many applied entries (lagging nodes then get a snapshot).
     pub compact_after: u64,
@@ -175,7 +180,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         ));
     }
 
-    let farm = FarmService {
+    let farm = Arc::new(FarmService {
         node: handle.clone(),
         peer_tls,
         address: options.advertise.clone(),
@@ -185,7 +190,27 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
             store: artifact_store,
             spool: options.data_dir.join("uploads"),
         },
-    };
+    });
+    if let Some(http_addr) = options.http_listen {
+        let listener = tokio::net::TcpListener::bind(http_addr)
+            .await
+            .with_context(|| format!("binding --http-listen {http_addr}"))?;
+        let dashboard_tls = tls
+            .map(crate::dashboard::server_config)
+            .transpose()?
+            .map(Arc::new);
+        tokio::spawn(crate::dashboard::serve(
+            listener,
+            Arc::new(crate::dashboard::Dashboard {
+                farm: farm.clone(),
+                metrics: farm_metrics.clone(),
+                data_dir: options.data_dir.clone(),
+                token: options.dashboard_token.clone(),
+            }),
+            dashboard_tls,
+            shutdown.clone(),
+        ));
+    }
     let peer = PeerService {
         node: handle.clone(),
         address: options.advertise.clone(),
@@ -211,7 +236,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         crate::grpc_health::service(handle.clone(), options.data_dir.clone(), shutdown.clone());
     let server = builder
         .add_service(health)
-        .add_service(FarmServer::new(farm))
+        .add_service(FarmServer::from_arc(farm))
         .add_service(AgentApiServer::new(agent))
         .add_service(
             RaftServer::new(peer)

@@ -4,6 +4,7 @@
 //! [`Outcome`]. Which cache keys a job reads is decided here and nowhere else ([`Job::inputs`]).
 
 pub mod attest;
+pub mod campaign;
 pub mod files;
 mod inputs;
 mod run;

@@ -40,6 +40,15 @@ struct Args {
     /// (/readyz: a leader is known and the data directory takes a write; 503 otherwise).
     #[arg(long = "metrics-listen")]
     metrics_listen: Option<SocketAddr>,
+    /// Serve the web dashboard here (campaigns, jobs, agents, cluster; HTTPS with the node's
+    /// certificate, plain HTTP under --insecure), with /metrics, /healthz and /readyz. Viewers
+    /// present a farm client certificate or the token of --dashboard-token-file.
+    #[arg(long = "http-listen")]
+    http_listen: Option<SocketAddr>,
+    /// A file holding the dashboard's read-only token (one word, 16+ characters of A-Za-z0-9-._~),
+    /// sent as `Authorization: Bearer TOKEN` or once as `?token=TOKEN` (which sets a cookie).
+    #[arg(long = "dashboard-token-file")]
+    dashboard_token_file: Option<PathBuf>,
     /// Connections served at once; more are closed as they arrive.
     #[arg(long = "max-connections", default_value_t = 4096)]
     max_connections: usize,
@@ -150,6 +159,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .map_err(anyhow::Error::msg)?,
         join: args.join,
         metrics_listen: args.metrics_listen,
+        http_listen: args.http_listen,
+        dashboard_token: args
+            .dashboard_token_file
+            .as_deref()
+            .map(patchfarm_coordinator::dashboard::read_token)
+            .transpose()?,
         artifact_store: args.artifact_store,
         compact_after: args.compact_after,
         scheduler: patchfarm_coordinator::scheduler::Options {
