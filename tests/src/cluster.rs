@@ -87,10 +87,15 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
     });
 }
 
+/// The read-only dashboard token of test clusters.
+const DASHBOARD_TOKEN: &str = "test-dashboard-token-0123456789";
+
 pub struct Node {
     pub id: u64,
     pub address: String,
     pub metrics: String,
+    /// The dashboard's address (`--http-listen`, HTTPS).
+    pub http: String,
     pub data_dir: PathBuf,
     args: Vec<String>,
     child: Option<Child>,
@@ -153,11 +158,14 @@ impl Cluster {
                 ]),
         );
         assert!(out.contains("ca.crt"), "{out}");
-        let mut ports = free_ports(2 * n as usize).into_iter();
+        let mut ports = free_ports(3 * n as usize).into_iter();
         let addresses: BTreeMap<u64, String> = (1..=n)
             .map(|id| (id, format!("127.0.0.1:{}", ports.next().unwrap())))
             .collect();
         let mut metrics: BTreeMap<u64, String> = (1..=n)
+            .map(|id| (id, format!("127.0.0.1:{}", ports.next().unwrap())))
+            .collect();
+        let mut http: BTreeMap<u64, String> = (1..=n)
             .map(|id| (id, format!("127.0.0.1:{}", ports.next().unwrap())))
             .collect();
         let mut links = BTreeMap::new();
@@ -187,16 +195,19 @@ impl Cluster {
                 args.push(format!("--peer={peer}={via}"));
             }
             let metrics = metrics.remove(&id).unwrap();
-            cluster.add_process(id, address.clone(), metrics, args);
+            let http = http.remove(&id).unwrap();
+            cluster.add_process(id, address.clone(), [metrics, http], args);
         }
         cluster
     }
 
-    fn add_process(&mut self, id: u64, address: String, metrics: String, args: Vec<String>) {
+    fn add_process(&mut self, id: u64, address: String, ports: [String; 2], args: Vec<String>) {
         let data_dir = self.dir.path().join(format!("node-{id}"));
+        let [metrics, http] = ports;
         let mut node = Node {
             id,
             metrics,
+            http,
             address,
             data_dir,
             args,
@@ -208,16 +219,17 @@ impl Cluster {
 
     /// Starts node `id` outside the membership (`--join`), knowing the current members.
     pub fn start_joining(&mut self, id: u64) -> String {
-        let ports = free_ports(2);
+        let ports = free_ports(3);
         let address = format!("127.0.0.1:{}", ports[0]);
         let metrics = format!("127.0.0.1:{}", ports[1]);
+        let http = format!("127.0.0.1:{}", ports[2]);
         let mut args: Vec<String> = self
             .nodes
             .values()
             .map(|n| format!("--peer={}={}", n.id, n.address))
             .collect();
         args.push("--join".into());
-        self.add_process(id, address.clone(), metrics, args);
+        self.add_process(id, address.clone(), [metrics, http], args);
         address
     }
 
@@ -238,6 +250,9 @@ impl Cluster {
             .arg(format!("--node-id={}", node.id))
             .arg(format!("--listen={}", node.address))
             .arg(format!("--metrics-listen={}", node.metrics))
+            .arg(format!("--http-listen={}", node.http))
+            .arg("--dashboard-token-file")
+            .arg(self.dashboard_token_file())
             .arg("--data-dir")
             .arg(&node.data_dir)
             .args(&tls_dir)
@@ -372,6 +387,24 @@ impl Cluster {
     /// The whole HTTP answer (status line, headers, body) of the node's HTTP port to `path`.
     pub fn http_get(&self, id: u64, path: &str) -> String {
         crate::tools::http_get(&self.nodes[&id].metrics, path)
+    }
+
+    /// The dashboard token every node is given (`--dashboard-token-file`), written once.
+    pub fn dashboard_token(&self) -> String {
+        DASHBOARD_TOKEN.to_string()
+    }
+
+    fn dashboard_token_file(&self) -> PathBuf {
+        let file = self.dir.path().join("dashboard.token");
+        if !file.exists() {
+            std::fs::write(&file, format!("{DASHBOARD_TOKEN}\n")).unwrap();
+        }
+        file
+    }
+
+    /// `https://ADDRESS` of node `id`'s dashboard.
+    pub fn dashboard_url(&self, id: u64) -> String {
+        format!("https://{}", self.nodes[&id].http)
     }
 
     pub fn certs_dir(&self) -> &Path {

@@ -4,7 +4,8 @@
   var main = document.getElementById("live");
   var dot = document.getElementById("connection");
   if (!main || !window.EventSource) return;
-  var source = new EventSource("/live?path=" + encodeURIComponent(main.dataset.live));
+  var source = new EventSource("/live?path=" + encodeURIComponent(main.dataset.live) +
+    "&seen=" + encodeURIComponent(main.dataset.seen || ""));
   source.addEventListener("main", function (event) {
     // Keep open <details> open across updates.
     var open = {};

@@ -79,7 +79,15 @@ async fn page(
     let path = uri.path().to_string();
     let main = render(&dashboard, &path, &query).await;
     let live = uri.path_and_query().map_or(path.clone(), |p| p.to_string());
-    Html(pages::layout(&path, &live, main).into_string()).into_response()
+    let seen = fingerprint(&main.0);
+    Html(pages::layout(&path, &live, &seen, main).into_string()).into_response()
+}
+
+/// A short digest of a rendering: the live stream sends nothing until the page changes from
+/// what the browser already shows.
+fn fingerprint(html: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(&sha2::Sha256::digest(html.as_bytes())[..8])
 }
 
 /// The `<main>` content of `path`.
@@ -106,12 +114,15 @@ async fn render(
 #[derive(serde::Deserialize)]
 struct LiveQuery {
     path: String,
+    /// The fingerprint of what the page shows now.
+    #[serde(default)]
+    seen: String,
 }
 
 /// Server-sent events: the page's `<main>` again whenever it changed (checked every second).
 async fn live(
     State(dashboard): State<Arc<Dashboard>>,
-    Query(LiveQuery { path }): Query<LiveQuery>,
+    Query(LiveQuery { path, seen }): Query<LiveQuery>,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
     let (page, query) = match path.split_once('?') {
         Some((page, query)) => (page.to_string(), query.to_string()),
@@ -120,19 +131,20 @@ async fn live(
     let query: BTreeMap<String, String> = serde_urlencoded_pairs(&query);
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     tokio::spawn(async move {
-        let mut last = String::new();
+        let mut last = seen;
         let mut tick = tokio::time::interval(LIVE_EVERY);
         loop {
             tick.tick().await;
             let html = render(&dashboard, &page, &query).await.into_string();
-            if html != last {
+            let now = fingerprint(&html);
+            if now != last {
                 let event = Event::default()
                     .event("main")
                     .data(html.replace('\n', "&#10;"));
                 if tx.send(Ok(event)).await.is_err() {
                     return;
                 }
-                last = html;
+                last = now;
             } else if tx.is_closed() {
                 return;
             }

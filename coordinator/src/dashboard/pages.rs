@@ -24,7 +24,7 @@ const VERBS: [&str; 7] = [
 ];
 
 /// A whole page: `main` inside the layout; the script keeps `main` in step with `live`.
-pub fn layout(path: &str, live: &str, main: Markup) -> Markup {
+pub fn layout(path: &str, live: &str, seen: &str, main: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -43,7 +43,7 @@ pub fn layout(path: &str, live: &str, main: Markup) -> Markup {
                     } }
                     span #connection title="live updates" { "●" }
                 }
-                main #live data-live=(live) { (main) }
+                main #live data-live=(live) data-seen=(seen) { (main) }
             }
         }
     }

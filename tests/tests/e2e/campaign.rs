@@ -51,7 +51,7 @@ pub(crate) fn today(farm: &Farm) {
 
 /// The campaign file `NAME.yaml` that moves today's fleet onto a PSU-patched base, pushing to
 /// the farm's registry and `mirror`.
-fn fleet(farm: &Farm, mirror: &Registry, name: &str) -> String {
+pub(crate) fn fleet(farm: &Farm, mirror: &Registry, name: &str) -> String {
     let host = farm.registry.host();
     let old = format!("{host}/wls/base:1");
     let file = farm.dir.path().join(format!("{name}.yaml"));

@@ -15,6 +15,7 @@ mod concurrent_push;
 mod connections;
 mod copy;
 mod create;
+mod dashboard;
 mod deploy_files;
 mod domain_campaign;
 mod domain_in_image;
