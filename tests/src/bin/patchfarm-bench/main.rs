@@ -6,6 +6,8 @@
 //! Usage: patchfarm-bench [JDK_DIR]   (default: the largest JDK under /usr/lib/jvm)
 //!        patchfarm-bench raft            (only the coordinator cluster against etcd)
 //!        patchfarm-bench sched           (only scheduling: 10,000 no-op jobs, 100 simulated agents)
+//!        patchfarm-bench dashboard       (the scheduling run alone and watched: a campaign page
+//!                                         poll and a metrics scrape every second)
 //!        patchfarm-bench campaign        (only campaigns: the demo, a 200-domain fleet and a
 //!                                         2,000-Domain export over 3 registries)
 //!        patchfarm-bench steps           (build steps: OUI installer and RUN steps against
@@ -17,6 +19,7 @@
 //!        patchfarm-bench layer DIR OUT   (internal: one layer build, for RSS measurement)
 
 mod campaign;
+mod dashboard;
 mod export;
 mod raft;
 mod rebase;
@@ -42,6 +45,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("raft") {
         raft::raft_bench();
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("dashboard") {
+        dashboard::dashboard_bench();
         return;
     }
     if args.get(1).map(String::as_str) == Some("campaign") {

@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const JOBS: usize = 10_000;
-const AGENTS: usize = 100;
+pub(crate) const JOBS: usize = 10_000;
+pub(crate) const AGENTS: usize = 100;
 const SLOTS: u32 = 4;
-const SUBMIT_BATCH: usize = 500;
+pub(crate) const SUBMIT_BATCH: usize = 500;
 
 pub fn sched_bench() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -26,7 +26,7 @@ pub fn sched_bench() {
     runtime.block_on(run());
 }
 
-fn rss_mib(pid: u32) -> f64 {
+pub(crate) fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
@@ -35,7 +35,7 @@ fn rss_mib(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -44,7 +44,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 /// One simulated agent: register, heartbeat, lease, complete at once.
-async fn simulated_agent(
+pub(crate) async fn simulated_agent(
     client: FarmClient,
     stop: Arc<AtomicBool>,
     completed: Arc<AtomicU64>,
