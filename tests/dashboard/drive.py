@@ -60,8 +60,10 @@ def wait(what, condition, seconds=120):
 
 
 def attr(css, name):
-    found = driver.find_elements(By.CSS_SELECTOR, css)
-    return found[0].get_attribute(name) if found else None
+    # Read in one script: a live update may replace the element between a find and a read.
+    return driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null;",
+        css, name)
 
 
 # Campaign page: running, then every domain done with its new digest, without a reload.

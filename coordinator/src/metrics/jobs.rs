@@ -30,6 +30,17 @@ pub struct Verb {
     pub verb: String,
 }
 
+/// The verbs a farm runs, as `patchfarm_jobs::verb_name` names them.
+const VERBS: [&str; 7] = [
+    "create",
+    "update",
+    "rebase",
+    "createAuxImage",
+    "copy",
+    "refreshAuxImage",
+    "noop",
+];
+
 /// What the tally remembers of a job to see its next change as a transition.
 struct Known {
     state: JobState,
@@ -85,6 +96,10 @@ impl JobTally {
             waited: Family::new_with_constructor(seconds_histogram),
             ran: Family::new_with_constructor(seconds_histogram),
         };
+        // Zero series from the start, so a rate over them is 0 rather than absent.
+        for verb in VERBS {
+            drop(tally.retries.get_or_create(&Verb { verb: verb.into() }));
+        }
         registry.register(
             "jobs",
             "Jobs in the farm by verb and state",

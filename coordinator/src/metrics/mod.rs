@@ -91,10 +91,10 @@ impl Collector for AgentsSeen {
                 "Agents ever registered",
                 statuses.len() as i64,
             ),
-            ("agent_slots", "Job slots of the agents up", slots),
-            ("agent_running_jobs", "Jobs leased to agents", running),
+            ("agents_slots", "Job slots of the agents up", slots),
+            ("agents_running_jobs", "Jobs leased to agents", running),
             (
-                "agent_cache_bytes",
+                "agents_cache_bytes",
                 "Bytes in the agents' caches, as their heartbeats report",
                 cache,
             ),

@@ -341,4 +341,37 @@ async fn check_metrics(farm: &Farm, agent_http: &[String], dir: &Path) {
         })
         .sum();
     assert!(uploaded > 0.0);
+    grafana_names_what_the_daemons_export(&parsed);
+}
+
+/// Every metric deploy/grafana/patchfarm.json queries is one the daemons declare.
+fn grafana_names_what_the_daemons_export(scrapes: &[Value]) {
+    let dashboard: Value = serde_json::from_slice(
+        &std::fs::read(repo().join("deploy/grafana/patchfarm.json")).unwrap(),
+    )
+    .unwrap();
+    let declared: std::collections::BTreeSet<String> = scrapes
+        .iter()
+        .flat_map(|s| s["__families__"].as_object().unwrap().keys().cloned())
+        .collect();
+    let name = regex::Regex::new(r"patchfarm_[a-z_]+").unwrap();
+    let mut queried = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            for found in name.find_iter(target["expr"].as_str().unwrap()) {
+                let metric = found.as_str();
+                let family = ["_total", "_bucket", "_sum", "_count", "_info"]
+                    .iter()
+                    .find_map(|suffix| metric.strip_suffix(suffix))
+                    .unwrap_or(metric);
+                assert!(
+                    declared.contains(family),
+                    "panel {:?} queries {metric}, which no daemon exports ({declared:?})",
+                    panel["title"]
+                );
+                queried += 1;
+            }
+        }
+    }
+    assert!(queried >= 20, "{queried}");
 }
