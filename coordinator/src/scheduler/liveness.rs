@@ -74,7 +74,7 @@ impl Scheduler {
     }
 
     /// Agents past their TTL, and leases past their expiry or held by those agents.
-    fn lapsed(&self, now: i64) -> (Vec<String>, Vec<FencedJob>) {
+    pub(crate) fn lapsed(&self, now: i64) -> (Vec<String>, Vec<FencedJob>) {
         let ttl = self.ttl_ms();
         let view = self.lock();
         let down: Vec<String> = view

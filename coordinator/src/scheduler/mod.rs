@@ -445,6 +445,14 @@ impl Observer for Scheduler {
                         agent: agent.clone(),
                         live: None,
                     });
+                // Coming back up is a heartbeat: without this, the reaper could see the record
+                // up with the last heartbeat from before it went down, and mark it down again
+                // before the registration's own heartbeat lands.
+                if agent.up && !entry.agent.up {
+                    if let Some(live) = entry.live.as_mut() {
+                        live.last_seen_ms = live.last_seen_ms.max(crate::raft::now_ms());
+                    }
+                }
                 entry.agent = agent.clone();
             }
         }

@@ -242,3 +242,24 @@ fn steps_that_ask_for_the_network_go_only_to_agents_that_give_it() {
     s.heartbeat("online", HeartbeatRequest::default(), 0);
     assert_eq!(s.pick("online", 1, 0), ["job-net"]);
 }
+
+#[test]
+fn an_agent_coming_back_up_is_not_marked_down_by_its_heartbeat_from_before() {
+    let s = scheduler(0);
+    let state = StateMachine::open(&sled::Config::new().temporary(true).open().unwrap()).unwrap();
+    let long_ago = crate::raft::now_ms() - 10 * s.ttl_ms();
+    s.heartbeat("a", HeartbeatRequest::default(), long_ago);
+    let agent = |up| {
+        Change::Agent(Agent {
+            name: "a".into(),
+            slots: 1,
+            up,
+            ..Default::default()
+        })
+    };
+    s.observe(&agent(false), &state);
+    // Registered again: the record is up before the registration's heartbeat is recorded.
+    s.observe(&agent(true), &state);
+    let (down, _) = s.lapsed(crate::raft::now_ms());
+    assert!(!down.contains(&"a".to_string()), "{down:?}");
+}
