@@ -6,6 +6,7 @@ mod handle;
 pub(crate) mod messages;
 mod metrics;
 pub mod node;
+mod slog_bridge;
 pub mod storage;
 pub mod transport;
 

@@ -86,7 +86,7 @@ pub(crate) fn open(
         pre_vote: true,
         ..Default::default()
     };
-    let logger = slog::Logger::root(tracing_slog::TracingSlogDrain, slog::o!("node" => id));
+    let logger = slog::Logger::root(super::slog_bridge::SlogToTracing, slog::o!("node" => id));
     let raw = RawNode::new(&config, storage, &logger)?;
     for (peer, address) in state.peers()? {
         transport.set_peer(peer, &address);

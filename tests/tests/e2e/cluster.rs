@@ -469,3 +469,49 @@ async fn readiness_follows_the_majority() {
     readyz(&cluster, survivor, "200").await;
     grpc_health(&cluster, survivor, ServingStatus::Serving).await;
 }
+
+/// One node under `rust_log` (`None`: the daemon's default filter) until it leads; its log.
+fn single_node_log(rust_log: Option<&str>) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = patchfarm_e2e::tools::free_ports(2);
+    let http = format!("127.0.0.1:{}", ports[1]);
+    let log_path = dir.path().join("node.log");
+    let mut command = std::process::Command::new(patchfarm_e2e::cluster::coordinator_bin());
+    command
+        .args(["--node-id=1", "--insecure"])
+        .arg(format!("--listen=127.0.0.1:{}", ports[0]))
+        .arg(format!("--metrics-listen={http}"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env_remove("RUST_LOG")
+        .stderr(std::fs::File::create(&log_path).unwrap());
+    if let Some(filter) = rust_log {
+        command.env("RUST_LOG", filter);
+    }
+    let mut child = command.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !patchfarm_e2e::tools::http_get(&http, "/readyz").starts_with("HTTP/1.1 200") {
+        assert!(Instant::now() < deadline, "the node never became ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::read_to_string(log_path).unwrap()
+}
+
+#[test]
+fn raft_logs_follow_the_slog_filter() {
+    // The default (`slog=warn`): raft-rs's INFO lines (elections) are left out.
+    let quiet = single_node_log(None);
+    assert!(!quiet.contains("became leader"), "{quiet}");
+    // Asked for: they are there, under the target `slog`, naming raft's module.
+    let chatty = single_node_log(Some("info,slog=info"));
+    let line = chatty
+        .lines()
+        .find(|l| l.contains("became leader"))
+        .unwrap_or_else(|| panic!("{chatty}"));
+    assert!(
+        line.contains("slog") && line.contains("raft=\"raft::raft\""),
+        "{line}"
+    );
+}
