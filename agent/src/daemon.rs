@@ -8,7 +8,7 @@ use execute::Completion;
 use patchfarm_client::FarmClient;
 use patchfarm_engine::transport::RegistryOptions;
 use patchfarm_proto::v1::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -57,6 +57,9 @@ struct Agent {
     client: FarmClient,
     fetcher: Arc<Fetcher>,
     running: Mutex<HashMap<String, Running>>,
+    /// The cached digests the leader last acknowledged (heartbeats then send only changes);
+    /// `None`: send the whole list (first beat, a new leader, a failed beat).
+    cache_reported: Mutex<Option<HashSet<String>>>,
     slot_freed: Notify,
     must_register: std::sync::atomic::AtomicBool,
     /// What the start-up probe found: told to the farm at every registration.
@@ -102,6 +105,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         options,
         client,
         running: Mutex::default(),
+        cache_reported: Mutex::default(),
         slot_freed: Notify::new(),
         must_register: true.into(),
     });
@@ -169,6 +173,7 @@ impl Agent {
         tracing::info!(agent = %agent.name, slots = agent.slots, "registered with the farm");
         self.must_register
             .store(false, std::sync::atomic::Ordering::Relaxed);
+        *self.cache_reported.lock().expect("cache reported") = None;
         self.vitals.registered(true);
         Ok(())
     }
@@ -191,9 +196,22 @@ impl Agent {
                 tokio::task::spawn_blocking(move || fetcher.inventory())
                     .await
                     .unwrap_or_default();
+            let current: HashSet<String> = cached_digests.into_iter().collect();
+            let reported = self.cache_reported.lock().expect("cache reported").take();
+            let (cached_digests, cached_added, cached_removed) = match &reported {
+                Some(before) => (
+                    Vec::new(),
+                    current.difference(before).cloned().collect(),
+                    before.difference(&current).cloned().collect(),
+                ),
+                None => (current.iter().cloned().collect(), Vec::new(), Vec::new()),
+            };
             let request = HeartbeatRequest {
                 running_jobs: self.running_ids(),
                 cached_digests,
+                cached_delta: reported.is_some(),
+                cached_added,
+                cached_removed,
                 cache_bytes,
                 cache_hits: self.fetcher.hits.load(std::sync::atomic::Ordering::Relaxed),
                 cache_misses: self
@@ -211,6 +229,9 @@ impl Agent {
             match answer {
                 Ok(answer) => {
                     every = Duration::from_millis((answer.ttl_ms / 3).max(100) as u64);
+                    if !(answer.send_cache || answer.register) {
+                        *self.cache_reported.lock().expect("cache reported") = Some(current);
+                    }
                     self.vitals.heartbeat_answered(request.running_jobs.len());
                     if answer.register {
                         self.must_register

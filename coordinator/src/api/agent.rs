@@ -43,8 +43,15 @@ impl AgentApi for AgentService {
         match outcome(self.node.propose(&id, Op::RegisterAgent(agent)).await?)? {
             Outcome::Agent(agent) => {
                 // A registration counts as a heartbeat: the TTL starts now.
-                self.scheduler
-                    .heartbeat(&agent.name, HeartbeatRequest::default(), now_ms());
+                self.scheduler.heartbeat(
+                    &agent.name,
+                    // No cache list here: the agent's next beat sends its whole list.
+                    HeartbeatRequest {
+                        cached_delta: true,
+                        ..Default::default()
+                    },
+                    now_ms(),
+                );
                 Ok(Response::new(agent))
             }
             _ => Err(unexpected()),

@@ -34,14 +34,28 @@ impl Scheduler {
                 _ => cancel_jobs.push(id.clone()),
             }
         }
+        let mut send_cache = false;
         let register = match view.agents.get_mut(name) {
             Some(agent) => {
+                let mut live = agent.live.take().unwrap_or_default();
+                if !req.cached_delta {
+                    live.cached = req.cached_digests.into_iter().collect();
+                    live.cached_complete = true;
+                } else if live.cached_complete {
+                    // Work per beat follows what changed, not how much the agent holds.
+                    for gone in &req.cached_removed {
+                        live.cached.remove(gone);
+                    }
+                    live.cached.extend(req.cached_added);
+                } else {
+                    send_cache = true;
+                }
                 agent.live = Some(Live {
                     last_seen_ms: now,
-                    cached: req.cached_digests.into_iter().collect(),
                     cache_bytes: req.cache_bytes,
                     cache_hits: req.cache_hits,
                     cache_misses: req.cache_misses,
+                    ..live
                 });
                 !agent.agent.up
             }
@@ -53,6 +67,7 @@ impl Scheduler {
             cancel_jobs,
             ttl_ms,
             register,
+            send_cache,
         }
     }
 

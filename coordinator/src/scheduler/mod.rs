@@ -73,6 +73,8 @@ pub(crate) struct LeaseView {
 pub(crate) struct Live {
     pub last_seen_ms: i64,
     pub cached: HashSet<String>,
+    /// `cached` came from a whole list, so deltas may apply to it.
+    pub cached_complete: bool,
     pub cache_bytes: u64,
     pub cache_hits: u64,
     pub cache_misses: u64,

@@ -263,3 +263,46 @@ fn an_agent_coming_back_up_is_not_marked_down_by_its_heartbeat_from_before() {
     let (down, _) = s.lapsed(crate::raft::now_ms());
     assert!(!down.contains(&"a".to_string()), "{down:?}");
 }
+
+#[test]
+fn heartbeats_carry_cache_changes_once_the_leader_holds_the_whole_list() {
+    let s = scheduler(0);
+    let cached = |name: &str| {
+        let view = s.lock();
+        let mut held: Vec<String> = view.agents[name]
+            .live
+            .as_ref()
+            .unwrap()
+            .cached
+            .iter()
+            .cloned()
+            .collect();
+        held.sort();
+        held
+    };
+    let delta = |added: &[&str], removed: &[&str]| HeartbeatRequest {
+        cached_delta: true,
+        cached_added: added.iter().map(|d| d.to_string()).collect(),
+        cached_removed: removed.iter().map(|d| d.to_string()).collect(),
+        ..Default::default()
+    };
+    // "a" sent its whole list (sha256:j8) when the scheduler was set up: changes apply to it.
+    let answer = s.heartbeat("a", delta(&["sha256:j11"], &["sha256:j8"]), 1);
+    assert!(!answer.send_cache);
+    assert_eq!(cached("a"), ["sha256:j11"]);
+    let answer = s.heartbeat("a", delta(&[], &[]), 2);
+    assert!(!answer.send_cache);
+    assert_eq!(cached("a"), ["sha256:j11"]);
+    // A leader that never had the list (a new one, or after a registration) asks for it and
+    // ignores the changes it cannot place.
+    s.lock().agents.get_mut("b").unwrap().live = None;
+    let answer = s.heartbeat("b", delta(&["sha256:x"], &[]), 3);
+    assert!(answer.send_cache);
+    assert!(cached("b").is_empty());
+    let whole = HeartbeatRequest {
+        cached_digests: vec!["sha256:j11".into(), "sha256:x".into()],
+        ..Default::default()
+    };
+    assert!(!s.heartbeat("b", whole, 4).send_cache);
+    assert_eq!(cached("b"), ["sha256:j11", "sha256:x"]);
+}

@@ -112,6 +112,7 @@ async fn one_run(watched: bool) -> (f64, Vec<Duration>) {
             stop.clone(),
             completed.clone(),
             latencies.clone(),
+            0,
         )));
     }
     tokio::time::sleep(Duration::from_secs(1)).await; // registrations

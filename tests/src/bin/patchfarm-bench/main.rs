@@ -6,6 +6,8 @@
 //! Usage: patchfarm-bench [JDK_DIR]   (default: the largest JDK under /usr/lib/jvm)
 //!        patchfarm-bench raft            (only the coordinator cluster against etcd)
 //!        patchfarm-bench sched           (only scheduling: 10,000 no-op jobs, 100 simulated agents)
+//!        patchfarm-bench fleet           (scheduling at fleet scale: the 10,000/100 run, then
+//!                                         100,000 jobs and 1,000 agents with 500 cached digests)
 //!        patchfarm-bench dashboard       (the scheduling run alone and watched: a campaign page
 //!                                         poll and a metrics scrape every second)
 //!        patchfarm-bench campaign        (only campaigns: the demo, a 200-domain fleet and a
@@ -45,6 +47,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("raft") {
         raft::raft_bench();
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("fleet") {
+        sched::fleet_bench();
         return;
     }
     if args.get(1).map(String::as_str) == Some("dashboard") {

@@ -23,7 +23,20 @@ pub fn sched_bench() {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(run());
+    runtime.block_on(run(JOBS, AGENTS, 0));
+}
+
+/// Fleet scale: today's run as the anchor, then 100,000 jobs over 1,000 simulated agents whose
+/// heartbeats carry a 500-digest cache (as changes, once the leader holds the list).
+pub fn fleet_bench() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        run(JOBS, AGENTS, 0).await;
+        run(100_000, 1_000, 500).await;
+    });
 }
 
 pub(crate) fn rss_mib(pid: u32) -> f64 {
@@ -49,6 +62,7 @@ pub(crate) async fn simulated_agent(
     stop: Arc<AtomicBool>,
     completed: Arc<AtomicU64>,
     latencies: Arc<Mutex<Vec<Duration>>>,
+    cached: usize,
 ) {
     client
         .call_agent(|mut c| async move {
@@ -64,12 +78,40 @@ pub(crate) async fn simulated_agent(
     let beat = {
         let (client, stop) = (client.clone(), stop.clone());
         tokio::spawn(async move {
+            // A cache of `cached` digests, one replaced per beat; the whole list goes only when
+            // the leader asks for it, as a real agent does.
+            let mut held: Vec<String> = (0..cached).map(|i| format!("sha256:{i:064x}")).collect();
+            let mut whole = true;
+            let mut turn = cached;
             while !stop.load(Ordering::Relaxed) {
-                let _ = client
-                    .call_agent(
-                        |mut c| async move { c.heartbeat(HeartbeatRequest::default()).await },
-                    )
+                let request = if whole {
+                    HeartbeatRequest {
+                        cached_digests: held.clone(),
+                        ..Default::default()
+                    }
+                } else {
+                    turn += 1;
+                    let added = format!("sha256:{turn:064x}");
+                    let removed = if held.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![held.remove(0)]
+                    };
+                    held.push(added.clone());
+                    HeartbeatRequest {
+                        cached_delta: true,
+                        cached_added: vec![added],
+                        cached_removed: removed,
+                        ..Default::default()
+                    }
+                };
+                let answer = client
+                    .call_agent(|mut c| {
+                        let request = request.clone();
+                        async move { c.heartbeat(request).await }
+                    })
                     .await;
+                whole = answer.map_or(true, |a| a.send_cache || a.register);
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         })
@@ -119,11 +161,11 @@ pub(crate) async fn simulated_agent(
     beat.abort();
 }
 
-async fn run() {
-    println!("\n## Scheduling: {JOBS} no-op jobs, {AGENTS} simulated agents x {SLOTS} slots, 3 coordinators");
+async fn run(jobs: usize, agents: usize, cached: usize) {
+    println!("\n## Scheduling: {jobs} no-op jobs, {agents} simulated agents x {SLOTS} slots ({cached} cached digests each), 3 coordinators");
     let cluster = Cluster::start_with_agents(
         3,
-        AGENTS + 1,
+        agents + 1,
         &["--allow-noop-jobs", "--heartbeat-ttl-ms=10000"],
     );
     let leader = cluster.wait_leader(&[1, 2, 3]).await;
@@ -131,8 +173,9 @@ async fn run() {
     let stop = Arc::new(AtomicBool::new(false));
     let completed = Arc::new(AtomicU64::new(0));
     let latencies = Arc::new(Mutex::new(Vec::new()));
+    let simulated = agents;
     let mut agents = Vec::new();
-    for k in 1..=AGENTS {
+    for k in 1..=simulated {
         let client =
             FarmClient::new(&addresses, Some(cluster.certs_dir()), &format!("agent-{k}")).unwrap();
         agents.push(tokio::spawn(simulated_agent(
@@ -140,13 +183,14 @@ async fn run() {
             stop.clone(),
             completed.clone(),
             latencies.clone(),
+            cached,
         )));
     }
-    tokio::time::sleep(Duration::from_secs(1)).await; // registrations
+    tokio::time::sleep(Duration::from_secs(1 + simulated as u64 / 200)).await; // registrations
 
     let client = cluster.client();
     let started = Instant::now();
-    for _ in 0..JOBS / SUBMIT_BATCH {
+    for _ in 0..jobs / SUBMIT_BATCH {
         let jobs = (0..SUBMIT_BATCH)
             .map(|i| SubmitJobRequest {
                 request_id: new_request_id(),
@@ -168,10 +212,10 @@ async fn run() {
     }
     let submitted = started.elapsed();
     let deadline = Instant::now() + Duration::from_secs(300);
-    while (completed.load(Ordering::Relaxed) as usize) < JOBS {
+    while (completed.load(Ordering::Relaxed) as usize) < jobs {
         assert!(
             Instant::now() < deadline,
-            "only {} of {JOBS} jobs completed in 300 s",
+            "only {} of {jobs} jobs completed in 300 s",
             completed.load(Ordering::Relaxed)
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -182,7 +226,7 @@ async fn run() {
     for agent in agents {
         let _ = agent.await;
     }
-    let jobs_per_s = JOBS as f64 / elapsed.as_secs_f64();
+    let jobs_per_s = jobs as f64 / elapsed.as_secs_f64();
     let mut lat = latencies.lock().unwrap().clone();
     lat.sort();
 
@@ -193,7 +237,7 @@ async fn run() {
     // An idle real agent's memory.
     let work = tempfile::tempdir().unwrap();
     let mut agent = std::process::Command::new(patchfarm_e2e::farm::agent_bin())
-        .arg(format!("--name=agent-{}", AGENTS + 1))
+        .arg(format!("--name=agent-{}", simulated + 1))
         .arg(format!("--coordinator={}", addresses.join(",")))
         .arg(format!(
             "--cache-dir={}",
@@ -209,7 +253,7 @@ async fn run() {
     let _ = agent.wait();
 
     println!(
-        "submitted {JOBS} jobs in {:.2} s (SubmitJobs of {SUBMIT_BATCH})",
+        "submitted {jobs} jobs in {:.2} s (SubmitJobs of {SUBMIT_BATCH})",
         submitted.as_secs_f64()
     );
     println!(
@@ -229,6 +273,6 @@ async fn run() {
         "baseline: plain SubmitJob on the same cluster {writes_per_s:.0} writes/s; scheduled jobs/s / writes/s = {:.2} (a job is >= 3 writes)",
         jobs_per_s / writes_per_s
     );
-    println!("leader RSS after {JOBS} jobs: {leader_rss:.0} MiB (target <= 300)");
+    println!("leader RSS after {jobs} jobs: {leader_rss:.0} MiB (target <= 300)");
     println!("idle agent RSS: {agent_rss:.1} MiB (target <= 64)");
 }
