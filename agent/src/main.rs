@@ -73,6 +73,10 @@ struct Args {
     /// Log format: text or json.
     #[arg(long = "log-format", default_value = "text")]
     log_format: String,
+    /// Also export every span (a job's run on an agent, with its job, campaign and agent) as
+    /// OpenTelemetry traces to this OTLP/gRPC collector, e.g. http://otel-collector:4317.
+    #[arg(long = "otlp-endpoint", value_name = "URL")]
+    otlp_endpoint: Option<String>,
     /// Sign every image this agent pushes with the farm's ECDSA P-256 key (PKCS#8 PEM): a file
     /// delivered to the agent as a secret (a Kubernetes Secret, a systemd credential), never
     /// through the coordinators.
@@ -87,11 +91,18 @@ fn main() -> std::process::ExitCode {
         // Read by the engine where it masks installer modes; set before any thread starts.
         std::env::set_var("PATCHFARM_KEEP_SETUID", "1");
     }
-    let logging =
-        patchfarm_client::runtime::init_daemon_logging(&args.log_format, "info,h2=warn,tower=warn");
     patchfarm_client::runtime::run_to_exit(async move {
-        logging?;
-        run(args).await
+        let traces = patchfarm_client::runtime::init_daemon_logging(
+            &args.log_format,
+            "info,h2=warn,tower=warn",
+            args.otlp_endpoint
+                .as_deref()
+                .map(|url| (url, "patchfarm-agent")),
+        )?;
+        let result = run(args).await;
+        // Sends the spans still batched; blocking, so off the async threads.
+        let _ = tokio::task::spawn_blocking(move || drop(traces)).await;
+        result
     })
 }
 

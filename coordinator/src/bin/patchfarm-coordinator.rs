@@ -84,6 +84,10 @@ struct Args {
     /// Log format: text or json.
     #[arg(long = "log-format", default_value = "text")]
     log_format: String,
+    /// Also export every span (a job's run on an agent, with its job, campaign and agent) as
+    /// OpenTelemetry traces to this OTLP/gRPC collector, e.g. http://otel-collector:4317.
+    #[arg(long = "otlp-endpoint", value_name = "URL")]
+    otlp_endpoint: Option<String>,
 }
 
 /// `--node-id`: a number, or `from-hostname` (the trailing `-N` of the host name, plus one).
@@ -124,13 +128,18 @@ fn main() -> std::process::ExitCode {
     // tonic (ring) and oci-client may each bring a rustls backend; pick one explicitly.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
-    let logging = patchfarm_client::runtime::init_daemon_logging(
-        &args.log_format,
-        "info,slog=warn,h2=warn,tower=warn",
-    );
     patchfarm_client::runtime::run_to_exit(async move {
-        logging?;
-        run(args).await
+        let traces = patchfarm_client::runtime::init_daemon_logging(
+            &args.log_format,
+            "info,slog=warn,h2=warn,tower=warn",
+            args.otlp_endpoint
+                .as_deref()
+                .map(|url| (url, "patchfarm-coordinator")),
+        )?;
+        let result = run(args).await;
+        // Sends the spans still batched; blocking, so off the async threads.
+        let _ = tokio::task::spawn_blocking(move || drop(traces)).await;
+        result
     })
 }
 

@@ -38,6 +38,7 @@ mod retries;
 mod signing;
 mod target;
 mod tls_files;
+mod trace_export;
 mod typed_jobs;
 mod update;
 mod upgrade;
