@@ -53,25 +53,9 @@ pub fn unavailable(why: &str) -> Markup {
     html! { p.unavailable { "Not available: " (why) } }
 }
 
+/// A record's time as the CLI prints it (UTC, RFC 3339).
 fn when(unix_ms: i64) -> String {
-    let secs = unix_ms / 1000;
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    patchfarm_engine::recipe::rfc3339((unix_ms.max(0) / 1000) as u64)
 }
 
 pub fn campaigns(campaigns: Vec<Campaign>) -> Markup {
@@ -195,7 +179,7 @@ pub fn cluster(cluster: &ClusterStatusResponse) -> Markup {
 mod tests {
     #[test]
     fn dates_are_civil_utc() {
-        assert_eq!(super::when(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(super::when(1_796_083_200_000), "2026-12-01 00:00:00 UTC");
+        assert_eq!(super::when(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::when(1_796_083_200_000), "2026-12-01T00:00:00Z");
     }
 }

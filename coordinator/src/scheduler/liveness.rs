@@ -62,7 +62,8 @@ impl Scheduler {
             None => true,
         };
         drop(view);
-        self.work.notify_waiters();
+        // No wake-up: a heartbeat makes no job runnable (a registration does, through the
+        // agent's record), and waiting leases look again within 200 ms anyway.
         HeartbeatResponse {
             cancel_jobs,
             ttl_ms,

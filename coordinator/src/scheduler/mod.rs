@@ -431,7 +431,17 @@ impl Observer for Scheduler {
                 }
                 return;
             }
-            Change::Job(job) => self.lock().job(job),
+            Change::Job(job) => {
+                self.lock().job(job);
+                // One job queued (or one ended, which may free a dependent or a group's cap) is
+                // work for one waiting agent, not all of them: waking every long-poll on every
+                // applied change cost the leader its CPU at a thousand agents. A woken agent that
+                // cannot take it looks again within 200 ms, as do the others.
+                if job.state() != JobState::Leased {
+                    self.work.notify_one();
+                }
+                return;
+            }
             Change::Catalog(entry) => {
                 self.lock().catalog.insert(entry.key.clone(), entry.clone());
             }

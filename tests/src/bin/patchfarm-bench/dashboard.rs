@@ -4,7 +4,7 @@
 //! leader every second, on fresh clusters in the same run; then the finished 1,000-domain page's
 //! server time (curl's time to first byte minus its time to send the request).
 
-use crate::sched::{percentile, simulated_agent, AGENTS, JOBS, SUBMIT_BATCH};
+use crate::sched::{percentile, simulated_agent, AGENTS, JOBS};
 use patchfarm_client::{new_request_id, FarmClient};
 use patchfarm_e2e::cluster::Cluster;
 use patchfarm_proto::v1::*;
@@ -149,26 +149,7 @@ async fn one_run(watched: bool) -> (f64, Vec<Duration>) {
         })
         .await
         .unwrap();
-    for _ in 0..(JOBS - DOMAINS) / SUBMIT_BATCH {
-        let jobs = (0..SUBMIT_BATCH)
-            .map(|i| SubmitJobRequest {
-                request_id: new_request_id(),
-                spec: Some(JobSpec {
-                    verb: Some(job_spec::Verb::Noop(NoopJob {})),
-                    submitter: format!("team-{}", i % 4),
-                    ..Default::default()
-                }),
-            })
-            .collect::<Vec<_>>();
-        let request = SubmitJobsRequest { jobs };
-        client
-            .call(|mut c| {
-                let request = request.clone();
-                async move { c.submit_jobs(request).await }
-            })
-            .await
-            .unwrap();
-    }
+    crate::sched::submit_noop_jobs(&client, JOBS - DOMAINS).await;
     let deadline = Instant::now() + Duration::from_secs(300);
     while (completed.load(Ordering::Relaxed) as usize) < JOBS {
         assert!(

@@ -18,6 +18,30 @@ pub(crate) const AGENTS: usize = 100;
 const SLOTS: u32 = 4;
 pub(crate) const SUBMIT_BATCH: usize = 500;
 
+/// Submits `jobs` no-op jobs in batches of `SUBMIT_BATCH` from 4 submitters.
+pub(crate) async fn submit_noop_jobs(client: &FarmClient, jobs: usize) {
+    for _ in 0..jobs / SUBMIT_BATCH {
+        let batch = (0..SUBMIT_BATCH)
+            .map(|i| SubmitJobRequest {
+                request_id: new_request_id(),
+                spec: Some(JobSpec {
+                    verb: Some(job_spec::Verb::Noop(NoopJob {})),
+                    submitter: format!("team-{}", i % 4),
+                    ..Default::default()
+                }),
+            })
+            .collect::<Vec<_>>();
+        let request = SubmitJobsRequest { jobs: batch };
+        client
+            .call(|mut c| {
+                let request = request.clone();
+                async move { c.submit_jobs(request).await }
+            })
+            .await
+            .unwrap();
+    }
+}
+
 pub fn sched_bench() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -190,26 +214,7 @@ async fn run(jobs: usize, agents: usize, cached: usize) {
 
     let client = cluster.client();
     let started = Instant::now();
-    for _ in 0..jobs / SUBMIT_BATCH {
-        let jobs = (0..SUBMIT_BATCH)
-            .map(|i| SubmitJobRequest {
-                request_id: new_request_id(),
-                spec: Some(JobSpec {
-                    verb: Some(job_spec::Verb::Noop(NoopJob {})),
-                    submitter: format!("team-{}", i % 4),
-                    ..Default::default()
-                }),
-            })
-            .collect::<Vec<_>>();
-        let request = SubmitJobsRequest { jobs };
-        client
-            .call(|mut c| {
-                let request = request.clone();
-                async move { c.submit_jobs(request).await }
-            })
-            .await
-            .unwrap();
-    }
+    submit_noop_jobs(&client, jobs).await;
     let submitted = started.elapsed();
     let deadline = Instant::now() + Duration::from_secs(300);
     while (completed.load(Ordering::Relaxed) as usize) < jobs {
