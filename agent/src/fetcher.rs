@@ -187,7 +187,7 @@ impl Fetcher {
         tokio::fs::create_dir_all(&jobs)
             .await
             .map_err(|e| format!("creating {}: {e}", jobs.display()))?;
-        let dir = tokio::task::spawn_blocking(move || {
+        let dir = patchfarm_engine::spawn_blocking(move || {
             tempfile::Builder::new()
                 .prefix("files-")
                 .tempdir_in(&jobs)

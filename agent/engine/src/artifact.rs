@@ -133,7 +133,7 @@ impl ArtifactStore {
         match self {
             ArtifactStore::Layout(dir) => {
                 let (dir, path, digest) = (dir.clone(), path.to_path_buf(), digest.clone());
-                tokio::task::spawn_blocking(move || -> Result<(), ArtifactError> {
+                crate::spawn_blocking(move || -> Result<(), ArtifactError> {
                     layout::init(&dir)?;
                     layout::put_blob_file(&dir, &digest, &path)?;
                     layout::put_blob_bytes(&dir, &Digest::of_bytes(EMPTY_CONFIG), EMPTY_CONFIG)?;
@@ -184,7 +184,7 @@ impl ArtifactStore {
             ArtifactStore::Layout(dir) => {
                 let source = layout::blob_path(dir, digest);
                 let (store, digest, dest) = (self.location(), digest.clone(), dest.to_path_buf());
-                tokio::task::spawn_blocking(move || copy_verified(&store, &source, &digest, &dest))
+                crate::spawn_blocking(move || copy_verified(&store, &source, &digest, &dest))
                     .await
                     .expect("artifact fetch task")
             }

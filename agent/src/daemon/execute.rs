@@ -54,7 +54,7 @@ impl Agent {
         let fetcher = self.fetcher.clone();
         let inputs = typed.inputs();
         let wanted = inputs.len();
-        let synced = tokio::task::spawn_blocking(move || {
+        let synced = patchfarm_engine::spawn_blocking(move || {
             fetcher.sync(&catalog)?;
             // Which inputs are here already (the affinity hit the scheduler aimed for).
             let held = inputs
@@ -96,14 +96,15 @@ impl Agent {
             Err(e) => return Err((format!("the job's files: {e}"), true, inputs_line)),
         };
         // A build commands file's sections are read here, from the file just fetched.
-        let typed =
-            match tokio::task::spawn_blocking(move || typed.read_build_commands().map(|()| typed))
-                .await
-                .expect("build commands task")
-            {
-                Ok(typed) => typed,
-                Err(e) => return Err((e.to_string(), false, inputs_line)),
-            };
+        let typed = match patchfarm_engine::spawn_blocking(move || {
+            typed.read_build_commands().map(|()| typed)
+        })
+        .await
+        .expect("build commands task")
+        {
+            Ok(typed) => typed,
+            Err(e) => return Err((e.to_string(), false, inputs_line)),
+        };
         let engine = match Engine::source_date_epoch_from_env() {
             Ok(source_date_epoch) => Engine {
                 cache: self.fetcher.cache(),
@@ -127,7 +128,7 @@ impl Agent {
         let stop = CancellationToken::new();
         let _stop_on_drop = stop.clone().drop_guard();
         let runtime = tokio::runtime::Handle::current();
-        let built = tokio::task::spawn_blocking(move || {
+        let built = patchfarm_engine::spawn_blocking(move || {
             runtime.block_on(async move {
                 tokio::select! {
                     built = patchfarm_jobs::run(&engine, &typed, &|_| {}) => Some(built),
@@ -226,7 +227,7 @@ impl Agent {
         self.slot_freed.notify_one();
         if let Some(max) = self.options.cache_max_bytes {
             let fetcher = self.fetcher.clone();
-            let _ = tokio::task::spawn_blocking(move || fetcher.evict(max, keep_from)).await;
+            let _ = patchfarm_engine::spawn_blocking(move || fetcher.evict(max, keep_from)).await;
         }
     }
 

@@ -106,7 +106,13 @@ impl AgentApi for AgentService {
                     .lease_latency
                     .observe(started.elapsed().as_secs_f64());
                 return match outcome(result?)? {
-                    Outcome::Leased(leased) => Ok(Response::new(leased)),
+                    Outcome::Leased(leased) => {
+                        for job in &leased.jobs {
+                            let campaign = job.spec.as_ref().map_or("", |s| s.campaign.as_str());
+                            tracing::debug!(job = %job.id, campaign, agent = %caller.name, attempt = job.attempts, "leased");
+                        }
+                        Ok(Response::new(leased))
+                    }
                     _ => Err(unexpected()),
                 };
             }
@@ -135,10 +141,15 @@ impl AgentApi for AgentService {
     }
 
     async fn complete(&self, request: Request<CompleteRequest>) -> Result<Response<Job>, Status> {
+        let agent = caller(&request)?.name.clone();
         let req = request.into_inner();
         let id = request_id(&req.request_id);
         match outcome(self.node.propose(&id, Op::CompleteJob(req)).await?)? {
-            Outcome::Job(job) => Ok(Response::new(job)),
+            Outcome::Job(job) => {
+                let campaign = job.spec.as_ref().map_or("", |s| s.campaign.as_str());
+                tracing::debug!(job = %job.id, campaign, %agent, state = job.state().as_str_name(), "completed");
+                Ok(Response::new(job))
+            }
             _ => Err(unexpected()),
         }
     }

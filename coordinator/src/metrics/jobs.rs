@@ -41,7 +41,7 @@ const VERBS: [&str; 7] = [
     "noop",
 ];
 
-/// What the tally remembers of a job to see its next change as a transition.
+/// What the tally remembers of an open job to see its next change as a transition.
 struct Known {
     state: JobState,
     attempts: u32,
@@ -202,14 +202,19 @@ impl JobTally {
             }
             _ => {}
         }
-        known.insert(
-            job.id.clone(),
-            Known {
-                state: new,
-                attempts: job.attempts,
-                leased_at_ms,
-            },
-        );
+        // An ended job changes no more: forgetting it keeps the tally's memory to open jobs.
+        if is_end(new) {
+            known.remove(&job.id);
+        } else {
+            known.insert(
+                job.id.clone(),
+                Known {
+                    state: new,
+                    attempts: job.attempts,
+                    leased_at_ms,
+                },
+            );
+        }
     }
 }
 
@@ -231,6 +236,9 @@ impl Observer for JobTally {
         let mut known = self.known.lock().expect("job tally lock");
         for job in jobs {
             self.count(&job, job.state(), 1);
+            if is_end(job.state()) {
+                continue;
+            }
             let leased_at_ms = if job.state() == JobState::Leased {
                 job.updated_unix_ms
             } else {

@@ -1,6 +1,7 @@
 //! `--otlp-endpoint`: the daemons export their spans as OpenTelemetry traces over OTLP/gRPC. A
 //! collector stand-in (the OTLP trace service from `opentelemetry-proto`) receives the agent's
-//! span of a job it ran, with the job's id, campaign and agent, under the agent's service name.
+//! span of a job it ran, with the job's id, campaign and agent, under the agent's service name;
+//! the agent's log lines for the job carry the same.
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -89,6 +90,19 @@ async fn a_jobs_span_reaches_the_otlp_collector_with_its_job_campaign_and_agent(
     assert!(pushed.contains("@sha256:"), "{pushed}");
     // A clean stop sends what the exporter still holds.
     assert!(farm.terminate_agent("agent-1"));
+    // The job's log lines name it, its campaign and the agent, blocking work's lines too (the
+    // installers are fetched into the cache on a blocking thread).
+    let log = farm.agent_log("agent-1");
+    for said in ["job started", "artifact fetched", "job succeeded"] {
+        let line = log
+            .lines()
+            .find(|l| l.contains(said))
+            .unwrap_or_else(|| panic!("no {said:?} in {log}"));
+        assert!(
+            line.contains("job{job=job-") && line.contains("agent=agent-1"),
+            "{line}"
+        );
+    }
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let spans = collector.0.lock().unwrap().clone();

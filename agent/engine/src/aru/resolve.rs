@@ -409,7 +409,7 @@ pub async fn fetch_into_cache(
         }
         let file = client.download(patch, work).await?;
         let (store, k) = (cache.clone(), key.clone());
-        tokio::task::spawn_blocking(move || store.add(&k, &file, true))
+        crate::spawn_blocking(move || store.add(&k, &file, true))
             .await
             .expect("cache add task")?;
         keys.push(key);

@@ -70,7 +70,7 @@ pub async fn run(engine: &Engine, request: &AssembleRequest) -> Result<PushRepor
         ),
     };
     let files = request.files.clone();
-    let spec = tokio::task::spawn_blocking(move || {
+    let spec = crate::spawn_blocking(move || {
         let mut spec = LayerSpec::new();
         for (source, dest) in &files {
             if dest.trim_end_matches('/').is_empty() && source.is_dir() {

@@ -103,7 +103,7 @@ pub async fn plan(engine: &Engine, request: AuxRequest) -> Result<AuxPlan, Recip
         let cache = engine.cache.clone();
         let arch = request.platform.wit_arch().to_string();
         Some(
-            tokio::task::spawn_blocking(move || cache.find_for_arch(&key, &arch))
+            crate::spawn_blocking(move || cache.find_for_arch(&key, &arch))
                 .await
                 .expect("cache task")?,
         )

@@ -70,7 +70,7 @@ pub async fn run(
     let wdt = {
         let cache = engine.cache.clone();
         let arch = request.platform.wit_arch().to_string();
-        tokio::task::spawn_blocking(move || cache.find_for_arch(&key, &arch))
+        crate::spawn_blocking(move || cache.find_for_arch(&key, &arch))
             .await
             .expect("cache task")?
     };

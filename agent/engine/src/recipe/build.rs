@@ -126,7 +126,7 @@ impl BuildDir {
             mtime: engine.source_date_epoch,
         };
         let (blob, spec) =
-            tokio::task::spawn_blocking(move || spec.write(&dir, options).map(|blob| (blob, spec)))
+            crate::spawn_blocking(move || spec.write(&dir, options).map(|blob| (blob, spec)))
                 .await
                 .expect("layer writer task")?;
         self.trees.wrote(&blob, spec);
@@ -151,7 +151,7 @@ impl BuildDir {
         };
         let cache = engine.cache.clone();
         let print = fingerprint.clone();
-        let found = tokio::task::spawn_blocking(move || cache.built_layer(&print))
+        let found = crate::spawn_blocking(move || cache.built_layer(&print))
             .await
             .expect("built-layer lookup task");
         if let Some(blob) = found {
@@ -161,7 +161,7 @@ impl BuildDir {
         }
         let blob = self.write_layer(engine, spec).await?;
         let (cache, kept) = (engine.cache.clone(), blob.clone());
-        let keep = tokio::task::spawn_blocking(move || cache.keep_built_layer(&fingerprint, &kept))
+        let keep = crate::spawn_blocking(move || cache.keep_built_layer(&fingerprint, &kept))
             .await
             .expect("built-layer keep task");
         if let Err(e) = keep {

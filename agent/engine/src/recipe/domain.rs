@@ -279,7 +279,7 @@ impl WdtRun<'_> {
         // the mount point stay behind.
         let keep = vec![self.domain.home().trim_start_matches('/').to_string()];
         let read = upper.clone();
-        let mut spec = tokio::task::spawn_blocking(move || {
+        let mut spec = crate::spawn_blocking(move || {
             super::sections::prune(&read, &keep)?;
             Ok::<_, std::io::Error>(crate::layer::capture::capture(&read))
         })

@@ -173,10 +173,9 @@ pub(super) async fn rpm_database(files: &BTreeMap<String, TreeEntry>) -> Option<
     let content = |p: &str| files.get(p).and_then(|e| e.content.clone());
     let database = content(path)?;
     let wal = content(&format!("{path}-wal"));
-    let read =
-        tokio::task::spawn_blocking(move || rpmdb::RpmDb::read(format, &database, wal.as_deref()))
-            .await
-            .expect("rpm database task");
+    let read = crate::spawn_blocking(move || rpmdb::RpmDb::read(format, &database, wal.as_deref()))
+        .await
+        .expect("rpm database task");
     read.map_err(|e| tracing::warn!(database = %path, error = %e, "the image's rpm database could not be read; what it would say is left out"))
         .ok()
 }

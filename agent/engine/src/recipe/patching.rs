@@ -91,7 +91,7 @@ pub async fn opatch_upgrade(
         ));
     }
     let cache = engine.cache.clone();
-    tokio::task::spawn_blocking(move || {
+    crate::spawn_blocking(move || {
         let key = match version {
             Some(version) => CacheKey::patch(&format!("{bug}_{version}"))?,
             None => {
@@ -149,7 +149,7 @@ pub async fn open_patches(
 ) -> Result<Vec<Patch>, RecipeError> {
     let cache = engine.cache.clone();
     let arch = arch.to_string();
-    tokio::task::spawn_blocking(move || {
+    crate::spawn_blocking(move || {
         let mut missing = Vec::new();
         let mut items = Vec::new();
         for key in keys {

@@ -33,7 +33,7 @@ pub async fn run(
     }
     let upper = sandbox.finish().map_err(|e| fail(e.to_string()))?;
     let read = upper.clone();
-    let spec = tokio::task::spawn_blocking(move || crate::layer::capture::capture(&read))
+    let spec = crate::spawn_blocking(move || crate::layer::capture::capture(&read))
         .await
         .expect("capture task")?;
     let blob = dir.write_layer(engine, spec).await?;

@@ -163,7 +163,7 @@ pub async fn run_section(
     })?;
     let keep: Option<Vec<String>> = keep.map(|k| k.iter().map(|p| p.to_string()).collect());
     let read = upper.clone();
-    let spec = tokio::task::spawn_blocking(move || {
+    let spec = crate::spawn_blocking(move || {
         let upper = read;
         if let Some(keep) = &keep {
             super::sections::prune(&upper, keep).map_err(|e| crate::layer::LayerError::Write {

@@ -77,7 +77,7 @@ impl LayerTrees {
             self.next_dir(&mut known)
         };
         let at = tree.clone();
-        tokio::task::spawn_blocking(move || {
+        crate::spawn_blocking(move || {
             crate::layer::capture::drop_left_out(&upper)?;
             std::fs::create_dir_all(at.parent().expect("under trees"))?;
             std::fs::rename(&upper, &at)
@@ -150,7 +150,7 @@ impl LayerTrees {
             (spec, self.next_dir(&mut known))
         };
         let (known, linkable, tree) = (self.known.clone(), self.linkable.clone(), at.clone());
-        tokio::task::spawn_blocking(move || {
+        crate::spawn_blocking(move || {
             let mut claims = std::mem::take(&mut known.lock().expect("trees lock").claims);
             let made = spec.materialize(&tree, &linkable, &mut claims);
             known.lock().expect("trees lock").claims = claims;
@@ -202,7 +202,7 @@ impl LayerTrees {
             self.next_dir(&mut known)
         };
         let root = at.clone();
-        tokio::task::spawn_blocking(move || {
+        crate::spawn_blocking(move || {
             let layers: Vec<LayerFile<'_>> = files
                 .iter()
                 .map(|(path, digest, media_type)| LayerFile {

@@ -339,7 +339,7 @@ pub async fn read_image(
     store.save(&name.familiar(), &archive).await?;
     let unpacked = work.path().join("layout");
     let from = unpacked.clone();
-    tokio::task::spawn_blocking(move || docker_archive::read(&archive, &from))
+    crate::spawn_blocking(move || docker_archive::read(&archive, &from))
         .await
         .expect("docker archive task")?;
     // Another reader may have finished first: its copy is the same image.
@@ -385,7 +385,7 @@ pub async fn load_image(
     };
     let archive = work.path().join("image.tar");
     let (from, out, tag) = (dir.clone(), archive.clone(), name.familiar());
-    tokio::task::spawn_blocking(move || docker_archive::write(&from, &manifest, &tag, &out))
+    crate::spawn_blocking(move || docker_archive::write(&from, &manifest, &tag, &out))
         .await
         .expect("docker archive task")?;
     let lines = store.load(&archive).await?;

@@ -136,11 +136,9 @@ pub async fn push(
                 image.manifest_bytes.len() as u64,
             );
             let (dir, tag) = (l.dir.clone(), l.tag.clone());
-            tokio::task::spawn_blocking(move || {
-                layout::tag(&dir, tag.as_deref(), &descriptor, None)
-            })
-            .await
-            .expect("layout tag task")?;
+            crate::spawn_blocking(move || layout::tag(&dir, tag.as_deref(), &descriptor, None))
+                .await
+                .expect("layout tag task")?;
             Ok(report)
         }
     }
@@ -207,7 +205,7 @@ pub async fn push_index(
         ImageRef::Engine(_) => unreachable!("loaded above"),
         ImageRef::Layout(l) => {
             let (dir, tag) = (l.dir.clone(), l.tag.clone());
-            tokio::task::spawn_blocking(move || -> Result<(), TransportError> {
+            crate::spawn_blocking(move || -> Result<(), TransportError> {
                 layout::put_blob_bytes(&dir, &digest, &index)?;
                 layout::tag(
                     &dir,
@@ -231,7 +229,7 @@ pub(super) async fn write_to_layout(
 ) -> Result<PushReport, TransportError> {
     let download_dir = dir.join("blobs").join("sha256");
     let owned = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || layout::init(&owned))
+    crate::spawn_blocking(move || layout::init(&owned))
         .await
         .expect("layout init task")?;
     let mut report = PushReport {
@@ -245,11 +243,10 @@ pub(super) async fn write_to_layout(
             BlobOrigin::Local(path) => copy_into_layout(dir, digest, path).await?,
             BlobOrigin::Memory(body) => {
                 let (dir, digest, body) = (dir.to_path_buf(), digest.clone(), body.clone());
-                let written = tokio::task::spawn_blocking(move || {
-                    layout::put_blob_bytes(&dir, &digest, &body)
-                })
-                .await
-                .expect("layout write task")?;
+                let written =
+                    crate::spawn_blocking(move || layout::put_blob_bytes(&dir, &digest, &body))
+                        .await
+                        .expect("layout write task")?;
                 if written {
                     blob.descriptor.size
                 } else {
@@ -281,7 +278,7 @@ pub(super) async fn write_to_layout(
         image.config_bytes.clone(),
         image.manifest_bytes.clone(),
     );
-    tokio::task::spawn_blocking(move || -> Result<(), TransportError> {
+    crate::spawn_blocking(move || -> Result<(), TransportError> {
         layout::put_blob_bytes(&dir, &Digest::of_bytes(&config), &config)?;
         layout::put_blob_bytes(&dir, &Digest::of_bytes(&manifest), &manifest).map(|_| ())
     })
@@ -296,7 +293,7 @@ async fn copy_into_layout(
     source: &Path,
 ) -> Result<u64, TransportError> {
     let (dir, digest, source) = (dir.to_path_buf(), digest.clone(), source.to_path_buf());
-    tokio::task::spawn_blocking(move || layout::put_blob_file(&dir, &digest, &source))
+    crate::spawn_blocking(move || layout::put_blob_file(&dir, &digest, &source))
         .await
         .expect("layout copy task")
 }

@@ -107,7 +107,7 @@ impl Registries {
             .as_ref()
             .is_none_or(|hosts| hosts.iter().any(|h| h == registry));
         let credentials = if allowed {
-            tokio::task::spawn_blocking(move || auth::lookup(&host))
+            crate::spawn_blocking(move || auth::lookup(&host))
                 .await
                 .unwrap_or(Credentials::Anonymous)
         } else {

@@ -40,7 +40,7 @@ impl BlobSource {
             }
             BlobSource::Layout { dir } => {
                 let (dir, digest) = (dir.clone(), digest.clone());
-                tokio::task::spawn_blocking(move || layout::read_blob(&dir, &digest))
+                crate::spawn_blocking(move || layout::read_blob(&dir, &digest))
                     .await
                     .expect("blob read task")
             }
@@ -136,7 +136,7 @@ impl ResolvedImage {
                 let l = l.clone();
                 let dir = l.dir.clone();
                 let (bytes, digest) =
-                    tokio::task::spawn_blocking(move || -> Result<_, TransportError> {
+                    crate::spawn_blocking(move || -> Result<_, TransportError> {
                         let descriptor = layout::find_manifest(&l)?;
                         Ok((
                             layout::read_blob(&l.dir, &descriptor.digest)?,

@@ -174,7 +174,7 @@ impl MergedTree {
             let mut result = None;
             if index_path.is_file() {
                 let (path, st) = (index_path.clone(), state);
-                let (r, st) = tokio::task::spawn_blocking(move || {
+                let (r, st) = crate::spawn_blocking(move || {
                     let mut st = st;
                     let r = scan::from_index(&path, index, &mut st);
                     (r, st)
@@ -215,7 +215,7 @@ impl MergedTree {
                         media_type: layer.media_type.clone(),
                         index_path,
                     };
-                    let (r, st) = tokio::task::spawn_blocking(move || {
+                    let (r, st) = crate::spawn_blocking(move || {
                         let mut st = state;
                         let r = scan.run(&mut st);
                         (r, st)

@@ -51,27 +51,26 @@ pub(super) async fn finish_plan(
     let (mode, strict) = (request.patches.mode, request.patches.strict_order);
     // A home the installers have not written yet (a dry run) has no files to patch.
     let home_written = !by_installer || run_steps;
-    let (home, patch_set, by_opatch) =
-        tokio::task::spawn_blocking(move || -> Result<_, RecipeError> {
-            if home.version != version {
-                return Err(RecipeError::input(
-                    format!("installer {first_key}"),
-                    format!(
-                        "its inventory/registry.xml says version {}, not {version}",
-                        home.version
-                    ),
-                ));
-            }
-            let checked = opatch::check(patches, &home.version, &BTreeSet::new(), strict)?;
-            let by_opatch = mode.uses_opatch(&checked)?;
-            if !by_opatch && home_written {
-                let changes = opatch::apply(&checked, &mut DirHome { root: &home.root })?;
-                patching::write_changes(&home.root, &changes)?;
-            }
-            Ok((home, checked, by_opatch))
-        })
-        .await
-        .expect("patch task")?;
+    let (home, patch_set, by_opatch) = crate::spawn_blocking(move || -> Result<_, RecipeError> {
+        if home.version != version {
+            return Err(RecipeError::input(
+                format!("installer {first_key}"),
+                format!(
+                    "its inventory/registry.xml says version {}, not {version}",
+                    home.version
+                ),
+            ));
+        }
+        let checked = opatch::check(patches, &home.version, &BTreeSet::new(), strict)?;
+        let by_opatch = mode.uses_opatch(&checked)?;
+        if !by_opatch && home_written {
+            let changes = opatch::apply(&checked, &mut DirHome { root: &home.root })?;
+            patching::write_changes(&home.root, &changes)?;
+        }
+        Ok((home, checked, by_opatch))
+    })
+    .await
+    .expect("patch task")?;
     // WIT upgrades OPatch when it applies patches; patchfarm when OPatch is what applies them.
     let opatch_upgrade = if patch_set.patches.is_empty() {
         None

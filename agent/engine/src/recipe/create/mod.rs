@@ -112,7 +112,7 @@ pub(crate) fn inventory_dir(pointer: &str) -> Option<String> {
 async fn cached(engine: &Engine, key: CacheKey, arch: &str) -> Result<CachedItem, RecipeError> {
     let (cache, arch) = (engine.cache.clone(), arch.to_string());
     Ok(
-        tokio::task::spawn_blocking(move || cache.find_for_arch(&key, &arch))
+        crate::spawn_blocking(move || cache.find_for_arch(&key, &arch))
             .await
             .expect("cache task")?,
     )
@@ -277,7 +277,7 @@ async fn plan_platform(
     }
     let (home_path, jdk_path) = (dir.path().join("oracle"), dir.path().join("jdk"));
     let ji = jdk_item.clone();
-    let jdk = tokio::task::spawn_blocking(move || {
+    let jdk = crate::spawn_blocking(move || {
         installer::unpack_jdk(&ji.entry.key, &ji.path, &ji.entry.file_name, &jdk_path)
     })
     .await
@@ -342,7 +342,7 @@ async fn plan_platform(
             ));
         }
         let (hi, hp) = (home_items.clone(), home_path.clone());
-        tokio::task::spawn_blocking(move || {
+        crate::spawn_blocking(move || {
             let parts: Vec<_> = hi
                 .iter()
                 .map(|item| installer::HomePart {

@@ -177,7 +177,7 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
     let (changes, image_home) = if by_opatch {
         (Ok(opatch::Changes::default()), image_home)
     } else {
-        tokio::task::spawn_blocking(move || {
+        crate::spawn_blocking(move || {
             let changes = opatch::apply(&set_for_apply, &mut image_home);
             (changes, image_home)
         })
