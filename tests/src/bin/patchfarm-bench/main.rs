@@ -6,6 +6,8 @@
 //! Usage: patchfarm-bench [JDK_DIR]   (default: the largest JDK under /usr/lib/jvm)
 //!        patchfarm-bench raft            (only the coordinator cluster against etcd)
 //!        patchfarm-bench sched           (only scheduling: 10,000 no-op jobs, 100 simulated agents)
+//!        patchfarm-bench rebase          (create and update with the default JDK, then rebases:
+//!                                         one, 100 in a row, 100 with 32 at once)
 //!        patchfarm-bench fleet           (scheduling at fleet scale: the 10,000/100 run, then
 //!                                         100,000 jobs and 1,000 agents with 500 cached digests)
 //!        patchfarm-bench dashboard       (the scheduling run alone and watched: a campaign page
@@ -47,6 +49,14 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("raft") {
         raft::raft_bench();
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("rebase") {
+        // create and update with the default JDK, then the rebase section (it reuses their home).
+        require_tool("pigz");
+        let work = tempfile::tempdir().unwrap();
+        let registry = Registry::start();
+        create_and_update(&registry, &default_jdk(), work.path());
         return;
     }
     if args.get(1).map(String::as_str) == Some("fleet") {

@@ -15,6 +15,8 @@ use std::process::Command;
 use std::time::Instant;
 
 const DOMAINS: usize = 100;
+/// Rebases one agent runs at once in the concurrent pass.
+const AT_ONCE: usize = 32;
 const PATCHES: &str = "37000001_12.2.1.4.0,37000002_12.2.1.4.0";
 
 /// Runs after the create/update section, reusing its patchfarm home (JDK `jdk_bench`, the fixture
@@ -103,39 +105,48 @@ pub fn rebase_bench(registry: &Registry, home: &Path, busybox: &str) {
     let (copy_1, _) = cli(&direct, &["--copyDomain"], "cli-copy");
     let (_, copy_1_bytes) = cli(&counted, &["--copyDomain"], "cli-copy-counted");
 
-    let in_process = |copy_domain: bool, suffix: &str, host: &str| -> (f64, usize) {
-        runtime.block_on(async {
-            // An agent rebasing a fleet onto one target fetches the target once.
-            let target_ref: ImageRef = at(host, "wls/new:1").parse().unwrap();
-            let target = rebase::Target::pushed(
-                &build::fetch_base(&engine, &target_ref, &platform)
-                    .await
-                    .unwrap(),
-            );
-            let before = proxy.bytes_sent();
-            let start = Instant::now();
-            for i in 0..DOMAINS {
-                let request = rebase::RebaseRequest {
-                    source: at(host, &format!("domains/d{i}:1")).parse().unwrap(),
-                    tag: at(host, &format!("domains/d{i}:{suffix}")).parse().unwrap(),
-                    old_base: None,
-                    force: false,
-                    copy_domain,
-                    platform: platform.clone(),
-                    build_commands: None,
-                    step_network: false,
+    // `at_once` rebases run concurrently (1: one after another, as one agent slot runs them).
+    let in_process =
+        |copy_domain: bool, suffix: &str, host: &str, at_once: usize| -> (f64, usize) {
+            runtime.block_on(async {
+                // An agent rebasing a fleet onto one target fetches the target once.
+                let target_ref: ImageRef = at(host, "wls/new:1").parse().unwrap();
+                let target = rebase::Target::pushed(
+                    &build::fetch_base(&engine, &target_ref, &platform)
+                        .await
+                        .unwrap(),
+                );
+                let before = proxy.bytes_sent();
+                let start = Instant::now();
+                let one = |i: usize| {
+                    let request = rebase::RebaseRequest {
+                        source: at(host, &format!("domains/d{i}:1")).parse().unwrap(),
+                        tag: at(host, &format!("domains/d{i}:{suffix}")).parse().unwrap(),
+                        old_base: None,
+                        force: false,
+                        copy_domain,
+                        platform: platform.clone(),
+                        build_commands: None,
+                        step_network: false,
+                    };
+                    let (engine, target) = (&engine, target.clone());
+                    async move {
+                        rebase::run(engine, &request, target).await.unwrap();
+                    }
                 };
-                rebase::run(&engine, &request, target.clone())
-                    .await
-                    .unwrap();
-            }
-            (start.elapsed().as_secs_f64(), proxy.bytes_sent() - before)
-        })
-    };
-    let (fast_n, _) = in_process(false, "fast", &direct);
-    let (_, fast_n_bytes) = in_process(false, "fast-counted", &counted);
-    let (copy_n, _) = in_process(true, "copy", &direct);
-    let (_, copy_n_bytes) = in_process(true, "copy-counted", &counted);
+                use futures_util::StreamExt as _;
+                futures_util::stream::iter((0..DOMAINS).map(one))
+                    .buffer_unordered(at_once)
+                    .collect::<Vec<()>>()
+                    .await;
+                (start.elapsed().as_secs_f64(), proxy.bytes_sent() - before)
+            })
+        };
+    let (fast_n, _) = in_process(false, "fast", &direct, 1);
+    let (_, fast_n_bytes) = in_process(false, "fast-counted", &counted, 1);
+    let (fast_32, _) = in_process(false, "fast-32", &direct, AT_ONCE);
+    let (copy_n, _) = in_process(true, "copy", &direct, 1);
+    let (_, copy_n_bytes) = in_process(true, "copy-counted", &counted, 1);
 
     println!(
         "{:<46} {:>8} {:>10} {:>11} {:>13}",
@@ -160,6 +171,17 @@ pub fn rebase_bench(registry: &Registry, home: &Path, busybox: &str) {
         DOMAINS,
         fast_n,
         fast_n_bytes,
+    );
+    row(
+        &format!("fast path, in one process, {AT_ONCE} at once"),
+        DOMAINS,
+        fast_32,
+        fast_n_bytes,
+    );
+    println!(
+        "fast path in one process: {:.0} domains/s one after another, {:.0} domains/s {AT_ONCE} at once (target >= 200)",
+        DOMAINS as f64 / fast_n,
+        DOMAINS as f64 / fast_32
     );
     row("copy path, in one process", DOMAINS, copy_n, copy_n_bytes);
     row(
