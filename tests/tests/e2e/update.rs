@@ -304,3 +304,54 @@ fn update_takes_an_image_whose_layers_name_only_files() {
         b"PSU Server"
     );
 }
+
+#[test]
+fn update_of_an_uncached_image_downloads_no_jdk_bytes() {
+    let wls = Wls::new();
+    wls.fake_jdk();
+    let base = wls.tag("app:base");
+    wls.create(&base, &[]);
+    let manifest = raw(&base);
+    let jdk = layer_history(&base)
+        .iter()
+        .position(|h| h.starts_with("patchfarm create: JDK"))
+        .expect("a JDK layer in the history");
+    let jdk_digest = manifest["layers"][jdk]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // An agent that never saw the image: no layer of it in the cache.
+    std::fs::remove_dir_all(wls.pf.cache_dir().join("layers")).ok();
+    let jdk_gets = || {
+        wls.registry
+            .log()
+            .lines()
+            .filter(|l| l.contains("\"GET /v2/") && l.contains(&jdk_digest))
+            .count()
+    };
+    let before = jdk_gets();
+    let updated = wls.tag("app:patched-cold");
+    let out: serde_json::Value = serde_json::from_str(&wls.pf.ok(&[
+        "update",
+        "--json",
+        "--fromImage",
+        &base,
+        "--tag",
+        &updated,
+        "--patches",
+        &key(PSU),
+    ]))
+    .unwrap();
+    assert_eq!(out["applied"], serde_json::json!([PSU]), "{out}");
+    assert_eq!(
+        jdk_gets(),
+        before,
+        "update fetched the JDK layer {jdk_digest} to patch the Oracle Home"
+    );
+    // The Oracle Home's layer was read (the patch rewrote its jar), and the JDK layer is reused.
+    let after = raw(&updated);
+    assert_eq!(
+        after["layers"][jdk]["digest"],
+        manifest["layers"][jdk]["digest"]
+    );
+}

@@ -26,12 +26,39 @@ pub async fn fetch_base(
 
 /// The merged file view of `image`, downloading layers into the cache as needed.
 pub fn tree_of(engine: &Engine, image: &ResolvedImage) -> MergedTree {
-    MergedTree::new(
+    let mut tree = MergedTree::new(
         image.manifest.layers.clone(),
         image.source.clone(),
         engine.cache.layers_dir(),
-    )
+    );
+    // patchfarm's JDK layer holds the JDK home, the account files and the directories above
+    // them, nothing else (see create's layer specs): questions about the Oracle Home skip it, so
+    // `update` of an image this agent never pulled downloads no JDK.
+    let history = image.config.history();
+    let with_layers = history
+        .iter()
+        .filter(|h| h.get("empty_layer").and_then(|e| e.as_bool()) != Some(true));
+    if with_layers.clone().count() == image.manifest.layers.len() {
+        for (index, entry) in with_layers.enumerate() {
+            let created_by = entry
+                .get("created_by")
+                .and_then(|c| c.as_str())
+                .unwrap_or("");
+            if let Some(home) = created_by
+                .strip_prefix(JDK_LAYER_HISTORY)
+                .and_then(|rest| rest.rsplit_once(" at "))
+                .map(|(_, home)| home)
+                .filter(|home| home.starts_with('/') && !home.contains(char::is_whitespace))
+            {
+                tree = tree.confine(index, &[home, "/etc/passwd", "/etc/group"]);
+            }
+        }
+    }
+    tree
 }
+
+/// How create's JDK layer starts its history entry (`patchfarm create: JDK 17 at /u01/jdk`).
+pub const JDK_LAYER_HISTORY: &str = "patchfarm create: JDK ";
 
 /// Resolves `--chown` against the base's `/etc/passwd` and `/etc/group`.
 pub async fn resolve_owner(

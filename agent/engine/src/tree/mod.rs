@@ -88,6 +88,17 @@ impl TreeAnswer {
 pub struct MergedTree {
     layers: Vec<OutBlob>,
     download_dir: PathBuf,
+    /// Per layer, the paths that hold everything in it but the directories above them, when the
+    /// image's history says so (patchfarm's JDK layer): a question about no path in or above
+    /// them is not asked of that layer, so it is not downloaded.
+    confined: Vec<Option<Vec<String>>>,
+}
+
+/// Whether a layer confined to `held` may answer a question about `path`: `path` is one of
+/// them, under one, or one of the directories above one.
+fn may_hold(held: &[String], path: &str) -> bool {
+    held.iter()
+        .any(|dir| path == dir || is_under(path, dir) || is_under(dir, path))
 }
 
 fn parent_of(path: &str) -> &str {
@@ -139,7 +150,20 @@ impl MergedTree {
         MergedTree {
             layers,
             download_dir,
+            confined: Vec::new(),
         }
+    }
+
+    /// Marks layer `index` as holding nothing but `paths` (files, or directories with what is
+    /// below them) and the directories above them.
+    pub fn confine(mut self, index: usize, paths: &[&str]) -> Self {
+        if self.confined.len() < self.layers.len() {
+            self.confined.resize(self.layers.len(), None);
+        }
+        if let Some(slot) = self.confined.get_mut(index) {
+            *slot = Some(paths.iter().map(|p| reader::normalize(p)).collect());
+        }
+        self
     }
 
     /// The tree of an image value whose layers come from several places (e.g. a rebase result).
@@ -147,6 +171,7 @@ impl MergedTree {
         MergedTree {
             layers,
             download_dir,
+            confined: Vec::new(),
         }
     }
 
@@ -159,6 +184,12 @@ impl MergedTree {
         for index in (0..self.layers.len()).rev() {
             if pending.is_empty() && query.list.is_empty() {
                 break;
+            }
+            if let Some(Some(held)) = self.confined.get(index) {
+                let asked = pending.iter().chain(&query.list);
+                if !asked.into_iter().any(|p| may_hold(held, p)) {
+                    continue;
+                }
             }
             let layer = &self.layers[index].descriptor;
             let index_path = self

@@ -72,7 +72,8 @@ impl PlatformPlan {
             (
                 jdk,
                 format!(
-                    "patchfarm create: JDK {} at {JAVA_HOME}",
+                    "{}{} at {JAVA_HOME}",
+                    crate::recipe::build::JDK_LAYER_HISTORY,
                     self.jdk_item.entry.key
                 ),
             ),

@@ -130,7 +130,7 @@ pub async fn run(engine: &Engine, request: &UpdateRequest) -> Result<UpdateOutco
         set,
         by_opatch,
         upgrade,
-    } = plan(engine, request).await?;
+    } = plan::plan_with(engine, request, false).await?;
 
     if set.patches.is_empty() && request.wdt.is_empty() && request.build_commands.is_none() {
         // Everything asked for is already there: the tag gets the same image (idempotent reruns).

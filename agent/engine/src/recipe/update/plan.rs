@@ -56,6 +56,17 @@ impl UpdatePlan {
 /// Reads and checks everything an update needs — the image's Oracle Home, owner and installed
 /// patches, the patches asked for — without writing anything.
 pub async fn plan(engine: &Engine, request: &UpdateRequest) -> Result<UpdatePlan, RecipeError> {
+    plan_with(engine, request, true).await
+}
+
+/// The plan; the owner's names are read from the image's account files only with `names` or a
+/// `--chown` to check (those files sit in the JDK's layer of a patchfarm image, which `update`
+/// otherwise never downloads).
+pub(super) async fn plan_with(
+    engine: &Engine,
+    request: &UpdateRequest,
+    names: bool,
+) -> Result<UpdatePlan, RecipeError> {
     request.wdt.check_files()?;
     build::check_signed_base(engine, "--fromImage", &request.from_image).await?;
     let base = build::fetch_base(engine, &request.from_image, &request.platform).await?;
@@ -72,13 +83,14 @@ pub async fn plan(engine: &Engine, request: &UpdateRequest) -> Result<UpdatePlan
         .to_string();
     let tree = build::tree_of(engine, &base);
 
-    // One pass for the home's owner, version, installed patches and the account files.
-    let query = TreeQuery::default()
+    // One pass for the home's owner, version, installed patches (and the account files).
+    let mut query = TreeQuery::default()
         .stat(&home)
         .read(&format!("{home}/inventory/registry.xml"))
-        .read("etc/passwd")
-        .read("etc/group")
         .list(&format!("{home}/inventory/oneoffs"));
+    if names || request.chown.is_some() {
+        query = query.read("etc/passwd").read("etc/group");
+    }
     let facts = tree.lookup(&query).await?;
     // Layers written by some tools name only files; a runtime creates their parents. Then the
     // home's owner is its registry's.
