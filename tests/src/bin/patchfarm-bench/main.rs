@@ -487,6 +487,32 @@ fn create_and_update(registry: &Registry, jdk: &Path, work: &Path) {
         "--patches",
         patches,
     ]);
+    // The same update on an agent that never pulled the image: no layer of it in the cache.
+    let plain_raw: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{host}/wls/plain:1"))))
+    .unwrap();
+    let jdk_layer = &plain_raw["layers"][plain_raw["layers"].as_array().unwrap().len() - 2];
+    let jdk_digest = jdk_layer["digest"].as_str().unwrap().to_string();
+    let jdk_gets = || {
+        registry
+            .log()
+            .lines()
+            .filter(|l| l.contains("\"GET /v2/") && l.contains(&jdk_digest))
+            .count()
+    };
+    let _ = std::fs::remove_dir_all(home.join("cache").join("layers"));
+    let gets_before = jdk_gets();
+    let (t_cold, cold) = pf(&[
+        "update",
+        "--fromImage",
+        &format!("{host}/wls/plain:1"),
+        "--tag",
+        &format!("{host}/wls/updated-cold:1"),
+        "--patches",
+        patches,
+    ]);
+    let cold_jdk_gets = jdk_gets() - gets_before;
     println!("{:<44} {:>9} {:>14}", "step", "seconds", "bytes sent");
     println!(
         "{:<44} {t_plain:>9.2} {:>14}",
@@ -499,6 +525,15 @@ fn create_and_update(registry: &Registry, jdk: &Path, work: &Path) {
     println!(
         "{:<44} {t_update:>9.2} {:>14}",
         "update --patches PSU,REC on the unpatched image", updated["bytes_uploaded"]
+    );
+    println!(
+        "{:<44} {t_cold:>9.2} {:>14}",
+        "update, same, no layer of the image cached", cold["bytes_uploaded"]
+    );
+    println!(
+        "cold update: {:.2}x the warm update's time; the JDK layer ({:.0} MB) fetched {cold_jdk_gets} times (target: 0)",
+        t_cold / t_update,
+        jdk_layer["size"].as_u64().unwrap_or(0) as f64 / 1e6
     );
     let sizes = |reference: &str| -> Vec<u64> {
         let raw: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo")
