@@ -4,12 +4,12 @@
 //! leader every second, on fresh clusters in the same run; then the finished 1,000-domain page's
 //! server time (curl's time to first byte minus its time to send the request).
 
-use crate::sched::{percentile, simulated_agent, AGENTS, JOBS};
-use patchfarm_client::{new_request_id, FarmClient};
+use crate::sched::{percentile, SimulatedFleet, AGENTS, JOBS};
+use patchfarm_client::new_request_id;
 use patchfarm_e2e::cluster::Cluster;
 use patchfarm_proto::v1::*;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const DOMAINS: usize = 1_000;
@@ -99,23 +99,8 @@ async fn one_run(watched: bool) -> (f64, Vec<Duration>) {
         &["--allow-noop-jobs", "--heartbeat-ttl-ms=10000"],
     );
     let leader = cluster.wait_leader(&[1, 2, 3]).await;
-    let addresses = cluster.addresses();
+    let fleet = SimulatedFleet::start(&cluster, AGENTS, 0).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let completed = Arc::new(AtomicU64::new(0));
-    let latencies = Arc::new(Mutex::new(Vec::new()));
-    let mut agents = Vec::new();
-    for k in 1..=AGENTS {
-        let client =
-            FarmClient::new(&addresses, Some(cluster.certs_dir()), &format!("agent-{k}")).unwrap();
-        agents.push(tokio::spawn(simulated_agent(
-            client,
-            stop.clone(),
-            completed.clone(),
-            latencies.clone(),
-            0,
-        )));
-    }
-    tokio::time::sleep(Duration::from_secs(1)).await; // registrations
     let token = cluster.dashboard_token();
     let base = cluster.dashboard_url(leader);
     let watchers: Vec<_> = if watched {
@@ -150,18 +135,11 @@ async fn one_run(watched: bool) -> (f64, Vec<Duration>) {
         .await
         .unwrap();
     crate::sched::submit_noop_jobs(&client, JOBS - DOMAINS).await;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while (completed.load(Ordering::Relaxed) as usize) < JOBS {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {JOBS} jobs completed in 300 s",
-            completed.load(Ordering::Relaxed)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    fleet.wait_for(JOBS).await;
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
-    for task in agents.into_iter().chain(watchers) {
+    fleet.stop().await;
+    for task in watchers {
         let _ = task.await;
     }
     let mut page = Vec::new();

@@ -80,6 +80,68 @@ pub(crate) fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
+/// Simulated agents running in this process, and what they completed.
+pub(crate) struct SimulatedFleet {
+    stop: Arc<AtomicBool>,
+    completed: Arc<AtomicU64>,
+    latencies: Arc<Mutex<Vec<Duration>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl SimulatedFleet {
+    /// `agents` simulated agents (`agent-1` …) with `cached` digests each, registered.
+    pub(crate) async fn start(cluster: &Cluster, agents: usize, cached: usize) -> Self {
+        let addresses = cluster.addresses();
+        let stop = Arc::new(AtomicBool::new(false));
+        let completed = Arc::new(AtomicU64::new(0));
+        let latencies = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for k in 1..=agents {
+            let client =
+                FarmClient::new(&addresses, Some(cluster.certs_dir()), &format!("agent-{k}"))
+                    .unwrap();
+            tasks.push(tokio::spawn(simulated_agent(
+                client,
+                stop.clone(),
+                completed.clone(),
+                latencies.clone(),
+                cached,
+            )));
+        }
+        tokio::time::sleep(Duration::from_secs(1 + agents as u64 / 200)).await; // registrations
+        SimulatedFleet {
+            stop,
+            completed,
+            latencies,
+            tasks,
+        }
+    }
+
+    /// Waits until `jobs` jobs completed (at most 300 s).
+    pub(crate) async fn wait_for(&self, jobs: usize) {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while (self.completed.load(Ordering::Relaxed) as usize) < jobs {
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {jobs} jobs completed in 300 s",
+                self.completed.load(Ordering::Relaxed)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops every agent; the lease latencies of the calls that got work, sorted.
+    pub(crate) async fn stop(self) -> Vec<Duration> {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let mut latencies = self.latencies.lock().unwrap().clone();
+        latencies.sort();
+        latencies
+    }
+}
+
 /// One simulated agent: register, heartbeat, lease, complete at once.
 pub(crate) async fn simulated_agent(
     client: FarmClient,
@@ -194,46 +256,17 @@ async fn run(jobs: usize, agents: usize, cached: usize) {
     );
     let leader = cluster.wait_leader(&[1, 2, 3]).await;
     let addresses = cluster.addresses();
-    let stop = Arc::new(AtomicBool::new(false));
-    let completed = Arc::new(AtomicU64::new(0));
-    let latencies = Arc::new(Mutex::new(Vec::new()));
-    let simulated = agents;
-    let mut agents = Vec::new();
-    for k in 1..=simulated {
-        let client =
-            FarmClient::new(&addresses, Some(cluster.certs_dir()), &format!("agent-{k}")).unwrap();
-        agents.push(tokio::spawn(simulated_agent(
-            client,
-            stop.clone(),
-            completed.clone(),
-            latencies.clone(),
-            cached,
-        )));
-    }
-    tokio::time::sleep(Duration::from_secs(1 + simulated as u64 / 200)).await; // registrations
+    let fleet = SimulatedFleet::start(&cluster, agents, cached).await;
 
     let client = cluster.client();
     let started = Instant::now();
     submit_noop_jobs(&client, jobs).await;
     let submitted = started.elapsed();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while (completed.load(Ordering::Relaxed) as usize) < jobs {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {jobs} jobs completed in 300 s",
-            completed.load(Ordering::Relaxed)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    fleet.wait_for(jobs).await;
     let elapsed = started.elapsed();
     let leader_rss = rss_mib(cluster.pid(leader).unwrap());
-    stop.store(true, Ordering::Relaxed);
-    for agent in agents {
-        let _ = agent.await;
-    }
+    let lat = fleet.stop().await;
     let jobs_per_s = jobs as f64 / elapsed.as_secs_f64();
-    let mut lat = latencies.lock().unwrap().clone();
-    lat.sort();
 
     // Baseline on the same cluster: plain writes, one job per call, 100 callers.
     let writes_per_s =
@@ -242,7 +275,7 @@ async fn run(jobs: usize, agents: usize, cached: usize) {
     // An idle real agent's memory.
     let work = tempfile::tempdir().unwrap();
     let mut agent = std::process::Command::new(patchfarm_e2e::farm::agent_bin())
-        .arg(format!("--name=agent-{}", simulated + 1))
+        .arg(format!("--name=agent-{}", agents + 1))
         .arg(format!("--coordinator={}", addresses.join(",")))
         .arg(format!(
             "--cache-dir={}",
