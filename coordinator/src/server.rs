@@ -206,6 +206,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
                 metrics: farm_metrics.clone(),
                 data_dir: options.data_dir.clone(),
                 token: options.dashboard_token.clone(),
+                leader_channel: Default::default(),
             }),
             dashboard_tls,
             shutdown.clone(),

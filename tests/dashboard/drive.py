@@ -125,7 +125,10 @@ wait("the agent down", lambda: attr(f'tr.agent[data-agent="{args.agent}"]', "dat
 shot("agent-down")
 
 # Cluster, seen from a follower: the leader changes when it is killed.
-driver.get(f"{args.follower}/cluster?token={args.token}")
+driver.get(f"{args.follower}/agents?token={args.token}")
+# A follower asks the leader for the agents (heartbeats live in the leader's memory).
+wait("the agents from a follower", lambda: attr('tr.agent[data-agent="agent-1"]', "data-up") == "true", 30)
+driver.get(f"{args.follower}/cluster")
 wait("the cluster page", lambda: attr("#leader", "data-leader") not in (None, "0"), 30)
 old = attr("#leader", "data-leader")
 shot("cluster")

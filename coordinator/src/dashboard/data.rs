@@ -107,8 +107,7 @@ pub async fn agents(dashboard: &Dashboard) -> Result<Vec<AgentStatus>, String> {
             farm.node.transport.address(status.leader).ok_or_else(|| {
                 format!("the leader (node {}) has no known address", status.leader)
             })?;
-        let channel = patchfarm_client::connect_lazy(&address, farm.peer_tls.clone())
-            .map_err(|e| format!("the leader at {address}: {e}"))?;
+        let channel = leader_channel(dashboard, &address)?;
         let mut client = FarmClient::new(channel);
         let ask = client.list_agents(ListAgentsRequest {});
         tokio::time::timeout(LEADER_DEADLINE, ask)
@@ -118,6 +117,27 @@ pub async fn agents(dashboard: &Dashboard) -> Result<Vec<AgentStatus>, String> {
             .into_inner()
     };
     Ok(listed.agents)
+}
+
+/// A channel to the leader at `address`, kept while it leads (a live agents page asks every
+/// second; a new TLS connection each time would be waste).
+fn leader_channel(
+    dashboard: &Dashboard,
+    address: &str,
+) -> Result<tonic::transport::Channel, String> {
+    let mut kept = dashboard
+        .leader_channel
+        .lock()
+        .expect("leader channel lock");
+    if let Some((at, channel)) = kept.as_ref() {
+        if at == address {
+            return Ok(channel.clone());
+        }
+    }
+    let channel = patchfarm_client::connect_lazy(address, dashboard.farm.peer_tls.clone())
+        .map_err(|e| format!("the leader at {address}: {e}"))?;
+    *kept = Some((address.to_string(), channel.clone()));
+    Ok(channel)
 }
 
 pub async fn cluster(dashboard: &Dashboard) -> Result<ClusterStatusResponse, String> {

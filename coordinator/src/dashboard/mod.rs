@@ -37,6 +37,8 @@ pub struct Dashboard {
     pub data_dir: PathBuf,
     /// The read-only token (`--dashboard-token-file`); `None`: client certificates only.
     pub token: Option<String>,
+    /// A channel to the current leader, for pages served by a follower.
+    pub leader_channel: std::sync::Mutex<Option<(String, tonic::transport::Channel)>>,
 }
 
 /// How the connection came in: over TLS, and with a farm certificate or not.
