@@ -157,8 +157,11 @@ echo "== patchfarm rebase onto the patched base: a new manifest, the domain laye
 echo "== the farm: one coordinator (raft, mTLS), two agents, installers in the artifact store"
 "$pf" certs init --out "$work/certs" --coordinators 1 --agents 2 >/dev/null
 addr="127.0.0.1:$(free_port)"
+dashboard="127.0.0.1:$(free_port)"
+head -c 18 /dev/urandom | base64 | tr '+/' '-_' > "$work/dashboard.token"
 RUST_LOG=warn "$(dirname "$pf")/patchfarm-coordinator" --node-id 1 --listen "$addr" --peer "1=$addr" \
-  --data-dir "$work/coord" --tls-dir "$work/certs" --artifact-store "oci:$work/store" > "$work/coord.log" 2>&1 &
+  --data-dir "$work/coord" --tls-dir "$work/certs" --artifact-store "oci:$work/store" \
+  --http-listen "$dashboard" --dashboard-token-file "$work/dashboard.token" > "$work/coord.log" 2>&1 &
 pids+=($!)
 export PATCHFARM_FARM="$addr" PATCHFARM_TLS_DIR="$work/certs"
 for _ in $(seq 100); do "$pf" cluster status --json 2>/dev/null | grep -q '"role": "leader"' && break; sleep 0.1; done
@@ -223,7 +226,7 @@ domains:
   - {name: reports, namespace: ops, domainHomeSourceType: PersistentVolume, image: "$old", base: wls14}
   - {name: audit, namespace: ops, domainResource: audit-domain, domainHomeSourceType: PersistentVolume, image: "$old", base: wls14}
 YAML
-echo "== the campaign: plan, submit, watch"
+echo "== the campaign: plan, submit, watch (live in a browser while it runs: https://$dashboard/campaigns/cpu-2026-10?token=$(cat "$work/dashboard.token"), the farm's own certificate)"
 "$pf" campaign plan "$work/cpu-2026-10.yaml"
 started=$(date +%s)
 "$pf" campaign submit "$work/cpu-2026-10.yaml" --wait
@@ -238,4 +241,8 @@ for d in report["domains"]:
     print(f'    {d["kubectl"]}')
 PY
 "$pf" agents list
-echo "== done: $out/report.json and $out/report.md; everything started here is stopped on exit"
+# The dashboard's campaign page as a browser gets it, kept beside the report.
+curl -sk --max-time 10 -H "Authorization: Bearer $(cat "$work/dashboard.token")" \
+  "https://$dashboard/campaigns/cpu-2026-10" > "$out/campaign.html"
+grep -q 'data-state="succeeded"' "$out/campaign.html"
+echo "== done: $out/report.json, $out/report.md and the dashboard's page $out/campaign.html; everything started here is stopped on exit"
