@@ -1,4 +1,5 @@
-//! The coordinator's plain HTTP port (`--metrics-listen`): `/metrics` (Prometheus text),
+//! The coordinator's plain HTTP port (`--metrics-listen`): `/metrics` (OpenMetrics text,
+//! the same as the dashboard port's),
 //! `/healthz` (the process answers) and `/readyz` (this node knows a leader and its data
 //! directory takes a write: 503 with the reason otherwise); anything else is 404.
 

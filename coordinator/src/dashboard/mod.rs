@@ -126,11 +126,12 @@ async fn live(
     State(dashboard): State<Arc<Dashboard>>,
     Query(LiveQuery { path, seen }): Query<LiveQuery>,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
-    let (page, query) = match path.split_once('?') {
-        Some((page, query)) => (page.to_string(), query.to_string()),
-        None => (path.clone(), String::new()),
-    };
-    let query: BTreeMap<String, String> = serde_urlencoded_pairs(&query);
+    // The page's own address, path and query, read as axum reads a request's.
+    let uri: http::Uri = path.parse().unwrap_or_else(|_| http::Uri::from_static("/"));
+    let page = uri.path().to_string();
+    let query = Query::<BTreeMap<String, String>>::try_from_uri(&uri)
+        .map(|q| q.0)
+        .unwrap_or_default();
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     tokio::spawn(async move {
         let mut last = seen;
@@ -153,16 +154,6 @@ async fn live(
         }
     });
     Sse::new(tokio_stream::wrappers::ReceiverStream::new(rx)).keep_alive(KeepAlive::default())
-}
-
-/// `a=1&b=2` as a map (percent-decoded), as axum's `Query` reads a request's own query.
-fn serde_urlencoded_pairs(query: &str) -> BTreeMap<String, String> {
-    let uri: http::Uri = format!("/?{query}")
-        .parse()
-        .unwrap_or_else(|_| http::Uri::from_static("/"));
-    Query::<BTreeMap<String, String>>::try_from_uri(&uri)
-        .map(|q| q.0)
-        .unwrap_or_default()
 }
 
 async fn metrics(State(dashboard): State<Arc<Dashboard>>) -> Response {

@@ -229,11 +229,11 @@ impl Observer for JobTally {
     /// Recounts the gauges from the state as it is; the counters and histograms go on.
     fn rebuild(&self, state: &StateMachine) -> Result<(), StateError> {
         let jobs = state.jobs("", 0, |_| true)?;
-        self.known.lock().expect("job tally lock").clear();
+        let mut known = self.known.lock().expect("job tally lock");
+        known.clear();
         self.jobs.clear();
         self.campaign_jobs.clear();
         self.queued.set(0);
-        let mut known = self.known.lock().expect("job tally lock");
         for job in jobs {
             self.count(&job, job.state(), 1);
             if is_end(job.state()) {
