@@ -12,7 +12,7 @@ mod wire;
 
 pub use files::ArtifactFile;
 pub use run::{run, JobError, Outcome};
-pub use wire::{base_keys, verb_name, SpecError, MAX_SPEC_BYTES};
+pub use wire::{base_keys, compression, compression_field, verb_name, SpecError, MAX_SPEC_BYTES};
 
 use patchfarm_engine::image::{ImageRef, Platform};
 use patchfarm_engine::recipe::aux::AuxRequest;

@@ -349,6 +349,7 @@ async fn an_engine_that_gives_steps_no_network_refuses_a_job_that_asks_for_it() 
         cache: patchfarm_engine::cache::Cache::new(dir.path().join("cache")),
         registries: Default::default(),
         source_date_epoch: 0,
+        compression: Default::default(),
         steps_refused: None,
         step_network_refused: Some("turned off with --no-step-network".into()),
         signer: None,
@@ -364,5 +365,26 @@ async fn an_engine_that_gives_steps_no_network_refuses_a_job_that_asks_for_it() 
     assert!(
         shown.contains("--buildNetwork") && shown.contains("--no-step-network"),
         "{shown}"
+    );
+}
+
+#[test]
+fn a_spec_says_how_its_layers_are_compressed_and_an_unknown_codec_is_refused() {
+    use patchfarm_engine::layer::Compression;
+    for compression in [Compression::Gzip, Compression::Zstd] {
+        let spec = JobSpec {
+            compression: crate::compression_field(compression),
+            ..Job::Noop.to_spec()
+        };
+        assert_eq!(crate::compression(&spec).unwrap(), compression);
+    }
+    let future = JobSpec {
+        compression: 7,
+        ..Job::Noop.to_spec()
+    };
+    let refused = crate::compression(&future).unwrap_err().to_string();
+    assert!(
+        refused.contains("compression") && refused.contains('7'),
+        "{refused}"
     );
 }

@@ -431,6 +431,35 @@ pub fn base_keys(
         .collect()
 }
 
+/// How the layers of a spec's job are compressed; a value this release does not know is refused
+/// (it would otherwise build gzip layers where zstd ones were asked for, or the reverse).
+pub fn compression(
+    spec: &wire::JobSpec,
+) -> Result<patchfarm_engine::layer::Compression, SpecError> {
+    use patchfarm_engine::layer::Compression;
+    match wire::LayerCompression::try_from(spec.compression) {
+        Ok(wire::LayerCompression::Gzip) => Ok(Compression::Gzip),
+        Ok(wire::LayerCompression::Zstd) => Ok(Compression::Zstd),
+        Err(_) => Err(bad(
+            "compression",
+            format!(
+                "{} is not a layer compression this release knows (gzip, zstd)",
+                spec.compression
+            ),
+        )),
+    }
+}
+
+/// A spec's compression field for `compression`.
+pub fn compression_field(compression: patchfarm_engine::layer::Compression) -> i32 {
+    use patchfarm_engine::layer::Compression;
+    match compression {
+        Compression::Gzip => wire::LayerCompression::Gzip,
+        Compression::Zstd => wire::LayerCompression::Zstd,
+    }
+    .into()
+}
+
 /// The verb's name as `patchfarm jobs` lists it, for a spec of any release.
 pub fn verb_name(spec: &wire::JobSpec) -> &'static str {
     match &spec.verb {

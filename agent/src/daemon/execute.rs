@@ -22,6 +22,10 @@ impl Agent {
             Ok(typed) => typed,
             Err(e) => return Err((format!("the job's spec: {e}"), true, String::new())),
         };
+        let compression = match patchfarm_jobs::compression(&spec) {
+            Ok(compression) => compression,
+            Err(e) => return Err((format!("the job's spec: {e}"), true, String::new())),
+        };
         let base_keys = match patchfarm_jobs::base_keys(&spec) {
             Ok(keys) => keys,
             Err(e) => return Err((format!("the job's spec: {e}"), true, String::new())),
@@ -110,6 +114,7 @@ impl Agent {
                 cache: self.fetcher.cache(),
                 registries: Registries::new(self.options.registry.clone()),
                 source_date_epoch,
+                compression,
                 steps_refused: (!self.steps.available)
                     .then(|| self.steps.unavailable_reason.clone()),
                 step_network_refused: self

@@ -29,6 +29,7 @@ pub async fn run(
     mut job: patchfarm_jobs::Job,
     dry_run: bool,
     base_signed_by: Vec<String>,
+    compression: patchfarm_engine::layer::Compression,
 ) -> anyhow::Result<()> {
     if dry_run {
         bail!("--dryRun plans on this machine: drop --farm (and PATCHFARM_FARM) to see the plan");
@@ -46,6 +47,7 @@ pub async fn run(
         constraints: parse_constraints(&farm.constraints)?,
         max_attempts: farm.max_attempts.unwrap_or(0),
         base_signed_by,
+        compression: patchfarm_jobs::compression_field(compression),
         ..job.to_spec()
     };
     let request = SubmitJobRequest {

@@ -66,6 +66,8 @@ impl JobPolicy {
             .map_err(|e| Status::invalid_argument(format!("{at}{e}")))?;
         patchfarm_jobs::base_keys(given)
             .map_err(|e| Status::invalid_argument(format!("{at}{e}")))?;
+        patchfarm_jobs::compression(given)
+            .map_err(|e| Status::invalid_argument(format!("{at}{e}")))?;
         if matches!(job, patchfarm_jobs::Job::Noop) && !self.allow_noop {
             return Err(Status::invalid_argument(format!(
                 "{at}noop: exists only for the scheduling benchmark (coordinators started with --allow-noop-jobs)"

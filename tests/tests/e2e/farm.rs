@@ -120,6 +120,34 @@ async fn thirty_mixed_jobs_survive_an_agent_and_the_leader_dying() {
         "--wait",
     ]);
     assert!(out.contains(&format!("{new}@sha256:")), "{out}");
+    // The job carries --compression: the agent writes zstd layers on the gzip base.
+    let zstd = tag("z:1");
+    let args = [
+        "create",
+        "--tag",
+        &zstd,
+        "--fromImage",
+        &base,
+        "--jdkVersion",
+        "17",
+    ];
+    farm.ok(&[&["--wait", "--compression", "zstd"], &args[..]].concat());
+    let types = |reference: &str| -> Vec<String> {
+        wls::raw(reference)["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["mediaType"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (base_types, zstd_types) = (types(&base), types(&zstd));
+    assert!(
+        zstd_types[base_types.len()..]
+            .iter()
+            .all(|t| t.ends_with("tar+zstd"))
+            && zstd_types.len() > base_types.len(),
+        "{zstd_types:?}"
+    );
     let domain = format!("{host}/domains/payments:1");
     derive(&old, &domain, wls::add_domain, DOMAIN_CONFIG);
 

@@ -11,6 +11,7 @@ mod cache;
 mod campaign;
 mod cluster;
 mod cluster_auth;
+mod compression;
 mod concurrent_push;
 mod connections;
 mod copy;

@@ -17,6 +17,13 @@ struct Record {
     diff_id: Digest,
     size: u64,
     tar_size: u64,
+    /// Records from before zstd layers have none: gzip.
+    #[serde(default = "gzip")]
+    media_type: String,
+}
+
+fn gzip() -> String {
+    crate::image::media::OCI_LAYER_GZIP.into()
 }
 
 impl Cache {
@@ -43,7 +50,12 @@ impl Cache {
             digest: record.digest,
             diff_id: record.diff_id,
             size: record.size,
-            media_type: crate::image::media::OCI_LAYER_GZIP,
+            media_type: [
+                crate::image::media::OCI_LAYER_GZIP,
+                crate::image::media::OCI_LAYER_ZSTD,
+            ]
+            .into_iter()
+            .find(|known| *known == record.media_type)?,
             tar_size: record.tar_size,
         })
     }
@@ -89,6 +101,7 @@ impl Cache {
             diff_id: blob.diff_id.clone(),
             size: blob.size,
             tar_size: blob.tar_size,
+            media_type: blob.media_type.into(),
         };
         let json = serde_json::to_vec(&record).expect("record serializes");
         crate::transport::layout::write_atomic(
@@ -138,7 +151,7 @@ mod tests {
         let mut spec = LayerSpec::new();
         spec.add_bytes("/etc/motd", text.as_bytes().to_vec(), 0o644, Owner::ROOT)
             .unwrap();
-        spec.write(dir, WriteOptions { mtime: 0 }).unwrap()
+        spec.write(dir, WriteOptions::default()).unwrap()
     }
 
     #[test]

@@ -212,7 +212,7 @@ mod tests {
         let blob = spec
             .write(
                 &dir.path().join("out"),
-                super::super::WriteOptions { mtime: 0 },
+                super::super::WriteOptions::default(),
             )
             .unwrap();
         let file = std::fs::File::open(&blob.path).unwrap();

@@ -4,7 +4,6 @@
 //! their place in it; then the write options and the compression format. Equal fingerprints
 //! give equal blobs, so a layer built before is taken from the built-layer cache instead.
 
-use super::compress::GZIP_LEVEL;
 use super::source::FileSource;
 use super::writer::{Body, LayerSpec, WriteOptions};
 use crate::digest::Digest;
@@ -13,7 +12,7 @@ use std::path::Path;
 
 /// Bumped whenever the writer, the tar headers or the compression framing change the bytes a
 /// spec is written as: old cache entries then never match.
-const FORMAT: &str = "patchfarm layer v2 (gzip blocks 1 MiB, dictionary 32 KiB)";
+const FORMAT: &str = "patchfarm layer v3";
 
 impl LayerSpec {
     /// The fingerprint of this layer written with `options`; `trees` name the host directories
@@ -26,7 +25,7 @@ impl LayerSpec {
             hash.update(bytes);
         };
         field(FORMAT.as_bytes());
-        field(&GZIP_LEVEL.to_le_bytes());
+        field(options.compression.format().as_bytes());
         field(&options.mtime.to_le_bytes());
         for (path, entry) in self.with_parents() {
             field(path.as_bytes());
@@ -95,7 +94,7 @@ mod tests {
                 .unwrap();
             spec
         };
-        let at = WriteOptions { mtime: 0 };
+        let at = WriteOptions::default();
         let print = |root: &Path, owner: Owner, id: &str, options: WriteOptions| {
             spec(root, owner).fingerprint(options, &[(&root.join("jdk"), id)])
         };
@@ -124,9 +123,21 @@ mod tests {
                     one.path(),
                     oracle,
                     "sha256:jdk17",
-                    WriteOptions { mtime: 1 },
+                    WriteOptions { mtime: 1, ..at },
                 ),
                 "the epoch",
+            ),
+            (
+                print(
+                    one.path(),
+                    oracle,
+                    "sha256:jdk17",
+                    WriteOptions {
+                        compression: crate::layer::Compression::Zstd,
+                        ..at
+                    },
+                ),
+                "the compression",
             ),
         ] {
             assert_ne!(changed, Some(first.clone()), "{what} changed");

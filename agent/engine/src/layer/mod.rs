@@ -1,4 +1,4 @@
-//! Layers: the deterministic writer (tar → gzip → file with diffID and digest in one pass)
+//! Layers: the deterministic writer (tar → gzip or zstd → file with diffID and digest in one pass)
 //! and the reader used by the merged tree view.
 
 pub mod capture;
@@ -33,6 +33,7 @@ pub(crate) mod test_support {
     }
 }
 
+pub use compress::Compression;
 pub use writer::{LayerBlob, LayerSpec, Owner, WriteOptions};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,11 +1,12 @@
-//! Opening a layer blob as a tar stream, whatever its compression (gzip detected by magic).
+//! Opening a layer blob as a tar stream, whatever its compression (gzip and zstd detected by
+//! magic).
 
 use super::LayerError;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-/// Opens a layer blob file for reading as tar (gzip or uncompressed; zstd is refused).
+/// Opens a layer blob file for reading as tar (gzip, zstd or uncompressed).
 pub fn open(
     path: &Path,
     digest: &str,
@@ -21,10 +22,14 @@ pub fn open(
     let stream: Box<dyn Read + Send> = if head.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::MultiGzDecoder::new(reader))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        return Err(LayerError::UnsupportedMediaType {
-            digest: digest.into(),
-            media_type: media_type.into(),
-        });
+        // Every frame in turn: patchfarm's zstd layers are one frame per block.
+        let decoder = zstd::stream::read::Decoder::with_buffer(reader).map_err(|e| {
+            LayerError::UnsupportedMediaType {
+                digest: digest.into(),
+                media_type: format!("{media_type} ({e})"),
+            }
+        })?;
+        Box::new(decoder)
     } else {
         Box::new(reader)
     };

@@ -188,7 +188,7 @@ mod tests {
         spec.set_xattr("/usr/bin/ping", "security.capability", CAP_NET_RAW.to_vec())
             .unwrap();
         let blob = spec
-            .write(&dir.path().join("blobs"), WriteOptions { mtime: 0 })
+            .write(&dir.path().join("blobs"), WriteOptions::default())
             .unwrap();
         let root = dir.path().join("root");
         let layer = LayerFile {

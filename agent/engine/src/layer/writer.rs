@@ -6,7 +6,6 @@ use super::source::append_file;
 pub use super::source::FileSource;
 use super::LayerError;
 use crate::digest::{Digest, HashingWriter};
-use crate::image::media;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -70,10 +69,12 @@ fn keep_setuid_from_env() -> bool {
 }
 
 /// Settings that affect the bytes of a layer.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct WriteOptions {
     /// mtime of every entry: `SOURCE_DATE_EPOCH` or 0.
     pub mtime: u64,
+    /// gzip unless asked otherwise (`--compression zstd`).
+    pub compression: super::Compression,
 }
 
 /// A layer written to disk.
@@ -426,7 +427,8 @@ impl LayerSpec {
             .map_err(write_err)?;
         let file = temp.as_file().try_clone().map_err(write_err)?;
         let blob_hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-        let tar_hashing = HashingWriter::new(LayerCompressor::new(blob_hashing));
+        let tar_hashing =
+            HashingWriter::new(LayerCompressor::new(blob_hashing, options.compression));
         let mut tar = tar::Builder::new(tar_hashing);
         tar.mode(tar::HeaderMode::Deterministic);
         let mut zips: HashMap<PathBuf, zip::ZipArchive<File>> = HashMap::new();
@@ -485,7 +487,7 @@ impl LayerSpec {
             digest,
             diff_id,
             size,
-            media_type: media::OCI_LAYER_GZIP,
+            media_type: options.compression.media_type(),
             tar_size,
         })
     }
@@ -515,7 +517,7 @@ mod tests {
     #[test]
     fn same_inputs_same_digest_in_any_insertion_order() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = WriteOptions { mtime: 0 };
+        let opts = WriteOptions::default();
         let a = spec_with(&[("/a/x", "1"), ("/b/y", "2")])
             .write(&dir.path().join("1"), opts)
             .unwrap();
@@ -525,7 +527,13 @@ mod tests {
         assert_eq!(a.digest, b.digest);
         assert_eq!(a.diff_id, b.diff_id);
         let c = spec_with(&[("/a/x", "1")])
-            .write(&dir.path().join("3"), WriteOptions { mtime: 5 })
+            .write(
+                &dir.path().join("3"),
+                WriteOptions {
+                    mtime: 5,
+                    ..Default::default()
+                },
+            )
             .unwrap();
         assert_ne!(a.digest, c.digest);
         assert_eq!(
@@ -538,7 +546,7 @@ mod tests {
     fn emits_parents_sorted_with_numeric_owners() {
         let dir = tempfile::tempdir().unwrap();
         let blob = spec_with(&[("/auxiliary/models/m.yaml", "x")])
-            .write(dir.path(), WriteOptions { mtime: 0 })
+            .write(dir.path(), WriteOptions::default())
             .unwrap();
         let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(
             File::open(&blob.path).unwrap(),

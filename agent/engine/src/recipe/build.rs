@@ -151,6 +151,7 @@ impl BuildDir {
         let dir = self.path().join("layers");
         let options = WriteOptions {
             mtime: engine.source_date_epoch,
+            compression: engine.compression,
         };
         let (blob, spec) =
             crate::spawn_blocking(move || spec.write(&dir, options).map(|blob| (blob, spec)))
@@ -172,6 +173,7 @@ impl BuildDir {
     ) -> Result<LayerBlob, RecipeError> {
         let options = WriteOptions {
             mtime: engine.source_date_epoch,
+            compression: engine.compression,
         };
         let Some(fingerprint) = spec.fingerprint(options, trees) else {
             return self.write_layer(engine, spec).await;

@@ -137,6 +137,8 @@ pub struct Engine {
     pub registries: Registries,
     /// Seconds since the epoch for every mtime and `created` field: `SOURCE_DATE_EPOCH` or 0.
     pub source_date_epoch: u64,
+    /// How the layers this engine writes are compressed (`--compression`; gzip by default).
+    pub compression: crate::layer::Compression,
     /// Why this engine runs no build steps though the machine could (an agent started with
     /// `--no-build-steps`: the farm sends it no job that needs them, and a stale one fails).
     pub steps_refused: Option<String>,
@@ -222,6 +224,7 @@ mod tests {
             cache: crate::cache::Cache::new(dir.path().join("cache")),
             registries: Default::default(),
             source_date_epoch: 0,
+            compression: Default::default(),
             steps_refused: Some("turned off with --no-build-steps".into()),
             step_network_refused: None,
             signer: None,

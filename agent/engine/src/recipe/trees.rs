@@ -234,7 +234,7 @@ mod tests {
         spec.add_bytes(file, file.as_bytes().to_vec(), 0o644, Owner::ROOT)
             .unwrap();
         let blob = spec
-            .write(&dir.join("layers"), WriteOptions { mtime: 0 })
+            .write(&dir.join("layers"), WriteOptions::default())
             .unwrap();
         let out = super::super::build::local_blob(&blob);
         (blob, spec, out)

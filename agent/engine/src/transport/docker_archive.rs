@@ -35,7 +35,8 @@ fn archive_err(archive: &Path, reason: impl std::fmt::Display) -> TransportError
 /// Writes a docker-archive tar at `out` holding the image whose manifest is `manifest` (its
 /// blobs already in the layout at `dir`), tagged `repo_tag`. Layers go in as the layout holds
 /// them (gzip or not): `docker load` decompresses them itself and checks each against the
-/// config's diff ids.
+/// config's diff ids. zstd layers go in as plain tars: engines before Docker 23 cannot read
+/// zstd, and every engine reads a plain tar.
 pub fn write(
     dir: &Path,
     manifest: &Manifest,
@@ -60,7 +61,16 @@ pub fn write(
             continue;
         }
         let source = layout::blob_path(dir, &blob.digest);
-        let mut input = File::open(&source).map_err(io)?;
+        let mut input = if blob.media_type == media::OCI_LAYER_ZSTD {
+            let mut plain = tempfile::tempfile_in(dir).map_err(io)?;
+            let mut decoder =
+                zstd::stream::read::Decoder::new(File::open(&source).map_err(io)?).map_err(io)?;
+            std::io::copy(&mut decoder, &mut plain).map_err(io)?;
+            std::io::Seek::rewind(&mut plain).map_err(io)?;
+            plain
+        } else {
+            File::open(&source).map_err(io)?
+        };
         let mut header = tar::Header::new_ustar();
         header.set_size(input.metadata().map_err(io)?.len());
         header.set_mode(0o644);
@@ -90,14 +100,15 @@ enum Member {
     File {
         digest: Digest,
         size: u64,
-        gzip: bool,
+        /// By the file's magic: gzip, zstd or a plain tar.
+        media_type: &'static str,
     },
     Link(PathBuf),
 }
 
 /// Reads the docker-archive tar at `archive` (its first image) into the OCI layout at `dir`:
 /// every file becomes a blob by its digest, `manifest.json` becomes an OCI manifest (layers
-/// keep their bytes, gzip or plain tar by their magic) tagged in `index.json`. Nothing is
+/// keep their bytes, gzip, zstd or plain tar by their magic) tagged in `index.json`. Nothing is
 /// written outside `dir`; links are resolved inside the archive, never on disk.
 pub fn read(archive: &Path, dir: &Path) -> Result<Descriptor, TransportError> {
     layout::init(dir)?;
@@ -145,14 +156,16 @@ pub fn read(archive: &Path, dir: &Path) -> Result<Descriptor, TransportError> {
     let image = entries
         .first()
         .ok_or_else(|| archive_err(archive, "manifest.json lists no image"))?;
-    let find = |path: &str| -> Result<(Digest, u64, bool), TransportError> {
+    let find = |path: &str| -> Result<(Digest, u64, &'static str), TransportError> {
         let mut at = normal_path(Path::new(path))
             .ok_or_else(|| archive_err(archive, format!("{path}: leaves the archive")))?;
         for _ in 0..8 {
             match members.get(&at) {
-                Some(Member::File { digest, size, gzip }) => {
-                    return Ok((digest.clone(), *size, *gzip))
-                }
+                Some(Member::File {
+                    digest,
+                    size,
+                    media_type,
+                }) => return Ok((digest.clone(), *size, *media_type)),
                 Some(Member::Link(next)) => at = next.clone(),
                 None => break,
             }
@@ -165,12 +178,7 @@ pub fn read(archive: &Path, dir: &Path) -> Result<Descriptor, TransportError> {
     let (config_digest, config_size, _) = find(&image.config)?;
     let mut layers = Vec::new();
     for path in &image.layers {
-        let (digest, size, gzip) = find(path)?;
-        let media_type = if gzip {
-            media::OCI_LAYER_GZIP
-        } else {
-            media::OCI_LAYER_TAR
-        };
+        let (digest, size, media_type) = find(path)?;
         layers.push(Descriptor::new(media_type, digest, size));
     }
     let manifest = Manifest {
@@ -197,9 +205,9 @@ fn store(entry: &mut impl Read, dir: &Path) -> std::io::Result<Member> {
         .prefix(".tmp-")
         .tempfile_in(&blobs)?;
     let mut writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, temp.as_file()));
-    let mut magic = [0u8; 2];
+    let mut magic = [0u8; 4];
     let mut head = 0;
-    while head < 2 {
+    while head < magic.len() {
         match entry.read(&mut magic[head..])? {
             0 => break,
             n => head += n,
@@ -213,10 +221,17 @@ fn store(entry: &mut impl Read, dir: &Path) -> std::io::Result<Member> {
     if !path.exists() {
         temp.persist(&path).map_err(|e| e.error)?;
     }
+    let media_type = if head >= 2 && magic[..2] == [0x1f, 0x8b] {
+        media::OCI_LAYER_GZIP
+    } else if head == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+        media::OCI_LAYER_ZSTD
+    } else {
+        media::OCI_LAYER_TAR
+    };
     Ok(Member::File {
         digest,
         size,
-        gzip: head == 2 && magic == [0x1f, 0x8b],
+        media_type,
     })
 }
 

@@ -166,6 +166,7 @@ async fn submit(ctx: &Context, farm: &FarmArgs, file: &PathBuf) -> anyhow::Resul
                 campaign: plan.campaign.clone(),
                 max_attempts: parsed.limits.retries.max(1),
                 campaign_parallel: parsed.limits.max_parallel_jobs,
+                compression: patchfarm_jobs::compression_field(parsed.compression),
                 // The bases' own images must be signed; what the farm builds on them is its own.
                 base_signed_by: if job.key.starts_with("base/") {
                     parsed.base_keys.clone()

@@ -3,6 +3,7 @@
 
 use patchfarm_engine::cache::CacheKey;
 use patchfarm_engine::image::ImageRef;
+use patchfarm_engine::layer::Compression;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -43,6 +44,9 @@ pub struct CampaignFile {
     /// Those keys' PEM text, read when the file is loaded (stored with the campaign).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub base_keys: Vec<String>,
+    /// How the layers the campaign's jobs write are compressed: `gzip` (the default) or `zstd`.
+    #[serde(default, skip_serializing_if = "Compression::is_gzip")]
+    pub compression: Compression,
 }
 
 /// A Domain resource the campaign leaves alone, and why.

@@ -94,14 +94,17 @@ fn main() {
         return;
     }
     if args.get(1).map(String::as_str) == Some("layer") {
-        let blob = build_layer(Path::new(&args[2]), Path::new(&args[3]));
+        let compression = args
+            .get(4)
+            .map_or(Default::default(), |c| c.parse().unwrap());
+        let blob = build_layer(Path::new(&args[2]), Path::new(&args[3]), compression);
         println!(
             "{}",
             serde_json::json!({"digest": blob.digest.to_string(), "diff_id": blob.diff_id.to_string(), "size": blob.size, "tar_size": blob.tar_size, "path": blob.path})
         );
         return;
     }
-    for tool in ["tar", "gzip", "pigz", "skopeo", "docker-registry"] {
+    for tool in ["tar", "gzip", "pigz", "zstd", "skopeo", "docker-registry"] {
         require_tool(tool);
     }
     assert!(
@@ -121,8 +124,10 @@ fn main() {
         .arg(jdk.file_name().unwrap()));
 
     println!("\n## Layer build (tar + gzip + sha256 of both)");
-    let (pf_secs, pf_rss, blob) = timed_layer(&jdk, &work.path().join("pf1"));
-    let (_, _, again) = timed_layer(&jdk, &work.path().join("pf2"));
+    let (pf_secs, pf_rss, blob) = timed_layer(&jdk, &work.path().join("pf1"), "gzip");
+    let (_, _, again) = timed_layer(&jdk, &work.path().join("pf2"), "gzip");
+    let (zstd_secs, zstd_rss, zstd_blob) = timed_layer(&jdk, &work.path().join("pfz"), "zstd");
+    let zstd_cli = shell_pipeline(&jdk, "zstd -q -3 -T2", &work.path().join("zstd.tar.zst"));
     let tar_mb = blob["tar_size"].as_u64().unwrap() as f64 / 1e6;
     let deterministic = blob["digest"] == again["digest"];
     let gzip = shell_pipeline(&jdk, "gzip -6", &work.path().join("gzip.tgz"));
@@ -139,7 +144,19 @@ fn main() {
         blob["size"].as_u64().unwrap() as f64 / 1e6,
         pf_rss
     );
-    for (name, (secs, size, rss)) in [("tar | gzip -6", gzip), ("tar | pigz -p2 -6", pigz)] {
+    println!(
+        "{:<28} {:>9.2} {:>10.1} {:>12.1} {:>10.1}",
+        "patchfarm --compression zstd",
+        zstd_secs,
+        tar_mb / zstd_secs,
+        zstd_blob["size"].as_u64().unwrap() as f64 / 1e6,
+        zstd_rss
+    );
+    for (name, (secs, size, rss)) in [
+        ("tar | gzip -6", gzip),
+        ("tar | pigz -p2 -6", pigz),
+        ("tar | zstd -3 -T2", zstd_cli),
+    ] {
         println!(
             "{:<28} {:>9.2} {:>10.1} {:>12.1} {:>10.1}",
             name,
@@ -157,6 +174,13 @@ fn main() {
     println!(
         "size vs pigz -6: {:.2}x; digest deterministic across two builds: {deterministic}",
         blob["size"].as_u64().unwrap() as f64 / pigz.1 as f64
+    );
+    println!(
+        "zstd: speed vs pigz -p2 -6 {:.2}x at {:.2}x its size; vs zstd -3 -T2 {:.2}x at {:.2}x its size",
+        pigz.0 / zstd_secs,
+        zstd_blob["size"].as_u64().unwrap() as f64 / pigz.1 as f64,
+        zstd_cli.0 / zstd_secs,
+        zstd_blob["size"].as_u64().unwrap() as f64 / zstd_cli.1 as f64
     );
 
     println!(
@@ -231,7 +255,11 @@ fn default_jdk() -> PathBuf {
     best.expect("a JDK under /usr/lib/jvm").1
 }
 
-fn build_layer(dir: &Path, out: &Path) -> patchfarm_engine::layer::LayerBlob {
+fn build_layer(
+    dir: &Path,
+    out: &Path,
+    compression: patchfarm_engine::layer::Compression,
+) -> patchfarm_engine::layer::LayerBlob {
     let mut spec = LayerSpec::new();
     spec.add_host_tree(
         dir,
@@ -242,7 +270,14 @@ fn build_layer(dir: &Path, out: &Path) -> patchfarm_engine::layer::LayerBlob {
         },
     )
     .unwrap();
-    spec.write(out, WriteOptions { mtime: 0 }).unwrap()
+    spec.write(
+        out,
+        WriteOptions {
+            compression,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 /// Peak RSS in MiB from `/usr/bin/time -v` output.
@@ -297,9 +332,15 @@ fn time_v(cmd: &mut Command) -> (f64, f64, String) {
     (run.secs, run.rss_mib, run.stdout)
 }
 
-fn timed_layer(dir: &Path, out: &Path) -> (f64, f64, serde_json::Value) {
+fn timed_layer(dir: &Path, out: &Path, compression: &str) -> (f64, f64, serde_json::Value) {
     let me = std::env::current_exe().unwrap();
-    let (secs, rss, stdout) = time_v(Command::new(me).arg("layer").arg(dir).arg(out));
+    let (secs, rss, stdout) = time_v(
+        Command::new(me)
+            .arg("layer")
+            .arg(dir)
+            .arg(out)
+            .arg(compression),
+    );
     (secs, rss, serde_json::from_str(&stdout).unwrap())
 }
 

@@ -75,6 +75,7 @@ pub fn rebase_bench(registry: &Registry, home: &Path, busybox: &str) {
         cache: Cache::new(home.join("cache")),
         registries: Registries::default(),
         source_date_epoch: 0,
+        compression: Default::default(),
         steps_refused: None,
         step_network_refused: None,
         signer: None,
