@@ -51,6 +51,12 @@ pub async fn attach(
     let digest: Digest = report.digest.parse().map_err(|e| {
         RecipeError::input(format!("attesting {target}"), format!("pushed digest: {e}"))
     })?;
+    let subject = report.manifest.clone().ok_or_else(|| {
+        RecipeError::input(
+            format!("attesting {target}"),
+            "the push did not say what it pushed",
+        )
+    })?;
     let pushed = RegistryRef {
         tag: None,
         digest: Some(digest.clone()),
@@ -119,7 +125,7 @@ pub async fn attach(
             &engine.registries,
             &locations,
             &pushed,
-            &digest,
+            &subject,
             attach::Attachment {
                 suffix: "sbom",
                 media_type: "text/spdx+json",
@@ -131,7 +137,7 @@ pub async fn attach(
             &engine.registries,
             &locations,
             &pushed,
-            &digest,
+            &subject,
             attach::Attachment {
                 suffix: "att",
                 media_type: "application/vnd.dsse.envelope.v1+json",
@@ -144,7 +150,15 @@ pub async fn attach(
         ),
     )
     .await?;
-    report.sbom = Some(sbom);
-    report.provenance = Some(provenance);
+    report.sbom = Some(sbom.reference);
+    report.provenance = Some(provenance.reference);
+    report
+        .attached
+        .extend([sbom.descriptor, provenance.descriptor]);
+    report.referrers = Some(
+        sign::referrers::record(&engine.registries, &pushed, &digest, &report.attached)
+            .await
+            .map_err(RecipeError::from)?,
+    );
     Ok(())
 }

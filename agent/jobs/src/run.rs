@@ -102,6 +102,7 @@ impl Outcome {
                 signature: r.signature.clone().unwrap_or_default(),
                 sbom: r.sbom.clone().unwrap_or_default(),
                 provenance: r.provenance.clone().unwrap_or_default(),
+                referrers: r.referrers.clone().unwrap_or_default(),
             })
             .into_iter()
             .collect();

@@ -220,6 +220,8 @@ async fn a_farm_agent_signs_with_a_key_the_coordinators_never_see() {
         .iter()
         .any(|p| p["name"] == "JDK"));
 
+    referrers_listed(&wls_tag, &digest).await;
+
     let provenance = attachment(work.path(), &wls_tag, "att");
     let envelope: serde_json::Value = serde_json::from_slice(&provenance[0].1).unwrap();
     use base64::Engine as _;
@@ -345,6 +347,15 @@ async fn a_farm_agent_signs_with_a_key_the_coordinators_never_see() {
         .as_str()
         .unwrap()
         .ends_with(".att"));
+    let referrers_tag = format!(":{}", digest.replace("sha256:", "sha256-"));
+    assert!(attachments["referrers"]
+        .as_str()
+        .unwrap()
+        .ends_with(&referrers_tag));
+    assert!(
+        base_job["referrers"].as_str().unwrap().contains(":sha256-"),
+        "{base_job}"
+    );
     let plain: serde_json::Value =
         serde_json::from_str(&farm.ok(&["inspect", "--image", &farm.base])).unwrap();
     assert!(plain.get("attachments").is_none(), "{plain}");
@@ -370,4 +381,63 @@ async fn a_farm_agent_signs_with_a_key_the_coordinators_never_see() {
             file.display()
         );
     }
+}
+
+/// The image's signature, SBOM and provenance are its OCI 1.1 referrers: each attachment
+/// manifest names the image as its subject, and a client of the referrers API (oci-client,
+/// which falls back to the tag schema on this registry, as the spec says) lists all three by
+/// artifact type; skopeo reads the same index from the `sha256-<hex>` tag.
+async fn referrers_listed(tag: &str, digest: &str) {
+    let repository = tag.rsplit_once(':').unwrap().0;
+    let index: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!(
+            "docker://{repository}:{}",
+            digest.replace("sha256:", "sha256-")
+        ))))
+    .unwrap();
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let mut listed: Vec<String> = Vec::new();
+    for entry in index["manifests"].as_array().unwrap() {
+        let manifest: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!(
+                "docker://{repository}@{}",
+                entry["digest"].as_str().unwrap()
+            ))))
+        .unwrap();
+        assert_eq!(manifest["subject"]["digest"], digest, "{manifest}");
+        assert_eq!(manifest["artifactType"], entry["artifactType"]);
+        listed.push(entry["artifactType"].as_str().unwrap().to_string());
+    }
+    listed.sort();
+    let expected = [
+        "application/vnd.dev.cosign.artifact.sig.v1+json",
+        "application/vnd.dsse.envelope.v1+json",
+        "text/spdx+json",
+    ];
+    assert_eq!(listed, expected, "{index}");
+
+    let client = oci_client::Client::new(oci_client::client::ClientConfig {
+        protocol: oci_client::client::ClientProtocol::Http,
+        ..Default::default()
+    });
+    let (registry, path) = repository.split_once('/').unwrap();
+    let subject = oci_client::Reference::with_digest(registry.into(), path.into(), digest.into());
+    let referrers = client.pull_referrers(&subject, None).await.unwrap();
+    let mut types: Vec<String> = referrers
+        .manifests
+        .iter()
+        .filter_map(|m| m.artifact_type.clone())
+        .collect();
+    types.sort();
+    assert_eq!(types, expected, "oci-client's view: {referrers:?}");
+    let sboms = client
+        .pull_referrers(&subject, Some("text/spdx+json"))
+        .await
+        .unwrap();
+    assert_eq!(sboms.manifests.len(), 1, "filtered by artifact type");
 }

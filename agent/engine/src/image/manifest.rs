@@ -26,6 +26,8 @@ pub struct Descriptor {
     pub size: u64,
     pub platform: Option<Platform>,
     pub annotations: BTreeMap<String, String>,
+    /// What an artifact manifest holds (OCI 1.1), as a referrers index lists it.
+    pub artifact_type: Option<String>,
 }
 
 impl Descriptor {
@@ -36,6 +38,7 @@ impl Descriptor {
             size,
             platform: None,
             annotations: BTreeMap::new(),
+            artifact_type: None,
         }
     }
 
@@ -55,12 +58,17 @@ impl Descriptor {
         if !self.annotations.is_empty() {
             v["annotations"] = json!(self.annotations);
         }
+        if let Some(artifact_type) = &self.artifact_type {
+            v["artifactType"] = json!(artifact_type);
+        }
         v
     }
 }
 
 /// Whether the bytes held an image manifest or an index of them.
 #[derive(Clone, Debug)]
+// One value per fetched manifest, matched in many places: not worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum ManifestKind {
     Image(Manifest),
     Index(Vec<Descriptor>),
@@ -98,6 +106,7 @@ fn convert(d: &oci_spec::image::Descriptor, what: &str) -> Result<Descriptor, Ma
             .as_ref()
             .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default(),
+        artifact_type: d.artifact_type().as_ref().map(|t| t.to_string()),
     })
 }
 
@@ -181,6 +190,19 @@ pub fn select_platform<'a>(
 impl Manifest {
     /// The canonical OCI manifest JSON for this value (sorted keys, no whitespace).
     pub fn to_oci_bytes(&self) -> Vec<u8> {
+        canonical_json(&Value::Object(self.to_oci_map()))
+    }
+
+    /// The manifest of an artifact that refers to `subject` (OCI 1.1): as
+    /// [`Manifest::to_oci_bytes`] with `artifactType` and `subject` set.
+    pub fn to_referrer_bytes(&self, artifact_type: &str, subject: &Descriptor) -> Vec<u8> {
+        let mut v = self.to_oci_map();
+        v.insert("artifactType".into(), json!(artifact_type));
+        v.insert("subject".into(), subject.to_json());
+        canonical_json(&Value::Object(v))
+    }
+
+    fn to_oci_map(&self) -> Map<String, Value> {
         let mut v = Map::new();
         v.insert("schemaVersion".into(), json!(2));
         v.insert("mediaType".into(), json!(media::OCI_MANIFEST));
@@ -192,7 +214,7 @@ impl Manifest {
         if !self.annotations.is_empty() {
             v.insert("annotations".into(), json!(self.annotations));
         }
-        canonical_json(&Value::Object(v))
+        v
     }
 }
 

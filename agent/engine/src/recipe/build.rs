@@ -386,13 +386,17 @@ async fn signed(
     };
     match target {
         ImageRef::Registry(image) => {
-            let digest: crate::digest::Digest = report.digest.parse().map_err(|e| {
-                RecipeError::input(format!("signing {target}"), format!("pushed digest: {e}"))
+            let subject = report.manifest.clone().ok_or_else(|| {
+                RecipeError::input(
+                    format!("signing {target}"),
+                    "the push did not say what it pushed",
+                )
             })?;
-            report.signature = Some(
-                crate::sign::attach::sign(&engine.registries, locations, image, &digest, signer)
-                    .await?,
-            );
+            let signature =
+                crate::sign::attach::sign(&engine.registries, locations, image, &subject, signer)
+                    .await?;
+            report.signature = Some(signature.reference);
+            report.attached.push(signature.descriptor);
         }
         _ => tracing::warn!(%target, "not signed: signatures are attached in registries only"),
     }

@@ -1,7 +1,9 @@
 //! Signatures attached the way cosign attaches them: a manifest tagged `sha256-<hex>.sig` in the
 //! signed image's repository, one layer per signature (the payload as the blob, the signature in
 //! an annotation). Signing again with the same key replaces that key's signature for the same
-//! payload; signatures by other keys stay.
+//! payload; signatures by other keys stay. Every attachment manifest also names the image as its
+//! OCI 1.1 `subject`, so registries with the referrers API list it (`super::referrers` keeps
+//! the tag-schema index for those without).
 
 use super::{
     payload, read_payload, PublicKey, SignError, Signer, PAYLOAD_MEDIA_TYPE, SIGNATURE_ANNOTATION,
@@ -77,15 +79,26 @@ fn decoded_signature(layer: &Descriptor) -> Option<Vec<u8>> {
         .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
 }
 
-/// Signs manifest `digest` as pushed to `image`'s repository and attaches the signature; returns
-/// the signature manifest's reference.
+/// cosign's artifact type for signature manifests.
+pub const SIGNATURE_ARTIFACT: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
+
+/// An attachment manifest as pushed: where it is tagged, and its descriptor (with its artifact
+/// type and which attachment it is) for the referrers index.
+#[derive(Clone, Debug)]
+pub struct Attached {
+    pub reference: String,
+    pub descriptor: Descriptor,
+}
+
+/// Signs manifest `subject` as pushed to `image`'s repository and attaches the signature.
 pub async fn sign(
     registries: &Registries,
     locations: &BlobLocations,
     image: &RegistryRef,
-    digest: &Digest,
+    subject: &Descriptor,
     signer: &Signer,
-) -> Result<String, AttachError> {
+) -> Result<Attached, AttachError> {
+    let digest = &subject.digest;
     let identity = format!("{}/{}", image.registry, image.repository);
     let body = payload(&identity, digest);
     let signature = signer.sign(&body)?;
@@ -116,12 +129,12 @@ pub async fn sign(
         descriptor,
         origin: BlobOrigin::Memory(body.into()),
     });
-    push_attachment(registries, locations, &at, layers).await?;
-    Ok(at.to_string())
+    let kind = ("sig", SIGNATURE_ARTIFACT);
+    push_attachment(registries, locations, &at, layers, kind, subject).await
 }
 
-/// A document attached beside an image: the tag suffix (`sbom`, `att`), its media type, bytes
-/// and layer annotations.
+/// A document attached beside an image: the tag suffix (`sbom`, `att`), its media type (also
+/// the manifest's artifact type), bytes and layer annotations.
 pub struct Attachment {
     pub suffix: &'static str,
     pub media_type: &'static str,
@@ -129,19 +142,19 @@ pub struct Attachment {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// Attaches `body` (of `media_type`) to manifest `digest` in `image`'s repository as the one
+/// Attaches `body` (of `media_type`) to manifest `subject` in `image`'s repository as the one
 /// layer of the manifest tagged `sha256-<hex>.<suffix>` (cosign's `sbom` and `att` tags),
-/// replacing what was there; returns that manifest's reference.
+/// replacing what was there.
 pub async fn attach_one(
     registries: &Registries,
     locations: &BlobLocations,
     image: &RegistryRef,
-    digest: &Digest,
+    subject: &Descriptor,
     attachment: Attachment,
-) -> Result<String, AttachError> {
+) -> Result<Attached, AttachError> {
     let at = at_tag(
         image,
-        format!("sha256-{}.{}", digest.hex(), attachment.suffix),
+        format!("sha256-{}.{}", subject.digest.hex(), attachment.suffix),
     );
     let body = attachment.body;
     let mut descriptor = Descriptor::new(
@@ -154,17 +167,20 @@ pub async fn attach_one(
         descriptor,
         origin: BlobOrigin::Memory(body.into()),
     }];
-    push_attachment(registries, locations, &at, layers).await?;
-    Ok(at.to_string())
+    let kind = (attachment.suffix, attachment.media_type);
+    push_attachment(registries, locations, &at, layers, kind, subject).await
 }
 
-/// Pushes `layers` as a cosign-style attachment manifest at `at`.
+/// Pushes `layers` as a cosign-style attachment manifest at `at` that refers to `subject` (OCI
+/// 1.1); `kind` is the attachment's tag suffix and artifact type.
 async fn push_attachment(
     registries: &Registries,
     locations: &BlobLocations,
     at: &RegistryRef,
     layers: Vec<OutBlob>,
-) -> Result<(), AttachError> {
+    (suffix, artifact_type): (&str, &str),
+    subject: &Descriptor,
+) -> Result<Attached, AttachError> {
     // cosign's config: one diffID per layer, nothing else.
     let config_bytes = serde_json::to_vec(&serde_json::json!({
         "architecture": "",
@@ -186,7 +202,7 @@ async fn push_attachment(
         annotations: BTreeMap::new(),
     };
     let value = PushedImage {
-        manifest_bytes: manifest.to_oci_bytes(),
+        manifest_bytes: manifest.to_referrer_bytes(artifact_type, subject),
         manifest_media_type: media::OCI_MANIFEST.into(),
         config_bytes,
         layers,
@@ -198,7 +214,20 @@ async fn push_attachment(
         locations,
     )
     .await?;
-    Ok(())
+    let mut descriptor = Descriptor::new(
+        media::OCI_MANIFEST,
+        value.manifest_digest(),
+        value.manifest_bytes.len() as u64,
+    );
+    descriptor.artifact_type = Some(artifact_type.into());
+    descriptor.annotations = BTreeMap::from([(
+        super::referrers::ATTACHMENT_ANNOTATION.to_string(),
+        suffix.to_string(),
+    )]);
+    Ok(Attached {
+        reference: at.to_string(),
+        descriptor,
+    })
 }
 
 /// Where an image's sigstore attachments are, those that exist.
@@ -210,6 +239,9 @@ pub struct Attachments {
     pub sbom: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provenance: Option<String>,
+    /// The OCI 1.1 referrers index in the tag schema (`sha256-<hex>`) listing them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrers: Option<String>,
 }
 
 impl Attachments {
@@ -227,11 +259,12 @@ pub async fn find(
     let client = registries.client(&image.registry).await;
     let mut found = Attachments::default();
     for (suffix, slot) in [
-        ("sig", &mut found.signature),
-        ("sbom", &mut found.sbom),
-        ("att", &mut found.provenance),
+        (".sig", &mut found.signature),
+        (".sbom", &mut found.sbom),
+        (".att", &mut found.provenance),
+        ("", &mut found.referrers),
     ] {
-        let at = at_tag(image, format!("sha256-{}.{suffix}", digest.hex()));
+        let at = at_tag(image, format!("sha256-{}{suffix}", digest.hex()));
         match client.get_manifest(&at).await {
             Ok(_) => *slot = Some(at.to_string()),
             Err(TransportError::NotFound { .. }) => {}

@@ -5,6 +5,7 @@
 //! repository (`attach`).
 
 pub mod attach;
+pub mod referrers;
 
 use crate::digest::Digest;
 use ring::rand::SystemRandom;

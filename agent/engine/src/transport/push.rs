@@ -68,6 +68,17 @@ pub struct PushReport {
     /// The signed SLSA provenance attached beside it (`REPO:sha256-<hex>.att`), when signed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provenance: Option<String>,
+    /// The OCI 1.1 referrers index listing the three (`REPO:sha256-<hex>`), when signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrers: Option<String>,
+    /// The pushed manifest or index (what attachments name as their subject), after a push
+    /// to a registry.
+    #[serde(skip)]
+    pub manifest: Option<Descriptor>,
+    /// The attachment manifests pushed beside it (signature, SBOM, provenance), each with its
+    /// artifact type: what the referrers index lists.
+    #[serde(skip)]
+    pub attached: Vec<Descriptor>,
 }
 
 enum BlobOutcome {
@@ -201,6 +212,11 @@ pub async fn push_index(
             client
                 .put_manifest(&r.repository, &reference, &index, media::OCI_INDEX)
                 .await?;
+            report.manifest = Some(Descriptor::new(
+                media::OCI_INDEX,
+                digest.clone(),
+                index.len() as u64,
+            ));
         }
         ImageRef::Engine(_) => unreachable!("loaded above"),
         ImageRef::Layout(l) => {
@@ -325,6 +341,11 @@ async fn push_to_registry(
     let mut report = PushReport {
         reference: target.to_string(),
         digest: image.manifest_digest().to_string(),
+        manifest: Some(Descriptor::new(
+            &image.manifest_media_type,
+            image.manifest_digest(),
+            image.manifest_bytes.len() as u64,
+        )),
         ..Default::default()
     };
     for outcome in outcomes {

@@ -52,6 +52,7 @@ pub fn build(plan: &Plan, jobs: &[Job]) -> Result<Value, ReportError> {
             "signature": attached(|p| &p.signature),
             "sbom": attached(|p| &p.sbom),
             "provenance": attached(|p| &p.provenance),
+            "referrers": attached(|p| &p.referrers),
             "key": planned.key,
             "kind": planned.kind,
             "state": j.state().as_str_name().to_lowercase(),
