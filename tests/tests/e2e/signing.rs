@@ -75,7 +75,51 @@ fn what_patchfarm_signed_verifies_and_the_rest_does_not() {
     assert!(error.contains("no signature"), "{error}");
 
     // Signing again with the same key replaces its signature; another key's stays beside it.
+    // The referrers index is rewritten the same way: patchfarm's entries replaced, another
+    // tool's entry kept.
+    let index_tag = format!(
+        "{}:{}",
+        signed.rsplit_once(':').unwrap().0,
+        wls::raw_digest(&signed).replace("sha256:", "sha256-")
+    );
+    let mut index = wls::raw(&index_tag);
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 3, "{index}");
+    let foreign = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": wls::raw_digest(&signed),
+        "size": 1,
+        "artifactType": "application/vnd.example.scan+json",
+    });
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(foreign.clone());
+    let (repo_host, rest) = index_tag.split_once('/').unwrap();
+    let (repo, tag) = rest.rsplit_once(':').unwrap();
+    run(Command::new("curl")
+        .args(["-sf", "-X", "PUT", "-H"])
+        .arg("Content-Type: application/vnd.oci.image.index.v1+json")
+        .arg("--data-binary")
+        .arg(index.to_string())
+        .arg(format!("http://{repo_host}/v2/{repo}/manifests/{tag}")));
     aux(&signed, &key_flag);
+    let after = wls::raw(&index_tag);
+    let entries = after["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 4, "{after}");
+    assert!(
+        entries.contains(&foreign),
+        "another tool's referrer stays: {after}"
+    );
+    let listed_sig: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| e["artifactType"] == "application/vnd.dev.cosign.artifact.sig.v1+json")
+        .collect();
+    assert_eq!(listed_sig.len(), 1, "{after}");
+    assert_eq!(
+        listed_sig[0]["digest"].as_str().unwrap(),
+        wls::raw_digest(&format!("{index_tag}.sig")),
+        "the index lists the signature manifest now at the tag"
+    );
     assert_eq!(signature_layers(&signed), 1);
     aux(&signed, &key_b.display().to_string());
     assert_eq!(signature_layers(&signed), 2);
