@@ -33,8 +33,10 @@ fn materials(engine: &Engine, job: &Job) -> Vec<Material> {
         .collect()
 }
 
-/// Attaches the SBOM and the signed provenance of `report`'s image, when the engine signs and
-/// the image went to a registry; records where in `report`.
+/// Signs `report`'s image and attaches its SBOM and signed provenance, when the engine signs
+/// and the image went to a registry, then lists the three as its referrers; records where in
+/// `report`. The three go up at once (each is a few round trips) and the referrers index is
+/// read meanwhile, so a signed rebase waits on about one attachment's round trips.
 pub async fn attach(
     engine: &Engine,
     job: &Job,
@@ -45,8 +47,13 @@ pub async fn attach(
     let Some(signer) = &engine.signer else {
         return Ok(());
     };
-    let Some(ImageRef::Registry(target)) = job.pushes() else {
-        return Ok(());
+    let target = match job.pushes() {
+        Some(ImageRef::Registry(target)) => target,
+        Some(other) => {
+            tracing::warn!(target = %other, "not signed: signatures are attached in registries only");
+            return Ok(());
+        }
+        None => return Ok(()),
     };
     let digest: Digest = report.digest.parse().map_err(|e| {
         RecipeError::input(format!("attesting {target}"), format!("pushed digest: {e}"))
@@ -62,6 +69,61 @@ pub async fn attach(
         digest: Some(digest.clone()),
         ..target.clone()
     };
+    let locations = BlobLocations::new(engine.cache.locations_dir());
+    let signature = async {
+        attach::sign(&engine.registries, &locations, &pushed, &subject, signer)
+            .await
+            .map_err(RecipeError::from)
+    };
+    let documents = async {
+        let (sbom, provenance) = documents(engine, job, builder, started, &pushed).await?;
+        futures_util::future::try_join(
+            attach::attach_one(&engine.registries, &locations, &pushed, &subject, sbom),
+            attach::attach_one(
+                &engine.registries,
+                &locations,
+                &pushed,
+                &subject,
+                provenance,
+            ),
+        )
+        .await
+        .map_err(RecipeError::from)
+    };
+    let listed = async {
+        sign::referrers::listed(&engine.registries, &pushed, &digest)
+            .await
+            .map_err(RecipeError::from)
+    };
+    let (signature, (sbom, provenance), listed) =
+        futures_util::future::try_join3(signature, documents, listed).await?;
+    report.signature = Some(signature.reference);
+    report.sbom = Some(sbom.reference);
+    report.provenance = Some(provenance.reference);
+    report.attached = vec![signature.descriptor, sbom.descriptor, provenance.descriptor];
+    report.referrers = Some(
+        sign::referrers::record(
+            &engine.registries,
+            &pushed,
+            &digest,
+            listed,
+            &report.attached,
+        )
+        .await?,
+    );
+    Ok(())
+}
+
+/// The SBOM and the DSSE-signed provenance statement of the image at `pushed`.
+async fn documents(
+    engine: &Engine,
+    job: &Job,
+    builder: &str,
+    started: u64,
+    pushed: &RegistryRef,
+) -> Result<(attach::Attachment, attach::Attachment), RecipeError> {
+    let signer = engine.signer.as_ref().expect("called when signing");
+    let digest = pushed.digest.clone().expect("pushed by digest");
     let repository = format!("{}/{}", pushed.registry, pushed.repository);
     let image = build::fetch_base(
         engine,
@@ -118,47 +180,21 @@ pub async fn attach(
         &serde_json::to_vec(&statement).expect("JSON serializes"),
     )
     .map_err(attach::AttachError::from)?;
-    // The two attachments go up at once: each is a few round trips to the registry.
-    let locations = BlobLocations::new(engine.cache.locations_dir());
-    let (sbom, provenance) = futures_util::future::try_join(
-        attach::attach_one(
-            &engine.registries,
-            &locations,
-            &pushed,
-            &subject,
-            attach::Attachment {
-                suffix: "sbom",
-                media_type: "text/spdx+json",
-                body: serde_json::to_vec(&document).expect("JSON serializes"),
-                annotations: BTreeMap::new(),
-            },
-        ),
-        attach::attach_one(
-            &engine.registries,
-            &locations,
-            &pushed,
-            &subject,
-            attach::Attachment {
-                suffix: "att",
-                media_type: "application/vnd.dsse.envelope.v1+json",
-                body: envelope,
-                annotations: BTreeMap::from([
-                    (sign::SIGNATURE_ANNOTATION.to_string(), String::new()),
-                    ("predicateType".to_string(), SLSA_PROVENANCE.to_string()),
-                ]),
-            },
-        ),
-    )
-    .await?;
-    report.sbom = Some(sbom.reference);
-    report.provenance = Some(provenance.reference);
-    report
-        .attached
-        .extend([sbom.descriptor, provenance.descriptor]);
-    report.referrers = Some(
-        sign::referrers::record(&engine.registries, &pushed, &digest, &report.attached)
-            .await
-            .map_err(RecipeError::from)?,
-    );
-    Ok(())
+    Ok((
+        attach::Attachment {
+            suffix: "sbom",
+            media_type: "text/spdx+json",
+            body: serde_json::to_vec(&document).expect("JSON serializes"),
+            annotations: BTreeMap::new(),
+        },
+        attach::Attachment {
+            suffix: "att",
+            media_type: "application/vnd.dsse.envelope.v1+json",
+            body: envelope,
+            annotations: BTreeMap::from([
+                (sign::SIGNATURE_ANNOTATION.to_string(), String::new()),
+                ("predicateType".to_string(), SLSA_PROVENANCE.to_string()),
+            ]),
+        },
+    ))
 }

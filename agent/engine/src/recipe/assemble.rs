@@ -133,5 +133,6 @@ pub async fn run(engine: &Engine, request: &AssembleRequest) -> Result<PushRepor
     config.set_created(&created);
     layers.push(build::local_blob(&layer));
     let image = build::image_value(engine, layers, config, &base_name, &base_digest);
-    build::publish(engine, &image, &tag).await
+    let report = build::publish(engine, &image, &tag).await?;
+    build::signed(engine, &tag, report).await
 }

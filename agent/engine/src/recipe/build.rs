@@ -327,15 +327,16 @@ pub fn image_value_keeping_provenance(
     }
 }
 
-/// Pushes (or writes to a layout) and tags; nothing is tagged unless every blob made it.
+/// Pushes (or writes to a layout) and tags; nothing is tagged unless every blob made it. Not
+/// signed here: a job signs, with its SBOM and provenance, once its verb is done
+/// (`patchfarm_jobs::attest`); other callers call [`signed`].
 pub async fn publish(
     engine: &Engine,
     image: &PushedImage,
     target: &ImageRef,
 ) -> Result<PushReport, RecipeError> {
     let locations = BlobLocations::new(engine.cache.locations_dir());
-    let report = push::push(image, target, &engine.registries, &locations).await?;
-    signed(engine, &locations, target, report).await
+    Ok(push::push(image, target, &engine.registries, &locations).await?)
 }
 
 /// Refuses to build on `image` unless the engine requires no signature or it carries one by a
@@ -375,12 +376,13 @@ pub async fn check_signed_base(
 
 /// `report` with the pushed manifest signed, when the engine signs and `target` is a registry
 /// (the only place sigstore signatures are read from).
-async fn signed(
+pub async fn signed(
     engine: &Engine,
-    locations: &BlobLocations,
     target: &ImageRef,
     mut report: PushReport,
 ) -> Result<PushReport, RecipeError> {
+    let locations = BlobLocations::new(engine.cache.locations_dir());
+    let locations = &locations;
     let Some(signer) = &engine.signer else {
         return Ok(report);
     };
@@ -410,6 +412,5 @@ pub async fn publish_index(
     target: &ImageRef,
 ) -> Result<PushReport, RecipeError> {
     let locations = BlobLocations::new(engine.cache.locations_dir());
-    let report = push::push_index(images, target, &engine.registries, &locations).await?;
-    signed(engine, &locations, target, report).await
+    Ok(push::push_index(images, target, &engine.registries, &locations).await?)
 }

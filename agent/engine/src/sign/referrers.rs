@@ -20,29 +20,44 @@ pub fn referrers_tag(digest: &Digest) -> String {
     format!("sha256-{}", digest.hex())
 }
 
-/// Lists `attached` (attachment manifests pushed to `image`'s repository whose subject is
-/// `subject`) in the referrers index, keeping what others listed there; returns its reference.
+fn index_ref(image: &RegistryRef, subject: &Digest) -> RegistryRef {
+    RegistryRef {
+        tag: Some(referrers_tag(subject)),
+        digest: None,
+        ..image.clone()
+    }
+}
+
+/// What the referrers index of `subject` in `image`'s repository lists now (nothing when there
+/// is none, or something other than an index is under its tag).
+pub async fn listed(
+    registries: &Registries,
+    image: &RegistryRef,
+    subject: &Digest,
+) -> Result<Vec<Descriptor>, TransportError> {
+    let at = index_ref(image, subject);
+    let client = registries.client(&image.registry).await;
+    match client.get_manifest(&at).await {
+        Ok((bytes, _)) => match ManifestKind::parse(&bytes, &at.to_string()) {
+            Ok(ManifestKind::Index(entries)) => Ok(entries),
+            _ => Ok(Vec::new()),
+        },
+        Err(TransportError::NotFound { .. }) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes the referrers index of `subject` in `image`'s repository: `existing` (what
+/// [`listed`] read) without patchfarm's earlier entries of the same attachments, plus
+/// `attached` (attachment manifests whose subject is `subject`); returns its reference.
 pub async fn record(
     registries: &Registries,
     image: &RegistryRef,
     subject: &Digest,
+    existing: Vec<Descriptor>,
     attached: &[Descriptor],
 ) -> Result<String, TransportError> {
-    let at = RegistryRef {
-        tag: Some(referrers_tag(subject)),
-        digest: None,
-        ..image.clone()
-    };
-    let client = registries.client(&image.registry).await;
-    let existing = match client.get_manifest(&at).await {
-        Ok((bytes, _)) => match ManifestKind::parse(&bytes, &at.to_string()) {
-            Ok(ManifestKind::Index(entries)) => entries,
-            // Something else under the tag is not ours to keep.
-            _ => Vec::new(),
-        },
-        Err(TransportError::NotFound { .. }) => Vec::new(),
-        Err(e) => return Err(e),
-    };
+    let at = index_ref(image, subject);
     let replaced = |entry: &Descriptor| {
         entry
             .annotations
@@ -57,6 +72,7 @@ pub async fn record(
     let mut entries: Vec<Descriptor> = existing.into_iter().filter(|e| !replaced(e)).collect();
     entries.extend(attached.iter().cloned());
     let index = index_bytes(&entries, &BTreeMap::new());
+    let client = registries.client(&image.registry).await;
     client
         .put_manifest(
             &image.repository,

@@ -338,6 +338,7 @@ async fn push_to_registry(
     .buffered(3)
     .try_collect()
     .await?;
+    client.remember(&Digest::of_bytes(&image.config_bytes), &image.config_bytes);
     let mut report = PushReport {
         reference: target.to_string(),
         digest: image.manifest_digest().to_string(),

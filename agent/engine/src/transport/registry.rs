@@ -344,7 +344,9 @@ impl RegistryClient {
             .cloned()
     }
 
-    fn remember(&self, digest: &Digest, bytes: &[u8]) {
+    /// Keeps a small content-addressed value (manifest, config) this client fetched or pushed,
+    /// so asking for it again by digest costs no round trip.
+    pub(crate) fn remember(&self, digest: &Digest, bytes: &[u8]) {
         let mut cache = self.by_digest.lock().expect("digest cache lock");
         if cache.len() >= 4096 {
             cache.clear(); // small values only; a long-lived agent must not grow without bound
@@ -556,7 +558,10 @@ impl RegistryClient {
                     .map(|_| ())
                     .map_err(|e| self.classify(e, &what))
             })
-            .await
+            .await?;
+        // Read back right after (a signed job's SBOM reads the image it pushed): no round trip.
+        self.remember(&Digest::of_bytes(bytes), bytes);
+        Ok(())
     }
 }
 
