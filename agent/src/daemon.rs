@@ -30,6 +30,8 @@ pub struct Options {
     /// The agent's certificate, key and the farm's CA; `None` = plaintext (`--insecure`).
     pub tls: Option<patchfarm_client::tls::TlsFiles>,
     pub slots: u32,
+    /// Registry-only jobs run beside the slots, up to this many (`--registry-slots`).
+    pub registry_slots: u32,
     pub labels: HashMap<String, String>,
     pub cache_max_bytes: Option<u64>,
     pub registry: RegistryOptions,
@@ -47,6 +49,8 @@ pub struct Options {
 
 struct Running {
     token: u64,
+    /// Runs beside the slots (`patchfarm_jobs::registry_only`).
+    registry_only: bool,
     abort: tokio::task::AbortHandle,
     /// The fetcher's clock when the job started: content used since stays in the cache.
     started_at: u64,
@@ -146,6 +150,17 @@ async fn probe_steps(options: &Options) -> BuildSteps {
 }
 
 impl Agent {
+    /// Free slots, and free registry slots.
+    fn free(&self) -> (usize, usize) {
+        let running = self.running.lock().expect("running");
+        let beside = running.values().filter(|r| r.registry_only).count();
+        let in_slots = running.len() - beside;
+        (
+            (self.options.slots as usize).saturating_sub(in_slots),
+            (self.options.registry_slots as usize).saturating_sub(beside),
+        )
+    }
+
     fn running_ids(&self) -> Vec<String> {
         self.running
             .lock()
@@ -159,6 +174,7 @@ impl Agent {
         let request = RegisterRequest {
             request_id: patchfarm_client::new_request_id(),
             slots: self.options.slots,
+            registry_slots: self.options.registry_slots,
             labels: self.options.labels.clone(),
             platforms: Vec::new(), // the native engine assembles any platform
             steps: Some(self.steps.clone()),
@@ -278,8 +294,8 @@ impl Agent {
                     continue;
                 }
             }
-            let free = (self.options.slots as usize).saturating_sub(self.running_ids().len());
-            if free == 0 {
+            let (free, free_registry) = self.free();
+            if free == 0 && free_registry == 0 {
                 tokio::select! {
                     _ = self.slot_freed.notified() => {}
                     _ = stop.cancelled() => return,
@@ -290,6 +306,7 @@ impl Agent {
                 request_id: patchfarm_client::new_request_id(),
                 max_jobs: free as u32,
                 wait_ms: LEASE_WAIT_MS,
+                max_registry_jobs: free_registry as u32,
             };
             let leased = tokio::select! {
                 leased = self.client.call_agent(|mut c| {
@@ -300,6 +317,14 @@ impl Agent {
             };
             match leased {
                 Ok(leased) => {
+                    if !leased.jobs.is_empty() {
+                        tracing::info!(
+                            jobs = leased.jobs.len(),
+                            free_slots = free,
+                            free_registry_slots = free_registry,
+                            "leased"
+                        );
+                    }
                     for job in leased.jobs {
                         self.start(job);
                     }
@@ -319,6 +344,7 @@ impl Agent {
         let agent = self.clone();
         let mut running = self.running.lock().expect("running");
         let verb = job.spec.as_ref().map_or("none", patchfarm_jobs::verb_name);
+        let registry_only = job.spec.as_ref().is_some_and(patchfarm_jobs::registry_only);
         let campaign = job.spec.as_ref().map_or("", |s| s.campaign.as_str());
         // Every line logged while the job runs names it, its campaign and this agent.
         let span = tracing::info_span!(
@@ -345,6 +371,7 @@ impl Agent {
             id,
             Running {
                 token,
+                registry_only,
                 abort: task.abort_handle(),
                 started_at,
             },

@@ -32,6 +32,10 @@ struct Args {
     /// Jobs run at the same time.
     #[arg(long, default_value_t = 2)]
     slots: u32,
+    /// Registry-only jobs (copies, rebases onto a pushed base: registry round trips, little
+    /// disk or CPU) run at the same time beside the slots; 0 = they take slots.
+    #[arg(long = "registry-slots", default_value_t = 16)]
+    registry_slots: u32,
     /// Labels jobs can require with --constraint, KEY=VALUE[,KEY=VALUE…].
     #[arg(long, value_delimiter = ',', value_name = "KEY=VALUE")]
     labels: Vec<String>,
@@ -125,6 +129,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         cache_dir: args.cache_dir,
         tls: args.tls.files(&args.name).map_err(anyhow::Error::msg)?,
         slots: args.slots,
+        registry_slots: args.registry_slots,
         labels,
         cache_max_bytes: args.cache_max_bytes,
         registry: patchfarm_engine::transport::RegistryOptions {

@@ -114,4 +114,24 @@ impl Job {
             Job::Copy(_) | Job::RefreshAuxImage(_) | Job::Noop => false,
         }
     }
+
+    /// Whether the job only moves what registries hold — a copy, a rebase onto a pushed base
+    /// without build commands — so it spends its time waiting on registry round trips, not on
+    /// the agent's disk and cores: an agent runs many of them beside its slots
+    /// (`--registry-slots`), and the farm leases them in batches.
+    pub fn registry_only(&self) -> bool {
+        match self {
+            Job::Copy(_) => true,
+            Job::Rebase(rebase) => {
+                rebase.request.build_commands.is_none()
+                    && matches!(rebase.target, RebaseTarget::Image(_))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// [`Job::registry_only`] of a spec as the farm holds it (false when it does not read).
+pub fn registry_only(spec: &patchfarm_proto::v1::JobSpec) -> bool {
+    Job::from_spec(spec).is_ok_and(|job| job.registry_only())
 }

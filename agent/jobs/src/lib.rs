@@ -11,6 +11,7 @@ mod run;
 mod wire;
 
 pub use files::ArtifactFile;
+pub use inputs::registry_only;
 pub use run::{run, JobError, Outcome};
 pub use wire::{base_keys, compression, compression_field, verb_name, SpecError, MAX_SPEC_BYTES};
 

@@ -34,6 +34,7 @@ impl AgentApi for AgentService {
         let agent = Agent {
             name: caller.name,
             slots: req.slots.max(1),
+            registry_slots: req.registry_slots,
             labels: req.labels,
             platforms: req.platforms,
             steps: req.steps,
@@ -89,9 +90,14 @@ impl AgentApi for AgentService {
             tokio::pin!(work);
             work.as_mut().enable();
             let started = std::time::Instant::now();
-            let picked = self
-                .scheduler
-                .pick(&caller.name, req.max_jobs.max(1) as usize, now_ms());
+            // Agents before registry slots ask for at least one job.
+            let max = match req.max_registry_jobs {
+                0 => req.max_jobs.max(1),
+                _ => req.max_jobs,
+            } as usize;
+            let picked =
+                self.scheduler
+                    .pick(&caller.name, max, req.max_registry_jobs as usize, now_ms());
             if !picked.is_empty() {
                 let op = Op::LeaseJobs(LeaseJobs {
                     agent: caller.name.clone(),

@@ -58,6 +58,8 @@ struct Pending {
     ready_at: i64,
     /// Jobs that must succeed first (a campaign's DAG).
     waits_for: Vec<String>,
+    /// A copy or a rebase onto a pushed base (`patchfarm_jobs::registry_only`).
+    registry_only: bool,
 }
 
 #[derive(Debug)]
@@ -66,6 +68,7 @@ pub(crate) struct LeaseView {
     pub group: Arc<str>,
     pub token: u64,
     pub expires_ms: i64,
+    pub registry_only: bool,
 }
 
 /// What the leader learns from heartbeats (memory only; lost on a leader change by design).
@@ -154,6 +157,7 @@ impl View {
                         inputs: spec.inputs,
                         ready_at: job.not_before_unix_ms,
                         waits_for: job.waits_for.clone(),
+                        registry_only: typed.as_ref().is_some_and(|job| job.registry_only()),
                     },
                 );
             }
@@ -166,6 +170,7 @@ impl View {
                             group,
                             token: lease.fencing_token,
                             expires_ms: lease.expires_unix_ms,
+                            registry_only: patchfarm_jobs::registry_only(&spec),
                         },
                     );
                 }
@@ -174,9 +179,32 @@ impl View {
         }
     }
 
-    pub(crate) fn running(&self, agent: &str) -> usize {
-        self.leased.values().filter(|l| l.agent == agent).count()
-            + self.reserved.values().filter(|a| *a == agent).count()
+    /// Room left on `agent` for a job of this kind: registry-only jobs run beside the slots
+    /// when the agent has registry slots, every other job (and those, without) in its slots.
+    fn room(&self, agent: &Agent, registry_only: bool) -> usize {
+        let beside = |only: bool| only && agent.registry_slots > 0;
+        let leased = self
+            .leased
+            .values()
+            .filter(|l| l.agent == agent.name && beside(l.registry_only) == beside(registry_only))
+            .count();
+        let reserved = self
+            .reserved
+            .iter()
+            .filter(|(id, a)| {
+                **a == agent.name
+                    && self
+                        .queued
+                        .get(*id)
+                        .is_some_and(|p| beside(p.registry_only) == beside(registry_only))
+            })
+            .count();
+        let capacity = if beside(registry_only) {
+            agent.registry_slots
+        } else {
+            agent.slots
+        } as usize;
+        capacity.saturating_sub(leased + reserved)
     }
 
     /// Share of `inputs` whose content `cached` holds (1.0 for a job without inputs).
@@ -235,12 +263,20 @@ impl View {
                     self.affinity(&pending.inputs, &live.cached) >= 1.0
                         && self.eligible(pending, &view.agent, now)
                 })
-                && self.running(other) < view.agent.slots as usize
+                && self.room(&view.agent, pending.registry_only) > 0
         })
     }
 
-    /// Up to `max` job ids for agent `name`, reserved until the lease applies or fails.
-    fn pick(&mut self, name: &str, max: usize, now: i64, affinity_wait_ms: i64) -> Vec<String> {
+    /// Up to `max` job ids for agent `name`'s slots and `max_registry` registry-only ones
+    /// beside them, reserved until the lease applies or fails.
+    fn pick(
+        &mut self,
+        name: &str,
+        max: usize,
+        max_registry: usize,
+        now: i64,
+        affinity_wait_ms: i64,
+    ) -> Vec<String> {
         let Some(view) = self.agents.get(name) else {
             return Vec::new();
         };
@@ -253,8 +289,14 @@ impl View {
             .as_ref()
             .map(|l| l.cached.clone())
             .unwrap_or_default();
-        let free = (agent.slots as usize).saturating_sub(self.running(name));
-        let max = max.min(free);
+        // What may still be picked for the slots and beside them.
+        let mut slots = max.min(self.room(&agent, false));
+        let mut beside = if agent.registry_slots > 0 {
+            max_registry.min(self.room(&agent, true))
+        } else {
+            0
+        };
+        let takes_slot = |pending: &Pending| !(pending.registry_only && agent.registry_slots > 0);
         // Each group's window of eligible jobs, oldest first.
         let mut windows: Vec<(Arc<str>, Vec<String>)> = Vec::new();
         for (group, ids) in &self.groups {
@@ -288,7 +330,7 @@ impl View {
             }
         }
         let mut picked = Vec::new();
-        while picked.len() < max {
+        while slots + beside > 0 {
             // Fairness: the group served least so far, then by name for determinism.
             let Some(slot) = windows
                 .iter()
@@ -303,6 +345,9 @@ impl View {
             let mut best: Option<(usize, f64)> = None;
             for (i, id) in window.iter().enumerate() {
                 let pending = &self.queued[id];
+                if (if takes_slot(pending) { slots } else { beside }) == 0 {
+                    continue;
+                }
                 let score = self.affinity(&pending.inputs, &cached);
                 let waited = now - pending.ready_at.max(0);
                 if score < 1.0
@@ -323,6 +368,11 @@ impl View {
                 continue;
             };
             let id = window.remove(i);
+            if takes_slot(&self.queued[&id]) {
+                slots -= 1;
+            } else {
+                beside -= 1;
+            }
             *self.served.entry(group.clone()).or_default() += 1;
             self.affinity.0 += 1;
             if score >= 1.0 {
@@ -357,9 +407,9 @@ impl Scheduler {
     }
 
     /// Chooses and reserves up to `max` jobs for `agent`.
-    pub fn pick(&self, agent: &str, max: usize, now: i64) -> Vec<String> {
+    pub fn pick(&self, agent: &str, max: usize, max_registry: usize, now: i64) -> Vec<String> {
         self.lock()
-            .pick(agent, max, now, self.options.affinity_wait_ms)
+            .pick(agent, max, max_registry, now, self.options.affinity_wait_ms)
     }
 
     /// Drops reservations once their lease applied (or failed).

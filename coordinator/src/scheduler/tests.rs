@@ -65,17 +65,17 @@ fn scheduler(affinity_wait_ms: i64) -> Arc<Scheduler> {
 fn jobs_go_where_their_inputs_are_and_idle_agents_get_them_after_the_wait() {
     let s = scheduler(2_000);
     // The idle agent holds nothing; both jobs' inputs sit on free agents: it waits.
-    assert!(s.pick("idle", 1, 100).is_empty());
+    assert!(s.pick("idle", 1, 0, 100).is_empty());
     // Each agent gets the job whose installer it holds, though job-1 is older.
-    assert_eq!(s.pick("a", 1, 100), ["job-2"]);
-    assert_eq!(s.pick("b", 1, 100), ["job-1"]);
+    assert_eq!(s.pick("a", 1, 0, 100), ["job-2"]);
+    assert_eq!(s.pick("b", 1, 0, 100), ["job-1"]);
     assert_eq!(s.affinity_counts(), (2, 2));
 
     // After the affinity wait, an idle agent is not starved.
     let s = scheduler(2_000);
-    assert_eq!(s.pick("idle", 1, 2_500), ["job-1"]);
+    assert_eq!(s.pick("idle", 1, 0, 2_500), ["job-1"]);
     // Slots: "idle" has one, now reserved.
-    assert!(s.pick("idle", 1, 2_500).is_empty());
+    assert!(s.pick("idle", 1, 0, 2_500).is_empty());
 }
 
 #[test]
@@ -84,7 +84,7 @@ fn fairness_serves_the_least_served_submitter_first() {
     let state = sled::Config::new().temporary(true).open().unwrap();
     let state = StateMachine::open(&state).unwrap();
     s.observe(&Change::Job(Box::new(queued("job-3", "bob", &[]))), &state);
-    let first = s.pick("idle", 1, 0);
+    let first = s.pick("idle", 1, 0, 0);
     s.release(&first);
     s.observe(
         &Change::Job(Box::new(Job {
@@ -93,7 +93,7 @@ fn fairness_serves_the_least_served_submitter_first() {
         })),
         &state,
     );
-    let second = s.pick("idle", 1, 0);
+    let second = s.pick("idle", 1, 0, 0);
     // ann and bob alternate: whoever went first, the other comes next.
     let who = |id: &str| if id == "job-3" { "bob" } else { "ann" };
     assert_ne!(who(&first[0]), who(&second[0]), "{first:?} then {second:?}");
@@ -121,7 +121,7 @@ fn a_campaign_runs_at_most_its_parallel_limit() {
         spec.campaign_parallel = 2;
         s.observe(&Change::Job(Box::new(job)), &state);
     }
-    let picked = s.pick("big", 8, 0);
+    let picked = s.pick("big", 8, 0, 0);
     let campaign_jobs = picked.iter().filter(|id| id.starts_with("job-c")).count();
     assert_eq!(campaign_jobs, 2, "{picked:?}");
 }
@@ -144,7 +144,7 @@ fn a_job_running_an_installer_waits_for_an_agent_that_can_run_steps_and_says_why
     s.observe(&Change::Job(Box::new(installs)), &state);
     // a, b and idle were registered without build steps: none takes it, and it says why.
     for agent in ["a", "b", "idle"] {
-        let picked = s.pick(agent, 1, 0);
+        let picked = s.pick(agent, 1, 0, 0);
         assert!(
             !picked.contains(&"job-oui".to_string()),
             "{agent}: {picked:?}"
@@ -173,7 +173,7 @@ fn a_job_running_an_installer_waits_for_an_agent_that_can_run_steps_and_says_why
     );
     s.heartbeat("runner", HeartbeatRequest::default(), 0);
     assert_eq!(s.waiting("job-oui", 0), None, "an agent may take it now");
-    let picked = s.pick("runner", 1, 0);
+    let picked = s.pick("runner", 1, 0, 0);
     assert_eq!(picked, ["job-oui"]);
 }
 
@@ -228,7 +228,7 @@ fn steps_that_ask_for_the_network_go_only_to_agents_that_give_it() {
     }
     s.observe(&Change::Job(Box::new(job)), &state);
     for agent in ["a", "offline"] {
-        let picked = s.pick(agent, 1, 0);
+        let picked = s.pick(agent, 1, 0, 0);
         assert!(!picked.contains(&"job-net".to_string()), "{agent} took it");
         s.release(&picked);
     }
@@ -240,7 +240,7 @@ fn steps_that_ask_for_the_network_go_only_to_agents_that_give_it() {
     );
     s.observe(&runner("online", false), &state);
     s.heartbeat("online", HeartbeatRequest::default(), 0);
-    assert_eq!(s.pick("online", 1, 0), ["job-net"]);
+    assert_eq!(s.pick("online", 1, 0, 0), ["job-net"]);
 }
 
 #[test]
@@ -305,4 +305,56 @@ fn heartbeats_carry_cache_changes_once_the_leader_holds_the_whole_list() {
     };
     assert!(!s.heartbeat("b", whole, 4).send_cache);
     assert_eq!(cached("b"), ["sha256:j11", "sha256:x"]);
+}
+
+#[test]
+fn registry_only_jobs_are_leased_in_batches_beside_the_slots() {
+    use patchfarm_proto::v1::{job_spec::Verb, rebase_job::Target, RebaseJob};
+    let s = scheduler(0);
+    let state = sled::Config::new().temporary(true).open().unwrap();
+    let state = StateMachine::open(&state).unwrap();
+    for (name, registry_slots) in [("batch", 4), ("older", 0)] {
+        s.observe(
+            &Change::Agent(Agent {
+                name: name.into(),
+                slots: 1,
+                registry_slots,
+                up: true,
+                ..Default::default()
+            }),
+            &state,
+        );
+        s.heartbeat(name, HeartbeatRequest::default(), 0);
+    }
+    for i in 0..6 {
+        let mut job = queued(&format!("rebase-{i}"), "ops", &[]);
+        job.spec.as_mut().unwrap().verb = Some(Verb::Rebase(RebaseJob {
+            source_image: format!("registry.example/domains/d{i}:1"),
+            tag: format!("registry.example/domains/d{i}:2"),
+            target: Some(Target::TargetImage("registry.example/wls/base:2".into())),
+            platform: "linux/amd64".into(),
+            ..Default::default()
+        }));
+        s.observe(&Change::Job(Box::new(job)), &state);
+    }
+    let picked = s.pick("batch", 1, 4, 0);
+    let rebases = picked.iter().filter(|id| id.starts_with("rebase-")).count();
+    assert_eq!(
+        (picked.len(), rebases),
+        (5, 4),
+        "one job for the slot, four rebases beside it: {picked:?}"
+    );
+    assert!(
+        s.pick("batch", 1, 4, 0).is_empty(),
+        "the slot and the registry slots are taken"
+    );
+    let picked = s.pick("older", 1, 4, 0);
+    assert_eq!(
+        picked.len(),
+        1,
+        "an agent without registry slots runs rebases in its slots: {picked:?}"
+    );
+    s.release(&["rebase-0".to_string()]);
+    let picked = s.pick("batch", 0, 4, 0);
+    assert_eq!(picked.len(), 1, "one registry slot freed: {picked:?}");
 }

@@ -286,3 +286,31 @@ async fn bad_inputs_fail_clearly_and_push_nothing_and_bad_agents_are_refused() {
         .collect();
     assert_eq!(names, ["agent-1"], "only the real agent ever registered");
 }
+
+/// Registry-only jobs (here copies) run beside an agent's slots, and the farm hands them out
+/// in batches: six queued copies go to a one-slot agent in one lease and all succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_only_jobs_are_leased_in_a_batch_beside_the_slots() {
+    let mut farm = Farm::start(1, &[]);
+    farm.cluster.wait_leader(&[1]).await;
+    let host = farm.registry.host();
+    let base = farm.base.clone();
+    let ids: Vec<String> = (0..6)
+        .map(|i| farm.submit(&["copy", &base, &format!("{host}/copies/c{i}:1")]))
+        .collect();
+    farm.start_agent("agent-1", &["--slots=1", "--registry-slots=8"]);
+    let jobs = farm.wait_done(&ids, Duration::from_secs(120)).await;
+    for job in &jobs {
+        assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
+    }
+    let log = farm.agent_log("agent-1");
+    let batch = log
+        .lines()
+        .filter(|l| l.contains(" leased ") || l.ends_with(" leased"))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("jobs=")?.parse::<usize>().ok())
+        })
+        .max();
+    assert_eq!(batch, Some(6), "one lease of all six copies:\n{log}");
+}

@@ -210,6 +210,7 @@ pub(crate) async fn simulated_agent(
                     request_id: new_request_id(),
                     max_jobs: SLOTS,
                     wait_ms: 500,
+                    max_registry_jobs: 0,
                 })
                 .await
             })
