@@ -8,8 +8,8 @@ set -euo pipefail
 # OL8 (Berkeley DB) and OL9 (SQLite) rpm databases inspect reads; openssl makes signing keys and
 # verifies image signatures independently; kubectl (Debian's kubernetes-client) renders
 # deploy/kubernetes with its kustomize; chromium and chromium-driver drive the dashboard test.
-packages=(docker-registry skopeo umoci busybox-static apache2-utils pigz zstd time python3 debootstrap runc default-jdk-headless default-jdk-headless dpkg dpkg-dev systemd rpm rpm db5.3-util sqlite3 openssl kubernetes-client chromium chromium-driver curl)
-commands=(docker-registry skopeo umoci busybox htpasswd pigz zstd /usr/bin/time python3 debootstrap /usr/sbin/runc javac jar dpkg-deb dpkg-scanpackages systemd-analyze rpm rpmbuild db5.3_load sqlite3 openssl kubectl chromium chromedriver curl)
+packages=(docker-registry skopeo umoci busybox-static apache2-utils pigz zstd strace time python3 debootstrap runc default-jdk-headless default-jdk-headless dpkg dpkg-dev systemd rpm rpm db5.3-util sqlite3 openssl kubernetes-client chromium chromium-driver curl)
+commands=(docker-registry skopeo umoci busybox htpasswd pigz zstd strace /usr/bin/time python3 debootstrap /usr/sbin/runc javac jar dpkg-deb dpkg-scanpackages systemd-analyze rpm rpmbuild db5.3_load sqlite3 openssl kubectl chromium chromedriver curl)
 # The benchmark also runs a 3-member etcd cluster as the coordinator's baseline.
 if [ "${1:-}" = "--bench" ]; then
   packages+=(etcd-server etcd-client)

@@ -149,6 +149,10 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
                 scheduler.clone(),
                 farm_metrics.jobs.clone(),
             ])),
+            durable: Some(
+                crate::raft::durable::DurableFlush::open(&db_path)
+                    .with_context(|| format!("opening {} to sync it", db_path.display()))?,
+            ),
         },
     )?;
     tracing::info!(

@@ -47,6 +47,8 @@ pub enum NodeError {
     State(#[from] crate::state::StateError),
     #[error("sled: {0}")]
     Sled(#[from] sled::Error),
+    #[error("syncing the raft log to disk: {0}")]
+    Sync(std::io::Error),
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
     #[error("corrupt raft log: {0}")]

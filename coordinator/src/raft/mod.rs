@@ -2,6 +2,7 @@
 //! between coordinators (`transport`), and the handle handlers use (`handle`). What crosses
 //! between them is in `messages`, so none of them imports another's internals.
 
+pub mod durable;
 mod handle;
 pub(crate) mod messages;
 mod metrics;

@@ -46,6 +46,7 @@ pub(crate) struct Node {
     /// Follows every applied change synchronously (no lag, unlike the broadcast).
     observer: Arc<dyn Observer>,
     metrics: Arc<Metrics>,
+    durable: Option<Arc<std::sync::Mutex<super::durable::DurableFlush>>>,
 }
 
 /// What the composition root hands a node: its metrics, peers, inbox and change observer.
@@ -55,6 +56,8 @@ pub(crate) struct Wiring {
     pub inbox: (mpsc::Sender<Msg>, mpsc::Receiver<Msg>),
     /// The scheduler's view, kept in step with every applied change.
     pub observer: Arc<dyn Observer>,
+    /// Syncs what sled flushed (`None`: a temporary database in tests).
+    pub durable: Option<super::durable::DurableFlush>,
 }
 
 /// Opens (or bootstraps) node `id` on `db` and returns its task and handle.
@@ -70,6 +73,7 @@ pub(crate) fn open(
         transport,
         inbox,
         observer,
+        durable,
     } = wiring;
     let state = StateMachine::open(&db)?;
     observer.rebuild(&state)?;
@@ -121,6 +125,7 @@ pub(crate) fn open(
         changes,
         observer,
         metrics,
+        durable: durable.map(|d| Arc::new(std::sync::Mutex::new(d))),
     };
     Ok((node, handle))
 }
@@ -289,6 +294,15 @@ impl Node {
         }
         if ready.must_sync() {
             self.db.flush_async().await?;
+            if let Some(durable) = &self.durable {
+                let durable = durable.clone();
+                tokio::task::spawn_blocking(move || {
+                    durable.lock().expect("durable flush lock").sync()
+                })
+                .await
+                .expect("durable flush task")
+                .map_err(NodeError::Sync)?;
+            }
         }
 
         // 5. Messages that may only leave once the entries above are durable (votes, acks).

@@ -2,7 +2,8 @@
 //! to the state machine's tree in the same database so one flush per Ready covers both.
 //!
 //! sled 0.34's flush is `sync_file_range`, not fsync: a flushed Ready survives `kill -9` of the
-//! process (tested) but not necessarily a power cut of the machine.
+//! process (tested); `super::durable` completes each flush with `fdatasync` (and syncs sled's
+//! blob files) so it survives a power cut too.
 
 use raft::prelude::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};

@@ -21,6 +21,7 @@ mod deploy_files;
 mod domain_campaign;
 mod domain_in_image;
 mod domains_export;
+mod durability;
 mod engine_store;
 mod farm;
 mod farm_routing;

@@ -112,14 +112,20 @@ pub fn init(dir: &Path) -> Result<(), TransportError> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` through a temp file in the same directory and a rename.
+/// Writes `bytes` to `path` through a temp file in the same directory and a rename; the file
+/// and the directory naming it are synced, so it survives a power cut once this returns.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().expect("path has a parent");
     let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    sync_dir(dir)
+}
+
+/// Makes a rename or a new name in `dir` durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 /// Stores a small blob (manifest, config) unless present.
@@ -176,7 +182,10 @@ pub fn copy_verified(
     if &actual != digest {
         return Ok(Err(actual));
     }
+    // A blob the store acknowledged must survive a power cut: its bytes, then its name.
+    temp.as_file().sync_all()?;
     temp.persist(dest).map_err(|e| e.error)?;
+    sync_dir(dir)?;
     Ok(Ok(size))
 }
 
