@@ -184,6 +184,7 @@ pub async fn agents(ctx: &Context, farm: &FarmArgs, command: &AgentsCommand) -> 
                 let steps = agent.steps.clone().unwrap_or_default();
                 serde_json::json!({
                     "name": agent.name, "up": a.up, "slots": agent.slots,
+                    "registrySlots": agent.registry_slots,
                     "labels": agent.labels, "running": a.running,
                     "cacheBytes": a.cache_bytes, "cachedItems": a.cached_items,
                     "lastHeartbeatMsAgo": a.last_heartbeat_ms_ago,

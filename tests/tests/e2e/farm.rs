@@ -320,7 +320,11 @@ async fn thirty_mixed_jobs_survive_an_agent_and_the_leader_dying() {
         .map(|a| a["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, BTreeSet::from(["agent-1", "agent-2", "agent-3"]));
-    assert!(listed.as_array().unwrap().iter().all(|a| a["slots"] == 2));
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["slots"] == 2 && a["registrySlots"] == 16));
     // `jobs logs` tells what happened.
     let logs = farm.ok(&["jobs", "logs", &victim.id]);
     assert!(logs.contains("pushed "), "{logs}");
