@@ -34,7 +34,8 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start_registry() { # name -> prints host:port
+# Sets $address to its host:port; not run in $(…), so its pid reaches `pids` and is stopped.
+start_registry() { # name
   local name=$1 port
   port=$(free_port)
   cat > "$work/$name.yml" <<YAML
@@ -46,11 +47,13 @@ YAML
   docker-registry serve "$work/$name.yml" > "$work/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
-  echo "127.0.0.1:$port"
+  address="127.0.0.1:$port"
 }
 
-central=$(start_registry central)
-regional=$(start_registry regional)
+start_registry central
+central=$address
+start_registry regional
+regional=$address
 echo "== registries: central $central, regional $regional"
 
 echo "== base image: busybox, made with umoci and pushed with skopeo"
