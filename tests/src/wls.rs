@@ -206,6 +206,16 @@ pub fn jar_entry(jar: &Path, name: &str) -> Vec<u8> {
         .unwrap_or_else(|| panic!("{name} missing from {}", jar.display()))
 }
 
+/// The media types of `reference`'s layers, bottom first.
+pub fn layer_media_types(reference: &str) -> Vec<String> {
+    raw(reference)["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["mediaType"].as_str().unwrap().to_string())
+        .collect()
+}
+
 pub fn raw(reference: &str) -> serde_json::Value {
     serde_json::from_str(&run(Command::new("skopeo")
         .args(["inspect", "--raw", "--tls-verify=false"])

@@ -76,7 +76,7 @@ pub async fn attach(
             .map_err(RecipeError::from)
     };
     let documents = async {
-        let (sbom, provenance) = documents(engine, job, builder, started, &pushed).await?;
+        let (sbom, provenance) = documents(engine, signer, job, builder, started, &pushed).await?;
         futures_util::future::try_join(
             attach::attach_one(&engine.registries, &locations, &pushed, &subject, sbom),
             attach::attach_one(
@@ -117,12 +117,12 @@ pub async fn attach(
 /// The SBOM and the DSSE-signed provenance statement of the image at `pushed`.
 async fn documents(
     engine: &Engine,
+    signer: &sign::Signer,
     job: &Job,
     builder: &str,
     started: u64,
     pushed: &RegistryRef,
 ) -> Result<(attach::Attachment, attach::Attachment), RecipeError> {
-    let signer = engine.signer.as_ref().expect("called when signing");
     let digest = pushed.digest.clone().expect("pushed by digest");
     let repository = format!("{}/{}", pushed.registry, pushed.repository);
     let image = build::fetch_base(

@@ -137,9 +137,13 @@ impl View {
         ) {
             self.finished.insert(job.id.clone(), job.state());
         }
+        // Read once: what the scheduler needs of the typed job while it is queued or leased.
+        let typed = matches!(job.state(), JobState::Queued | JobState::Leased)
+            .then(|| patchfarm_jobs::Job::from_spec(&spec).ok())
+            .flatten();
+        let registry_only = typed.as_ref().is_some_and(|job| job.registry_only());
         match job.state() {
             JobState::Queued => {
-                let typed = patchfarm_jobs::Job::from_spec(&spec).ok();
                 let needs_steps = typed.as_ref().is_some_and(|job| job.needs_steps());
                 let needs_network = typed.as_ref().is_some_and(|job| job.step_network());
                 self.groups
@@ -157,7 +161,7 @@ impl View {
                         inputs: spec.inputs,
                         ready_at: job.not_before_unix_ms,
                         waits_for: job.waits_for.clone(),
-                        registry_only: typed.as_ref().is_some_and(|job| job.registry_only()),
+                        registry_only,
                     },
                 );
             }
@@ -170,7 +174,7 @@ impl View {
                             group,
                             token: lease.fencing_token,
                             expires_ms: lease.expires_unix_ms,
-                            registry_only: patchfarm_jobs::registry_only(&spec),
+                            registry_only,
                         },
                     );
                 }

@@ -5,21 +5,12 @@
 
 use patchfarm_e2e::tools::{docker_available, run};
 use patchfarm_e2e::weblogic;
-use patchfarm_e2e::wls::{key, raw, unpack, Wls, PSU};
+use patchfarm_e2e::wls::{key, layer_media_types, unpack, Wls, PSU};
 use patchfarm_e2e::Registry;
 use std::process::Command;
 
 const ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 const GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-
-fn layer_types(reference: &str) -> Vec<String> {
-    raw(reference)["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["mediaType"].as_str().unwrap().to_string())
-        .collect()
-}
 
 /// `reference` copied by skopeo into an OCI layout with every layer recompressed as gzip (which
 /// reads each zstd layer whole): what tools before zstd take. Returns (work dir, `oci:` name).
@@ -91,12 +82,12 @@ fn zstd_layers_are_read_by_skopeo_umoci_patchfarm_and_the_engine() {
     let wls = Wls::with(registry, base);
     wls.fake_jdk();
     let psu = key(PSU);
-    let base_layers = layer_types(&wls.base);
+    let base_layers = layer_media_types(&wls.base);
     assert!(base_layers.iter().all(|t| t == GZIP), "{base_layers:?}");
 
     let (zstd, again, gzip) = (wls.tag("z:1"), wls.tag("z:2"), wls.tag("g:1"));
     let first = wls.create(&zstd, &["--compression", "zstd", "--patches", &psu]);
-    let types = layer_types(&zstd);
+    let types = layer_media_types(&zstd);
     assert_eq!(
         &types[..base_layers.len()],
         &base_layers[..],
@@ -115,7 +106,7 @@ fn zstd_layers_are_read_by_skopeo_umoci_patchfarm_and_the_engine() {
     );
     let plain = wls.create(&gzip, &["--patches", &psu]);
     assert_ne!(first["digest"], plain["digest"]);
-    assert!(layer_types(&gzip).iter().all(|t| t == GZIP));
+    assert!(layer_media_types(&gzip).iter().all(|t| t == GZIP));
 
     // skopeo copies it (checking every blob's digest), umoci unpacks it.
     let (_work, root) = unpack_zstd(&zstd);

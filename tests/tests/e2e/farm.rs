@@ -132,15 +132,7 @@ async fn thirty_mixed_jobs_survive_an_agent_and_the_leader_dying() {
         "17",
     ];
     farm.ok(&[&["--wait", "--compression", "zstd"], &args[..]].concat());
-    let types = |reference: &str| -> Vec<String> {
-        wls::raw(reference)["layers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["mediaType"].as_str().unwrap().to_string())
-            .collect()
-    };
-    let (base_types, zstd_types) = (types(&base), types(&zstd));
+    let (base_types, zstd_types) = (wls::layer_media_types(&base), wls::layer_media_types(&zstd));
     assert!(
         zstd_types[base_types.len()..]
             .iter()
