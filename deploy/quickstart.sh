@@ -7,22 +7,39 @@
 # a demo fleet of six domains (Domain-in-Image, Model-in-Image with and without auxiliary images,
 # domain on a persistent volume) and writes report.json and report.md to --out DIR (default
 # ./quickstart-out). Everything it started is stopped on exit.
+# With --registry HOST:PORT and --farm ADDR[,ADDR…] --tls-dir DIR it uses that registry and farm
+# instead of starting its own (deploy/compose/up.sh --campaign runs it so against the compose
+# deployment); --bin DIR takes the binaries from DIR instead of a release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 out="$root/quickstart-out"
+usage="usage: deploy/quickstart.sh [--out DIR] [--bin DIR] [--registry HOST:PORT --farm ADDR[,ADDR…] --tls-dir DIR]"
+registry="" farm="" tls_dir="" bin=""
 while [ $# -gt 0 ]; do
   case $1 in
     --out) out=$(realpath -m "${2:?--out needs a directory}"); shift 2;;
     --out=*) out=$(realpath -m "${1#--out=}"); shift;;
-    *) echo "usage: deploy/quickstart.sh [--out DIR]" >&2; exit 2;;
+    --bin) bin=$(realpath "${2:?--bin needs a directory}"); shift 2;;
+    --registry) registry=${2:?--registry needs HOST:PORT}; shift 2;;
+    --farm) farm=${2:?--farm needs ADDR[,ADDR…]}; shift 2;;
+    --tls-dir) tls_dir=$(realpath "${2:?--tls-dir needs a directory}"); shift 2;;
+    *) echo "$usage" >&2; exit 2;;
   esac
 done
+if [ -n "$farm$tls_dir$registry" ] && { [ -z "$farm" ] || [ -z "$tls_dir" ] || [ -z "$registry" ]; }; then
+  echo "$usage: --registry, --farm and --tls-dir go together" >&2; exit 2
+fi
 
 bash tests/deps.sh
-echo "== building patchfarm (release)"
-cargo build --release --locked -q -p patchfarm-cli -p patchfarm-coordinator -p patchfarm-agent
-pf="$root/target/release/patchfarm"
+# The single-machine part runs here, whatever farm the caller's environment names.
+unset PATCHFARM_FARM PATCHFARM_TLS_DIR
+if [ -z "$bin" ]; then
+  echo "== building patchfarm (release)"
+  cargo build --release --locked -q -p patchfarm-cli -p patchfarm-coordinator -p patchfarm-agent
+  bin="$root/target/release"
+fi
+pf="$bin/patchfarm"
 
 work=$(mktemp -d)
 pids=()
@@ -50,10 +67,16 @@ YAML
   address="127.0.0.1:$port"
 }
 
-start_registry central
-central=$address
-start_registry regional
-regional=$address
+if [ -n "$registry" ]; then
+  # One registry holds both "regions"; plain HTTP, as the deployment's own agents reach it.
+  central=$registry regional=$registry/regional
+  export PATCHFARM_INSECURE_REGISTRIES=$registry
+else
+  start_registry central
+  central=$address
+  start_registry regional
+  regional=$address
+fi
 echo "== registries: central $central, regional $regional"
 
 echo "== base image: busybox, made with umoci and pushed with skopeo"
@@ -157,22 +180,28 @@ echo "== a Domain-in-Image domain made by another tool (umoci) on the unpatched 
 dii demo "$central/wls/base:12.2.1.4"
 echo "== patchfarm rebase onto the patched base: a new manifest, the domain layer reused by digest"
 "$pf" rebase --sourceImage "$central/domains/demo:1" --targetImage "$central/wls/base:12.2.1.4-psu" --tag "$central/domains/demo:1-psu"
-echo "== the farm: one coordinator (raft, mTLS), two agents, installers in the artifact store"
-"$pf" certs init --out "$work/certs" --coordinators 1 --agents 2 >/dev/null
-addr="127.0.0.1:$(free_port)"
-dashboard="127.0.0.1:$(free_port)"
-head -c 18 /dev/urandom | base64 | tr '+/' '-_' > "$work/dashboard.token"
-RUST_LOG=warn "$(dirname "$pf")/patchfarm-coordinator" --node-id 1 --listen "$addr" --peer "1=$addr" \
-  --data-dir "$work/coord" --tls-dir "$work/certs" --artifact-store "oci:$work/store" \
-  --http-listen "$dashboard" --dashboard-token-file "$work/dashboard.token" > "$work/coord.log" 2>&1 &
-pids+=($!)
-export PATCHFARM_FARM="$addr" PATCHFARM_TLS_DIR="$work/certs"
-for _ in $(seq 100); do "$pf" cluster status --json 2>/dev/null | grep -q '"role": "leader"' && break; sleep 0.1; done
-for k in 1 2; do
-  RUST_LOG=warn "$(dirname "$pf")/patchfarm-agent" --name "agent-$k" --coordinator "$addr" \
-    --cache-dir "$work/agent-$k-cache" --tls-dir "$work/certs" --slots 2 > "$work/agent-$k.log" 2>&1 &
+if [ -n "$farm" ]; then
+  echo "== the farm at $farm"
+  export PATCHFARM_FARM="$farm" PATCHFARM_TLS_DIR="$tls_dir"
+  "$pf" cluster status
+else
+  echo "== the farm: one coordinator (raft, mTLS), two agents, installers in the artifact store"
+  "$pf" certs init --out "$work/certs" --coordinators 1 --agents 2 >/dev/null
+  addr="127.0.0.1:$(free_port)"
+  dashboard="127.0.0.1:$(free_port)"
+  head -c 18 /dev/urandom | base64 | tr '+/' '-_' > "$work/dashboard.token"
+  RUST_LOG=warn "$(dirname "$pf")/patchfarm-coordinator" --node-id 1 --listen "$addr" --peer "1=$addr" \
+    --data-dir "$work/coord" --tls-dir "$work/certs" --artifact-store "oci:$work/store" \
+    --http-listen "$dashboard" --dashboard-token-file "$work/dashboard.token" > "$work/coord.log" 2>&1 &
   pids+=($!)
-done
+  export PATCHFARM_FARM="$addr" PATCHFARM_TLS_DIR="$work/certs"
+  for _ in $(seq 100); do "$pf" cluster status --json 2>/dev/null | grep -q '"role": "leader"' && break; sleep 0.1; done
+  for k in 1 2; do
+    RUST_LOG=warn "$(dirname "$pf")/patchfarm-agent" --name "agent-$k" --coordinator "$addr" \
+      --cache-dir "$work/agent-$k-cache" --tls-dir "$work/certs" --slots 2 > "$work/agent-$k.log" 2>&1 &
+    pids+=($!)
+  done
+fi
 echo "-- the quarter's demo patches: the PSU above and a recommended one-off, with the patch catalog"
 python3 - "$work" <<'PY'
 import sys, zipfile
@@ -229,7 +258,11 @@ domains:
   - {name: reports, namespace: ops, domainHomeSourceType: PersistentVolume, image: "$old", base: wls14}
   - {name: audit, namespace: ops, domainResource: audit-domain, domainHomeSourceType: PersistentVolume, image: "$old", base: wls14}
 YAML
-echo "== the campaign: plan, submit, watch (live in a browser while it runs: https://$dashboard/campaigns/cpu-2026-10?token=$(cat "$work/dashboard.token"), the farm's own certificate)"
+if [ -z "$farm" ]; then
+  echo "== the campaign: plan, submit, watch (live in a browser while it runs: https://$dashboard/campaigns/cpu-2026-10?token=$(cat "$work/dashboard.token"), the farm's own certificate)"
+else
+  echo "== the campaign: plan, submit, watch"
+fi
 "$pf" campaign plan "$work/cpu-2026-10.yaml"
 started=$(date +%s)
 "$pf" campaign submit "$work/cpu-2026-10.yaml" --wait
@@ -244,6 +277,10 @@ for d in report["domains"]:
     print(f'    {d["kubectl"]}')
 PY
 "$pf" agents list
+if [ -n "$farm" ]; then
+  echo "== done: $out/report.json and $out/report.md"
+  exit 0
+fi
 # The dashboard's campaign page as a browser gets it, kept beside the report.
 curl -sk --max-time 10 -H "Authorization: Bearer $(cat "$work/dashboard.token")" \
   "https://$dashboard/campaigns/cpu-2026-10" > "$out/campaign.html"

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod dashboard;
+pub mod fencing;
 pub mod grpc_health;
 pub mod http;
 pub mod listener;

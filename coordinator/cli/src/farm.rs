@@ -45,6 +45,10 @@ pub struct FarmArgs {
     /// With --farm: agent labels the job needs, KEY=VALUE (repeatable).
     #[arg(long = "constraint", global = true, value_name = "KEY=VALUE")]
     pub constraints: Vec<String>,
+    /// With --farm: the submission's request id (default: a new one). The farm keeps one job per
+    /// id, so a submission whose answer was lost is retried safely with the same id.
+    #[arg(long = "request-id", global = true, value_name = "ID")]
+    pub request_id: Option<String>,
 }
 
 impl FarmArgs {
@@ -209,6 +213,13 @@ pub fn job_json(job: &Job) -> serde_json::Value {
         "log": job.log,
         "notBeforeUnixMs": job.not_before_unix_ms,
         "waiting": job.waiting,
+        "completions": job.completions.iter().map(|c| serde_json::json!({
+            "agent": c.agent,
+            "fencingToken": c.fencing_token,
+            "leaseToken": c.lease_token,
+            "success": c.success,
+            "raftIndex": c.raft_index,
+        })).collect::<Vec<_>>(),
     })
 }
 

@@ -46,7 +46,9 @@ pub struct Cli {
         long = "insecure-registry",
         alias = "insecureRegistry",
         global = true,
-        value_name = "HOST"
+        value_name = "HOST",
+        env = "PATCHFARM_INSECURE_REGISTRIES",
+        value_delimiter = ','
     )]
     insecure_registries: Vec<String>,
     /// Also trust this CA certificate (PEM) for registry TLS.

@@ -51,7 +51,7 @@ pub async fn run(
         ..job.to_spec()
     };
     let request = SubmitJobRequest {
-        request_id: new_request_id(),
+        request_id: farm.request_id.clone().unwrap_or_else(new_request_id),
         spec: Some(spec),
     };
     let job = client

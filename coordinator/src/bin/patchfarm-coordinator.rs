@@ -145,6 +145,12 @@ fn main() -> std::process::ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let shutdown = patchfarm_client::runtime::cancel_on_signal("shutting down")?;
+    if patchfarm_coordinator::fencing::read_switch() {
+        tracing::error!(
+            switch = patchfarm_coordinator::fencing::UNSAFE_DISABLE_FENCING,
+            "FENCING IS OFF: stale completions will be accepted (a test of the fault checker, never a farm)"
+        );
+    }
     let mut peers = std::collections::HashMap::new();
     for peer in &args.peers {
         let (id, address) = parse_node(peer).with_context(|| format!("--peer {peer}"))?;

@@ -178,6 +178,74 @@ mod leases {
             .unwrap();
         assert!(matches!(&again[0].0.outcome, Some(Outcome::Submitted(s)) if s.jobs.is_empty()));
     }
+
+    /// The audit the fault suite checks: only the current lease's completion is accepted and
+    /// recorded; one under a lapsed lease's token is refused and leaves no trace.
+    #[test]
+    fn accepted_completions_are_recorded_and_stale_ones_refused() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let state = StateMachine::open(&db).unwrap();
+        let submit = Op::SubmitJob(SubmitJobRequest {
+            request_id: "s".into(),
+            spec: Some(JobSpec {
+                verb: Some(patchfarm_proto::v1::job_spec::Verb::Noop(Default::default())),
+                ..Default::default()
+            }),
+        });
+        state.apply(1, &[command("s", 0, submit)]).unwrap();
+        let lapsed = lease_and_expire(&state, 2, 10, "job-00000001");
+        assert!(lapsed.completions.is_empty());
+        let leased = state
+            .apply(
+                4,
+                &[command(
+                    "lease-again",
+                    9000,
+                    Op::LeaseJobs(LeaseJobs {
+                        agent: "b".into(),
+                        max_jobs: 1,
+                        lease_ms: 1000,
+                        job_ids: vec!["job-00000001".into()],
+                    }),
+                )],
+            )
+            .unwrap();
+        let current = match &leased[0].0.outcome {
+            Some(Outcome::Leased(l)) => l.jobs[0].lease.as_ref().unwrap().fencing_token,
+            other => panic!("{other:?}"),
+        };
+        let complete = |index, request: &str, token| {
+            let op = Op::CompleteJob(patchfarm_proto::v1::CompleteRequest {
+                job_id: "job-00000001".into(),
+                fencing_token: token,
+                success: true,
+                ..Default::default()
+            });
+            state.apply(index, &[command(request, 9500, op)]).unwrap()
+        };
+        let stale = complete(5, "stale", current - 1);
+        assert!(Refusal::of(&stale[0].0).is_some(), "{stale:?}");
+        assert!(state
+            .job("job-00000001")
+            .unwrap()
+            .unwrap()
+            .completions
+            .is_empty());
+        complete(6, "current", current);
+        let job = state.job("job-00000001").unwrap().unwrap();
+        assert_eq!(job.state(), JobState::Succeeded);
+        assert_eq!(job.completions.len(), 1);
+        let accepted = &job.completions[0];
+        assert_eq!(
+            (
+                accepted.agent.as_str(),
+                accepted.fencing_token,
+                accepted.lease_token
+            ),
+            ("b", current, current)
+        );
+        assert_eq!(accepted.raft_index, 6);
+    }
 }
 
 mod refusals {
