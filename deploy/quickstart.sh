@@ -268,6 +268,9 @@ started=$(date +%s)
 "$pf" campaign submit "$work/cpu-2026-10.yaml" --wait
 "$pf" campaign status cpu-2026-10
 "$pf" campaign report cpu-2026-10 --out "$out"
+# The campaign file and its patch catalog beside the report, to run the same campaign again.
+cp "$work/catalog.yaml" "$out/catalog.yaml"
+sed "s#$work/catalog.yaml#$out/catalog.yaml#" "$work/cpu-2026-10.yaml" > "$out/campaign.yaml"
 echo "-- campaign done in $(( $(date +%s) - started )) s; the report's Domain patches:"
 python3 - "$out/report.json" <<'PY'
 import json, sys

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every patchfarm test: installs what the tests need, checks formatting and lints,
-# builds the workspace once, then runs all test binaries (unit and end-to-end) with nextest.
+# builds the workspace once, runs all test binaries (unit and end-to-end) with nextest, then the
+# compose deployment and the fault suite on it (tests/faults/ci.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,3 +26,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+echo "== compose deployment and fault suite (tests/faults/ci.sh)" >&2
+bash tests/faults/ci.sh
