@@ -83,6 +83,17 @@ class Deployment:
     def restart(self, services):
         sh("docker", "restart", "-t", "5", *[self.container(s) for s in services], timeout=120)
 
+    def wipe_and_rejoin(self, service, override):
+        """The service's data directory lost: stopped, its volume emptied, started again as a
+        node that joins (the override sets PATCHFARM_JOIN) — a new container."""
+        info = self.inspect(service)
+        volume = next(m["Name"] for m in info["Mounts"] if m["Destination"] == "/var/lib/patchfarm")
+        sh("docker", "stop", "-t", "5", self.container(service))
+        sh("docker", "run", "--rm", "--user", "0", "-v", f"{volume}:/d", "--entrypoint", "/bin/sh",
+           info["Config"]["Image"], "-c", "rm -rf /d/* && chown -R 10001:10001 /d")
+        sh(*self.compose, "-f", override, "up", "-d", "--no-deps", service, timeout=120)
+        self.ids.pop(service, None)
+
     def heal(self):
         """Every partition lifted, every paused container resumed, every killed one started."""
         for service in list(self.paused):

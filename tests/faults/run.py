@@ -4,7 +4,8 @@ For each seed: clients submit copy jobs with their own request ids (every call r
 history: invoke, then ok / unknown) and the quickstart's campaign is submitted again under
 another name, while a seeded schedule of nemeses runs — partitions (a minority, the leader
 isolated, a bridge), kill -9 of the leader and of an agent, an agent paused past its lease while
-its job stalls (it wakes holding an expired lease), and a restart of every node. After the last
+its job stalls (it wakes holding an expired lease), a restart of every node, and a coordinator's
+data directory lost (removed from the membership, emptied, re-joined). After the last
 heal the checker reads every job and the coordinators' audit of accepted completions.
 
 Usage: run.py --bin DIR --report DIR [--seeds 1,2,3] [--broken]
@@ -27,6 +28,7 @@ from nemesis import AGENTS, COORDINATORS, Deployment
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COMPOSE_FILE = os.path.join(HERE, "../../deploy/compose/docker-compose.yml")
+REJOIN_FILE = os.path.join(HERE, "rejoin.yml")
 
 
 class Farm:
@@ -123,7 +125,7 @@ class Schedule:
     """One seed's nemeses, in the order the seed gives, with durations from it."""
 
     KINDS = ["minority", "isolate-leader", "bridge", "kill-leader", "kill-agent",
-             "pause-agent-past-lease", "restart-all"]
+             "pause-agent-past-lease", "restart-all", "lose-data-dir"]
 
     def __init__(self, seed, deployment, farm, lease_ms, log):
         self.rng = random.Random(seed)
@@ -176,6 +178,8 @@ class Schedule:
             self.pause_past_lease()
         elif kind == "restart-all":
             self.dep.restart(COORDINATORS + AGENTS)
+        elif kind == "lose-data-dir":
+            self.lose_data_dir()
         self.dep.heal()
         healed = time.monotonic()
         self.dep.wait_running(COORDINATORS + AGENTS)
@@ -184,6 +188,19 @@ class Schedule:
             port = self.metrics_port(alone)
             wait_for(f"/readyz 200 on {alone} after healing", lambda: readyz(port) == 200, 60)
         self.recoveries.append((kind, time.monotonic() - healed))
+
+    def lose_data_dir(self):
+        """A coordinator loses its disk: taken out of the membership, emptied, started again as
+        a joining node and added back under its id; it must catch up (from a snapshot or the
+        log) before the farm counts as healed."""
+        victim = self.rng.choice(COORDINATORS)
+        node = victim.rsplit("-", 1)[1]
+        wait_for(f"remove-node {node}",
+                 lambda: self.farm.run("cluster", "remove-node", node, timeout=60).returncode == 0, 90)
+        self.dep.wipe_and_rejoin(victim, REJOIN_FILE)
+        wait_for(f"add-node {node}", lambda: self.farm.run(
+            "cluster", "add-node", f"{node}={victim}:7000", timeout=60).returncode == 0, 90)
+        self.notes.append(f"lose-data-dir: {victim} emptied and re-joined")
 
     def leased_agents(self):
         try:

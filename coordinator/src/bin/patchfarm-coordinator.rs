@@ -33,8 +33,9 @@ struct Args {
     data_dir: PathBuf,
     #[command(flatten)]
     tls: TlsFlags,
-    /// Start outside the membership and wait for `patchfarm cluster add-node ID=ADDR`.
-    #[arg(long)]
+    /// Start outside the membership and wait for `patchfarm cluster add-node ID=ADDR` (only
+    /// when the data directory is new: a node that holds state keeps its membership).
+    #[arg(long, env = "PATCHFARM_JOIN")]
     join: bool,
     /// Serve HTTP here: Prometheus metrics (/metrics), liveness (/healthz) and readiness
     /// (/readyz: a leader is known and the data directory takes a write; 503 otherwise).

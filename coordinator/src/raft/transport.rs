@@ -78,8 +78,11 @@ impl Transport {
         })
     }
 
+    /// Starts sending to peer `id` (again, after a removal: a node re-added under its old id).
     pub(crate) fn set_peer(&self, id: u64, address: &str) {
-        if id == self.inner.from || self.inner.pinned.contains_key(&id) || address.is_empty() {
+        // The command line's address wins over the log's.
+        let address = self.inner.pinned.get(&id).map_or(address, String::as_str);
+        if id == self.inner.from || address.is_empty() {
             return;
         }
         let same = self

@@ -515,3 +515,48 @@ fn raft_logs_follow_the_slog_filter() {
         "{line}"
     );
 }
+
+/// A coordinator that lost its data directory comes back under its old id: removed from the
+/// membership, emptied, started with --join at its address and added again — and it catches up.
+/// (Its peers name it on their command lines: re-adding it once left it without messages.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_that_lost_its_data_comes_back_under_its_id() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_leader(&[1, 2, 3]).await;
+    let lost = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    let others: Vec<String> = [1, 2, 3]
+        .into_iter()
+        .filter(|id| *id != lost)
+        .map(|id| cluster.address(id))
+        .collect();
+    let client = cluster.client_for(&others);
+    for n in 0..5 {
+        submit(&client, "before", n).await;
+    }
+    let (status, ids) = remove_node(&cluster, lost);
+    assert!(!ids.contains(&lost), "{status}");
+    cluster.kill(lost);
+    let dir = cluster.nodes[&lost].data_dir.clone();
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    cluster.restart_with(lost, &["--join".into()]);
+    let out = cluster.cli(&[
+        "cluster",
+        "add-node",
+        &format!("{lost}={}", cluster.address(lost)),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "add-node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for n in 0..5 {
+        submit(&client, "after", n).await;
+    }
+    let leader = cluster.wait_leader(&[1, 2, 3]).await;
+    let commit = commit_of(&cluster, leader).await;
+    cluster.wait_applied(lost, commit).await;
+    let seen = all_jobs(&cluster.client_for(&[cluster.address(lost)])).await;
+    assert_eq!(seen.len(), 10, "the re-joined node holds every job");
+}
