@@ -56,14 +56,16 @@ pf assemble --fromImage scratch --tag "$base" --add "$rootfs:/" \
   --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   --label "org.opencontainers.image.source=https://github.com/patchfarm/patchfarm"
 
-registry_config=$(mktemp) && chmod 0644 "$registry_config"   # the image keeps its mode
-trap 'rm -f "$registry_config"' EXIT
+# A fixed path: the image's history names the files added, so a temporary name would change it.
+registry_config="$(pwd)/target/images/registry/config.yml"
+mkdir -p "$(dirname "$registry_config")"
 cat > "$registry_config" <<'YAML'
 version: 0.1
 log: {level: warn}
 storage: {filesystem: {rootdirectory: /var/lib/registry}, delete: {enabled: true}}
 http: {addr: ":5000"}
 YAML
+chmod 0644 "$registry_config"   # the image keeps the file's mode
 for name in coordinator agent cli registry; do
   add=(); cmd=()   # cmd: more words of the entrypoint
   case "$name" in

@@ -89,5 +89,7 @@ def check(history, jobs, prefix, campaign=None):
         jobs=len(ours),
         succeeded=sum(j["state"] == "succeeded" for j in ours),
         stale_accepted=stale_accepted,
+        # Failed jobs end too (attempts spent, e.g. leases lapsing under faults): say why.
+        failed_because=sorted({j["error"][:160] for j in ours if j["state"] == "failed"})[:3],
     )
     return verdict

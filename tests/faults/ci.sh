@@ -46,8 +46,18 @@ finish() {
 trap finish EXIT
 bash "$root/deploy/compose/down.sh" >/dev/null 2>&1 || true
 
+echo "== patchfarm's images, built into the engine (up.sh builds them again: same digests)" >&2
+bash "$root/deploy/images.sh" --bin "$bin" engine > "$work/first-build.log" 2>&1 ||
+  { cat "$work/first-build.log" >&2; exit 1; }
 echo "== compose: up from nothing, then the demo campaign through the published ports" >&2
-bash "$root/deploy/compose/up.sh" --bin "$bin" --campaign "$work/report"
+bash "$root/deploy/compose/up.sh" --bin "$bin" --campaign "$work/report" 2>&1 | tee "$work/up.log"
+digests() { grep -o 'docker-daemon:patchfarm/[^ ]*@sha256:[0-9a-f]*' "$1" | sort; }
+if ! diff <(digests "$work/first-build.log") <(digests "$work/up.log") >&2 ||
+   [ "$(digests "$work/up.log" | wc -l)" -ne 5 ]; then
+  echo "tests/faults/ci.sh: FAILED: patchfarm's images differ between two builds of the same sources" >&2
+  exit 1
+fi
+digests "$work/up.log" | sed 's/^/  same digest twice: /' >&2
 python3 - "$work/report/report.json" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))

@@ -315,9 +315,15 @@ def main():
     farm = Farm(os.path.join(args.bin, "patchfarm"), registry)
     deployment = Deployment(COMPOSE_FILE, os.environ.get("COMPOSE_PROJECT_NAME", "patchfarm"))
     failed = 0
+    totals = {"schedules": 0, "nemeses": 0, "operations": 0, "acknowledged": 0, "lost": 0}
+    recoveries = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         verdict = run_seed(seed, args, deployment, farm, args.work, args.broken)
         print(f"seed {seed}: {json.dumps(verdict.figures)}", flush=True)
+        totals["schedules"] += 1
+        for key in ("nemeses", "operations", "acknowledged", "lost"):
+            totals[key] += verdict.figures[key]
+        recoveries += verdict.figures["recovery_s"].values()
         if args.broken:
             caught = [p for p in verdict.problems if "stale token" in p or "accepted results" in p]
             if caught:
@@ -333,6 +339,11 @@ def main():
                 print(f"    {problem}")
         else:
             print(f"seed {seed}: passed the checker")
+    recoveries.sort()
+    print(f"fault suite: {totals['schedules']} schedules, {totals['nemeses']} nemeses, "
+          f"{totals['operations']} operations, {totals['acknowledged']} acknowledged submissions, "
+          f"{totals['lost']} lost; recovery after a heal: median {recoveries[len(recoveries) // 2]:.2f} s, "
+          f"max {recoveries[-1]:.2f} s; {failed} seed(s) failed")
     sys.exit(1 if failed else 0)
 
 
