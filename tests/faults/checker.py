@@ -50,6 +50,11 @@ def check(history, jobs, prefix, campaign=None):
             verdict.problems.append(
                 f"acknowledged submission {op.request_id} was {op.job}, the farm has "
                 f"{[j['id'] for j in found]}")
+    for op in history:
+        if op.kind == "fail" and by_request.get(op.request_id):
+            verdict.problems.append(
+                f"refused submission {op.request_id} ({op.error}) became "
+                f"{[j['id'] for j in by_request[op.request_id]]}")
     for request_id, found in by_request.items():
         if request_id.startswith(prefix) and len(found) > 1:
             verdict.problems.append(
@@ -85,6 +90,7 @@ def check(history, jobs, prefix, campaign=None):
         operations=len(history),
         acknowledged=len(acknowledged),
         unknown=sum(op.kind == "unknown" for op in history),
+        refused=sum(op.kind == "fail" for op in history),
         lost=lost,
         jobs=len(ours),
         succeeded=sum(j["state"] == "succeeded" for j in ours),

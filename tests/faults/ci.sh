@@ -17,6 +17,7 @@ while [ $# -gt 0 ]; do
     *) echo "usage: tests/faults/ci.sh [--seeds 1,2,3] [--no-broken]" >&2; exit 2;;
   esac
 done
+python3 "$root/tests/faults/checker_test.py"   # the checker itself, before any container
 unavailable() {
   if [ "${CI:-}" = true ]; then echo "tests/faults/ci.sh: FAILED: $1" >&2; exit 1; fi
   echo "tests/faults/ci.sh: skipped: $1" >&2; exit 0

@@ -29,6 +29,7 @@ from nemesis import AGENTS, COORDINATORS, Deployment
 HERE = os.path.dirname(os.path.abspath(__file__))
 COMPOSE_FILE = os.path.join(HERE, "../../deploy/compose/docker-compose.yml")
 REJOIN_FILE = os.path.join(HERE, "rejoin.yml")
+REFUSALS = ("InvalidArgument", "NotFound", "AlreadyExists", "PermissionDenied", "FailedPrecondition")
 
 
 class Farm:
@@ -94,7 +95,10 @@ class Clients:
                 if done.returncode == 0:
                     op.kind, op.job = "ok", json.loads(done.stdout)["id"]
                 else:
-                    op.kind, op.error = "unknown", done.stderr.strip()[-300:]
+                    # A refusal names its gRPC code: the farm answered and did nothing. Anything
+                    # else (no coordinator answered in time) may or may not have happened.
+                    op.error = done.stderr.strip()[-300:]
+                    op.kind = "fail" if any(f": {code})" in op.error for code in REFUSALS) else "unknown"
             except subprocess.TimeoutExpired:
                 op.kind, op.error = "unknown", "timed out"
             op.completed = time.time()
